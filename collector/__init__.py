@@ -1,0 +1,1 @@
+"""otel-lite collector: receives OTLP, batches, samples and forwards spans."""

@@ -1,0 +1,267 @@
+"""Component model: ids, config classes, factories, lifecycle.
+
+Modelled on the OpenTelemetry Collector: every component type has a config
+class (defaults + ``validate``) and a ``Factory`` keyed by its type name.  A
+config class is a dataclass deriving from ``ComponentConfig``; ``decode``
+builds it from a YAML mapping, rejecting unknown keys with their path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "ComponentID",
+    "ComponentConfig",
+    "Component",
+    "CreateSettings",
+    "Factory",
+    "Duration",
+    "parse_duration",
+    "decode",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration error; ``path`` is the dotted YAML path of the offending key."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+_ID_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_]*(/[^\s/]+)?$")
+
+
+@dataclass(frozen=True)
+class ComponentID:
+    type: str
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str, path: str = "") -> "ComponentID":
+        if not isinstance(text, str) or not _ID_RE.match(text):
+            raise ConfigError(path, f"invalid component id {text!r} (expected type[/name])")
+        type_, _, name = text.partition("/")
+        return cls(type_, name)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+
+class Duration(float):
+    """Seconds, parsed from Go-style duration strings ("200ms", "5s", "1m30s") or numbers (seconds)."""
+
+
+_DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any, path: str = "") -> Duration:
+    if isinstance(value, bool):
+        raise ConfigError(path, f"expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ConfigError(path, "duration must not be negative")
+        return Duration(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "0":
+            return Duration(0.0)
+        pos, total = 0, 0.0
+        for m in _DUR_RE.finditer(text):
+            if m.start() != pos:
+                break
+            total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
+            pos = m.end()
+        if pos == len(text) and text:
+            return Duration(total)
+    raise ConfigError(path, f"invalid duration {value!r} (use e.g. 200ms, 5s, 1m)")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def decode(tp: Any, value: Any, path: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp`` (dataclasses, lists,
+    dicts, optionals, Duration, primitives), raising ConfigError with ``path``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return decode(arg, value, path)
+            except ConfigError as e:
+                errors.append(e.message)
+        raise ConfigError(path, "; ".join(errors))
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
+        return _decode_dataclass(tp, value, path)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if value is None:
+            return [] if origin is list or tp is list else ()
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [decode(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if (origin is list or tp is list) else tuple(items)
+    if origin is dict or tp is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        val_tp = args[1] if len(args) == 2 else Any
+        return {str(k): decode(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is Duration:
+        return parse_duration(value, path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(path, f"expected a boolean, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(path, f"expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(path, f"expected an integer, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(path, f"expected a number, got {value!r}") from None
+    if tp is str:
+        if value is None or isinstance(value, (dict, list)):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+        return str(value)
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(path, f"expected {_type_name(tp)}, got {value!r}")
+
+
+def _decode_dataclass(cls: type, data: dict, path: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    # YAML keys may differ from Python names through field metadata {"key": "..."}
+    by_key = {f.metadata.get("key", f.name): f for f in fields.values()}
+    kwargs = {}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else str(key)
+        f = by_key.get(key)
+        if f is None:
+            raise ConfigError(sub, "unknown key")
+        kwargs[f.name] = decode(hints[f.name], value, sub)
+    try:
+        obj = cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(path, str(e)) from None
+    return obj
+
+
+@dataclass
+class ComponentConfig:
+    """Base of every component config: a dataclass with defaults.
+
+    Subclasses override ``validate`` and raise ``ConfigError`` (path relative to
+    the component; the loader prefixes the component's own path).  Nested
+    dataclass fields are validated recursively when they define ``validate``.
+    """
+
+    def validate(self) -> None:  # pragma: no cover - default accepts everything
+        return None
+
+    @classmethod
+    def from_mapping(cls, data: Any, path: str = ""):
+        obj = decode(cls, data, path)
+        validate_tree(obj, path)
+        return obj
+
+
+def validate_tree(obj: Any, path: str) -> None:
+    """Run ``validate()`` on ``obj`` and every nested dataclass, prefixing error paths."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        validate_tree(getattr(obj, f.name), f"{path}.{f.metadata.get('key', f.name)}" if path else f.name)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ConfigError as e:
+            full = ".".join(p for p in (path, e.path) if p)
+            raise ConfigError(full, e.message) from None
+        except ValueError as e:
+            raise ConfigError(path, str(e)) from None
+
+
+@dataclass
+class CreateSettings:
+    """What a factory gets besides the config: the component's id, a logger, the
+    collector's telemetry (see ``collector.telemetry``) and the host (lookup of
+    extensions by id, e.g. a storage extension)."""
+
+    id: ComponentID
+    kind: str  # receiver | processor | exporter | extension
+    telemetry: Any
+    host: Any = None
+    logger: logging.Logger = field(default=None)  # type: ignore[assignment]
+    pipeline: str = ""
+
+    def __post_init__(self):
+        if self.logger is None:
+            self.logger = logging.getLogger(f"otel_lite.collector.{self.kind}.{self.id}")
+
+
+class Component:
+    """Lifecycle every component has.  ``shutdown`` must be safe without ``start``
+    and when called twice."""
+
+    async def start(self, host: Any) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Factory:
+    """How to make one component type.
+
+    ``create(settings, config, next_consumer)``: for receivers and processors
+    ``next_consumer`` is the downstream ``TracesConsumer``; for exporters and
+    extensions it is None.  Returns a ``Component`` (receivers/processors/
+    exporters also implement ``consume`` where they accept data).
+    """
+
+    kind: str
+    type: str
+    config_class: type
+    create: Callable[..., Any]
+    aliases: tuple[str, ...] = ()
+    stability: str = "beta"
+    # a receiver shared by several pipelines is created once per config (like the Go sharedcomponent)
+    shared: ClassVar[bool] = False
