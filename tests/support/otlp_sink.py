@@ -1,0 +1,218 @@
+"""An OTLP trace receiver for tests, built from opentelemetry-proto.
+
+Listens on free loopback ports over gRPC and HTTP (protobuf and JSON), keeps
+every request it accepted, and can be told to fail or stall, so exporters can
+be tested against a real peer.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from google.protobuf import json_format
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+ExportTraceServiceRequest = trace_service_pb2.ExportTraceServiceRequest
+ExportTraceServiceResponse = trace_service_pb2.ExportTraceServiceResponse
+
+_HEX_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def otlp_json_to_message(body: bytes) -> ExportTraceServiceRequest:
+    """Parse OTLP JSON (hex ids) into a message."""
+    import base64
+
+    data = json.loads(body)
+
+    def fix(obj):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k in _HEX_ID_FIELDS and isinstance(v, str):
+                    obj[k] = base64.b64encode(bytes.fromhex(v)).decode()
+                else:
+                    fix(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                fix(v)
+
+    fix(data)
+    return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+
+
+class _Failure:
+    __slots__ = ("grpc_code", "http_status", "retry_after")
+
+    def __init__(self, grpc_code, http_status, retry_after):
+        self.grpc_code = grpc_code
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+class OtlpSink:
+    def __init__(self, grpc: bool = True, http: bool = True):
+        self.requests: list[ExportTraceServiceRequest] = []
+        self.request_headers: list[dict] = []
+        self.attempts = 0  # every request, failed ones included
+        self.delay = 0.0
+        self._failures: list[_Failure] = []
+        self._lock = threading.Condition()
+        self._grpc_server = None
+        self._http_server = None
+        self.grpc_endpoint = None
+        self.http_endpoint = None
+        if grpc:
+            self._start_grpc()
+        if http:
+            self._start_http()
+
+    # -- behaviour ---------------------------------------------------------
+    def fail_next(self, n: int = 1, grpc_code: grpc.StatusCode | None = None, http_status: int | None = None,
+                  retry_after: float | None = None) -> None:
+        """Answer the next ``n`` requests with an error (gRPC ``grpc_code``,
+        default UNAVAILABLE; HTTP ``http_status``, default 503).  ``retry_after``
+        adds RetryInfo (gRPC) / Retry-After (HTTP)."""
+        with self._lock:
+            self._failures.extend(_Failure(grpc_code or grpc.StatusCode.UNAVAILABLE, http_status or 503, retry_after)
+                                  for _ in range(n))
+
+    def _next_failure(self) -> _Failure | None:
+        with self._lock:
+            self.attempts += 1
+            return self._failures.pop(0) if self._failures else None
+
+    def _record(self, msg: ExportTraceServiceRequest, headers: dict) -> None:
+        with self._lock:
+            self.requests.append(msg)
+            self.request_headers.append(headers)
+            self._lock.notify_all()
+
+    # -- reading -----------------------------------------------------------
+    def spans(self) -> list:
+        with self._lock:
+            reqs = list(self.requests)
+        return [span for r in reqs for rs in r.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+    def span_count(self) -> int:
+        return len(self.spans())
+
+    def wait_for_spans(self, n: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.span_count() >= n:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._lock:
+                self._lock.wait(min(remaining, 0.05))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.request_headers.clear()
+
+    # -- gRPC ---------------------------------------------------------------
+    def _start_grpc(self) -> None:
+        sink = self
+
+        class Service(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):
+                if sink.delay:
+                    time.sleep(sink.delay)
+                failure = sink._next_failure()
+                if failure is not None:
+                    status = status_pb2.Status(code=failure.grpc_code.value[0], message="sink told to fail")
+                    if failure.retry_after is not None:
+                        info = error_details_pb2.RetryInfo()
+                        info.retry_delay.FromNanoseconds(int(failure.retry_after * 1e9))
+                        status.details.add().Pack(info)
+                    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+                    context.abort(failure.grpc_code, "sink told to fail")
+                sink._record(request, dict(context.invocation_metadata()))
+                return ExportTraceServiceResponse()
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self._grpc_server = server
+        self.grpc_endpoint = f"127.0.0.1:{port}"
+
+    # -- HTTP ---------------------------------------------------------------
+    def _start_http(self) -> None:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _reply(self, code: int, body: bytes, ctype: str, extra: dict | None = None):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if sink.delay:
+                    time.sleep(sink.delay)
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                failure = sink._next_failure()
+                if failure is not None:
+                    extra = {}
+                    if failure.retry_after is not None:
+                        extra["Retry-After"] = str(int(failure.retry_after))
+                    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message="sink told to fail")
+                    self._reply(failure.http_status, status.SerializeToString(), "application/x-protobuf", extra)
+                    return
+                try:
+                    if self.headers.get("Content-Encoding") == "gzip":
+                        body = gzip.decompress(body)
+                    if ctype == "application/json":
+                        msg = otlp_json_to_message(body)
+                    else:
+                        msg = ExportTraceServiceRequest.FromString(body)
+                except Exception as exc:  # bad body: 400 with a Status
+                    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
+                    self._reply(400, status.SerializeToString(), "application/x-protobuf")
+                    return
+                sink._record(msg, {k.lower(): v for k, v in self.headers.items()})
+                if ctype == "application/json":
+                    self._reply(200, b"{}", "application/json")
+                else:
+                    self._reply(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="otlp-sink-http", daemon=True).start()
+        self._http_server = server
+        self.http_endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        if self._grpc_server is not None:
+            self._grpc_server.stop(grace=None)
+            self._grpc_server = None
+        if self._http_server is not None:
+            self._http_server.shutdown()
+            self._http_server.server_close()
+            self._http_server = None
+
+    def __enter__(self) -> "OtlpSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
