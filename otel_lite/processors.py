@@ -1,0 +1,374 @@
+"""Span processors: the chain the provider calls, a simple (synchronous) one
+and the batch one that takes all export work off the application's threads.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+import threading
+import time
+import weakref
+
+from opentelemetry import context as context_api
+
+from .config import env_int, pick
+
+_log = logging.getLogger("otel_lite.processors")
+
+# instrumentations skip their own spans while an exporter runs (e.g. requests/urllib3)
+_SUPPRESS_KEY = context_api._SUPPRESS_INSTRUMENTATION_KEY
+
+
+def _count_value(counter) -> int:
+    return int(repr(counter)[6:-1])
+
+
+class _RateLimitedLog:
+    """Logs each kind of failure at most once per ``interval`` seconds."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 60.0):
+        self._logger = logger
+        self._interval = interval
+        self._last: dict = {}
+
+    def __call__(self, kind: str, message: str, *args, exc_info=False) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval:
+            return
+        self._last[kind] = now
+        self._logger.warning(message, *args, exc_info=exc_info)
+
+
+_warn = _RateLimitedLog(_log)
+
+
+class SpanProcessor:
+    """Interface (same as opentelemetry-sdk's).  ``on_start`` is only called for
+    processors that override it."""
+
+    def on_start(self, span, parent_context=None) -> None:
+        return None
+
+    def on_end(self, span) -> None:
+        return None
+
+    def shutdown(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _overrides_on_start(processor) -> bool:
+    method = getattr(type(processor), "on_start", None)
+    if method is None or method is SpanProcessor.on_start:
+        return False
+    try:  # opentelemetry-sdk processors whose on_start is the SDK's no-op
+        from opentelemetry.sdk.trace import SpanProcessor as SdkSpanProcessor
+
+        return method is not SdkSpanProcessor.on_start
+    except ImportError:
+        return True
+
+
+class SpanProcessorChain(SpanProcessor):
+    """The provider's processors, called in order.  The tuple is replaced, never
+    mutated, so iterating it needs no lock; a failing processor is logged and
+    the others still run."""
+
+    def __init__(self):
+        self._processors: tuple = ()
+        self._starters: tuple = ()
+        self._lock = threading.Lock()
+        self._ended = itertools.count()
+
+    def add_span_processor(self, processor) -> None:
+        with self._lock:
+            self._processors = self._processors + (processor,)
+            if _overrides_on_start(processor):
+                self._starters = self._starters + (processor,)
+            if len(self._processors) == 1:
+                self.on_end = self._single_on_end(processor.on_end)
+            else:
+                self.__dict__.pop("on_end", None)
+
+    def _single_on_end(self, processor_on_end):
+        """With one processor (the usual case) ``on_end`` skips the loop."""
+        count_ended = self._ended.__next__
+
+        def on_end(span) -> None:
+            count_ended()
+            try:
+                processor_on_end(span)
+            except Exception:
+                _warn("on_end", "span processor failed in on_end", exc_info=True)
+        return on_end
+
+    def on_start(self, span, parent_context=None) -> None:
+        for processor in self._starters:
+            try:
+                processor.on_start(span, parent_context=parent_context)
+            except Exception:
+                _warn("on_start", "span processor %r failed in on_start", processor, exc_info=True)
+
+    def on_end(self, span) -> None:
+        next(self._ended)
+        for processor in self._processors:
+            try:
+                processor.on_end(span)
+            except Exception:
+                _warn("on_end", "span processor %r failed in on_end", processor, exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        deadline = time.monotonic() + timeout_millis / 1000
+        ok = True
+        for processor in self._processors:
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                ok = bool(processor.force_flush(remaining)) and ok
+            except Exception:
+                _warn("flush", "span processor %r failed to flush", processor, exc_info=True)
+                ok = False
+        return ok
+
+    def shutdown(self, timeout_millis: int = 30000) -> bool:
+        deadline = time.monotonic() + timeout_millis / 1000
+        ok = True
+        for processor in self._processors:
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                result = processor.shutdown(remaining) if _takes_timeout(processor.shutdown) else processor.shutdown()
+                ok = result is not False and ok
+            except Exception:
+                _warn("shutdown", "span processor %r failed to shut down", processor, exc_info=True)
+                ok = False
+        return ok
+
+    def stats(self) -> dict:
+        stats = {"spans_ended": _count_value(self._ended), "spans_queued": 0, "spans_dropped": 0,
+                 "spans_exported": 0, "export_failures": 0, "spans_export_failed": 0}
+        for processor in self._processors:
+            for key, value in getattr(processor, "stats", dict)().items():
+                stats[key] = stats.get(key, 0) + value
+        return stats
+
+
+def _takes_timeout(method) -> bool:
+    try:
+        import inspect
+
+        return "timeout_millis" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_success(result) -> bool:
+    """Accept our SpanExportResult, opentelemetry-sdk's, or None/True."""
+    if result is None or result is True:
+        return True
+    return getattr(result, "name", None) == "SUCCESS"
+
+
+class _Exporting:
+    """Runs one export: suppresses instrumentation, passes our exporters a
+    deadline, and turns exceptions into a failure result."""
+
+    def __init__(self, exporter, timeout_millis: int | None):
+        self._exporter = exporter
+        self._timeout_millis = timeout_millis
+        self._deadline_aware = _takes_timeout(exporter.export)
+
+    def __call__(self, spans, timeout_millis: int | None = None) -> bool:
+        timeout = timeout_millis if timeout_millis is not None else self._timeout_millis
+        token = context_api.attach(context_api.set_value(_SUPPRESS_KEY, True))
+        try:
+            if self._deadline_aware and timeout is not None:
+                result = self._exporter.export(spans, timeout_millis=timeout)
+            else:
+                result = self._exporter.export(spans)
+            return _is_success(result)
+        except Exception:
+            _warn("export", "exporter %r raised while exporting %d spans", self._exporter, len(spans),
+                  exc_info=True)
+            return False
+        finally:
+            context_api.detach(token)
+
+
+class SimpleSpanProcessor(SpanProcessor):
+    """Exports each sampled span synchronously in ``end()``: for tests and
+    debugging; use ``BatchSpanProcessor`` in production."""
+
+    def __init__(self, span_exporter):
+        self.span_exporter = span_exporter
+        self._export = _Exporting(span_exporter, None)
+        self._exported = itertools.count()
+        self._failed = itertools.count()
+
+    def on_end(self, span) -> None:
+        if not span.context.trace_flags & 1:
+            return
+        if self._export((span,)):
+            next(self._exported)
+        else:
+            next(self._failed)
+
+    def shutdown(self, timeout_millis: int = 30000) -> bool:
+        self.span_exporter.shutdown()
+        return True
+
+    def stats(self) -> dict:
+        failed = _count_value(self._failed)
+        return {"spans_exported": _count_value(self._exported), "spans_export_failed": failed,
+                "export_failures": failed}
+
+
+class BatchSpanProcessor(SpanProcessor):
+    """Queues sampled spans and exports them in batches on a worker thread.
+
+    ``on_end`` only appends to a deque (atomic under the GIL, no lock) and,
+    once per batch, wakes the worker.  A full queue drops the new span and
+    counts it: the application is never blocked.  Settings come from the
+    arguments, then ``OTEL_BSP_*``, then the spec's defaults.  Fork-safe: a
+    child process starts with an empty queue and its own worker.
+    """
+
+    def __init__(self, span_exporter, max_queue_size: int | None = None, schedule_delay_millis: float | None = None,
+                 max_export_batch_size: int | None = None, export_timeout_millis: float | None = None):
+        self.span_exporter = span_exporter
+        max_queue_size = pick(max_queue_size, env_int("OTEL_BSP_MAX_QUEUE_SIZE", minimum=1), 2048)
+        schedule_delay_millis = pick(schedule_delay_millis, env_int("OTEL_BSP_SCHEDULE_DELAY", minimum=0), 5000)
+        max_export_batch_size = pick(max_export_batch_size, env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", minimum=1), 512)
+        export_timeout_millis = pick(export_timeout_millis, env_int("OTEL_BSP_EXPORT_TIMEOUT", minimum=0), 30000)
+        if max_queue_size <= 0:
+            raise ValueError("max_queue_size must be a positive integer.")
+        if max_export_batch_size <= 0:
+            raise ValueError("max_export_batch_size must be a positive integer.")
+        if max_export_batch_size > max_queue_size:
+            raise ValueError("max_export_batch_size must be less than or equal to max_queue_size.")
+        if schedule_delay_millis < 0:
+            raise ValueError("schedule_delay_millis must be non-negative.")
+        self.max_queue_size = max_queue_size
+        self.schedule_delay_millis = schedule_delay_millis
+        self.max_export_batch_size = max_export_batch_size
+        self.export_timeout_millis = export_timeout_millis
+        self._wake_at = max_export_batch_size - 1
+        self._export = _Exporting(span_exporter, int(export_timeout_millis) or None)
+        self._shutdown = False
+        self._dropped = itertools.count()
+        # written only by the worker thread, so plain ints are safe
+        self._exported = 0
+        self._failed_spans = 0
+        self._failures = 0
+        self._init_worker()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (ref() or (lambda: None))())
+
+    def _init_worker(self) -> None:
+        self._pid = os.getpid()
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._waking = False
+        self._flush_requests: list[threading.Event] = []
+        self._worker = threading.Thread(target=self._run, name="otel_lite.BatchSpanProcessor", daemon=True)
+        self._worker.start()
+
+    def _after_fork(self) -> None:
+        # the parent's queued spans are the parent's to export
+        if not self._shutdown:
+            self._init_worker()
+
+    def on_end(self, span) -> None:
+        if not span._context[3] & 1:
+            return
+        queue = self._queue
+        size = len(queue)
+        if size >= self.max_queue_size:
+            next(self._dropped)
+            _warn("queue_full", "BatchSpanProcessor queue is full (%d spans): dropping spans", self.max_queue_size)
+            return
+        queue.append(span)
+        if size >= self._wake_at and not self._waking:
+            if self._pid != os.getpid():  # forked without at-fork hooks (e.g. uWSGI)
+                self._after_fork()
+                return
+            self._waking = True
+            self._wake.set()
+
+    def _run(self) -> None:
+        context_api.attach(context_api.set_value(_SUPPRESS_KEY, True))
+        wake, delay = self._wake, self.schedule_delay_millis / 1000
+        while True:
+            wake.wait(delay)
+            wake.clear()
+            self._waking = False
+            flushes = self._take_flush_requests()
+            self._drain()
+            for event in flushes:
+                event.set()
+            if self._shutdown:
+                self._drain()
+                for event in self._take_flush_requests():
+                    event.set()
+                return
+
+    def _take_flush_requests(self) -> list:
+        requests, self._flush_requests = self._flush_requests, []
+        return requests
+
+    def _drain(self) -> None:
+        queue, size = self._queue, self.max_export_batch_size
+        while queue:
+            batch = []
+            pop = queue.popleft
+            try:
+                for _ in range(min(size, len(queue))):
+                    batch.append(pop())
+            except IndexError:  # emptied by a concurrent drain after fork
+                pass
+            if not batch:
+                return
+            if self._export(batch):
+                self._exported += len(batch)
+            else:
+                self._failures += 1
+                self._failed_spans += len(batch)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._shutdown:
+            return True
+        event = threading.Event()
+        self._flush_requests.append(event)
+        self._wake.set()
+        return event.wait(max(0, timeout_millis) / 1000)
+
+    def shutdown(self, timeout_millis: int = 30000) -> bool:
+        if self._shutdown:
+            return True
+        deadline = time.monotonic() + max(0, timeout_millis) / 1000
+        self._shutdown = True
+        self._wake.set()
+        self._worker.join(max(0.0, deadline - time.monotonic()))
+        drained = not self._worker.is_alive()
+        try:
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            if _takes_timeout(self.span_exporter.shutdown):
+                self.span_exporter.shutdown(timeout_millis=remaining)
+            else:
+                self.span_exporter.shutdown()
+        except Exception:
+            _warn("exporter_shutdown", "exporter %r failed to shut down", self.span_exporter, exc_info=True)
+        return drained
+
+    def stats(self) -> dict:
+        return {
+            "spans_queued": len(self._queue),
+            "spans_dropped": _count_value(self._dropped),
+            "spans_exported": self._exported,
+            "spans_export_failed": self._failed_spans,
+            "export_failures": self._failures,
+        }

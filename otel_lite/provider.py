@@ -1,0 +1,313 @@
+"""TracerProvider and Tracer: where spans start.
+
+``Tracer.start_span`` is the hot path.  It reads the parent straight from the
+context variable, asks built-in samplers for a bare decision (no result
+object), builds the ``SpanContext`` tuple without re-validating ids it just
+generated, and fills the span's slots directly.  Anything unexpected is
+caught and logged: tracing never raises into application code.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import itertools
+import logging
+import threading
+import weakref
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+from opentelemetry.trace.status import Status, StatusCode
+
+from .config import env_bool
+from .ids import IdGenerator, RandomIdGenerator
+from .limits import SpanLimits
+from .processors import SpanProcessorChain
+from .resource import as_resource
+from .sampling import Sampler, _as_decision, sampler_from_env
+from .span import InstrumentationScope, Span, clean_attributes
+from .span import _time_ns
+
+_log = logging.getLogger("otel_lite")
+
+_new_object = object.__new__
+_new_tuple = tuple.__new__
+_FLAGS = tuple(TraceFlags(i) for i in range(4))  # bit 0 sampled, bit 1 random trace id (W3C level 2)
+_INTERNAL = SpanKind.INTERNAL
+_NonRecordingSpan = trace_api.NonRecordingSpan
+
+# The context is a contextvar holding an immutable dict; reading and setting it
+# directly skips three layers of API calls on every span.
+_RUNTIME = context_api._RUNTIME_CONTEXT
+if isinstance(_RUNTIME, ContextVarsRuntimeContext):
+    _CONTEXT_VAR = _RUNTIME._current_context
+    _get_current = _CONTEXT_VAR.get
+    _attach = _CONTEXT_VAR.set
+
+    def _detach(token) -> None:
+        try:
+            _CONTEXT_VAR.reset(token)
+        except Exception:  # same tolerance as opentelemetry.context.detach
+            _log.exception("Failed to detach context")
+else:  # a custom OTEL_PYTHON_CONTEXT: use the API
+    _get_current = context_api.get_current
+    _attach = context_api.attach
+    _detach = context_api.detach
+
+
+def _with_span(ctx: Context, span) -> Context:
+    new = Context(ctx)
+    dict.__setitem__(new, _SPAN_KEY, span)  # Context forbids item assignment; this is a fresh copy
+    return new
+
+
+class Tracer(trace_api.Tracer):
+    """Starts spans for one instrumentation scope.  Obtain from ``TracerProvider.get_tracer``."""
+
+    def __init__(self, provider: "TracerProvider", scope: InstrumentationScope):
+        self._provider = provider
+        self._scope = scope
+        self._resource = provider._resource
+        self._limits = provider._limits
+        self._processor = provider._processor
+        self._id_generator = provider._id_generator
+        self._count_started = provider._started.__next__
+        self._random_ids = bool(provider._id_generator.is_trace_id_random())
+        sampler = provider._sampler
+        self._sampler = sampler
+        # built-in samplers answer with a bare decision; custom ones go through should_sample
+        self._decide = sampler._decide if (isinstance(sampler, Sampler)
+                                           and type(sampler).should_sample is Sampler.should_sample) else None
+        if isinstance(provider._id_generator, RandomIdGenerator):
+            gen = provider._id_generator
+            self._new_trace_id, self._new_span_id = gen.generate_trace_id, gen.generate_span_id
+        else:
+            self._new_trace_id = provider._id_generator.generate_trace_id
+            self._new_span_id = provider._id_generator.generate_span_id
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope:
+        return self._scope
+
+    @property
+    def resource(self):
+        return self._resource
+
+    def start_span(self, name, context=None, kind=_INTERNAL, attributes=None, links=None, start_time=None,
+                   record_exception=True, set_status_on_exception=True):
+        try:
+            self._count_started()
+            parent_span = (_get_current() if context is None else context).get(_SPAN_KEY)
+            parent = None
+            if parent_span is not None:
+                parent = parent_span.get_span_context()
+                if parent is not None and not parent.is_valid:
+                    parent = None
+            if parent is None:
+                trace_id = self._new_trace_id()
+                random_bit = 2 if self._random_ids else 0
+            else:
+                trace_id = parent[0]
+                random_bit = parent[3] & 2
+            decide = self._decide
+            if decide is not None:
+                decision = decide(parent, trace_id)
+                trace_state = parent[4] if parent is not None else DEFAULT_TRACE_STATE
+            else:
+                result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+                decision = _as_decision(result.decision)
+                attributes = result.attributes
+                trace_state = result.trace_state if result.trace_state is not None else DEFAULT_TRACE_STATE
+            span_context = _new_tuple(SpanContext, (trace_id, self._new_span_id(), False,
+                                                    _FLAGS[random_bit | (decision == 2)], trace_state, True))
+            if not decision:
+                return _NonRecordingSpan(span_context)
+            span = _new_object(Span)
+            span._name = name
+            span._context = span_context
+            span._parent = parent
+            span._kind = kind
+            span._start_time = start_time if start_time is not None else _time_ns()
+            span._end_time = None
+            if attributes:
+                limits = self._limits
+                span._attributes, dropped = clean_attributes(
+                    attributes, limits.max_span_attributes, limits.max_span_attribute_length)
+                if dropped:
+                    span._dropped_attributes = dropped
+            else:
+                span._attributes = {}
+            span._tracer = self
+            if not record_exception:
+                span._record_exception = False
+            if not set_status_on_exception:
+                span._set_status_on_exception = False
+            if links:
+                for link in links:
+                    link_context = link.context
+                    if link_context.is_valid or link.attributes or link_context.trace_state:
+                        span._append_link(link_context, link.attributes)
+            starters = self._processor._starters
+            if starters:
+                self._processor.on_start(span, context)
+            return span
+        except Exception:  # never raise into the application
+            _log.exception("failed to start span %r", name)
+            return trace_api.INVALID_SPAN
+
+    def start_as_current_span(self, name, context=None, kind=_INTERNAL, attributes=None, links=None,
+                              start_time=None, record_exception=True, set_status_on_exception=True,
+                              end_on_exit=True):
+        return _CurrentSpan(self, (name, context, kind, attributes, links, start_time, record_exception,
+                                   set_status_on_exception), end_on_exit)
+
+
+class _CurrentSpan:
+    """What ``start_as_current_span`` returns: a context manager (the span
+    starts on ``__enter__``) that is also a decorator for sync and async
+    functions, like opentelemetry-sdk's.  A class, not a generator, because a
+    generator-based context manager costs about 1 µs more per span."""
+
+    __slots__ = ("_tracer", "_args", "_end_on_exit", "_span", "_token")
+
+    def __init__(self, tracer: Tracer, args: tuple, end_on_exit: bool):
+        self._tracer = tracer
+        self._args = args
+        self._end_on_exit = end_on_exit
+
+    def __enter__(self):
+        span = self._span = self._tracer.start_span(*self._args)
+        try:
+            self._token = _attach(_with_span(_get_current(), span))
+        except Exception:
+            _log.exception("failed to make span current")
+            self._token = None
+        return span
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> bool:
+        if self._token is not None:
+            _detach(self._token)
+        span = self._span
+        if exc_val is not None and isinstance(exc_val, Exception) and span.is_recording():
+            args = self._args
+            if args[6]:
+                span.record_exception(exc_val)
+            if args[7]:
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        if self._end_on_exit:
+            span.end()
+        return False
+
+    def __call__(self, func):
+        tracer, args, end_on_exit = self._tracer, self._args, self._end_on_exit
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def async_wrapper(*a, **kw):
+                with _CurrentSpan(tracer, args, end_on_exit):
+                    return await func(*a, **kw)
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*a, **kw):
+            with _CurrentSpan(tracer, args, end_on_exit):
+                return func(*a, **kw)
+        return wrapper
+
+
+class TracerProvider(trace_api.TracerProvider):
+    """The SDK entry point, with opentelemetry-sdk's constructor arguments.
+
+    With no arguments it is a working provider configured from the
+    environment (sampler, span limits, resource); processors are added with
+    ``add_span_processor`` (``otel_lite.configure`` does that for you).
+    """
+
+    def __init__(self, sampler=None, resource=None, shutdown_on_exit: bool = True,
+                 active_span_processor=None, id_generator: IdGenerator | None = None,
+                 span_limits: SpanLimits | None = None):
+        self._sampler = sampler if sampler is not None else sampler_from_env()
+        self._resource = as_resource(resource)
+        self._id_generator = id_generator if id_generator is not None else RandomIdGenerator()
+        self._limits = span_limits if span_limits is not None else SpanLimits()
+        self._processor = active_span_processor if active_span_processor is not None else SpanProcessorChain()
+        self._disabled = bool(env_bool("OTEL_SDK_DISABLED", False))
+        self._tracers: dict = {}
+        self._started = itertools.count()
+        self._lock = threading.Lock()
+        self._shutdown_done = False
+        self._atexit = None
+        if shutdown_on_exit:
+            ref = weakref.ref(self)
+
+            def _at_exit():
+                provider = ref()
+                if provider is not None:
+                    provider.shutdown()
+            self._atexit = _at_exit
+            atexit.register(_at_exit)
+
+    @property
+    def resource(self):
+        return self._resource
+
+    @property
+    def sampler(self):
+        return self._sampler
+
+    @property
+    def id_generator(self):
+        return self._id_generator
+
+    def get_tracer(self, instrumenting_module_name: str, instrumenting_library_version: str | None = None,
+                   schema_url: str | None = None, attributes=None) -> trace_api.Tracer:
+        if self._disabled:
+            return trace_api.NoOpTracer()
+        if not instrumenting_module_name:
+            _log.error("get_tracer called with missing module name.")
+            instrumenting_module_name = ""
+        key = (instrumenting_module_name, instrumenting_library_version, schema_url,
+               tuple(sorted(attributes.items())) if attributes else None)
+        tracer = self._tracers.get(key)
+        if tracer is None:
+            with self._lock:
+                tracer = self._tracers.get(key)
+                if tracer is None:
+                    scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
+                                                 schema_url, attributes)
+                    tracer = self._tracers[key] = Tracer(self, scope)
+        return tracer
+
+    def add_span_processor(self, span_processor) -> None:
+        """Processors run in the order they were added."""
+        self._processor.add_span_processor(span_processor)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._processor.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: int = 30000) -> bool:
+        if self._shutdown_done:
+            _log.warning("shutdown can only be called once")
+            return True
+        self._shutdown_done = True
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
+        return self._processor.shutdown(timeout_millis)
+
+    def stats(self) -> dict:
+        """Counters: spans ended (recording), queued, dropped, exported, export failures."""
+        stats = self._processor.stats()
+        stats["spans_started"] = _count_value(self._started)
+        return stats
+
+
+def _count_value(counter: itertools.count) -> int:
+    """Read an itertools.count without advancing it (its repr is 'count(N)')."""
+    return int(repr(counter)[6:-1])
+

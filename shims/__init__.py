@@ -1,0 +1,1 @@
+"""Compatibility shims: OpenTracing and OpenCensus code on otel_lite."""
