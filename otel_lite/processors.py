@@ -83,29 +83,17 @@ class SpanProcessorChain(SpanProcessor):
         self._processors: tuple = ()
         self._starters: tuple = ()
         self._lock = threading.Lock()
-        self._ended = itertools.count()
 
     def add_span_processor(self, processor) -> None:
         with self._lock:
             self._processors = self._processors + (processor,)
             if _overrides_on_start(processor):
                 self._starters = self._starters + (processor,)
+            # with one processor (the usual case) spans go straight to it; Span.end catches its errors
             if len(self._processors) == 1:
-                self.on_end = self._single_on_end(processor.on_end)
+                self.on_end = processor.on_end
             else:
                 self.__dict__.pop("on_end", None)
-
-    def _single_on_end(self, processor_on_end):
-        """With one processor (the usual case) ``on_end`` skips the loop."""
-        count_ended = self._ended.__next__
-
-        def on_end(span) -> None:
-            count_ended()
-            try:
-                processor_on_end(span)
-            except Exception:
-                _warn("on_end", "span processor failed in on_end", exc_info=True)
-        return on_end
 
     def on_start(self, span, parent_context=None) -> None:
         for processor in self._starters:
@@ -115,7 +103,6 @@ class SpanProcessorChain(SpanProcessor):
                 _warn("on_start", "span processor %r failed in on_start", processor, exc_info=True)
 
     def on_end(self, span) -> None:
-        next(self._ended)
         for processor in self._processors:
             try:
                 processor.on_end(span)
@@ -148,7 +135,7 @@ class SpanProcessorChain(SpanProcessor):
         return ok
 
     def stats(self) -> dict:
-        stats = {"spans_ended": _count_value(self._ended), "spans_queued": 0, "spans_dropped": 0,
+        stats = {"spans_queued": 0, "spans_dropped": 0,
                  "spans_exported": 0, "export_failures": 0, "spans_export_failed": 0}
         for processor in self._processors:
             for key, value in getattr(processor, "stats", dict)().items():

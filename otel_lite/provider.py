@@ -13,6 +13,7 @@ import functools
 import inspect
 import itertools
 import logging
+import random
 import threading
 import weakref
 
@@ -49,22 +50,13 @@ if isinstance(_RUNTIME, ContextVarsRuntimeContext):
     _CONTEXT_VAR = _RUNTIME._current_context
     _get_current = _CONTEXT_VAR.get
     _attach = _CONTEXT_VAR.set
-
-    def _detach(token) -> None:
-        try:
-            _CONTEXT_VAR.reset(token)
-        except Exception:  # same tolerance as opentelemetry.context.detach
-            _log.exception("Failed to detach context")
+    _reset = _CONTEXT_VAR.reset
 else:  # a custom OTEL_PYTHON_CONTEXT: use the API
     _get_current = context_api.get_current
     _attach = context_api.attach
-    _detach = context_api.detach
-
-
-def _with_span(ctx: Context, span) -> Context:
-    new = Context(ctx)
-    dict.__setitem__(new, _SPAN_KEY, span)  # Context forbids item assignment; this is a fresh copy
-    return new
+    _reset = context_api.detach
+_dict_set = dict.__setitem__
+_getrandbits = random.getrandbits
 
 
 class Tracer(trace_api.Tracer):
@@ -78,18 +70,17 @@ class Tracer(trace_api.Tracer):
         self._processor = provider._processor
         self._id_generator = provider._id_generator
         self._count_started = provider._started.__next__
+        self._count_ended = provider._ended.__next__
         self._random_ids = bool(provider._id_generator.is_trace_id_random())
         sampler = provider._sampler
         self._sampler = sampler
         # built-in samplers answer with a bare decision; custom ones go through should_sample
         self._decide = sampler._decide if (isinstance(sampler, Sampler)
                                            and type(sampler).should_sample is Sampler.should_sample) else None
-        if isinstance(provider._id_generator, RandomIdGenerator):
-            gen = provider._id_generator
-            self._new_trace_id, self._new_span_id = gen.generate_trace_id, gen.generate_span_id
-        else:
-            self._new_trace_id = provider._id_generator.generate_trace_id
-            self._new_span_id = provider._id_generator.generate_span_id
+        # the default generator's ids are drawn inline: one getrandbits call per span
+        self._fast_ids = type(provider._id_generator) is RandomIdGenerator
+        self._new_trace_id = provider._id_generator.generate_trace_id
+        self._new_span_id = provider._id_generator.generate_span_id
 
     @property
     def instrumentation_scope(self) -> InstrumentationScope:
@@ -110,11 +101,19 @@ class Tracer(trace_api.Tracer):
                 if parent is not None and not parent.is_valid:
                     parent = None
             if parent is None:
-                trace_id = self._new_trace_id()
                 random_bit = 2 if self._random_ids else 0
+                if self._fast_ids:
+                    bits = _getrandbits(192)
+                    trace_id = bits >> 64
+                    span_id = bits & 0xFFFFFFFFFFFFFFFF
+                    if not trace_id or not span_id:
+                        trace_id, span_id = self._new_trace_id(), self._new_span_id()
+                else:
+                    trace_id, span_id = self._new_trace_id(), self._new_span_id()
             else:
                 trace_id = parent[0]
                 random_bit = parent[3] & 2
+                span_id = (_getrandbits(64) if self._fast_ids else 0) or self._new_span_id()
             decide = self._decide
             if decide is not None:
                 decision = decide(parent, trace_id)
@@ -124,7 +123,7 @@ class Tracer(trace_api.Tracer):
                 decision = _as_decision(result.decision)
                 attributes = result.attributes
                 trace_state = result.trace_state if result.trace_state is not None else DEFAULT_TRACE_STATE
-            span_context = _new_tuple(SpanContext, (trace_id, self._new_span_id(), False,
+            span_context = _new_tuple(SpanContext, (trace_id, span_id, False,
                                                     _FLAGS[random_bit | (decision == 2)], trace_state, True))
             if not decision:
                 return _NonRecordingSpan(span_context)
@@ -184,15 +183,20 @@ class _CurrentSpan:
     def __enter__(self):
         span = self._span = self._tracer.start_span(*self._args)
         try:
-            self._token = _attach(_with_span(_get_current(), span))
+            ctx = Context(_get_current())
+            _dict_set(ctx, _SPAN_KEY, span)  # Context forbids item assignment; this is a fresh copy
+            self._token = _attach(ctx)
         except Exception:
             _log.exception("failed to make span current")
             self._token = None
         return span
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> bool:
-        if self._token is not None:
-            _detach(self._token)
+        try:
+            _reset(self._token)
+        except Exception:  # same tolerance as opentelemetry.context.detach
+            if self._token is not None:
+                _log.exception("Failed to detach context")
         span = self._span
         if exc_val is not None and isinstance(exc_val, Exception) and span.is_recording():
             args = self._args
@@ -239,6 +243,7 @@ class TracerProvider(trace_api.TracerProvider):
         self._disabled = bool(env_bool("OTEL_SDK_DISABLED", False))
         self._tracers: dict = {}
         self._started = itertools.count()
+        self._ended = itertools.count()
         self._lock = threading.Lock()
         self._shutdown_done = False
         self._atexit = None
@@ -304,6 +309,7 @@ class TracerProvider(trace_api.TracerProvider):
         """Counters: spans ended (recording), queued, dropped, exported, export failures."""
         stats = self._processor.stats()
         stats["spans_started"] = _count_value(self._started)
+        stats["spans_ended"] = _count_value(self._ended)
         return stats
 
 

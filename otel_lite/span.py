@@ -344,7 +344,12 @@ class Span(trace_api.Span):
             _log.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else _time_ns()
-        self._tracer._processor.on_end(self)
+        tracer = self._tracer
+        tracer._count_ended()
+        try:
+            tracer._processor.on_end(self)
+        except Exception:  # a failing processor must not reach the application
+            _log.warning("span processor failed in on_end", exc_info=True)
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
         if exc_val is not None and self._end_time is None and isinstance(exc_val, Exception):
