@@ -23,6 +23,7 @@ from opentelemetry.trace.status import Status, StatusCode
 
 _log = logging.getLogger("otel_lite.span")
 _time_ns = time.time_ns
+_new_object = object.__new__
 
 _UNSET_STATUS = Status(StatusCode.UNSET)
 _SCALARS = frozenset((str, bool, int, float))
@@ -262,13 +263,22 @@ class Span(trace_api.Span):
             _log.warning("Calling add_event() on an ended span.")
             return
         limits = self._tracer._limits
-        dropped = 0
+        event = _new_object(Event)  # slots set here directly: cheaper than a constructor call
+        event._name = name
         if attributes:
-            attributes, dropped = clean_attributes(attributes, limits.max_event_attributes,
-                                                   limits.max_attribute_length)
+            event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
+                                                                 limits.max_attribute_length)
         else:
-            attributes = None
-        self._append_event(Event(name, attributes, timestamp, dropped))
+            event._attributes = None
+            event._dropped = 0
+        event._timestamp = timestamp if timestamp is not None else _time_ns()
+        events = self._events
+        if events is None:
+            if limits.max_events != 0:
+                self._events = [event]
+                return
+            events = self._events = []
+        self._append_event(event)
 
     def _append_event(self, event: Event) -> None:
         events = self._events
