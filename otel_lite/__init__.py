@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Mapping
 
+from ._log import apply_log_level
 from .config import env_str, first_env_str, pick
 from .export import ConsoleSpanExporter, InMemorySpanExporter, SpanExporter, SpanExportResult
 from .ids import IdGenerator, RandomIdGenerator
@@ -82,6 +83,7 @@ def configure(
     """
     from opentelemetry import trace as trace_api
 
+    apply_log_level(env_str("OTEL_LOG_LEVEL"))
     attributes = dict(resource_attributes or {})
     if service_name:
         attributes["service.name"] = service_name

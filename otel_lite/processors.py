@@ -13,6 +13,7 @@ import weakref
 
 from opentelemetry import context as context_api
 
+from ._log import RateLimitedLog
 from .config import env_int, pick
 
 _log = logging.getLogger("otel_lite.processors")
@@ -25,24 +26,7 @@ def _count_value(counter) -> int:
     return int(repr(counter)[6:-1])
 
 
-class _RateLimitedLog:
-    """Logs each kind of failure at most once per ``interval`` seconds."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 60.0):
-        self._logger = logger
-        self._interval = interval
-        self._last: dict = {}
-
-    def __call__(self, kind: str, message: str, *args, exc_info=False) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self._interval:
-            return
-        self._last[kind] = now
-        self._logger.warning(message, *args, exc_info=exc_info)
-
-
-_warn = _RateLimitedLog(_log)
+_warn = RateLimitedLog(_log)
 
 
 class SpanProcessor:

@@ -21,7 +21,10 @@ from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.status import Status, StatusCode
 
+from ._log import RateLimitedLog
+
 _log = logging.getLogger("otel_lite.span")
+_warn = RateLimitedLog(_log)
 _time_ns = time.time_ns
 _new_object = object.__new__
 
@@ -233,7 +236,7 @@ class Span(trace_api.Span):
 
     def set_attribute(self, key: str, value) -> None:
         if self._end_time is not None:
-            _log.warning("Setting attribute on ended span.")
+            _warn("ended", "Setting attribute on ended span (further such warnings are rate-limited)")
             return
         limits = self._tracer._limits
         if type(value) not in _SCALARS or (type(value) is str and limits.max_span_attribute_length is not None):
@@ -260,7 +263,7 @@ class Span(trace_api.Span):
 
     def add_event(self, name: str, attributes=None, timestamp: int | None = None) -> None:
         if self._end_time is not None:
-            _log.warning("Calling add_event() on an ended span.")
+            _warn("ended", "Calling add_event() on an ended span (further such warnings are rate-limited)")
             return
         limits = self._tracer._limits
         event = _new_object(Event)  # slots set here directly: cheaper than a constructor call
@@ -294,7 +297,7 @@ class Span(trace_api.Span):
 
     def add_link(self, context, attributes=None) -> None:
         if self._end_time is not None:
-            _log.warning("Calling add_link() on an ended span.")
+            _warn("ended", "Calling add_link() on an ended span (further such warnings are rate-limited)")
             return
         if context is None or not (context.is_valid or attributes or context.trace_state):
             return
@@ -319,13 +322,13 @@ class Span(trace_api.Span):
 
     def update_name(self, name: str) -> None:
         if self._end_time is not None:
-            _log.warning("Calling update_name() on an ended span.")
+            _warn("ended", "Calling update_name() on an ended span (further such warnings are rate-limited)")
             return
         self._name = name
 
     def set_status(self, status, description: str | None = None) -> None:
         if self._end_time is not None:
-            _log.warning("Calling set_status() on an ended span.")
+            _warn("ended", "Calling set_status() on an ended span (further such warnings are rate-limited)")
             return
         current = self._status.status_code
         if isinstance(status, Status):
@@ -343,7 +346,7 @@ class Span(trace_api.Span):
     def record_exception(self, exception: BaseException, attributes=None, timestamp: int | None = None,
                          escaped: bool = False) -> None:
         if self._end_time is not None:
-            _log.warning("Calling record_exception() on an ended span.")
+            _warn("ended", "Calling record_exception() on an ended span (further such warnings are rate-limited)")
             return
         limits = self._tracer._limits
         self._append_event(ExceptionEvent(exception, attributes, timestamp if timestamp is not None else _time_ns(),
@@ -351,7 +354,7 @@ class Span(trace_api.Span):
 
     def end(self, end_time: int | None = None) -> None:
         if self._end_time is not None:
-            _log.warning("Calling end() on an ended span.")
+            _warn("ended", "Calling end() on an ended span (further such warnings are rate-limited)")
             return
         self._end_time = end_time if end_time is not None else _time_ns()
         tracer = self._tracer
@@ -359,7 +362,7 @@ class Span(trace_api.Span):
         try:
             tracer._processor.on_end(self)
         except Exception:  # a failing processor must not reach the application
-            _log.warning("span processor failed in on_end", exc_info=True)
+            _warn("on_end", "span processor failed in on_end", exc_info=True)
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
         if exc_val is not None and self._end_time is None and isinstance(exc_val, Exception):
