@@ -31,7 +31,7 @@ from .ids import IdGenerator, RandomIdGenerator
 from .limits import SpanLimits
 from .processors import SpanProcessorChain
 from .resource import as_resource
-from .sampling import Sampler, _as_decision, sampler_from_env
+from .sampling import Sampler, _as_decision, constant_decisions, sampler_from_env
 from .span import InstrumentationScope, Span, clean_attributes
 from .span import _time_ns
 
@@ -77,6 +77,8 @@ class Tracer(trace_api.Tracer):
         # built-in samplers answer with a bare decision; custom ones go through should_sample
         self._decide = sampler._decide if (isinstance(sampler, Sampler)
                                            and type(sampler).should_sample is Sampler.should_sample) else None
+        # constant decisions (e.g. the default ParentBased(ALWAYS_ON)) need no call at all
+        self._root_decision, self._child_decisions = constant_decisions(sampler) if self._decide else (None, None)
         # the default generator's ids are drawn inline: one getrandbits call per span
         self._fast_ids = type(provider._id_generator) is RandomIdGenerator
         self._new_trace_id = provider._id_generator.generate_trace_id
@@ -116,8 +118,16 @@ class Tracer(trace_api.Tracer):
                 span_id = (_getrandbits(64) if self._fast_ids else 0) or self._new_span_id()
             decide = self._decide
             if decide is not None:
-                decision = decide(parent, trace_id)
-                trace_state = parent[4] if parent is not None else DEFAULT_TRACE_STATE
+                if parent is None:
+                    decision = self._root_decision
+                    if decision is None:
+                        decision = decide(None, trace_id)
+                    trace_state = DEFAULT_TRACE_STATE
+                else:
+                    table = self._child_decisions
+                    decision = (table[(parent[2] << 1) | (parent[3] & 1)] if table is not None
+                                else decide(parent, trace_id))
+                    trace_state = parent[4]
             else:
                 result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
                 decision = _as_decision(result.decision)

@@ -150,6 +150,21 @@ class ParentBased(Sampler):
                f"{self._local_parent_not_sampled.get_description()}}}"
 
 
+def constant_decisions(sampler) -> tuple:
+    """(decision for root spans, decisions by 2*is_remote + sampled for child spans), each None
+    where the decision is not a constant.  Lets the tracer skip the sampler call for the usual
+    ParentBased(ALWAYS_ON) configuration."""
+    if isinstance(sampler, StaticSampler):
+        return sampler._decision, (sampler._decision,) * 4
+    if type(sampler) in (ParentBased, ParentBasedTraceIdRatio):
+        root = sampler._root._decision if isinstance(sampler._root, StaticSampler) else None
+        by_parent = tuple(d._decision if isinstance(d, StaticSampler) else None
+                          for d in (sampler._local_parent_not_sampled, sampler._local_parent_sampled,
+                                    sampler._remote_parent_not_sampled, sampler._remote_parent_sampled))
+        return root, (by_parent if None not in by_parent else None)
+    return None, None
+
+
 def _decider(sampler):
     """A function (parent, trace_id) -> Decision for any sampler."""
     if isinstance(sampler, StaticSampler):
