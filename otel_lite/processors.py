@@ -94,27 +94,26 @@ class SpanProcessorChain(SpanProcessor):
                 _warn("on_end", "span processor %r failed in on_end", processor, exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        deadline = time.monotonic() + timeout_millis / 1000
-        ok = True
-        for processor in self._processors:
-            remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            try:
-                ok = bool(processor.force_flush(remaining)) and ok
-            except Exception:
-                _warn("flush", "span processor %r failed to flush", processor, exc_info=True)
-                ok = False
-        return ok
+        return self._each_within(timeout_millis, "force_flush",
+                                 lambda processor, remaining: bool(processor.force_flush(remaining)))
 
     def shutdown(self, timeout_millis: int = 30000) -> bool:
+        def shut(processor, remaining):
+            if _takes_timeout(processor.shutdown):
+                return processor.shutdown(remaining) is not False
+            return processor.shutdown() is not False
+        return self._each_within(timeout_millis, "shutdown", shut)
+
+    def _each_within(self, timeout_millis: int, what: str, call) -> bool:
+        """Run ``call(processor, remaining_millis)`` on every processor under one shared deadline."""
         deadline = time.monotonic() + timeout_millis / 1000
         ok = True
         for processor in self._processors:
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
             try:
-                result = processor.shutdown(remaining) if _takes_timeout(processor.shutdown) else processor.shutdown()
-                ok = result is not False and ok
+                ok = call(processor, remaining) and ok
             except Exception:
-                _warn("shutdown", "span processor %r failed to shut down", processor, exc_info=True)
+                _warn(what, "span processor %r failed in %s", processor, what, exc_info=True)
                 ok = False
         return ok
 
