@@ -69,7 +69,11 @@ def _clean_value(value, max_length):
     if type(value) is str:
         return value if len(value) <= max_length else value[:max_length]
     try:
-        return _clean_attribute_value(value, max_length)
+        value = _clean_attribute_value(value, max_length)
+        # the API turns unknown objects into str without applying the length limit
+        if type(value) is str and max_length is not None and len(value) > max_length:
+            value = value[:max_length]
+        return value
     except Exception:  # an exotic value must never reach the application as an error
         _log.debug("dropping invalid attribute value of type %s", type(value).__name__)
         return None
