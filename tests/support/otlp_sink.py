@@ -10,6 +10,7 @@ import gzip
 import json
 import threading
 import time
+import zlib
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -60,6 +61,8 @@ class OtlpSink:
         self.request_headers: list[dict] = []
         self.attempts = 0  # every request, failed ones included
         self.delay = 0.0
+        # (rejected_spans, error_message) to answer successful requests with a partial success
+        self.partial_success: tuple[int, str] | None = None
         self._failures: list[_Failure] = []
         self._lock = threading.Condition()
         self._grpc_server = None
@@ -91,6 +94,13 @@ class OtlpSink:
             self.requests.append(msg)
             self.request_headers.append(headers)
             self._lock.notify_all()
+
+    def _response(self) -> ExportTraceServiceResponse:
+        response = ExportTraceServiceResponse()
+        if self.partial_success is not None:
+            response.partial_success.rejected_spans = self.partial_success[0]
+            response.partial_success.error_message = self.partial_success[1]
+        return response
 
     # -- reading -----------------------------------------------------------
     def spans(self) -> list:
@@ -135,7 +145,7 @@ class OtlpSink:
                     context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
                     context.abort(failure.grpc_code, "sink told to fail")
                 sink._record(request, dict(context.invocation_metadata()))
-                return ExportTraceServiceResponse()
+                return sink._response()
 
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
@@ -181,6 +191,8 @@ class OtlpSink:
                 try:
                     if self.headers.get("Content-Encoding") == "gzip":
                         body = gzip.decompress(body)
+                    elif self.headers.get("Content-Encoding") == "deflate":
+                        body = zlib.decompress(body)
                     if ctype == "application/json":
                         msg = otlp_json_to_message(body)
                     else:
@@ -191,13 +203,15 @@ class OtlpSink:
                     return
                 sink._record(msg, {k.lower(): v for k, v in self.headers.items()})
                 if ctype == "application/json":
-                    self._reply(200, b"{}", "application/json")
+                    self._reply(200, json_format.MessageToJson(sink._response()).encode(), "application/json")
                 else:
-                    self._reply(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
+                    self._reply(200, sink._response().SerializeToString(), "application/x-protobuf")
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name="otlp-sink-http", daemon=True).start()
+        # a short poll interval makes close() (server.shutdown) quick
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink-http",
+                         daemon=True).start()
         self._http_server = server
         self.http_endpoint = f"http://127.0.0.1:{server.server_address[1]}"
 
