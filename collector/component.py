@@ -98,6 +98,9 @@ def decode(tp: Any, value: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:  # Optional[X]: keep X's error and its precise path
+            return decode(non_none[0], value, path)
         errors = []
         for arg in args:
             if arg is type(None):

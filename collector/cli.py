@@ -1,0 +1,106 @@
+"""``otel-lite-collector [--config URI]... [--set key=value]... [validate|components|print-config]``."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.resources
+import logging
+import sys
+
+from . import registry
+from .component import ConfigError
+from .config import ConfigErrors, build_config, dump_yaml, load_raw
+
+__all__ = ["main", "default_config_source"]
+
+log = logging.getLogger("otel_lite.collector")
+
+
+def default_config_source() -> str:
+    """The embedded default config, as a ``yaml:`` source (works from a wheel or a zip too)."""
+    text = importlib.resources.files("collector").joinpath("default_config.yaml").read_text(encoding="utf-8")
+    return "yaml:" + text
+
+
+def _add_source_args(parser: argparse.ArgumentParser, suffix: str = "") -> None:
+    parser.add_argument("--config", dest="config" + suffix, action="append", metavar="URI",
+                        help="config file path or URI (file:, env:, yaml:); repeatable, merged in order")
+    parser.add_argument("--set", dest="set" + suffix, action="append", metavar="KEY=VALUE",
+                        help="override a config value by dotted path, e.g. processors.batch.timeout=1s; repeatable")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-lite-collector",
+                                     description="A light OpenTelemetry (OTLP) trace collector.")
+    _add_source_args(parser)
+    sub = parser.add_subparsers(dest="command")
+    for name, help_text in (("validate", "check the configuration and print every error"),
+                            ("print-config", "print the resolved configuration (after merging and ${env:...})")):
+        _add_source_args(sub.add_parser(name, help=help_text), "_sub")
+    sub.add_parser("components", help="list the available component types")
+    return parser
+
+
+def _print_errors(err: ConfigError) -> None:
+    errors = err.errors if isinstance(err, ConfigErrors) else [err]
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+
+
+def _components() -> int:
+    aliases: dict[tuple[str, str], list[str]] = {}
+    for kind, table in registry.ALIASES.items():
+        for alias, target in table.items():
+            aliases.setdefault((kind, target), []).append(alias)
+    for kind, types in registry.available().items():
+        print(f"{kind}s:")
+        for type_name in types:
+            try:
+                factory = registry.lookup(kind, type_name)
+                stability = factory.stability if factory else "unavailable"
+            except ImportError:
+                stability = "unavailable"
+            alias = aliases.get((kind, type_name))
+            extra = f" (alias: {', '.join(alias)})" if alias else ""
+            print(f"  {type_name}{extra}  [{stability}]")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "components":
+        return _components()
+    sources = (args.config or []) + (getattr(args, "config_sub", None) or [])
+    overrides = (args.set or []) + (getattr(args, "set_sub", None) or [])
+    if not sources:
+        sources = [default_config_source()]
+    try:
+        raw = load_raw(sources, overrides)
+        if args.command == "print-config":
+            print(dump_yaml(raw), end="")
+            return 0
+        config = build_config(raw)
+    except ConfigError as e:
+        _print_errors(e)
+        return 1
+    if args.command == "validate":
+        return 0
+    return _run(config)
+
+
+def _run(config) -> int:
+    from .service import Collector, setup_logging
+
+    logs = config.service.telemetry.logs
+    setup_logging(logs.level, logs.encoding)
+    async def run() -> None:  # components are created on the running loop
+        await Collector(config).run_until_signal()
+
+    try:
+        asyncio.run(run())
+    except (OSError, ConfigError) as e:
+        log.error("collector failed to start: %s", e)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,145 @@
+"""OTLP/gRPC exporter (type ``otlp_grpc``, alias ``otlp``).
+
+Sends each batch's serialized bytes as they are (a generic unary call with no
+request serializer), so spans are never re-encoded, and classifies the
+server's status as the OTLP spec says: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retried (with the server's RetryInfo
+delay when given); RESOURCE_EXHAUSTED only when it carries RetryInfo;
+everything else is permanent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from ..component import ConfigError, Factory
+from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
+from .helper import Exporter, ExporterConfig, TLSConfig
+
+__all__ = ["FACTORY", "OTLPGrpcExporterConfig", "OTLPGrpcExporter", "classify_rpc_error"]
+
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+_RETRYABLE = frozenset({
+    grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
+})
+_COMPRESSION = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression,
+                "": grpc.Compression.NoCompression}
+
+
+@dataclass
+class OTLPGrpcExporterConfig(ExporterConfig):
+    endpoint: str = ""
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    headers: dict[str, str] = field(default_factory=dict)
+    compression: str = "gzip"
+    balancer_name: str = ""
+
+    def validate(self) -> None:
+        target, _ = split_grpc_endpoint(self.endpoint)
+        if not target:
+            raise ConfigError("endpoint", "must be set (host:port)")
+        if self.compression not in _COMPRESSION:
+            raise ConfigError("compression", f"unsupported compression {self.compression!r} (use gzip or none)")
+        if self.tls.insecure_skip_verify:
+            raise ConfigError("tls.insecure_skip_verify", "not supported by the gRPC exporter; set tls.ca_file")
+        for key in self.headers:
+            if key != key.lower() or not key:
+                raise ConfigError(f"headers.{key}", "gRPC metadata keys must be lowercase")
+
+
+def split_grpc_endpoint(endpoint: str) -> tuple[str, bool | None]:
+    """(host:port, scheme says insecure?) — ``http://`` means plaintext, ``https://`` TLS."""
+    endpoint = endpoint.strip()
+    if endpoint.startswith("http://"):
+        return endpoint[len("http://"):].rstrip("/"), True
+    if endpoint.startswith("https://"):
+        return endpoint[len("https://"):].rstrip("/"), False
+    return endpoint, None
+
+
+def _retry_delay(err: grpc.aio.AioRpcError) -> float | None:
+    """The RetryInfo delay in the error's ``grpc-status-details-bin`` trailer, if any."""
+    for key, value in err.trailing_metadata() or ():
+        if key != "grpc-status-details-bin":
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:
+            return None
+        for detail in status.details:
+            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                return info.retry_delay.ToNanoseconds() / 1e9
+    return None
+
+
+def classify_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
+    code = err.code()
+    message = f"rpc error: code = {code.name} desc = {err.details()}"
+    delay = _retry_delay(err)
+    if code in _RETRYABLE:
+        return ThrottledError(message, delay) if delay else RetryableError(message)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None:
+        return ThrottledError(message, delay)
+    return PermanentError(message, grpc_code=code)
+
+
+class OTLPGrpcExporter(Exporter):
+    def __init__(self, settings, config: OTLPGrpcExporterConfig):
+        super().__init__(settings, config)
+        self.config = config
+        self._channel: grpc.aio.Channel | None = None
+        self._call = None
+        self._metadata = tuple(config.headers.items()) or None
+        self._compression = _COMPRESSION[config.compression]
+
+    async def start_client(self, host) -> None:
+        cfg = self.config
+        target, scheme_insecure = split_grpc_endpoint(cfg.endpoint)
+        insecure = cfg.tls.insecure if scheme_insecure is None else scheme_insecure
+        options = [("grpc.primary_user_agent", "otel-lite-collector")]
+        if cfg.balancer_name:
+            options.append(("grpc.lb_policy_name", cfg.balancer_name))
+        if insecure:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            ca, key, cert = cfg.tls.read_files()
+            if cfg.tls.server_name_override:
+                options.append(("grpc.ssl_target_name_override", cfg.tls.server_name_override))
+            creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+            self._channel = grpc.aio.secure_channel(target, creds, options=options)
+        # no request serializer: the batch's bytes go on the wire untouched
+        self._call = self._channel.unary_unary(EXPORT_METHOD, request_serializer=None,
+                                               response_deserializer=ExportTraceServiceResponse.FromString)
+
+    async def shutdown_client(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def push(self, traces: Traces) -> None:
+        if self._call is None:
+            raise RetryableError("exporter not started")
+        try:
+            response = await self._call(traces.to_bytes(), timeout=self.timeout or None,
+                                        metadata=self._metadata, compression=self._compression)
+        except grpc.aio.AioRpcError as e:
+            raise classify_rpc_error(e) from None
+        ps = response.partial_success
+        if ps.rejected_spans or ps.error_message:
+            self.log.warning("Partial success response: message=%r dropped_spans=%d",
+                             ps.error_message, ps.rejected_spans)
+
+
+def _create(settings, config: OTLPGrpcExporterConfig, next_consumer) -> OTLPGrpcExporter:
+    return OTLPGrpcExporter(settings, config)
+
+
+FACTORY = Factory(kind="exporter", type="otlp_grpc", config_class=OTLPGrpcExporterConfig, create=_create,
+                  aliases=("otlp",))

@@ -1,0 +1,227 @@
+"""OTLP/HTTP exporter (type ``otlp_http``, alias ``otlphttp``).
+
+POSTs each batch to ``<endpoint>/v1/traces`` (or ``traces_endpoint``) with a
+keep-alive ``httpx.AsyncClient``: the batch's protobuf bytes as they are
+(``encoding: proto``) or OTLP JSON (``encoding: json``).  Per the OTLP spec 429,
+502, 503 and 504 are retried (``Retry-After`` seconds or HTTP-date honoured as
+the minimum delay), every other 4xx/5xx is permanent, and connection errors are
+retried.  Response bodies are read up to 64 KiB.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import gzip
+import json
+import logging
+import ssl
+import time
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from ..component import ConfigError, Duration, Factory
+from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
+from .helper import Exporter, ExporterConfig, TLSConfig
+from .otlp_json import request_to_otlp_json
+
+__all__ = ["FACTORY", "OTLPHttpExporterConfig", "OTLPHttpExporter", "parse_retry_after"]
+
+MAX_RESPONSE_BYTES = 64 * 1024
+_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+_DATA_STATUS = frozenset({400, 413})  # bad or too large data
+_COMPRESSIONS = ("gzip", "zstd", "deflate", "zlib", "none", "")
+_OFFLOAD_BYTES = 64 * 1024  # encode/compress bigger bodies off the loop
+_OFFLOAD_SPANS = 256
+
+# httpx logs every request at INFO: far too chatty for a daemon's data path
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@dataclass
+class OTLPHttpExporterConfig(ExporterConfig):
+    endpoint: str = ""
+    traces_endpoint: str = ""
+    encoding: str = "proto"
+    compression: str = "gzip"
+    headers: dict[str, str] = field(default_factory=dict)
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    timeout: Duration = Duration(30.0)
+    max_idle_conns: int = 100
+
+    def validate(self) -> None:
+        if not self.endpoint and not self.traces_endpoint:
+            raise ConfigError("endpoint", "must be set (or traces_endpoint)")
+        for key in ("endpoint", "traces_endpoint"):
+            url = getattr(self, key)
+            if url:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ConfigError(key, f"invalid URL {url!r} (expected http(s)://host:port[/path])")
+        if self.encoding not in ("proto", "json"):
+            raise ConfigError("encoding", f"unsupported encoding {self.encoding!r} (use proto or json)")
+        if self.compression not in _COMPRESSIONS:
+            raise ConfigError("compression", f"unsupported compression {self.compression!r} "
+                                             "(use gzip, zstd, deflate or none)")
+        if self.max_idle_conns < 0:
+            raise ConfigError("max_idle_conns", "must not be negative")
+
+    def url(self) -> str:
+        return self.traces_endpoint or self.endpoint.rstrip("/") + "/v1/traces"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _compressor(name: str):
+    if name == "gzip":
+        return lambda data: gzip.compress(data, compresslevel=6, mtime=0)
+    if name in ("deflate", "zlib"):
+        return lambda data: zlib.compress(data, 6)
+    if name == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).compress
+    return None
+
+
+def _status_text(body: bytes, content_type: str) -> str:
+    """The server's message: a google.rpc.Status when it parses, else the (truncated) body."""
+    if body and "json" not in content_type:
+        try:
+            status = status_pb2.Status.FromString(body)
+            if status.message:
+                return status.message
+        except Exception:
+            pass
+    return body[:512].decode("utf-8", "replace").strip()
+
+
+class OTLPHttpExporter(Exporter):
+    def __init__(self, settings, config: OTLPHttpExporterConfig):
+        super().__init__(settings, config)
+        self.config = config
+        self.url = config.url()
+        self._client: httpx.AsyncClient | None = None
+        self._json = config.encoding == "json"
+        self._compress = _compressor(config.compression)
+        self._headers = {"Content-Type": "application/json" if self._json else "application/x-protobuf",
+                         "User-Agent": "otel-lite-collector"}
+        if self._compress is not None:
+            self._headers["Content-Encoding"] = "deflate" if config.compression == "zlib" else config.compression
+        self._headers.update(config.headers)
+
+    async def start_client(self, host) -> None:
+        tls = self.config.tls
+        verify: bool | ssl.SSLContext = True
+        if tls.ca_file or tls.cert_file or tls.insecure_skip_verify:
+            try:
+                verify = ssl.create_default_context(cafile=tls.ca_file or None)
+                if tls.cert_file:
+                    verify.load_cert_chain(tls.cert_file, tls.key_file)
+            except (OSError, ssl.SSLError) as e:
+                raise ConfigError("tls", f"cannot load TLS files: {e}") from None
+            if tls.insecure_skip_verify:
+                verify.check_hostname = False
+                verify.verify_mode = ssl.CERT_NONE
+        # one connection per queue consumer; without a queue, callers send concurrently
+        pool = self.queue_cfg.num_consumers if self.queue_cfg else max(self.config.max_idle_conns, 10)
+        self._client = httpx.AsyncClient(
+            verify=verify, timeout=self.timeout or None, follow_redirects=False,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=self.config.max_idle_conns))
+
+    async def shutdown_client(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _encode(self, traces: Traces) -> bytes:
+        data = request_to_otlp_json(traces.message) if self._json else traces.to_bytes()
+        return data if self._compress is None else self._compress(data)
+
+    async def _body(self, traces: Traces) -> bytes:
+        # big bodies are encoded off the loop (zlib/zstd release the GIL; JSON at least yields)
+        if traces.span_count >= _OFFLOAD_SPANS or len(traces.to_bytes()) >= _OFFLOAD_BYTES:
+            return await asyncio.to_thread(self._encode, traces)
+        return self._encode(traces)
+
+    async def push(self, traces: Traces) -> None:
+        if self._client is None:
+            raise RetryableError("exporter not started")
+        body = await self._body(traces)
+        request = self._client.build_request("POST", self.url, content=body, headers=self._headers)
+        try:
+            response = await self._client.send(request, stream=True)
+            try:
+                data = await _read_capped(response)
+            finally:
+                await response.aclose()
+        except httpx.TransportError as e:  # connect/read/write errors and timeouts: retry
+            raise RetryableError(f"failed to make an HTTP request: {type(e).__name__}: {e}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            self._partial_success(data, response.headers.get("content-type", ""))
+            return
+        ctype = response.headers.get("content-type", "")
+        message = f"HTTP {status} from {self.url}: {_status_text(data, ctype)}"
+        if status in _RETRYABLE_STATUS:
+            delay = parse_retry_after(response.headers.get("retry-after"))
+            if delay is not None:
+                raise ThrottledError(message, delay)
+            raise RetryableError(message)
+        # the backend's verdict on the data itself is passed on; its other refusals (auth, routing,
+        # server faults) are this collector's problem, not the client's: they become a plain 500
+        raise PermanentError(message, http_status=status if status in _DATA_STATUS else None)
+
+    def _partial_success(self, data: bytes, content_type: str) -> None:
+        if not data:
+            return
+        try:
+            if "json" in content_type:
+                ps = json.loads(data).get("partialSuccess") or {}
+                rejected, message = int(ps.get("rejectedSpans", 0)), ps.get("errorMessage", "")
+            else:
+                ps = ExportTraceServiceResponse.FromString(data).partial_success
+                rejected, message = ps.rejected_spans, ps.error_message
+        except Exception as e:  # the data was accepted; a malformed answer is only worth a warning
+            self.log.warning("could not parse the export response: %s", e)
+            return
+        if rejected or message:
+            self.log.warning("Partial success response: message=%r dropped_spans=%d", message, rejected)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        room = MAX_RESPONSE_BYTES - size
+        chunks.append(chunk[:room])
+        size += min(len(chunk), room)
+        if size >= MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)
+
+
+def _create(settings, config: OTLPHttpExporterConfig, next_consumer) -> OTLPHttpExporter:
+    return OTLPHttpExporter(settings, config)
+
+
+FACTORY = Factory(kind="exporter", type="otlp_http", config_class=OTLPHttpExporterConfig, create=_create,
+                  aliases=("otlphttp",))

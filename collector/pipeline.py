@@ -1,0 +1,209 @@
+"""The pipeline graph built from ``service.pipelines``.
+
+Like the OpenTelemetry Collector's graph: one receiver instance per receiver id
+(fanning out to every pipeline that lists it), one processor instance per
+pipeline, one exporter instance per exporter id (shared by the pipelines that
+list it).  Components are created downstream-first so each gets its built
+``next`` consumer, started exporters-first and stopped receivers-first so every
+component can drain into a consumer that is still running.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .component import ComponentID, CreateSettings
+from .config import CollectorConfig, ComponentEntry
+from .consumer import PermanentError, ThrottledError, Traces
+
+__all__ = ["Host", "Graph", "FanOut", "worst_error"]
+
+log = logging.getLogger("otel_lite.collector.pipeline")
+
+
+class Host:
+    """What components see of the collector: extension lookup and readiness."""
+
+    def __init__(self):
+        self.extensions: dict[ComponentID, Any] = {}
+        self.ready = False
+        self.started_at = time.time()
+
+    def get_extension(self, id: "ComponentID | str"):
+        if isinstance(id, str):
+            id = ComponentID.parse(id)
+        return self.extensions.get(id)
+
+
+def _error_rank(exc: BaseException) -> int:
+    if isinstance(exc, PermanentError):
+        return 3
+    if isinstance(exc, ThrottledError):
+        return 1
+    return 2  # retryable or unexpected: the Go collector treats plain errors as retryable
+
+
+def worst_error(errors: list[BaseException]) -> BaseException:
+    """The error a sender must act on: permanent beats retryable beats throttled
+    (the longest throttle delay wins among throttles)."""
+    return max(errors, key=lambda e: (_error_rank(e), getattr(e, "delay", 0.0)))
+
+
+class FanOut:
+    """Hands each batch to several consumers concurrently and waits for all.
+
+    With ``clone`` every consumer but the first gets its own ``Traces`` over the
+    same (immutable) bytes, so a processor that mutates its message cannot
+    change what another pipeline sees.
+    """
+
+    __slots__ = ("consumers", "clone")
+
+    def __init__(self, consumers: list, clone: bool = False):
+        self.consumers = consumers
+        self.clone = clone
+
+    async def consume(self, traces: Traces) -> None:
+        if self.clone:
+            raw = traces.to_bytes()
+            batches = [traces] + [Traces(None, raw, traces.span_count, traces.metadata)
+                                  for _ in self.consumers[1:]]
+        else:
+            batches = [traces] * len(self.consumers)
+        results = await asyncio.gather(*(c.consume(b) for c, b in zip(self.consumers, batches)),
+                                       return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            for e in errors:
+                if isinstance(e, asyncio.CancelledError):
+                    raise e
+            raise worst_error(errors)
+
+
+def fan_out(consumers: list, clone: bool = False):
+    return consumers[0] if len(consumers) == 1 else FanOut(consumers, clone)
+
+
+class _CountIncoming:
+    """Counts ``otelcol_processor_incoming_items`` in front of a processor."""
+
+    __slots__ = ("inner", "counter")
+
+    def __init__(self, inner, counter):
+        self.inner = inner
+        self.counter = counter
+
+    async def consume(self, traces: Traces) -> None:
+        self.counter.inc(traces.span_count)
+        await self.inner.consume(traces)
+
+
+class _CountOutgoing:
+    """Counts ``otelcol_processor_outgoing_items``: what a processor passes on."""
+
+    __slots__ = ("next", "counter")
+
+    def __init__(self, next_consumer, counter):
+        self.next = next_consumer
+        self.counter = counter
+
+    async def consume(self, traces: Traces) -> None:
+        self.counter.inc(traces.span_count)
+        await self.next.consume(traces)
+
+
+class Graph:
+    """Creates, starts and stops every component of a ``CollectorConfig``."""
+
+    def __init__(self, config: CollectorConfig, telemetry, host: Host | None = None):
+        self.config = config
+        self.telemetry = telemetry
+        self.host = host or Host()
+        self.extensions: list[tuple[str, Any]] = []
+        self.exporters: list[tuple[str, Any]] = []
+        self.processors: list[tuple[str, Any]] = []  # in pipeline order, per pipeline
+        self.receivers: list[tuple[str, Any]] = []
+        self._started: list[tuple[str, Any]] = []
+        self._build()
+
+    def _settings(self, entry: ComponentEntry, pipeline: str = "") -> CreateSettings:
+        return CreateSettings(id=entry.id, kind=entry.kind, telemetry=self.telemetry, host=self.host,
+                              pipeline=pipeline)
+
+    def _build(self) -> None:
+        cfg = self.config
+        svc = cfg.service
+        for eid in svc.extensions:
+            entry = cfg.extensions[eid]
+            ext = entry.factory.create(self._settings(entry), entry.config, None)
+            self.host.extensions[eid] = ext
+            self.extensions.append((f"extension {eid}", ext))
+
+        exporters: dict[ComponentID, Any] = {}
+        for pipe in svc.pipelines.values():
+            for xid in pipe.exporters:
+                if xid not in exporters:
+                    entry = cfg.exporters[xid]
+                    exporters[xid] = entry.factory.create(self._settings(entry), entry.config, None)
+                    self.exporters.append((f"exporter {xid}", exporters[xid]))
+
+        heads: dict[ComponentID, list] = {}  # receiver id -> first consumer of each pipeline using it
+        for name, pipe in svc.pipelines.items():
+            nxt = fan_out([exporters[x] for x in pipe.exporters])
+            chain = []
+            for pid in reversed(pipe.processors):
+                entry = cfg.processors[pid]
+                labels = {"processor": str(pid), "otel_signal": "traces"}
+                out = _CountOutgoing(nxt, self.telemetry.processor_outgoing_items.labels(**labels))
+                proc = entry.factory.create(self._settings(entry, name), entry.config, out)
+                chain.append((f"processor {pid} (pipeline {name})", proc))
+                nxt = _CountIncoming(proc, self.telemetry.processor_incoming_items.labels(**labels))
+            self.processors.extend(reversed(chain))
+            for rid in pipe.receivers:
+                heads.setdefault(rid, []).append(nxt)
+
+        for rid, consumers in heads.items():
+            entry = cfg.receivers[rid]
+            rec = entry.factory.create(self._settings(entry), entry.config, fan_out(consumers, clone=True))
+            self.receivers.append((f"receiver {rid}", rec))
+
+    def get(self, kind: str, id: "ComponentID | str"):
+        """A built component by kind and id (the first one for a per-pipeline processor)."""
+        prefix = f"{kind} {id}"
+        for group in (self.extensions, self.exporters, self.processors, self.receivers):
+            for label, comp in group:
+                if label == prefix or label.startswith(prefix + " "):
+                    return comp
+        return None
+
+    async def start(self) -> None:
+        """Start extensions, exporters, processors (downstream first), receivers.
+        On failure everything already started is shut down and the error re-raised."""
+        order = self.extensions + self.exporters + list(reversed(self.processors)) + self.receivers
+        for label, comp in order:
+            log.debug("starting %s", label)
+            try:
+                await comp.start(self.host)
+            except BaseException as e:
+                log.error("failed to start %s: %s", label, e)
+                self._started.append((label, comp))  # a half-started component may hold resources
+                await self.shutdown()
+                raise
+            self._started.append((label, comp))
+
+    async def shutdown(self) -> None:
+        """Stop receivers, processors (pipeline order, so each flushes into a live
+        consumer), exporters, extensions; errors are logged, never abort the shutdown."""
+        started = {id(c) for _, c in self._started}
+        order = self.receivers + self.processors + self.exporters + self.extensions
+        for label, comp in order:
+            if id(comp) not in started:
+                continue
+            log.debug("stopping %s", label)
+            try:
+                await comp.shutdown()
+            except Exception:
+                log.exception("error while stopping %s", label)
+        self._started.clear()

@@ -1,0 +1,169 @@
+"""Memory limiter processor (type ``memory_limiter``).
+
+Like the Go processor: a background task measures memory every
+``check_interval``; while usage is above the soft limit (``limit -
+spike_limit``) every ``consume`` raises ``RetryableError`` ("data refused due
+to high memory usage"), which receivers answer with 503 / UNAVAILABLE so
+clients back off and retry.  Above the hard limit it also forces a garbage
+collection (rate limited).  Python has no Go-style heap figure, so the
+measured quantity is what the process really holds: its RSS.
+
+The per-call cost is reading one flag and bumping one counter.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
+from ..consumer import RetryableError, Traces
+
+__all__ = ["MemoryLimiterConfig", "MemoryLimiterProcessor", "FACTORY", "total_memory_bytes"]
+
+MIB = 1 << 20
+ERR_DATA_REFUSED = "data refused due to high memory usage"
+
+
+@dataclass
+class MemoryLimiterConfig(ComponentConfig):
+    check_interval: Duration = Duration(0.0)
+    limit_mib: int = 0
+    spike_limit_mib: int = 0
+    limit_percentage: int = 0
+    spike_limit_percentage: int = 0
+    min_gc_interval_when_soft_limited: Duration = Duration(10.0)
+    min_gc_interval_when_hard_limited: Duration = Duration(0.0)
+
+    def validate(self) -> None:
+        # same checks (and order) as the Go memorylimiter config
+        if self.check_interval <= 0:
+            raise ConfigError("check_interval", "checkInterval must be greater than zero")
+        for key in ("limit_mib", "spike_limit_mib", "limit_percentage", "spike_limit_percentage"):
+            if getattr(self, key) < 0:
+                raise ConfigError(key, "must not be negative")
+        if self.limit_mib == 0 and self.limit_percentage == 0:
+            raise ConfigError("limit_mib", "memAllocLimit or memoryLimitPercentage must be greater than zero")
+        if self.limit_mib > 0 and self.spike_limit_mib >= self.limit_mib:
+            raise ConfigError("spike_limit_mib", "memSpikeLimit must be smaller than memAllocLimit")
+        if self.limit_percentage > 100 or self.spike_limit_percentage > 100:
+            key = "limit_percentage" if self.limit_percentage > 100 else "spike_limit_percentage"
+            raise ConfigError(key, "memoryLimitPercentage and memorySpikePercentage must be less than 100")
+        if self.limit_mib == 0 and self.spike_limit_percentage and \
+                self.spike_limit_percentage >= self.limit_percentage:
+            raise ConfigError("spike_limit_percentage", "must be smaller than limit_percentage")
+
+    def limits(self, total_memory: int | None = None) -> tuple[int, int]:
+        """(hard, soft) limits in bytes."""
+        if self.limit_mib > 0:
+            hard = self.limit_mib * MIB
+            spike = self.spike_limit_mib * MIB if self.spike_limit_mib else hard // 5
+        else:
+            total = total_memory if total_memory is not None else total_memory_bytes()
+            hard = total * self.limit_percentage // 100
+            pct = self.spike_limit_percentage if self.spike_limit_percentage else self.limit_percentage // 5
+            spike = total * pct // 100
+        return hard, hard - spike
+
+
+def total_memory_bytes() -> int:
+    """Physical memory, or the cgroup (container) limit when lower."""
+    total = psutil.virtual_memory().total
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            return int(text)
+    return total
+
+
+class MemoryLimiterProcessor(Component):
+    def __init__(self, settings, config: MemoryLimiterConfig, next_consumer):
+        self._next = next_consumer
+        self._interval = float(config.check_interval)
+        self.hard_limit, self.soft_limit = config.limits()
+        self._gc_soft_interval = float(config.min_gc_interval_when_soft_limited)
+        self._gc_hard_interval = float(config.min_gc_interval_when_hard_limited)
+        self._last_gc = 0.0
+        self._logger: logging.Logger = settings.logger
+        self._process = psutil.Process(os.getpid())
+        self._task: asyncio.Task | None = None
+        self.refusing = False
+        self.usage = 0
+        label = str(settings.id)
+        tel = settings.telemetry
+        self._m_accepted = tel.counter(
+            "otelcol_processor_memory_limiter_accepted_spans",
+            "Number of spans successfully pushed into the next component in the pipeline.",
+            ["processor"]).labels(label)
+        self._m_refused = tel.counter(
+            "otelcol_processor_memory_limiter_refused_spans",
+            "Number of spans that were rejected by the memory limiter.",
+            ["processor"]).labels(label)
+
+    async def start(self, host) -> None:
+        if self._task is None:
+            self.check_memory()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                self.check_memory()
+            except Exception:  # a failed measurement must not stop the limiter
+                self._logger.exception("memory measurement failed")
+
+    def read_usage(self) -> int:
+        return self._process.memory_info().rss
+
+    def check_memory(self) -> None:
+        usage = self.usage = self.read_usage()
+        if usage >= self.soft_limit:
+            now = time.monotonic()
+            min_gap = self._gc_hard_interval if usage >= self.hard_limit else self._gc_soft_interval
+            if now - self._last_gc >= min_gap:
+                self._last_gc = now
+                gc.collect()
+                usage = self.usage = self.read_usage()
+        refusing = usage >= self.soft_limit
+        if refusing != self.refusing:
+            self.refusing = refusing
+            if refusing:
+                self._logger.warning(
+                    "Memory usage is above soft limit. Refusing data. cur_mem_mib=%d soft_limit_mib=%d",
+                    usage // MIB, self.soft_limit // MIB)
+            else:
+                self._logger.info("Memory usage back within limits. Resuming normal operation. cur_mem_mib=%d",
+                                  usage // MIB)
+
+    async def consume(self, traces: Traces) -> None:
+        if self.refusing:
+            self._m_refused.inc(traces.span_count)
+            raise RetryableError(ERR_DATA_REFUSED)
+        self._m_accepted.inc(traces.span_count)
+        await self._next.consume(traces)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+
+def _create(settings, config: MemoryLimiterConfig, next_consumer) -> MemoryLimiterProcessor:
+    return MemoryLimiterProcessor(settings, config, next_consumer)
+
+
+FACTORY = Factory(kind="processor", type="memory_limiter", config_class=MemoryLimiterConfig, create=_create)

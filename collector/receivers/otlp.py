@@ -1,0 +1,601 @@
+"""The ``otlp`` receiver: OTLP/gRPC (grpc.aio) and OTLP/HTTP (uvicorn) on the collector's loop.
+
+Requests stay protobuf: the gRPC handler takes raw bytes (no deserializer),
+parses them once with upb to validate and count spans, and hands the pipeline
+a ``Traces`` holding both the message and the original bytes.  Pipeline errors
+map to status codes exactly as the Go receiver does (see ``grpc_status_for`` /
+``http_status_for``).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import math
+import socket
+import zlib
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
+from ..config import split_endpoint
+from ..consumer import ConsumerError, PermanentError, ThrottledError, Traces, count_spans
+
+__all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "grpc_status_for", "http_status_for",
+           "otlp_json_to_request"]
+
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+MIB = 1024 * 1024
+_EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+_PROTO = "application/x-protobuf"
+_JSON = "application/json"
+
+
+# ---------------------------------------------------------------------------
+# Config (names and defaults of configgrpc.ServerConfig / confighttp.ServerConfig)
+
+@dataclass
+class TLSServerConfig(ComponentConfig):
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+
+    def validate(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError("", "cert_file and key_file must be set together")
+        if not self.cert_file:
+            raise ConfigError("cert_file", "required when tls is set")
+
+
+@dataclass
+class KeepaliveServerParameters(ComponentConfig):
+    max_connection_idle: Duration | None = None
+    max_connection_age: Duration | None = None
+    max_connection_age_grace: Duration | None = None
+    time: Duration | None = None
+    timeout: Duration | None = None
+
+
+@dataclass
+class KeepaliveEnforcementPolicy(ComponentConfig):
+    min_time: Duration | None = None
+    permit_without_stream: bool = False
+
+
+@dataclass
+class KeepaliveServerConfig(ComponentConfig):
+    server_parameters: KeepaliveServerParameters | None = None
+    enforcement_policy: KeepaliveEnforcementPolicy | None = None
+
+
+@dataclass
+class GRPCServerConfig(ComponentConfig):
+    endpoint: str = "127.0.0.1:4317"
+    transport: str = "tcp"
+    max_recv_msg_size_mib: int = 4
+    max_concurrent_streams: int = 0  # 0 = gRPC default
+    read_buffer_size: int = 512 * 1024
+    write_buffer_size: int = 0
+    keepalive: KeepaliveServerConfig | None = None
+    tls: TLSServerConfig | None = None
+    include_metadata: bool = False
+
+    def validate(self) -> None:
+        split_endpoint(self.endpoint, "endpoint")
+        if self.transport != "tcp":
+            raise ConfigError("transport", "only tcp is supported")
+        if not 0 < self.max_recv_msg_size_mib <= 2047:
+            raise ConfigError("max_recv_msg_size_mib", "must be between 1 and 2047")
+        if self.max_concurrent_streams < 0:
+            raise ConfigError("max_concurrent_streams", "must not be negative")
+
+
+@dataclass
+class CORSConfig(ComponentConfig):
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_headers: list[str] = field(default_factory=list)
+    max_age: int = 0
+
+
+_COMPRESSIONS = ("", "identity", "gzip", "zstd", "zlib", "deflate")
+
+
+@dataclass
+class HTTPServerConfig(ComponentConfig):
+    endpoint: str = "127.0.0.1:4318"
+    traces_url_path: str = "/v1/traces"
+    max_request_body_size: int = 20 * MIB
+    include_metadata: bool = False
+    compression_algorithms: list[str] = field(default_factory=lambda: list(_COMPRESSIONS))
+    cors: CORSConfig | None = None
+    tls: TLSServerConfig | None = None
+
+    def validate(self) -> None:
+        split_endpoint(self.endpoint, "endpoint")
+        if self.max_request_body_size <= 0:
+            raise ConfigError("max_request_body_size", "must be positive")
+        for i, name in enumerate(self.compression_algorithms):
+            if name not in _COMPRESSIONS:
+                raise ConfigError(f"compression_algorithms[{i}]",
+                                  f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
+        if not self.traces_url_path.startswith("/"):  # sanitised like the Go receiver
+            self.traces_url_path = "/" + self.traces_url_path
+
+
+@dataclass
+class Protocols(ComponentConfig):
+    grpc: GRPCServerConfig | None = None
+    http: HTTPServerConfig | None = None
+
+
+@dataclass
+class OTLPReceiverConfig(ComponentConfig):
+    protocols: Protocols = field(default_factory=Protocols)
+
+    @classmethod
+    def from_mapping(cls, data, path: str = ""):
+        # `grpc:` with no value enables the protocol with its defaults (as in the Go collector)
+        if isinstance(data, dict) and isinstance(data.get("protocols"), dict):
+            protocols = dict(data["protocols"])
+            for name in ("grpc", "http"):
+                if name in protocols and protocols[name] is None:
+                    protocols[name] = {}
+            data = {**data, "protocols": protocols}
+        return super().from_mapping(data, path)
+
+    def validate(self) -> None:
+        if self.protocols.grpc is None and self.protocols.http is None:
+            raise ConfigError("protocols", "must specify at least one protocol (grpc or http)")
+
+
+# ---------------------------------------------------------------------------
+# Error mapping (receiver/otlpreceiver/internal/errors)
+
+_GRPC_TO_HTTP = {
+    grpc.StatusCode.CANCELLED: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 503, grpc.StatusCode.ABORTED: 503,
+    grpc.StatusCode.OUT_OF_RANGE: 503, grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DATA_LOSS: 503,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNIMPLEMENTED: 404,
+}
+_CODE_BY_NUMBER = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _as_status_code(code) -> grpc.StatusCode | None:
+    if code is None or isinstance(code, grpc.StatusCode):
+        return code
+    return _CODE_BY_NUMBER.get(int(code))
+
+
+def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, ThrottledError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(exc, PermanentError):
+        return _as_status_code(exc.grpc_code) or grpc.StatusCode.INTERNAL
+    return grpc.StatusCode.UNAVAILABLE  # retryable, or any plain error (as the Go receiver)
+
+
+def http_status_for(exc: BaseException) -> int:
+    if isinstance(exc, ThrottledError):
+        return 429
+    if isinstance(exc, PermanentError):
+        if exc.http_status:
+            return exc.http_status
+        code = _as_status_code(exc.grpc_code)
+        return _GRPC_TO_HTTP.get(code, 500) if code is not None else 500
+    return 503
+
+
+def _status_message(code: grpc.StatusCode, message: str, delay: float | None = None) -> status_pb2.Status:
+    status = status_pb2.Status(code=code.value[0], message=message)
+    if delay is not None:
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.FromNanoseconds(int(delay * 1e9))
+        status.details.add().Pack(info)
+    return status
+
+
+# ---------------------------------------------------------------------------
+# OTLP JSON: ids are hex in JSON, base64 in protobuf's canonical JSON mapping
+
+class BadRequest(Exception):
+    pass
+
+
+def _hex_to_b64(obj: dict, keys: tuple, size: int, where: str) -> None:
+    for key in keys:
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"{where}.{key}: expected a hex string")
+        if value == "":
+            continue
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raise BadRequest(f"{where}.{key}: invalid hex id {value[:64]!r}") from None
+        if len(raw) != size:
+            raise BadRequest(f"{where}.{key}: id must be {size} bytes ({size * 2} hex digits), got {len(raw)}")
+        obj[key] = base64.b64encode(raw).decode()
+
+
+def _items(obj: dict, *keys: str) -> list:
+    for key in keys:
+        value = obj.get(key)
+        if value is not None:
+            if not isinstance(value, list):
+                raise BadRequest(f"{key}: expected a list")
+            return value
+    return []
+
+
+def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON body (hex ids, unknown fields ignored); raises ``BadRequest``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"invalid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object")
+    trace_keys, span_keys = ("traceId", "trace_id"), ("spanId", "span_id", "parentSpanId", "parent_span_id")
+    for ri, rs in enumerate(_items(data, "resourceSpans", "resource_spans")):
+        if not isinstance(rs, dict):
+            raise BadRequest("resourceSpans: expected objects")
+        for si, ss in enumerate(_items(rs, "scopeSpans", "scope_spans")):
+            if not isinstance(ss, dict):
+                raise BadRequest("scopeSpans: expected objects")
+            for pi, span in enumerate(_items(ss, "spans")):
+                if not isinstance(span, dict):
+                    raise BadRequest("spans: expected objects")
+                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
+                _hex_to_b64(span, trace_keys, 16, where)
+                _hex_to_b64(span, span_keys, 8, where)
+                for li, link in enumerate(_items(span, "links")):
+                    if isinstance(link, dict):
+                        _hex_to_b64(link, trace_keys, 16, f"{where}.links[{li}]")
+                        _hex_to_b64(link, ("spanId", "span_id"), 8, f"{where}.links[{li}]")
+    try:
+        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError) as e:
+        raise BadRequest(f"invalid OTLP JSON: {e}") from None
+
+
+# ---------------------------------------------------------------------------
+# Request body decompression with a cap on the expanded size
+
+class TooLarge(BadRequest):
+    pass
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "zstd":
+        import zstandard
+
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
+                out = reader.read(limit + 1)
+        except zstandard.ZstdError as e:
+            raise BadRequest(f"invalid zstd body: {e}") from None
+        if len(out) > limit:
+            raise TooLarge(f"decompressed body exceeds {limit} bytes")
+        return out
+    if encoding == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding in ("deflate", "zlib"):
+        wbits = zlib.MAX_WBITS  # HTTP "deflate" is zlib-wrapped (as Go's zlib reader expects)
+    else:
+        raise BadRequest(f"unsupported Content-Encoding {encoding!r}")
+    chunks, total, data = [], 0, body
+    try:
+        while data:
+            d = zlib.decompressobj(wbits)
+            out = d.decompress(data, limit - total + 1)
+            total += len(out)
+            chunks.append(out)
+            if total > limit or d.unconsumed_tail:
+                raise TooLarge(f"decompressed body exceeds {limit} bytes")
+            if not d.eof:
+                raise BadRequest(f"truncated {encoding} body")
+            data = d.unused_data if encoding == "gzip" else b""  # gzip may have several members
+    except zlib.error as e:
+        raise BadRequest(f"invalid {encoding} body: {e}") from None
+    return b"".join(chunks)
+
+
+_OFFLOAD_BYTES = 256 * 1024
+
+
+def _decode_body(body: bytes, encoding: str, as_json: bool, limit: int):
+    """Decompress and parse an HTTP request body → (message, raw protobuf bytes or None)."""
+    body = _decompress(body, encoding, limit)
+    if as_json:
+        return otlp_json_to_request(body), None
+    try:
+        return ExportTraceServiceRequest.FromString(body), body
+    except DecodeError as e:
+        raise BadRequest(f"invalid ExportTraceServiceRequest: {e}") from None
+
+
+# ---------------------------------------------------------------------------
+# The receiver
+
+class OTLPReceiver(Component):
+    def __init__(self, settings, config: OTLPReceiverConfig, next_consumer):
+        self.settings = settings
+        self.config = config
+        self.next = next_consumer
+        self.log = settings.logger
+        t, rid = settings.telemetry, str(settings.id)
+        self._m = {
+            transport: (t.receiver_accepted_spans.labels(rid, transport), t.receiver_refused_spans.labels(rid, transport),
+                        t.receiver_failed_spans.labels(rid, transport),
+                        {o: t.receiver_requests.labels(rid, transport, o) for o in ("success", "refused", "failure")})
+            for transport in ("grpc", "http")
+        }
+        self._grpc_server: grpc.aio.Server | None = None
+        self._http_server = None
+        self._http_task = None
+        self.grpc_port: int | None = None
+        self.http_port: int | None = None
+
+    # -- shared --------------------------------------------------------------
+    async def _push(self, traces: Traces, transport: str) -> BaseException | None:
+        """Send to the pipeline; returns the error (already counted and logged) or None."""
+        accepted, refused, failed, requests = self._m[transport]
+        try:
+            await self.next.consume(traces)
+        except ConsumerError as e:
+            refused.inc(traces.span_count)
+            requests["refused"].inc()
+            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
+            return e
+        except Exception as e:  # a component bug: answered as retryable, like Go's plain errors
+            failed.inc(traces.span_count)
+            requests["failure"].inc()
+            self.log.exception("pipeline failed on %d spans", traces.span_count)
+            return e
+        accepted.inc(traces.span_count)
+        requests["success"].inc()
+        return None
+
+    # -- gRPC ----------------------------------------------------------------
+    async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        try:
+            msg = ExportTraceServiceRequest.FromString(raw)
+        except DecodeError as e:
+            self._m["grpc"][3]["failure"].inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid ExportTraceServiceRequest: {e}")
+        count = count_spans(msg)
+        if count == 0:
+            return _EMPTY_RESPONSE
+        metadata = dict(context.invocation_metadata() or ()) if self.config.protocols.grpc.include_metadata else None
+        err = await self._push(Traces(msg, raw, count, metadata), "grpc")
+        if err is None:
+            return _EMPTY_RESPONSE
+        code = grpc_status_for(err)
+        delay = err.delay if isinstance(err, ThrottledError) else None
+        status = _status_message(code, str(err) or type(err).__name__, delay)
+        await context.abort(code, status.message,
+                            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
+
+    def _grpc_options(self, cfg: GRPCServerConfig) -> list:
+        opts = [("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * MIB),
+                ("grpc.so_reuseport", 0)]
+        if cfg.max_concurrent_streams:
+            opts.append(("grpc.max_concurrent_streams", cfg.max_concurrent_streams))
+        ka = cfg.keepalive
+        if ka and ka.server_parameters:
+            sp = ka.server_parameters
+            for key, value in (("grpc.max_connection_idle_ms", sp.max_connection_idle),
+                               ("grpc.max_connection_age_ms", sp.max_connection_age),
+                               ("grpc.max_connection_age_grace_ms", sp.max_connection_age_grace),
+                               ("grpc.keepalive_time_ms", sp.time), ("grpc.keepalive_timeout_ms", sp.timeout)):
+                if value is not None:
+                    opts.append((key, int(value * 1000)))
+        if ka and ka.enforcement_policy:
+            ep = ka.enforcement_policy
+            if ep.min_time is not None:
+                opts.append(("grpc.http2.min_ping_interval_without_data_ms", int(ep.min_time * 1000)))
+            opts.append(("grpc.keepalive_permit_without_calls", int(ep.permit_without_stream)))
+        return opts
+
+    async def _start_grpc(self, cfg: GRPCServerConfig) -> None:
+        server = grpc.aio.server(options=self._grpc_options(cfg))
+        handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
+            "Export": grpc.unary_unary_rpc_method_handler(self._export_grpc),  # raw bytes in and out
+        })
+        server.add_generic_rpc_handlers((handler,))
+        if cfg.tls:
+            creds = _grpc_credentials(cfg.tls)
+            port = server.add_secure_port(cfg.endpoint, creds)
+        else:
+            port = server.add_insecure_port(cfg.endpoint)
+        if not port:
+            raise OSError(f"otlp receiver: cannot listen on gRPC endpoint {cfg.endpoint}")
+        await server.start()
+        self._grpc_server, self.grpc_port = server, port
+        host = split_endpoint(cfg.endpoint, "endpoint")[0]
+        self.log.info("OTLP/gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
+
+    # -- HTTP ----------------------------------------------------------------
+    def _http_app(self, cfg: HTTPServerConfig):
+        from fastapi import FastAPI, Request, Response
+
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        receiver = self
+        limit = cfg.max_request_body_size
+        allowed_encodings = set(cfg.compression_algorithms)
+        requests_failed = self._m["http"][3]["failure"]
+
+        def error(status: int, code: grpc.StatusCode, message: str, as_json: bool, headers=None) -> Response:
+            body = _status_message(code, message)
+            if as_json:
+                return Response(json_format.MessageToJson(body, indent=None), status, headers, _JSON)
+            return Response(body.SerializeToString(), status, headers, _PROTO)
+
+        async def export(request: Request) -> Response:
+            if request.method != "POST":
+                return Response("405 method not allowed, supported: [POST]", 405, {"Allow": "POST"}, "text/plain")
+            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if ctype == _PROTO:
+                as_json = False
+            elif ctype == _JSON:
+                as_json = True
+            else:
+                return Response(f"415 unsupported media type, supported: [{_JSON}, {_PROTO}]", 415, None,
+                                "text/plain")
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                requests_failed.inc()
+                return error(400, grpc.StatusCode.INVALID_ARGUMENT,
+                             f"request body too large (limit {limit} bytes)", as_json, {"Connection": "close"})
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    requests_failed.inc()
+                    return error(400, grpc.StatusCode.INVALID_ARGUMENT,
+                                 f"request body too large (limit {limit} bytes)", as_json, {"Connection": "close"})
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            encoding = request.headers.get("content-encoding", "").strip().lower()
+            try:
+                if encoding not in allowed_encodings:
+                    raise BadRequest(f"unsupported Content-Encoding {encoding!r}")
+                if size < _OFFLOAD_BYTES and not encoding:
+                    msg, raw = _decode_body(body, encoding, as_json, limit)
+                else:  # big or compressed bodies are decoded off the loop so other clients stay served
+                    msg, raw = await asyncio.to_thread(_decode_body, body, encoding, as_json, limit)
+            except BadRequest as e:
+                requests_failed.inc()
+                return error(400, grpc.StatusCode.INVALID_ARGUMENT, str(e), as_json)
+            count = count_spans(msg)
+            if count:
+                metadata = dict(request.headers) if cfg.include_metadata else None
+                err = await receiver._push(Traces(msg, raw, count, metadata), "http")
+                if err is not None:
+                    headers = None
+                    if isinstance(err, ThrottledError):
+                        headers = {"Retry-After": str(max(1, math.ceil(err.delay)))}
+                    return error(http_status_for(err), grpc_status_for(err), str(err) or type(err).__name__,
+                                 as_json, headers)
+            if as_json:
+                return Response(b"{}", 200, None, _JSON)
+            return Response(_EMPTY_RESPONSE, 200, None, _PROTO)
+
+        # a plain (Starlette) route: the handler takes the Request, no FastAPI parameter injection per call
+        app.add_route(cfg.traces_url_path, export, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+                      include_in_schema=False)
+        if cfg.cors and cfg.cors.allowed_origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            app.add_middleware(CORSMiddleware, allow_origins=cfg.cors.allowed_origins,
+                               allow_headers=cfg.cors.allowed_headers or [], allow_methods=["POST"],
+                               max_age=cfg.cors.max_age or 600)
+        return app
+
+    async def _start_http(self, cfg: HTTPServerConfig) -> None:
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # the collector owns SIGTERM/SIGINT
+                yield
+
+            async def _wait_tasks_to_complete(self):
+                # Once no request is in flight, what remains are idle keep-alive connections: drop
+                # them, or a TLS close handshake with a vanished peer holds shutdown for the whole grace.
+                while self.server_state.tasks and not self.force_exit:
+                    await asyncio.sleep(0.02)
+                for connection in list(self.server_state.connections):
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+                await super()._wait_tasks_to_complete()
+
+        host, port = split_endpoint(cfg.endpoint, "endpoint")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise OSError(f"otlp receiver: cannot listen on HTTP endpoint {cfg.endpoint}: {e.strerror}") from None
+        ssl_kw = {}
+        if cfg.tls:
+            ssl_kw = {"ssl_certfile": cfg.tls.cert_file, "ssl_keyfile": cfg.tls.key_file}
+            if cfg.tls.client_ca_file:
+                import ssl
+
+                ssl_kw.update(ssl_ca_certs=cfg.tls.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+        config = uvicorn.Config(self._http_app(cfg), lifespan="off", access_log=False, log_config=None,
+                                log_level="warning", timeout_graceful_shutdown=5, server_header=False,
+                                h11_max_incomplete_event_size=64 * 1024, **ssl_kw)
+        server = _Server(config)
+        self.http_port = sock.getsockname()[1]
+        self._http_server = server
+        self._http_task = asyncio.create_task(server.serve(sockets=[sock]), name=f"otlp-http-{self.settings.id}")
+        while not server.started:  # startup is quick; fail fast if serve() died
+            if self._http_task.done():
+                sock.close()
+                self._http_task.result()
+                raise OSError(f"otlp receiver: HTTP server on {cfg.endpoint} did not start")
+            await asyncio.sleep(0.005)
+        self.log.info("OTLP/HTTP receiver listening", extra={"endpoint": f"{host}:{self.http_port}"})
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self, host) -> None:
+        protocols = self.config.protocols
+        if protocols.grpc is not None:
+            await self._start_grpc(protocols.grpc)
+        if protocols.http is not None:
+            try:
+                await self._start_http(protocols.http)
+            except BaseException:
+                await self.shutdown()
+                raise
+
+    async def shutdown(self) -> None:
+        server, self._http_server = self._http_server, None
+        task, self._http_task = self._http_task, None
+        if server is not None:
+            server.should_exit = True
+        if task is not None:
+            try:
+                await task
+            except Exception:
+                self.log.exception("HTTP server stopped with an error")
+        grpc_server, self._grpc_server = self._grpc_server, None
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
+
+
+def _grpc_credentials(tls: TLSServerConfig):
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    ca = read(tls.client_ca_file) if tls.client_ca_file else None
+    return grpc.ssl_server_credentials([(read(tls.key_file), read(tls.cert_file))], root_certificates=ca,
+                                       require_client_auth=ca is not None)
+
+
+def _create(settings, config: OTLPReceiverConfig, next_consumer) -> OTLPReceiver:
+    return OTLPReceiver(settings, config, next_consumer)
+
+
+FACTORY = Factory(kind="receiver", type="otlp", config_class=OTLPReceiverConfig, create=_create, stability="beta")

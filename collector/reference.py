@@ -1,0 +1,81 @@
+"""The configuration reference, generated from the components' config classes.
+
+Each config class is the single place its options and defaults live; this
+renders them as Markdown for README.md (``python -m collector.reference``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from .registry import ALIASES, BUILTIN_MODULES, lookup
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return "mapping"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    name = getattr(tp, "__name__", str(tp))
+    return {"Duration": "duration", "str": "string", "int": "integer", "float": "number",
+            "bool": "boolean"}.get(name, name)
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        value = f.default_factory()  # type: ignore[misc]
+    else:
+        return "required"
+    if dataclasses.is_dataclass(value):
+        return "see below"
+    if type(value).__name__ == "Duration":
+        seconds = float(value)
+        return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else f"{seconds:g}s"
+    if value in ("", None, [], {}):
+        return "—"
+    return f"`{value!r}`" if not isinstance(value, str) else f"`{value}`"
+
+
+def _rows(cls, prefix: str = "") -> list[str]:
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key = f.metadata.get("key", f.name)
+        path = f"{prefix}{key}"
+        tp = hints[f.name]
+        rows.append(f"| `{path}` | {_type_name(tp)} | {_default(f)} |")
+        nested = tp if dataclasses.is_dataclass(tp) else next(
+            (a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+        if nested is not None:
+            rows.extend(_rows(nested, path + "."))
+    return rows
+
+
+def render_reference() -> str:
+    out = []
+    for kind, modules in BUILTIN_MODULES.items():
+        for type_name in sorted(modules):
+            try:
+                factory = lookup(kind, type_name)
+            except ImportError:
+                continue
+            aliases = [a for a, t in ALIASES.get(kind, {}).items() if t == type_name]
+            title = f"### {kind} `{type_name}`" + (f" (alias `{'`, `'.join(aliases)}`)" if aliases else "")
+            out += [title, "", "| key | type | default |", "|---|---|---|"]
+            out += _rows(factory.config_class)
+            out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(render_reference())

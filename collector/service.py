@@ -1,0 +1,156 @@
+"""The running collector: telemetry, the pipeline graph, signals, logs."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+from .config import CollectorConfig, split_endpoint
+from .pipeline import Graph, Host
+from .telemetry import Telemetry
+
+__all__ = ["Collector", "setup_logging"]
+
+log = logging.getLogger("otel_lite.collector")
+
+_STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def _fields(record: logging.LogRecord) -> dict:
+    out = {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    for key, value in vars(record).items():  # extra={...} fields
+        if key not in _STD_ATTRS and not key.startswith("_"):
+            out[key] = value
+    if record.exc_info:
+        out["error"] = logging.Formatter().formatException(record.exc_info)
+    return out
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=info logger=... msg="..." key=value`` (logfmt)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        for key, value in _fields(record).items():
+            text = str(value)
+            if not text or any(c in text for c in ' "=\n\t'):
+                text = json.dumps(text)
+            parts.append(f"{key}={text}")
+        return " ".join(parts)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(_fields(record), default=str)
+
+
+def setup_logging(level: str = "info", encoding: str = "console", stream=None) -> None:
+    """Structured logs on stderr for the ``otel_lite`` loggers (and uvicorn's errors)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if encoding == "json" else KeyValueFormatter())
+    for name in ("otel_lite", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(_LEVELS.get(level.lower(), logging.INFO))
+    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, _LEVELS.get(level.lower(), logging.INFO)))
+
+
+class Collector:
+    """One collector instance: build with a validated config, then
+    ``await start()`` / ``await shutdown()`` or ``await run_until_signal()``."""
+
+    def __init__(self, config: CollectorConfig, telemetry: Telemetry | None = None):
+        self.config = config
+        self.telemetry = telemetry or Telemetry()
+        self.host = Host()
+        self.graph = Graph(config, self.telemetry, self.host)
+        self.metrics_port: int | None = None
+        self._metrics_server = None
+        self._metrics_thread = None
+        self._stop = asyncio.Event()
+        self._running = False
+
+    @property
+    def ready(self) -> bool:
+        return self.host.ready
+
+    async def start(self) -> None:
+        metrics = self.config.service.telemetry.metrics
+        if metrics.level != "none":
+            self._start_metrics_server(metrics.address)
+        try:
+            await self.graph.start()
+        except BaseException:
+            self._stop_metrics_server()
+            raise
+        self._running = True
+        self.host.ready = True
+        log.info("collector started", extra={"pipelines": ",".join(self.config.service.pipelines)})
+
+    async def shutdown(self) -> None:
+        """Graceful stop: receivers first, then processors flush, exporters drain.  Safe twice."""
+        self.host.ready = False
+        if self._running:
+            log.info("collector shutting down")
+        self._running = False
+        await self.graph.shutdown()
+        await asyncio.to_thread(self._stop_metrics_server)
+
+    def request_stop(self) -> None:
+        """Make ``run_until_signal`` return (call on the collector's loop)."""
+        self._stop.set()
+
+    async def run_until_signal(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then shut down.  A second
+        signal during shutdown exits immediately."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+
+        def on_signal(sig):
+            if self._stop.is_set():
+                log.warning("second signal %s: exiting without completing shutdown", sig.name)
+                os._exit(1)
+            log.info("received %s", sig.name)
+            self._stop.set()
+
+        installed = []
+        for sig in signals:
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            log.info("collector stopped")
+
+    # -- Prometheus /metrics ------------------------------------------------
+    def _start_metrics_server(self, address: str) -> None:
+        from prometheus_client import start_http_server
+
+        host, port = split_endpoint(address, "service.telemetry.metrics.address")
+        server, thread = start_http_server(port, addr=host, registry=self.telemetry.registry)
+        self._metrics_server, self._metrics_thread = server, thread
+        self.metrics_port = server.server_address[1]
+
+    def _stop_metrics_server(self) -> None:
+        server, self._metrics_server = self._metrics_server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
