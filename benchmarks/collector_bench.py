@@ -1,0 +1,761 @@
+#!/usr/bin/env python3
+"""Collector benchmark: OTLP/gRPC -> batch -> OTLP/gRPC, against floors and rotel.
+
+Every figure is measured in this run, on this machine, next to:
+  * a do-nothing server on the same transport (the transport floor),
+  * a raw sink that only parses requests and counts spans,
+  * rotel (a Rust OTLP collector from PyPI) doing the same forwarding.
+A separate load-generator process sends pre-encoded OTLP requests at a set
+rate; a separate sink process counts what comes out.
+
+Scenarios:
+  cpu         CPU % of one core and RSS at a fixed load (10k spans/s in
+              100-span requests, as in the OpenTelemetry Collector's load test;
+              also HTTP, and 100k spans/s in 1000-span requests)
+  throughput  maximum sustained spans/s with zero loss, 100 and 1000 spans
+              per request, vs the raw sink and rotel
+  variants    the same with the HTTP receiver, gzip, probabilistic and tail
+              sampling
+
+    python benchmarks/collector_bench.py            # full run, ~10 minutes
+    python benchmarks/collector_bench.py --quick    # ~2 minutes
+    python benchmarks/collector_bench.py --scenarios throughput --sizes 1000
+
+Zero-loss maximum: a closed-loop probe estimates capacity, then fixed-rate
+steps (from 0.9x the estimate, going up while they pass, down while they
+fail) must be sent on time, acknowledged in full, without errors, and all
+spans must reach the sink (sampled pipelines: the collector's own loss
+counters must stay at zero).  The figure is the highest passing rate, so it
+is a lower bound within one step (~20%).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import psutil  # noqa: E402
+
+import collector_targets as targets  # noqa: E402
+from collector_targets import LoadGen, Running, Unavailable  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+# -- measurement ---------------------------------------------------------------
+
+def tree_cpu_seconds(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in [proc] + proc.children(recursive=True):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc] + proc.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class Monitor:
+    """CPU (user+system delta over the window / wall time, % of one core) and
+    RSS (sampled every 0.5 s) of a process and its children."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(tree_rss(self.proc))
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> "Monitor":
+        psutil.cpu_percent(None)  # machine-wide busy %, measured from here
+        self.t0 = time.monotonic()
+        self.cpu0 = tree_cpu_seconds(self.proc)
+        self._thread.start()
+        return self
+
+    def stop(self) -> tuple[float, float, float]:
+        cpu = tree_cpu_seconds(self.proc) - self.cpu0
+        wall = time.monotonic() - self.t0
+        self.machine_busy = psutil.cpu_percent(None)
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(tree_rss(self.proc))
+        rss = [s for s in self.samples if s]
+        avg = sum(rss) / len(rss) / MIB if rss else 0.0
+        peak = max(rss) / MIB if rss else 0.0
+        return 100.0 * cpu / wall, avg, peak
+
+
+@dataclass
+class Step:
+    system: str
+    rate: float | None               # offered spans/s (None: closed loop)
+    spans_per_request: int
+    cpu_pct: float
+    rss_avg_mib: float
+    rss_peak_mib: float
+    sent: int
+    acked: int
+    delivered: int
+    window_delivered_rate: float     # spans/s that reached the sink during the measured window
+    losses_counted: int | None
+    machine_busy_pct: float          # all cores, every process (the load generator and sink included)
+    load: dict
+    ok: bool
+    reasons: list = field(default_factory=list)
+
+    @property
+    def cpu_us_per_span(self) -> float | None:
+        rate = self.rate or self.load.get("acked_spans_per_s") or 0
+        return 10_000.0 * self.cpu_pct / rate if rate else None  # (cpu%/100 s/s) / (spans/s) * 1e6
+
+
+def wait_settled(run: Running, timeout: float = 10.0) -> None:
+    """Wait until the sink count stops moving (after a failed step left a backlog)."""
+    if run.counter is None:
+        return
+    deadline = time.monotonic() + timeout
+    prev = run.delivered()
+    while time.monotonic() < deadline:
+        time.sleep(0.4)
+        cur = run.delivered()
+        if cur == prev:
+            return
+        prev = cur
+
+
+def drain(run: Running, base: int, acked: int, timeout: float) -> int:
+    """Spans delivered since ``base`` once the pipeline has flushed."""
+    if run.counter is None:
+        return acked
+    deadline = time.monotonic() + timeout + run.settle_time
+    if not run.sampled:
+        while True:
+            got = run.delivered() - base
+            if got >= acked or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+    time.sleep(run.settle_time + 0.3)
+    prev = run.delivered()
+    while time.monotonic() < deadline:
+        time.sleep(0.4)
+        cur = run.delivered()
+        if cur == prev:
+            break
+        prev = cur
+    return prev - base
+
+
+def run_step(run: Running, lg: LoadGen, rate: float | None, duration: float, warmup: float,
+             max_inflight: int | None = None, drain_timeout: float = 5.0) -> Step:
+    if not run.alive():
+        raise Unavailable(f"{run.name} is no longer running")
+    base = run.delivered()
+    metrics0 = targets.scrape(run.metrics_url)
+    lg.start(rate, warmup + duration, max_inflight)
+    time.sleep(warmup)
+    mon = Monitor(run.pid).start()
+    window0 = run.delivered()
+    time.sleep(duration)
+    window1 = run.delivered()
+    cpu, rss_avg, rss_peak = mon.stop()
+    res = lg.result()
+    delivered = drain(run, base, res["acked_spans"], drain_timeout)
+    metrics1 = targets.scrape(run.metrics_url)
+    losses = sampled_out = None
+    if metrics0 is not None and metrics1 is not None:
+        losses = targets.losses(metrics1) - targets.losses(metrics0)
+        if run.sampler_label:
+            sampled_out = (targets.metric_sum(metrics1, "otelcol_processor_outgoing_items", run.sampler_label)
+                           - targets.metric_sum(metrics0, "otelcol_processor_outgoing_items", run.sampler_label))
+            deadline = time.monotonic() + 3.0  # spans counted out may still sit in the batch
+            while delivered < sampled_out and time.monotonic() < deadline:
+                time.sleep(0.1)
+                delivered = run.delivered() - base
+    if window0 is None:
+        window_rate = res["acked_spans_per_s"]
+    else:
+        window_rate = (window1 - window0) / duration
+    reasons = []
+    if res["errors"]:
+        reasons.append(f"errors {res['errors']}")
+    if res["acked_spans"] < res["sent_spans"]:
+        reasons.append(f"{res['sent_spans'] - res['acked_spans']} spans not acknowledged")
+    if rate is not None and res["achieved_spans_per_s"] < 0.97 * rate:
+        reasons.append(f"fell behind (sent {res['achieved_spans_per_s']:.0f}/s)")
+    if run.counter is not None and not run.sampled and delivered < res["acked_spans"]:
+        reasons.append(f"{res['acked_spans'] - delivered} acknowledged spans never reached the sink")
+    if run.sampled and res["acked_spans"] and delivered == 0:
+        reasons.append("nothing reached the sink")
+    if sampled_out is not None and delivered < sampled_out:
+        reasons.append(f"{sampled_out - delivered} sampled spans never reached the sink")
+    if losses:
+        reasons.append(f"collector counted {losses} lost spans")
+    if not run.alive():
+        reasons.append("process died")
+    return Step(run.name, rate, lg.spans_per_request, cpu, rss_avg, rss_peak, res["sent_spans"],
+                res["acked_spans"], delivered, window_rate, losses, mon.machine_busy, res, not reasons, reasons)
+
+
+def nice(rate: float) -> int:
+    """Round a rate to 2 significant digits so figures read cleanly."""
+    if rate <= 0:
+        return 0
+    digits = len(str(int(rate))) - 2
+    unit = 10 ** max(digits, 0)
+    return max(unit, int(round(rate / unit)) * unit)
+
+
+@dataclass
+class Search:
+    system: str
+    transport: str
+    gzip: bool
+    sampler: str | None
+    spans_per_request: int
+    max_rate: int | None = None      # highest passing rate
+    best: Step | None = None         # the step at max_rate
+    reference: Step | None = None    # fixed-rate step at the reference rate
+    lowest_failed: int | None = None
+    steps: list = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Settings:
+    quick: bool
+    measure_time: float     # cpu scenario window
+    warmup: float
+    probe_time: float
+    step_time: float
+    step_warmup: float
+    up_steps: int
+    down_steps: int
+    ref_rate: int
+    probe_inflight: int
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def describe(step: Step) -> str:
+    rate = f"{step.rate:.0f}/s" if step.rate else "closed-loop"
+    status = "ok" if step.ok else "FAIL: " + "; ".join(step.reasons)
+    return (f"    {step.system:<24} {rate:>12} x{step.spans_per_request:<5} cpu {step.cpu_pct:6.1f}%  "
+            f"rss {step.rss_avg_mib:5.1f}/{step.rss_peak_mib:5.1f} MiB  acked {step.load['acked_spans_per_s']:>9.0f}/s  "
+            f"sink {step.window_delivered_rate:>9.0f}/s  p99 {step.load['latency_ms_p99']} ms  "
+            f"loadgen {step.load['loadgen_cpu_pct']}%  machine {step.machine_busy_pct:.0f}%  {status}")
+
+
+# -- systems ---------------------------------------------------------------------
+
+class Systems:
+    """Starts systems under test and remembers which cannot run."""
+
+    def __init__(self, wanted: set[str]):
+        self.wanted = wanted
+        self.skipped: dict[str, str] = {}
+
+    def start(self, system: str, transport: str, sampler: str | None = None) -> Running | None:
+        if system not in self.wanted or system in self.skipped:
+            return None
+        key = f"{system}-{transport}" + (f"+{sampler}" if sampler else "")
+        if key in self.skipped:
+            return None
+        try:
+            if system == "floor":
+                return targets.start_floor(transport)
+            if system == "raw":
+                return targets.start_raw(transport)
+            if system == "ours":
+                return targets.start_ours(transport, sampler)
+            if system == "rotel":
+                return targets.start_rotel(transport)
+        except Unavailable as exc:
+            log(f"  !! {key} not measured: {exc}")
+            lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+            self.skipped[key] = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else "failed"
+            return None
+        raise ValueError(system)
+
+    def why(self, system: str, transport: str, sampler: str | None = None) -> str:
+        key = f"{system}-{transport}" + (f"+{sampler}" if sampler else "")
+        return self.skipped.get(system) or self.skipped.get(key) or "not run"
+
+
+def endpoint(run: Running, transport: str) -> str:
+    return run.grpc_endpoint if transport == "grpc" else run.http_endpoint
+
+
+def fixed_step(systems: Systems, system: str, transport: str, rate: int, spr: int, s: Settings,
+               use_gzip: bool = False, sampler: str | None = None) -> Step | None:
+    run = systems.start(system, transport, sampler)
+    if run is None:
+        return None
+    lg = None
+    try:
+        lg = LoadGen(transport, endpoint(run, transport), spr, use_gzip)
+        step = run_step(run, lg, rate, s.measure_time, s.warmup)
+        log(describe(step))
+        return step
+    except (Unavailable, RuntimeError, TimeoutError, EOFError) as exc:
+        log(f"  !! {run.name}: {exc}")
+        return None
+    finally:
+        if lg:
+            lg.close()
+        run.stop()
+
+
+def search_max(systems: Systems, system: str, transport: str, spr: int, s: Settings,
+               use_gzip: bool = False, sampler: str | None = None) -> Search:
+    result = Search(system, transport, use_gzip, sampler, spr)
+    run = systems.start(system, transport, sampler)
+    if run is None:
+        result.error = systems.why(system, transport, sampler)
+        return result
+    lg = None
+    try:
+        lg = LoadGen(transport, endpoint(run, transport), spr, use_gzip)
+        # Reference step at a fixed rate: warms the process up, gives CPU at equal load.
+        ref = run_step(run, lg, s.ref_rate, s.step_time, s.step_warmup)
+        log(describe(ref))
+        result.reference = ref
+        result.steps.append(ref)
+        if ref.ok:
+            result.max_rate, result.best = s.ref_rate, ref
+        else:
+            wait_settled(run)
+        probe = run_step(run, lg, None, s.probe_time, s.step_warmup, max_inflight=s.probe_inflight)
+        log(describe(probe))
+        result.steps.append(probe)
+        wait_settled(run)
+        estimate = min(probe.load["acked_spans_per_s"], probe.window_delivered_rate or float("inf"))
+        if run.sampled:
+            estimate = probe.load["acked_spans_per_s"]
+        rate = nice(0.9 * estimate)
+        if result.max_rate and rate <= result.max_rate:
+            rate = nice(result.max_rate * 1.2)  # the reference rate already passed: look above it
+        passed = False
+        ups = downs = 0
+        while rate > 0:
+            step = run_step(run, lg, rate, s.step_time, s.step_warmup)
+            log(describe(step))
+            result.steps.append(step)
+            if step.ok:
+                if result.max_rate is None or rate > result.max_rate:
+                    result.max_rate, result.best = rate, step
+                passed = True
+                if ups >= s.up_steps:
+                    break
+                ups += 1
+                rate = nice(rate * 1.2)
+            else:
+                result.lowest_failed = rate if result.lowest_failed is None else min(rate, result.lowest_failed)
+                wait_settled(run)
+                if passed or downs >= s.down_steps:
+                    break
+                downs += 1
+                rate = nice(rate * 0.75)
+                if result.max_rate and rate <= result.max_rate:
+                    break
+    except (Unavailable, RuntimeError, TimeoutError, EOFError) as exc:
+        log(f"  !! {run.name}: {exc}")
+        result.error = str(exc).splitlines()[0]
+    finally:
+        if lg:
+            lg.close()
+        run.stop()
+    return result
+
+
+# -- formatting ------------------------------------------------------------------
+
+def fmt(value, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def ratio(a, b) -> str:
+    if a is None or b is None or not b:
+        return "n/a"
+    return f"{a / b:.2f}x"
+
+
+LOADGEN_BOUND_PCT = 65.0  # its event loop is then the bottleneck (one thread does the sending)
+
+
+def loadgen_bound(search: Search) -> bool:
+    """The closed-loop probe was limited by the load generator's own CPU."""
+    return any(st.rate is None and st.load.get("loadgen_cpu_pct", 0) >= LOADGEN_BOUND_PCT for st in search.steps)
+
+
+def rate_str(search: Search | None) -> str:
+    if search is None:
+        return "n/a"
+    if search.max_rate is None:
+        if search.error:
+            return "n/a"
+        return f"< {search.lowest_failed:,}" if search.lowest_failed else "none"
+    return f"{search.max_rate:,}" + (" (LG)" if loadgen_bound(search) else "")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine_busy() -> str:
+    """How busy the machine is before we start (other work skews every figure)."""
+    busy = psutil.cpu_percent(interval=1.0)
+    load = os.getloadavg()
+    note = f"Machine busy before the run: {busy:.0f}% of all cores, load average {load[0]:.2f} / {load[1]:.2f}"
+    if busy > 15:
+        note += " -- other work is running; figures will be noisy"
+    return note
+
+
+def machine_line() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import grpc
+    import uvicorn
+    parts = [model, f"{os.cpu_count()} cores", f"Python {platform.python_version()}",
+             f"grpcio {grpc.__version__}", f"uvicorn {uvicorn.__version__}",
+             f"rotel {targets.rotel_version() or 'not installed'}", platform.platform(terse=True)]
+    return "Machine: " + ", ".join(parts)
+
+
+# -- scenarios -------------------------------------------------------------------
+
+CPU_LOADS = [("grpc", 10_000, 100), ("http", 10_000, 100), ("grpc", 100_000, 1000)]
+VARIANTS = {  # name -> (transport, gzip, sampler)
+    "http": ("http", False, None),
+    "grpc-gzip": ("grpc", True, None),
+    "http-gzip": ("http", True, None),
+    "probabilistic": ("grpc", False, "probabilistic"),
+    "tail": ("grpc", False, "tail"),
+}
+
+
+def scenario_cpu(systems: Systems, s: Settings, loads, report: dict) -> str:
+    rows = []
+    for transport, rate, spr in loads:
+        log(f"== cpu: {transport} {rate:,} spans/s in {spr}-span requests")
+        steps = {name: fixed_step(systems, name, transport, rate, spr, s) for name in ("floor", "ours", "rotel")}
+        report.setdefault("cpu", []).append({k: asdict(v) if v else None for k, v in steps.items()}
+                                            | {"transport": transport, "rate": rate, "spans_per_request": spr})
+        floor, ours, rotel = steps["floor"], steps["ours"], steps["rotel"]
+
+        def cpu(step):
+            return step.cpu_pct if step else None
+
+        def rss(step):
+            return f"{step.rss_avg_mib:.0f} / {step.rss_peak_mib:.0f}" if step else "n/a"
+
+        def loss(step):
+            return "n/a" if step is None else ("none" if step.ok else "; ".join(step.reasons))
+
+        def lat(step):
+            return f"{step.load['latency_ms_p50']} / {step.load['latency_ms_p99']}" if step else "n/a"
+
+        rows.append([f"OTLP/{transport} {rate // 1000}k spans/s x{spr}", fmt(cpu(floor)), fmt(cpu(ours)),
+                     ratio(cpu(ours), cpu(floor)), fmt(cpu(rotel)), ratio(cpu(ours), cpu(rotel)),
+                     rss(ours), rss(rotel), rss(floor), lat(ours), lat(rotel), lat(floor), loss(ours), loss(rotel)])
+    return table(["load", "floor CPU %", "ours CPU %", "ours/floor", "rotel CPU %", "ours/rotel",
+                  "ours RSS avg/peak MiB", "rotel RSS avg/peak MiB", "floor RSS avg/peak MiB",
+                  "ours ack p50/p99 ms", "rotel ack p50/p99 ms", "floor ack p50/p99 ms", "ours loss", "rotel loss"],
+                 rows)
+
+
+def cached_search(cache: dict, systems: Systems, system: str, transport: str, spr: int, s: Settings,
+                  use_gzip: bool = False, sampler: str | None = None) -> Search | None:
+    if system not in systems.wanted:
+        return None
+    key = (system, transport, use_gzip, sampler, spr)
+    if key not in cache:
+        label = f"{system} {transport}{' gzip' if use_gzip else ''}{' +' + sampler if sampler else ''} x{spr}"
+        log(f"-- max sustained: {label}")
+        cache[key] = search_max(systems, system, transport, spr, s, use_gzip, sampler)
+        found = cache[key]
+        log(f"   => {rate_str(found)} spans/s" + (f" ({found.error})" if found.error else ""))
+    return cache[key]
+
+
+def us_per_span(search: Search | None) -> float | None:
+    return search.best.cpu_us_per_span if search and search.best else None
+
+
+def scenario_throughput(systems: Systems, s: Settings, sizes, cache: dict, report: dict) -> str:
+    rows = []
+    for spr in sizes:
+        log(f"== throughput: OTLP/gRPC, {spr} spans per request")
+        raw = cached_search(cache, systems, "raw", "grpc", spr, s)
+        ours = cached_search(cache, systems, "ours", "grpc", spr, s)
+        rotel = cached_search(cache, systems, "rotel", "grpc", spr, s)
+        rows.append([str(spr), rate_str(raw), rate_str(ours),
+                     ratio(ours and ours.max_rate, raw and raw.max_rate),
+                     rate_str(rotel), ratio(ours and ours.max_rate, rotel and rotel.max_rate),
+                     fmt(us_per_span(ours), 2), fmt(us_per_span(rotel), 2), fmt(us_per_span(raw), 2),
+                     fmt(ours.best.cpu_pct if ours and ours.best else None),
+                     fmt(rotel.best.cpu_pct if rotel and rotel.best else None)])
+    return table(["spans/request", "raw sink max spans/s", "ours max spans/s", "ours/raw", "rotel max spans/s",
+                  "ours/rotel", "ours CPU us/span @max", "rotel CPU us/span @max", "raw CPU us/span @max",
+                  "ours CPU % @max", "rotel CPU % @max"], rows)
+
+
+def scenario_variants(systems: Systems, s: Settings, names, sizes, cache: dict, report: dict) -> str:
+    rows = []
+    for spr in sizes:
+        plain = cached_search(cache, systems, "ours", "grpc", spr, s)
+        plain_ref = plain.reference.cpu_pct if plain and plain.reference and plain.reference.ok else None
+        for name in names:
+            transport, use_gzip, sampler = VARIANTS[name]
+            log(f"== variant {name}, {spr} spans per request")
+            ours = cached_search(cache, systems, "ours", transport, spr, s, use_gzip, sampler)
+            raw = cached_search(cache, systems, "raw", transport, spr, s, use_gzip)
+            rotel = None if sampler else cached_search(cache, systems, "rotel", transport, spr, s, use_gzip)
+            ref = ours.reference if ours else None
+            ref_cpu = ref.cpu_pct if ref and ref.ok else None
+            kept = f"{ref.delivered / ref.acked:.2f}" if ref and ref.acked and ref.ok else "n/a"
+            rows.append([name, str(spr), fmt(ref_cpu), ratio(ref_cpu, plain_ref), rate_str(ours), rate_str(raw),
+                         ratio(ours and ours.max_rate, raw and raw.max_rate),
+                         rate_str(rotel) if not sampler else "no sampler",
+                         ratio(ours and ours.max_rate, rotel and rotel.max_rate) if not sampler else "n/a",
+                         ratio(plain and plain.max_rate, ours and ours.max_rate) if sampler else "n/a",
+                         kept])
+    return table(["variant", "spans/request", f"ours CPU % @{s.ref_rate // 1000}k/s", "vs plain gRPC",
+                  "ours max spans/s", "raw sink max (same transport)", "ours/raw", "rotel max spans/s",
+                  "ours/rotel", "plain max / this max", "kept fraction"], rows)
+
+
+def target_checks(report: dict, cache: dict, s: Settings) -> str:
+    """The issue's targets, each PASS / FAIL / n/a with the measured value."""
+    lines = []
+
+    def check(label, value, ok):
+        state = "n/a" if value is None else ("PASS" if ok else "FAIL")
+        lines.append(f"- [{state}] {label}: {value if value is not None else 'not measured'}")
+
+    cpu_rows = [r for r in report.get("cpu", []) if r["transport"] == "grpc" and r["spans_per_request"] == 100]
+    if cpu_rows:
+        r = cpu_rows[0]
+        floor, ours, rotel = r["floor"], r["ours"], r["rotel"]
+        if ours and floor:
+            v = ours["cpu_pct"] / floor["cpu_pct"] if floor["cpu_pct"] else None
+            check("(1) CPU <= 1.3x do-nothing gRPC floor at 10k spans/s x100", v and f"{v:.2f}x", v and v <= 1.3)
+        if ours and rotel:
+            v = ours["cpu_pct"] / rotel["cpu_pct"] if rotel["cpu_pct"] else None
+            check("(1) CPU <= 2x rotel at 10k spans/s x100", v and f"{v:.2f}x", v and v <= 2)
+        if ours:
+            check("(1) RSS <= 80 MiB at 10k spans/s x100 (avg / peak)",
+                  f"{ours['rss_avg_mib']:.0f} / {ours['rss_peak_mib']:.0f} MiB", ours["rss_peak_mib"] <= 80)
+    for spr in (100, 1000):
+        ours = cache.get(("ours", "grpc", False, None, spr))
+        raw = cache.get(("raw", "grpc", False, None, spr))
+        rotel = cache.get(("rotel", "grpc", False, None, spr))
+        if ours and raw and ours.max_rate and raw.max_rate:
+            v = ours.max_rate / raw.max_rate
+            check(f"(2) max sustained >= 0.5x raw sink at {spr} spans/request", f"{v:.2f}", v >= 0.5)
+        if spr == 1000 and ours:
+            check("(2) >= 300k spans/s from one process at 1000 spans/request",
+                  f"{ours.max_rate:,}" if ours.max_rate else None, (ours.max_rate or 0) >= 300_000)
+            a, b = us_per_span(ours), us_per_span(rotel)
+            if a is not None and b is not None:
+                check("(2) less CPU per span than rotel at 1000 spans/request (at each one's max)",
+                      f"{a:.2f} vs {b:.2f} us/span", a < b)
+    for spr in (100, 1000):
+        plain = cache.get(("ours", "grpc", False, None, spr))
+        for sampler in targets.SAMPLERS:
+            ours = cache.get(("ours", "grpc", False, sampler, spr))
+            if not (plain and ours and plain.reference and ours.reference and plain.reference.ok
+                    and ours.reference.ok):
+                continue
+            extra = ours.reference.cpu_pct / plain.reference.cpu_pct - 1
+            check(f"(3) {sampler} sampling adds <= 30% CPU at {s.ref_rate // 1000}k spans/s x{spr}",
+                  f"{extra * 100:+.0f}%", extra <= 0.30)
+            if ours.max_rate and plain.max_rate:
+                drop = 1 - ours.max_rate / plain.max_rate
+                check(f"(3) {sampler} sampling costs <= 30% of max throughput x{spr}",
+                      f"{drop * 100:.0f}% lower", drop <= 0.30)
+    return "\n".join(lines) if lines else "- no target could be evaluated"
+
+
+# -- main ------------------------------------------------------------------------
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def preflight_ours(command: list[str]) -> str | None:
+    """None if our collector's CLI answers, else why not."""
+    try:
+        res = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=30, cwd=str(targets.REPO))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{shlex.join(command)} --help failed: {exc}"
+    if res.returncode != 0:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+        return f"{shlex.join(command)} --help exited {res.returncode}: {' | '.join(tail)}"
+    return None
+
+
+def settings(quick: bool, args) -> Settings:
+    if quick:
+        s = Settings(True, measure_time=4, warmup=1.5, probe_time=2.5, step_time=2.5, step_warmup=0.5,
+                     up_steps=0, down_steps=2, ref_rate=20_000, probe_inflight=128)
+    else:
+        s = Settings(False, measure_time=10, warmup=3, probe_time=4, step_time=4, step_warmup=1,
+                     up_steps=1, down_steps=3, ref_rate=20_000, probe_inflight=128)
+    if args.measure_seconds:
+        s.measure_time = args.measure_seconds
+    if args.step_seconds:
+        s.step_time = args.step_seconds
+    if args.ref_rate:
+        s.ref_rate = args.ref_rate
+    return s
+
+
+def csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short steps, cpu + throughput only (~2 minutes)")
+    p.add_argument("--scenarios", type=csv, help="cpu,throughput,variants (default: all; --quick: cpu,throughput)")
+    p.add_argument("--systems", type=csv, default=["floor", "raw", "ours", "rotel"],
+                   help="systems to run: floor,raw,ours,rotel")
+    p.add_argument("--sizes", type=csv, default=["100", "1000"], help="spans per request for throughput")
+    p.add_argument("--variants", type=csv, default=list(VARIANTS), help=",".join(VARIANTS))
+    p.add_argument("--variant-sizes", type=csv, default=["1000"], help="spans per request for variants")
+    p.add_argument("--cpu-loads", type=csv, help="fixed loads as transport:spans_per_s:spans_per_request, "
+                   "default grpc:10000:100,http:10000:100,grpc:100000:1000 (--quick: the first)")
+    p.add_argument("--collector-cmd", help="command starting our collector (default: python -m collector)")
+    p.add_argument("--measure-seconds", type=float, help="cpu scenario measurement window")
+    p.add_argument("--step-seconds", type=float, help="length of each throughput step")
+    p.add_argument("--ref-rate", type=int, help="fixed rate (spans/s) of the reference step of each search")
+    p.add_argument("--output", help="also write the Markdown report here")
+    p.add_argument("--json", help="write every step's raw figures here")
+    args = p.parse_args(argv)
+
+    s = settings(args.quick, args)
+    scenarios = args.scenarios or (["cpu", "throughput"] if args.quick else ["cpu", "throughput", "variants"])
+    unknown = set(scenarios) - {"cpu", "throughput", "variants"}
+    unknown |= {f"system {x}" for x in set(args.systems) - {"floor", "raw", "ours", "rotel"}}
+    unknown |= {f"variant {x}" for x in set(args.variants) - set(VARIANTS)}
+    if unknown:
+        p.error(f"unknown: {', '.join(sorted(unknown))}")
+    try:
+        sizes = [int(x) for x in args.sizes]
+        variant_sizes = [int(x) for x in args.variant_sizes]
+        if args.cpu_loads:
+            loads = [(t, int(r), int(n)) for t, r, n in (x.split(":") for x in args.cpu_loads)]
+        else:
+            loads = CPU_LOADS[:1] if args.quick else CPU_LOADS
+    except ValueError as exc:
+        p.error(str(exc))
+    if any(t not in ("grpc", "http") for t, _, _ in loads):
+        p.error("cpu load transport must be grpc or http")
+    if args.collector_cmd:
+        targets.collector_command = lambda: shlex.split(args.collector_cmd)
+
+    # SIGTERM cleans up like Ctrl-C: every started process is stopped in finally blocks.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    systems = Systems(set(args.systems))
+    if "ours" in systems.wanted:
+        why = preflight_ours(targets.collector_command())
+        if why:
+            log(f"!! our collector is not runnable, skipping it: {why}")
+            systems.skipped["ours"] = why
+    if "rotel" in systems.wanted and not targets.rotel_binary():
+        why = "rotel is not installed (pip install rotel, or pip install -e '.[bench]')"
+        log(f"!! {why}; skipping rotel")
+        systems.skipped["rotel"] = why
+
+    started = time.monotonic()
+    report: dict = {"machine": machine_line(), "busy": machine_busy(), "settings": asdict(s)}
+    cache: dict = {}
+    sections = [f"# otel-lite collector benchmark{' (quick)' if s.quick else ''}", "", report["machine"], "",
+                report["busy"], ""]
+    try:
+        if "cpu" in scenarios:
+            sections += ["## (1) CPU and memory at a fixed load", "",
+                         f"CPU % of one core (user+system over a {s.measure_time:g} s window after "
+                         f"{s.warmup:g} s warm-up), RSS sampled every 0.5 s. Floor = do-nothing server "
+                         "on the same transport. Pipeline: otlp -> batch -> otlp_grpc -> counting sink.", "",
+                         scenario_cpu(systems, s, loads, report), ""]
+        if "throughput" in scenarios:
+            sections += ["## (2) Maximum sustained throughput with zero loss, OTLP/gRPC", "",
+                         f"Fixed-rate steps of {s.step_time:g} s after a closed-loop probe; raw sink = a gRPC server "
+                         "that only parses and counts. The load generator shares the 2 cores: see its CPU in the "
+                         "step log (stderr).", "",
+                         scenario_throughput(systems, s, sizes, cache, report), ""]
+        if "variants" in scenarios:
+            sections += ["## (3) Variants: HTTP receiver, gzip, sampling (50%)", "",
+                         f"CPU at a fixed {s.ref_rate:,} spans/s; 'vs plain' is relative to otlp -> batch -> "
+                         "otlp_grpc over gRPC at the same rate.", "",
+                         scenario_variants(systems, s, args.variants, variant_sizes, cache, report), ""]
+    except KeyboardInterrupt:
+        log("interrupted: processes stopped, partial report follows")
+        sections.append("_interrupted: partial results_")
+    if any(loadgen_bound(x) for x in cache.values()):
+        sections += [f"(LG): the closed-loop probe used >= {LOADGEN_BOUND_PCT:.0f}% of a core in the load generator "
+                     "(e.g. grpcio compressing gzip per call), so that maximum is a lower bound set by the "
+                     "generator on this 2-core machine.", ""]
+    sections += ["## Targets", "", target_checks(report, cache, s), ""]
+    if systems.skipped:
+        sections += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in systems.skipped.items()] + [""]
+    sections.append(f"_total run time {time.monotonic() - started:.0f} s_")
+    text = "\n".join(sections)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text + "\n")
+    if args.json:
+        report["searches"] = [asdict(v) for v in cache.values()]
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
