@@ -63,15 +63,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exit", action="store_true", help="stop the collector after the demo")
     parser.add_argument("--spans", type=int, default=50, help="requests to simulate per protocol (2 spans each)")
+    parser.add_argument("--ports", type=int, nargs=4, metavar=("GRPC", "HTTP", "HEALTH", "METRICS"),
+                        default=(4317, 4318, 13133, 8888), help="ports for the collector (default: the standard ones)")
     args = parser.parse_args()
+    grpc_port, http_port, health_port, metrics_port = args.ports
 
     before = count_spans(OUTPUT)
-    collector = subprocess.Popen([sys.executable, "-m", "collector"])
+    command = [sys.executable, "-m", "collector"]
+    if tuple(args.ports) != (4317, 4318, 13133, 8888):
+        command += ["--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{grpc_port}",
+                    "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{http_port}",
+                    "--set", f"extensions.health_check.endpoint=127.0.0.1:{health_port}",
+                    "--set", f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}"]
+    collector = subprocess.Popen(command)
     try:
-        wait_for_port(4317)
-        wait_for_port(4318)
-        send_demo_spans("grpc", "http://127.0.0.1:4317", args.spans)
-        send_demo_spans("http/protobuf", "http://127.0.0.1:4318", args.spans)
+        wait_for_port(grpc_port)
+        wait_for_port(http_port)
+        send_demo_spans("grpc", f"http://127.0.0.1:{grpc_port}", args.spans)
+        send_demo_spans("http/protobuf", f"http://127.0.0.1:{http_port}", args.spans)
         expected = before + 4 * args.spans
         deadline = time.monotonic() + 15
         while count_spans(OUTPUT) < expected and time.monotonic() < deadline:
@@ -82,7 +91,8 @@ def main() -> int:
             return 1
         if args.exit:
             return 0
-        print("demo: the collector keeps running on 127.0.0.1:4317/4318; Ctrl-C stops it", flush=True)
+        print(f"demo: the collector keeps running on 127.0.0.1:{grpc_port}/{http_port}; Ctrl-C stops it",
+              flush=True)
         collector.wait()
         return 0
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Iterable, Mapping
+from urllib.parse import urlparse
 
 from ._log import apply_log_level
 from .config import env_str, first_env_str, pick
@@ -128,7 +129,9 @@ def _exporters(exporter, protocol, otlp_options) -> list:
 
 def otlp_exporter(protocol: str | None = None, **options):
     """An OTLP exporter for ``protocol`` (argument, then OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,
-    then the spec's default ``http/protobuf``)."""
+    then the spec's default ``http/protobuf``).  For HTTP an ``endpoint`` without a
+    path (``http://collector:4318``) gets ``/v1/traces`` appended; one with a path is
+    used as given."""
     protocol = pick(protocol, first_env_str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
                     "http/protobuf")
     options = {k: v for k, v in options.items() if v is not None}
@@ -139,8 +142,12 @@ def otlp_exporter(protocol: str | None = None, **options):
     if protocol not in ("http/protobuf", "http/json"):
         _log.warning("unknown OTLP protocol %r, using http/protobuf", protocol)
         protocol = "http/protobuf"
-    from .export.otlp_http import OTLPSpanExporter
+    from .export.otlp_http import TRACES_PATH, OTLPSpanExporter
 
+    endpoint = options.get("endpoint")
+    if endpoint and urlparse(endpoint).path in ("", "/"):
+        # a bare base URL means what OTEL_EXPORTER_OTLP_ENDPOINT means: the signal path goes after it
+        options["endpoint"] = endpoint.rstrip("/") + TRACES_PATH
     return OTLPSpanExporter(encoding="json" if protocol == "http/json" else "proto", **options)
 
 

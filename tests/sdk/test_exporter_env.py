@@ -277,3 +277,14 @@ def test_http_user_agent_can_be_replaced_but_not_the_body_headers():
                             compression="gzip")
     assert exporter._headers == {"user-agent": "mine/1", "X": "y", "Content-Type": "application/x-protobuf",
                                  "Content-Encoding": "gzip"}
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    ("http://collector:4318", "http://collector:4318/v1/traces"),
+    ("http://collector:4318/", "http://collector:4318/v1/traces"),
+    ("http://collector:4318/custom", "http://collector:4318/custom"),
+])
+def test_configure_http_endpoint_without_a_path_gets_the_signal_path(endpoint, expected):
+    import otel_lite
+
+    assert otel_lite.otlp_exporter("http/protobuf", endpoint=endpoint)._endpoint == expected
