@@ -222,6 +222,7 @@ class BatchSpanProcessor(SpanProcessor):
         if schedule_delay_millis < 0:
             raise ValueError("schedule_delay_millis must be non-negative.")
         self.max_queue_size = max_queue_size
+        self._capacity = max_queue_size  # 0 after shutdown: late spans are dropped and counted
         self.schedule_delay_millis = schedule_delay_millis
         self.max_export_batch_size = max_export_batch_size
         self.export_timeout_millis = export_timeout_millis
@@ -257,9 +258,14 @@ class BatchSpanProcessor(SpanProcessor):
             return
         queue = self._queue
         size = len(queue)
-        if size >= self.max_queue_size:
+        if size >= self._capacity:
             next(self._dropped)
-            _warn("queue_full", "BatchSpanProcessor queue is full (%d spans): dropping spans", self.max_queue_size)
+            if self._shutdown:
+                _warn("ended_after_shutdown", "span %r ended after the BatchSpanProcessor was shut down: dropped",
+                      span.name)
+            else:
+                _warn("queue_full", "BatchSpanProcessor queue is full (%d spans): dropping spans",
+                      self.max_queue_size)
             return
         queue.append(span)
         if size >= self._wake_at and not self._waking:
@@ -321,6 +327,7 @@ class BatchSpanProcessor(SpanProcessor):
             return True
         deadline = time.monotonic() + max(0, timeout_millis) / 1000
         self._shutdown = True
+        self._capacity = 0  # spans ending from now on have no worker to export them
         self._wake.set()
         self._worker.join(max(0.0, deadline - time.monotonic()))
         drained = not self._worker.is_alive()

@@ -286,8 +286,12 @@ class TracerProvider(trace_api.TracerProvider):
         if not instrumenting_module_name:
             _log.error("get_tracer called with missing module name.")
             instrumenting_module_name = ""
-        key = (instrumenting_module_name, instrumenting_library_version, schema_url,
-               tuple(sorted(attributes.items())) if attributes else None)
+        try:
+            key = (instrumenting_module_name, instrumenting_library_version, schema_url,
+                   tuple(sorted(attributes.items())) if attributes else None)
+            hash(key)
+        except TypeError:  # list-valued (or otherwise unhashable) scope attributes
+            key = (instrumenting_module_name, instrumenting_library_version, schema_url, repr(attributes))
         tracer = self._tracers.get(key)
         if tracer is None:
             with self._lock:

@@ -127,6 +127,17 @@ def test_shutdown_exports_what_is_queued():
     assert len(exporter.get_finished_spans()) == 10
 
 
+def test_spans_ending_after_the_processor_shut_down_are_counted_as_dropped():
+    exporter = otel_lite.InMemorySpanExporter()
+    processor = otel_lite.BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
+    provider, tracer = provider_with(processor)
+    late = tracer.start_span("late")  # started while running, ends after the processor stopped
+    assert processor.shutdown(10_000)
+    late.end()
+    assert processor.stats()["spans_dropped"] == 1
+    assert len(processor._queue) == 0 and exporter.get_finished_spans() == ()
+
+
 def test_unsampled_spans_are_not_queued():
     exporter = otel_lite.InMemorySpanExporter()
     provider = otel_lite.TracerProvider(shutdown_on_exit=False, sampler=otel_lite.ALWAYS_OFF)

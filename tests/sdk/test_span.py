@@ -304,3 +304,12 @@ def test_random_ids_are_nonzero_and_distinct(recorder):
     _, tracer, _ = recorder
     ids = {tracer.start_span("s").get_span_context().span_id for _ in range(2000)}
     assert len(ids) == 2000 and 0 not in ids
+
+
+def test_scope_attributes_with_sequences_do_not_break_get_tracer():
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False)
+    first = provider.get_tracer("lib", "1.0", attributes={"tags": ["a", "b"], "n": 1})
+    again = provider.get_tracer("lib", "1.0", attributes={"tags": ["a", "b"], "n": 1})
+    other = provider.get_tracer("lib", "1.0", attributes={"tags": ["a"], "n": 1})
+    assert first is again and first is not other
+    assert dict(first.instrumentation_scope.attributes)["n"] == 1
