@@ -205,8 +205,17 @@ class ComponentConfig:
 
 
 def validate_tree(obj: Any, path: str) -> None:
-    """Run ``validate()`` on ``obj`` and every nested dataclass, prefixing error paths."""
-    if not dataclasses.is_dataclass(obj):
+    """Run ``validate()`` on ``obj`` and every nested dataclass (also inside lists
+    and mappings), prefixing error paths."""
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            validate_tree(item, f"{path}[{i}]")
+        return
+    if isinstance(obj, dict):
+        for key, item in obj.items():
+            validate_tree(item, f"{path}.{key}" if path else str(key))
+        return
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         return
     for f in dataclasses.fields(obj):
         validate_tree(getattr(obj, f.name), f"{path}.{f.metadata.get('key', f.name)}" if path else f.name)

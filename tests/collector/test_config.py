@@ -1,9 +1,11 @@
 """Config loading: sources, merging, --set, env expansion, validation with YAML paths."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from collector.component import ComponentID, ConfigError
+from collector.component import ComponentConfig, ComponentID, ConfigError
 from collector.config import (
     ConfigErrors,
     build_config,
@@ -276,3 +278,29 @@ def test_telemetry_metrics_readers_form():
     with pytest.raises(ConfigErrors) as e:
         build_config(raw, _lookup_with_sink())
     assert list(errors_of(e)) == ["service.telemetry.metrics.readers[0]"]
+
+
+
+@dataclasses.dataclass
+class _Item(ComponentConfig):
+    size: int = 1
+
+    def validate(self) -> None:
+        if self.size <= 0:
+            raise ConfigError("size", "must be positive")
+
+
+@dataclasses.dataclass
+class _Holder(ComponentConfig):
+    items: list[_Item] = dataclasses.field(default_factory=list)
+    named: dict[str, _Item] = dataclasses.field(default_factory=dict)
+
+
+def test_validate_tree_reaches_configs_inside_lists_and_mappings():
+    _Holder.from_mapping({"items": [{"size": 2}], "named": {"a": {"size": 3}}})
+    with pytest.raises(ConfigError) as err:
+        _Holder.from_mapping({"items": [{"size": 2}, {"size": 0}]}, "processors.x")
+    assert err.value.path == "processors.x.items[1].size"
+    with pytest.raises(ConfigError) as err:
+        _Holder.from_mapping({"named": {"a": {"size": -1}}})
+    assert err.value.path == "named.a.size"
