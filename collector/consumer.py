@@ -74,6 +74,11 @@ class Traces:
             self._raw = self._message.SerializeToString()
         return self._raw
 
+    def may_contain(self, needle: bytes) -> bool:
+        """False only when the serialized form is at hand and ``needle`` is not in it:
+        a processor can skip looking for an attribute key no span has."""
+        return self._raw is None or needle in self._raw
+
     def modified(self) -> None:
         """Call after mutating ``message`` in place: drops cached bytes and recounts spans."""
         self._raw = None

@@ -485,6 +485,8 @@ class ProbabilisticSamplerProcessor(Component):
         cache: dict[tuple[bytes, bool | None], tuple[str, bool, str | None]] = {}
         decide = self.decide
         kept_total = 0
+        # scanning every span's attributes is most of the cost; the key's bytes tell whether any has it
+        look_for_priority = traces.may_contain(b"sampling.priority")
         rs_list = msg.resource_spans
         for ri in range(len(rs_list) - 1, -1, -1):
             ss_list = rs_list[ri].scope_spans
@@ -492,7 +494,7 @@ class ProbabilisticSamplerProcessor(Component):
                 spans = ss_list[si].spans
                 drop = []
                 for i, span in enumerate(spans):
-                    priority = _sampling_priority(span) if len(span.attributes) else None
+                    priority = _sampling_priority(span) if look_for_priority and len(span.attributes) else None
                     trace_state = span.trace_state
                     if trace_state:
                         result = decide(span.trace_id, trace_state, priority)

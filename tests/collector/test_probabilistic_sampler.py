@@ -259,10 +259,14 @@ def test_zero_trace_id_in_hash_mode(failclosed, pct, sampled):
     (100, ("sampling.priority", "int_value", -1), True),         # negative defers to the sampler
     (100, ("sampling.priority", "string_value", "NaN"), True),
 ])
-def test_sampling_priority_overrides(mode, pct, attr, sampled):
+@pytest.mark.parametrize("as_bytes", [False, True])  # received bytes take the key-absent shortcut
+def test_sampling_priority_overrides(mode, pct, attr, sampled, as_bytes):
     proc, sink, _ = make(sampling_percentage=pct, mode=mode, hash_seed=DEFAULT_SEED)
     # Go's helper trace id: randomness 0, so only 100% (or a priority) samples it
-    run(proc, single_span("01" + "00" * 15, "", attr))
+    traces = single_span("01" + "00" * 15, "", attr)
+    if as_bytes:
+        traces = Traces.from_bytes(traces.to_bytes())
+    run(proc, traces)
     assert (len(sink.received) == 1) is sampled
 
 
