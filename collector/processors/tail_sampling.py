@@ -7,13 +7,13 @@ matching -> not sampled; else an inverted policy that did not match
 (InvertNotSampled) -> not sampled; else any policy sampling -> sampled; else
 InvertSampled without any plain NotSampled -> sampled; else not sampled.
 
-Memory: each buffered trace is one ``ExportTraceServiceRequest`` holding, per
-arriving (resource, scope) group, a copy of the Resource and scope messages
-and the trace's Span messages; policies read those protobuf spans directly
-and forwarding just concatenates the per-trace serialized requests.  At most
-``num_traces`` traces are held: the oldest is evicted (and counted as dropped
-too early).  Decisions are remembered in LRU decision caches so late spans
-follow their trace's decision.
+Memory: a buffered trace holds references to its spans inside the received
+requests (upb keeps those requests alive), never copies; policies read the
+protobuf spans directly, and a sampled trace is serialized span by span with
+its resource and scope (protobuf messages concatenate, so forwarding joins
+those bytes).  At most ``num_traces`` traces are held: the oldest is evicted
+(and counted as dropped too early).  Decisions are remembered in LRU decision
+caches so late spans follow their trace's decision.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from otel_lite.export.otlp_encode import _len_field  # the SDK's protobuf field framing
 
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory, validate_tree
 from ..consumer import Traces
@@ -313,21 +313,45 @@ _DECISION_LABEL = {SAMPLED: "sampled", NOT_SAMPLED: "not_sampled", DROPPED: "dro
                    INVERT_SAMPLED: "sampled", INVERT_NOT_SAMPLED: "not_sampled"}
 
 
-class _Trace:
-    """One buffered trace: its spans (grouped with resource/scope) and bookkeeping."""
+# field tags: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource / scope_spans /
+# schema_url, ScopeSpans.scope / spans / schema_url
+_T_RESOURCE_SPANS, _T_RESOURCE, _T_SCOPE_SPANS, _T_SCHEMA_URL = b"\x0a", b"\x0a", b"\x12", b"\x1a"
+_T_SCOPE, _T_SPAN = b"\x0a", b"\x12"
 
-    __slots__ = ("request", "span_count", "arrival")
+
+class _Trace:
+    """One buffered trace: its spans and bookkeeping.
+
+    ``groups`` holds (ResourceSpans, ScopeSpans, [Span, ...]) references into the
+    received requests rather than copies: copying spans was most of this
+    processor's cost, and only sampled traces are ever serialized again."""
+
+    __slots__ = ("groups", "span_count", "arrival")
 
     def __init__(self, arrival: float):
-        self.request = ExportTraceServiceRequest()
+        self.groups: list[tuple] = []
         self.span_count = 0
         self.arrival = arrival
 
+    def to_bytes(self) -> bytes:
+        """The trace as serialized ExportTraceServiceRequest fields (one ResourceSpans per group)."""
+        out = []
+        for rs, ss, spans in self.groups:
+            scope_spans = _len_field(_T_SCOPE, ss.scope.SerializeToString()) + b"".join(
+                _len_field(_T_SPAN, span.SerializeToString()) for span in spans)
+            if ss.schema_url:
+                scope_spans += _len_field(_T_SCHEMA_URL, ss.schema_url.encode())
+            resource_spans = (_len_field(_T_RESOURCE, rs.resource.SerializeToString())
+                              + _len_field(_T_SCOPE_SPANS, scope_spans))
+            if rs.schema_url:
+                resource_spans += _len_field(_T_SCHEMA_URL, rs.schema_url.encode())
+            out.append(_len_field(_T_RESOURCE_SPANS, resource_spans))
+        return b"".join(out)
+
 
 def _spans(trace: _Trace):
-    for rs in trace.request.resource_spans:
-        for ss in rs.scope_spans:
-            yield from ss.spans
+    for _, _, spans in trace.groups:
+        yield from spans
 
 
 def _attr(attributes, key):
@@ -340,7 +364,7 @@ def _attr(attributes, key):
 def _has_resource_or_span(trace: _Trace, key: str, matches: Callable, invert: bool) -> int:
     """Go's hasResourceOrSpanWithCondition / its inverted form, for one attribute key.
     ``matches(value)`` is True when the attribute value fits the policy."""
-    for rs in trace.request.resource_spans:
+    for rs, _, spans in trace.groups:
         v = _attr(rs.resource.attributes, key)
         if v is not None:
             m = matches(v)
@@ -348,16 +372,15 @@ def _has_resource_or_span(trace: _Trace, key: str, matches: Callable, invert: bo
                 return INVERT_NOT_SAMPLED
             if not invert and m:
                 return SAMPLED
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                v = _attr(span.attributes, key)
-                if v is None:
-                    continue
-                m = matches(v)
-                if invert and m:
-                    return INVERT_NOT_SAMPLED
-                if not invert and m:
-                    return SAMPLED
+        for span in spans:
+            v = _attr(span.attributes, key)
+            if v is None:
+                continue
+            m = matches(v)
+            if invert and m:
+                return INVERT_NOT_SAMPLED
+            if not invert and m:
+                return SAMPLED
     return INVERT_SAMPLED if invert else NOT_SAMPLED
 
 
@@ -663,6 +686,8 @@ class TailSamplingProcessor(Component):
         self._m_global = tel.counter(prefix + "global_count_traces_sampled",
                                      "Global count of traces that were sampled or not by at least one policy",
                                      ["processor", "sampled", "decision"])
+        self._policy_counters: dict[tuple, tuple] = {}
+        self._global_counters: dict[str, object] = {}
         self._m_too_early = tel.counter(prefix + "sampling_trace_dropped_too_early",
                                         "Count of traces that needed to be dropped before the configured wait time",
                                         ["processor"]).labels(label)
@@ -720,7 +745,7 @@ class TailSamplingProcessor(Component):
         now = time.monotonic()
         msg = traces.message
         buffered = self._traces
-        late_sampled: ExportTraceServiceRequest | None = None
+        late_sampled: _Trace | None = None
         late_count = 0
         for rs in msg.resource_spans:
             for ss in rs.scope_spans:
@@ -741,8 +766,8 @@ class TailSamplingProcessor(Component):
                             self._m_late_age.observe(now - decided)
                             self._m_early_release.labels(self._label, "true").inc(len(spans))
                             if late_sampled is None:
-                                late_sampled = ExportTraceServiceRequest()
-                            _append(late_sampled, rs, ss, spans)
+                                late_sampled = _Trace(now)
+                            late_sampled.groups.append((rs, ss, spans))
                             late_count += len(spans)
                             continue
                         decided = self._not_sampled_cache.get(tid)
@@ -751,11 +776,11 @@ class TailSamplingProcessor(Component):
                             self._m_early_release.labels(self._label, "false").inc(len(spans))
                             continue
                         trace = self._new_trace(tid, now)
-                    _append(trace.request, rs, ss, spans)
+                    trace.groups.append((rs, ss, spans))
                     trace.span_count += len(spans)
         self._m_on_memory.set(len(buffered))
         if late_sampled is not None:
-            await self._next.consume(Traces(late_sampled, None, late_count))
+            await self._next.consume(Traces(None, late_sampled.to_bytes(), late_count))
         if self._closed:  # no decision tick any more: decide on late arrivals right away
             await self.decide_due(everything=True)
 
@@ -780,10 +805,14 @@ class TailSamplingProcessor(Component):
             except Exception:  # a failing policy counts as an error, not as a decision
                 self._logger.exception("sampling policy %s failed", name)
                 continue
-            sampled = decision in (SAMPLED, INVERT_SAMPLED)
-            labels = (self._label, name, "true" if sampled else "false", _DECISION_LABEL[decision])
-            self._m_policy.labels(*labels).inc()
-            self._m_policy_spans.labels(*labels).inc(trace.span_count)
+            counters = self._policy_counters.get((name, decision))
+            if counters is None:  # labels() costs more than inc(): resolve each combination once
+                sampled = decision in (SAMPLED, INVERT_SAMPLED)
+                labels = (self._label, name, "true" if sampled else "false", _DECISION_LABEL[decision])
+                counters = self._policy_counters[(name, decision)] = (
+                    self._m_policy.labels(*labels), self._m_policy_spans.labels(*labels))
+            counters[0].inc()
+            counters[1].inc(trace.span_count)
             seen.add(decision)
             if self._first_match and decision == SAMPLED:
                 break
@@ -798,7 +827,11 @@ class TailSamplingProcessor(Component):
             final, label = True, "sampled"
         else:
             final, label = False, "not_sampled"
-        self._m_global.labels(self._label, "true" if final else "false", label).inc()
+        counter = self._global_counters.get(label)
+        if counter is None:
+            counter = self._global_counters[label] = self._m_global.labels(
+                self._label, "true" if final else "false", label)
+        counter.inc()
         return final
 
     async def decide_due(self, everything: bool = False) -> None:
@@ -818,7 +851,7 @@ class TailSamplingProcessor(Component):
             self._m_removal_age.observe(start - trace.arrival)
             if self._decide(tid, trace):
                 self._sampled_cache.put(tid, start)
-                parts.append(trace.request.SerializeToString())
+                parts.append(trace.to_bytes())
                 count += trace.span_count
             else:
                 self._not_sampled_cache.put(tid, start)
@@ -845,17 +878,6 @@ class TailSamplingProcessor(Component):
             self._m_on_memory.set(0)
         else:
             await self.decide_due(everything=True)
-
-
-def _append(request: ExportTraceServiceRequest, rs, ss, spans: list) -> None:
-    """Add ``spans`` under copies of their Resource and scope to ``request``."""
-    out_rs = request.resource_spans.add()
-    out_rs.resource.CopyFrom(rs.resource)
-    out_rs.schema_url = rs.schema_url
-    out_ss = out_rs.scope_spans.add()
-    out_ss.scope.CopyFrom(ss.scope)
-    out_ss.schema_url = ss.schema_url
-    out_ss.spans.extend(spans)
 
 
 def _create(settings, config: TailSamplingConfig, next_consumer) -> TailSamplingProcessor:

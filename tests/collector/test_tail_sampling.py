@@ -455,3 +455,34 @@ def test_data_after_shutdown_is_decided_at_once():
         assert proc.pending_traces == 0
 
     asyncio.run(main())
+
+
+def test_sampled_traces_are_forwarded_intact_with_resource_scope_and_schema_urls():
+    """Buffered spans are references into the received requests; what is forwarded must
+    equal what arrived (every field), also after the request objects go out of scope."""
+    req = ExportTraceServiceRequest()
+    for service in ("front", "back"):
+        rs = req.resource_spans.add(schema_url=f"https://schema/{service}")
+        rs.resource.attributes.add(key="service.name").value.string_value = service
+        rs.resource.dropped_attributes_count = 3
+        ss = rs.scope_spans.add(schema_url="https://scope-schema")
+        ss.scope.name, ss.scope.version = "lib", "1.2"
+        for i in range(3):
+            s = ss.spans.add(trace_id=trace_id(7), span_id=bytes([1, i, len(service)] + [0] * 5), name=f"{service}{i}",
+                             kind=2, start_time_unix_nano=T0, end_time_unix_nano=T0 + i, trace_state="a=b")
+            s.attributes.add(key="k").value.int_value = i
+            s.events.add(name="e", time_unix_nano=T0)
+            s.status.code, s.status.message = 2, "boom"
+    sent = req.SerializeToString()
+
+    async def main():
+        proc, sink, _ = make([{"name": "all", "type": "always_sample"}])
+        await proc.consume(Traces.from_bytes(sent))
+        await proc.shutdown()
+        return sink
+
+    sink = asyncio.run(main())
+    got = ExportTraceServiceRequest.FromString(b"".join(t.to_bytes() for t in sink.received))
+    assert len(got.resource_spans) == 2
+    for out_rs, in_rs in zip(got.resource_spans, ExportTraceServiceRequest.FromString(sent).resource_spans):
+        assert out_rs == in_rs
