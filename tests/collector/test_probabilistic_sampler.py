@@ -327,3 +327,32 @@ def test_invalid_config_names_the_key(cfg, key):
     with pytest.raises(ConfigError) as e:
         ProbabilisticSamplerConfig.from_mapping(cfg, "processors.probabilistic_sampler")
     assert e.value.path == f"processors.probabilistic_sampler.{key}"
+
+
+@pytest.mark.parametrize("mode", ["hash_seed", "equalizing", "proportional"])
+def test_partial_parse_of_received_bytes_forwards_the_same_request_as_a_full_parse(mode):
+    """Received bytes without sampling.priority take the partial-parse path; what it forwards
+    (kept spans with every field, tracestate updates, resource and scope) must equal the full path."""
+    rng = random.Random(7)
+    req = ExportTraceServiceRequest()
+    for service in ("a", "b"):
+        rs = req.resource_spans.add(schema_url="https://s")
+        rs.resource.attributes.add(key="service.name").value.string_value = service
+        ss = rs.scope_spans.add()
+        ss.scope.name = "lib"
+        for i in range(200):
+            s = ss.spans.add(trace_id=rng.randbytes(16), span_id=rng.randbytes(8), name=f"op{i}", kind=3,
+                             trace_state="vendor=x" if i % 3 == 0 else "")
+            s.attributes.add(key="i").value.int_value = i
+            s.events.add(name="e").attributes.add(key="k").value.string_value = "v"
+            s.links.add(trace_id=rng.randbytes(16), span_id=rng.randbytes(8))
+            s.status.code = i % 3
+    raw = req.SerializeToString()
+    outputs = []
+    for traces in (Traces(ExportTraceServiceRequest.FromString(raw)), Traces.from_bytes(raw)):
+        proc, sink, _ = make(sampling_percentage=50, mode=mode)
+        run(proc, traces)
+        outputs.append(ExportTraceServiceRequest.FromString(b"".join(t.to_bytes() for t in sink.received)))
+    full, partial = outputs
+    assert 0 < sum(len(ss.spans) for rs in full.resource_spans for ss in rs.scope_spans) < 400
+    assert partial == full
