@@ -74,6 +74,11 @@ class Traces:
             self._raw = self._message.SerializeToString()
         return self._raw
 
+    @property
+    def raw(self) -> bytes | None:
+        """The serialized form if it is at hand (never serializes)."""
+        return self._raw
+
     def may_contain(self, needle: bytes) -> bool:
         """False only when the serialized form is at hand and ``needle`` is not in it:
         a processor can skip looking for an attribute key no span has."""

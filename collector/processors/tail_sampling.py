@@ -29,6 +29,7 @@ from otel_lite.export.otlp_encode import _len_field  # the SDK's protobuf field 
 
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory, validate_tree
 from ..consumer import Traces
+from ..partial_otlp import trace_request_view
 
 __all__ = ["TailSamplingConfig", "TailSamplingProcessor", "FACTORY"]
 
@@ -384,12 +385,18 @@ def _has_resource_or_span(trace: _Trace, key: str, matches: Callable, invert: bo
     return INVERT_SAMPLED if invert else NOT_SAMPLED
 
 
+# Each policy names the Span fields it reads; the processor parses only their union
+# (plus trace_id) out of received requests, see collector.partial_otlp.
 class AlwaysSample:
+    span_fields = frozenset()
+
     def evaluate(self, trace_id, trace):
         return SAMPLED
 
 
 class Latency:
+    span_fields = frozenset(("start_time_unix_nano", "end_time_unix_nano"))
+
     def __init__(self, cfg: LatencyConfig):
         self.threshold = cfg.threshold_ms
         self.upper = cfg.upper_threshold_ms
@@ -410,6 +417,8 @@ class Latency:
 
 
 class NumericAttribute:
+    span_fields = frozenset(("attributes",))
+
     def __init__(self, cfg: NumericAttributeConfig):
         self.key = cfg.key
         self.lo = _INT64_MIN if cfg.min_value is None else cfg.min_value
@@ -429,6 +438,8 @@ class NumericAttribute:
 
 
 class StringAttribute:
+    span_fields = frozenset(("attributes",))
+
     def __init__(self, cfg: StringAttributeConfig):
         self.key = cfg.key
         self.invert = cfg.invert_match
@@ -459,6 +470,8 @@ class StringAttribute:
 
 
 class BooleanAttribute:
+    span_fields = frozenset(("attributes",))
+
     def __init__(self, cfg: BooleanAttributeConfig):
         self.key, self.value, self.invert = cfg.key, cfg.value, cfg.invert_match
 
@@ -470,6 +483,8 @@ class BooleanAttribute:
 
 
 class StatusCode:
+    span_fields = frozenset(("status",))
+
     def __init__(self, cfg: StatusCodeConfig):
         self.codes = frozenset(_STATUS_CODES[c] for c in cfg.status_codes)
 
@@ -508,6 +523,8 @@ def _fnv1a64(data: bytes, h: int = 0xCBF29CE484222325) -> int:
 
 
 class Probabilistic:
+    span_fields = frozenset()
+
     def __init__(self, cfg: ProbabilisticConfig):
         self.salt_hash = _fnv1a64((cfg.hash_salt or "default-hash-seed").encode())
         self.threshold = _probabilistic_threshold(cfg.sampling_percentage / 100)
@@ -517,6 +534,8 @@ class Probabilistic:
 
 
 class RateLimiting:
+    span_fields = frozenset()
+
     def __init__(self, cfg: RateLimitingConfig, clock=time.time):
         self.limit = cfg.spans_per_second
         self.clock = clock
@@ -535,6 +554,8 @@ class RateLimiting:
 
 
 class SpanCount:
+    span_fields = frozenset()
+
     def __init__(self, cfg: SpanCountConfig):
         self.lo, self.hi = cfg.min_spans, cfg.max_spans
 
@@ -544,6 +565,8 @@ class SpanCount:
 
 
 class TraceState:
+    span_fields = frozenset(("trace_state",))
+
     def __init__(self, cfg: TraceStateConfig):
         self.key = cfg.key
         self.values = frozenset(cfg.values)
@@ -564,6 +587,7 @@ class TraceState:
 class And:
     def __init__(self, subs: list):
         self.subs = subs
+        self.span_fields = frozenset().union(*(sub.span_fields for sub in subs))
 
     def evaluate(self, trace_id, trace):
         for sub in self.subs:
@@ -582,6 +606,7 @@ class Composite:
 
     def __init__(self, subs: list[tuple[object, int]], max_total: int, clock=time.time):
         self.subs = [[ev, alloc, 0] for ev, alloc in subs]
+        self.span_fields = frozenset().union(*(ev.span_fields for ev, _ in subs))
         self.max_total = max_total
         self.clock = clock
         self.second = -1
@@ -665,6 +690,8 @@ class TailSamplingProcessor(Component):
         self._wait = float(config.decision_wait)
         self._num_traces = config.num_traces
         self._policies = [(p.name, build_policy(p)) for p in config.policies]
+        read = frozenset({"trace_id"}).union(*(policy.span_fields for _, policy in self._policies))
+        self._view = trace_request_view(read, with_envelopes=True)
         self._first_match = config.sample_on_first_match
         self._traces: dict[bytes, _Trace] = {}  # insertion order = arrival order
         self._sampled_cache = _LRU(config.decision_cache.sampled_cache_size)
@@ -743,7 +770,9 @@ class TailSamplingProcessor(Component):
 
     async def consume(self, traces: Traces) -> None:
         now = time.monotonic()
-        msg = traces.message
+        # received bytes are parsed as a view declaring only what the policies read
+        raw = traces.raw
+        msg = self._view.FromString(raw) if raw is not None else traces.message
         buffered = self._traces
         late_sampled: _Trace | None = None
         late_count = 0
