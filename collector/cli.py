@@ -9,7 +9,7 @@ import sys
 
 from . import registry
 from .component import ConfigError
-from .config import ConfigErrors, build_config, dump_yaml, load_raw
+from .config import ConfigErrors, build_config, dump_yaml, load_raw, redact_secrets
 
 __all__ = ["main", "default_config_source"]
 
@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_args(parser)
     sub = parser.add_subparsers(dest="command")
     for name, help_text in (("validate", "check the configuration and print every error"),
-                            ("print-config", "print the resolved configuration (after merging and ${env:...})")):
+                            ("print-config", "print the resolved configuration (after merging and ${env:...}; "
+                                             "secrets redacted)")):
         _add_source_args(sub.add_parser(name, help=help_text), "_sub")
     sub.add_parser("components", help="list the available component types")
     return parser
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw = load_raw(sources, overrides)
         if args.command == "print-config":
-            print(dump_yaml(raw), end="")
+            print(dump_yaml(redact_secrets(raw)), end="")  # tokens and header values read [REDACTED]
             return 0
         config = build_config(raw)
     except ConfigError as e:

@@ -9,6 +9,7 @@ overrides win last.  Validation collects every error with its YAML path so
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any, Callable
 import yaml
 
 from . import registry
-from .component import ComponentConfig, ComponentID, ConfigError, Factory
+from .component import ComponentConfig, ComponentID, ConfigError, Factory, decode
 
 __all__ = [
     "ConfigErrors",
@@ -485,9 +486,104 @@ def build_config(raw: Any, lookup: Lookup | None = None) -> CollectorConfig:
     for section in KINDS:
         setattr(cfg, section, _decode_components(raw.get(section), section, lookup, errors, defined[section]))
     cfg.service = _decode_service(raw.get("service"), defined, errors)
+    _check_extension_refs(cfg, defined["extensions"], errors)
     if errors:
         raise ConfigErrors(errors)
     return cfg
+
+
+def _extension_refs(obj: Any, path: str):
+    """(path, id text) of every config field marked ``metadata={"extension": True}`` (e.g. ``auth.authenticator``)."""
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from _extension_refs(item, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from _extension_refs(item, f"{path}.{key}")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            sub = f"{path}.{f.metadata.get('key', f.name)}"
+            if f.metadata.get("extension") and isinstance(value, str) and value:
+                yield sub, value
+            else:
+                yield from _extension_refs(value, sub)
+
+
+def _check_extension_refs(cfg: CollectorConfig, defined: set, errors: list) -> None:
+    """A component in a pipeline may only name extensions that are configured and in ``service.extensions``."""
+    used: set[tuple[str, ComponentID]] = set()
+    for pipe in cfg.service.pipelines.values():
+        used.update(("receivers", rid) for rid in pipe.receivers)
+        used.update(("processors", pid) for pid in pipe.processors)
+        used.update(("exporters", xid) for xid in pipe.exporters)
+    for section, cid in sorted(used, key=lambda u: (u[0], str(u[1]))):
+        entry = cfg.section(KINDS[section]).get(cid)
+        if entry is None:
+            continue
+        for path, text in _extension_refs(entry.config, f"{section}.{cid}"):
+            try:
+                ref = ComponentID.parse(text, path)
+            except ConfigError:
+                continue  # reported by the component's own validation
+            if ref not in defined:
+                errors.append(ConfigError(path, f"references extension {text!r} which is not configured "
+                                                "(add it under extensions:)"))
+            elif ref not in cfg.service.extensions:
+                errors.append(ConfigError(path, f"extension {text!r} is not enabled: add it to service.extensions"))
+
+
+REDACTED = "[REDACTED]"
+
+
+def redact_secrets(raw: Any, lookup: Lookup | None = None) -> Any:
+    """A copy of a resolved config whose secret values (config fields marked
+    ``metadata={"secret": True}``: tokens, exporter headers) read ``[REDACTED]``,
+    for ``print-config``.  Components that do not decode are left as they are."""
+    import copy
+
+    lookup = lookup or registry.lookup
+    out = copy.deepcopy(raw)
+    if not isinstance(out, dict):
+        return out
+    for section, kind in KINDS.items():
+        components = out.get(section)
+        if not isinstance(components, dict):
+            continue
+        for key, data in components.items():
+            try:
+                factory = lookup(kind, ComponentID.parse(key).type)
+                if factory is None:
+                    continue
+                decoded = decode(factory.config_class, data, "")
+            except Exception:  # an invalid component: validate reports it; nothing to map secrets from
+                continue
+            components[key] = _redact(decoded, data)
+    return out
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED for k in value}
+    if isinstance(value, list):
+        return [REDACTED for _ in value]
+    return value if value in (None, "") else REDACTED
+
+
+def _redact(obj: Any, data: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and isinstance(data, dict):
+        for f in dataclasses.fields(obj):
+            key = f.metadata.get("key", f.name)
+            if key in data:
+                data[key] = _mask(data[key]) if f.metadata.get("secret") else _redact(getattr(obj, f.name), data[key])
+    elif isinstance(obj, (list, tuple)) and isinstance(data, list) and len(obj) == len(data):
+        for i, item in enumerate(obj):
+            data[i] = _redact(item, data[i])
+    elif isinstance(obj, dict) and isinstance(data, dict):
+        for k, item in obj.items():
+            if k in data:
+                data[k] = _redact(item, data[k])
+    return data
 
 
 def load_config(sources: list[str], overrides: list[str] = (), env=None, lookup: Lookup | None = None) -> CollectorConfig:

@@ -24,6 +24,7 @@ import httpx
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ..auth import AuthConfig, client_authenticator
 from ..component import ConfigError, Duration, Factory
 from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
 from .helper import Exporter, ExporterConfig, TLSConfig
@@ -49,10 +50,11 @@ class OTLPHttpExporterConfig(ExporterConfig):
     traces_endpoint: str = ""
     encoding: str = "proto"
     compression: str = "gzip"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, metadata={"secret": True})  # values redacted
     tls: TLSConfig = field(default_factory=TLSConfig)
     timeout: Duration = Duration(30.0)
     max_idle_conns: int = 100
+    auth: AuthConfig | None = None
 
     def validate(self) -> None:
         if not self.endpoint and not self.traces_endpoint:
@@ -128,20 +130,16 @@ class OTLPHttpExporter(Exporter):
         if self._compress is not None:
             self._headers["Content-Encoding"] = "deflate" if config.compression == "zlib" else config.compression
         self._headers.update(config.headers)
+        self._auth = None  # client authenticator extension: its headers are added to every request
+        self._extensions = {"sni_hostname": config.tls.server_name_override} if config.tls.server_name_override \
+            else None
 
     async def start_client(self, host) -> None:
-        tls = self.config.tls
-        verify: bool | ssl.SSLContext = True
-        if tls.ca_file or tls.cert_file or tls.insecure_skip_verify:
-            try:
-                verify = ssl.create_default_context(cafile=tls.ca_file or None)
-                if tls.cert_file:
-                    verify.load_cert_chain(tls.cert_file, tls.key_file)
-            except (OSError, ssl.SSLError) as e:
-                raise ConfigError("tls", f"cannot load TLS files: {e}") from None
-            if tls.insecure_skip_verify:
-                verify.check_hostname = False
-                verify.verify_mode = ssl.CERT_NONE
+        if self.config.auth is not None:
+            self._auth = client_authenticator(host, self.config.auth, "auth")
+            if self.url.startswith("http://"):
+                self.log.warning("auth credentials are sent over a plaintext connection to %s", self.url)
+        verify: ssl.SSLContext = self.config.tls.ssl_context()  # ConfigError at tls.<key> on bad files
         # one connection per queue consumer; without a queue, callers send concurrently
         pool = self.queue_cfg.num_consumers if self.queue_cfg else max(self.config.max_idle_conns, 10)
         self._client = httpx.AsyncClient(
@@ -167,7 +165,9 @@ class OTLPHttpExporter(Exporter):
         if self._client is None:
             raise RetryableError("exporter not started")
         body = await self._body(traces)
-        request = self._client.build_request("POST", self.url, content=body, headers=self._headers)
+        headers = self._headers if self._auth is None else {**self._headers, **self._auth.headers()}
+        request = self._client.build_request("POST", self.url, content=body, headers=headers,
+                                             extensions=self._extensions)
         try:
             response = await self._client.send(request, stream=True)
             try:

@@ -409,8 +409,15 @@ def test_grpc_uses_tls_unless_insecure(otlp_sink):
 
 
 def test_unreadable_tls_file_fails_start_with_its_key(tmp_path):
+    with pytest.raises(ConfigError) as info:  # validation reads the files already
+        make_exporter("otlp", {"endpoint": "127.0.0.1:1", "tls": {"ca_file": str(tmp_path / "nope.pem")}})
+    assert info.value.path == "tls.ca_file" and "nope.pem" in info.value.message
+    ca = tmp_path / "nope.pem"
+    ca.write_text("placeholder")
+
     async def main():
-        exp, _ = make_exporter("otlp", {"endpoint": "127.0.0.1:1", "tls": {"ca_file": str(tmp_path / "nope.pem")}})
+        exp, _ = make_exporter("otlp", {"endpoint": "127.0.0.1:1", "tls": {"ca_file": str(ca)}})
+        ca.unlink()  # gone between validation and start
         with pytest.raises(ConfigError) as info:
             await exp.start(Host())
         await exp.shutdown()

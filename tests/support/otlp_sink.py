@@ -56,8 +56,12 @@ class _Failure:
 
 
 class OtlpSink:
-    def __init__(self, grpc: bool = True, http: bool = True):
+    def __init__(self, grpc: bool = True, http: bool = True, grpc_credentials=None, ssl_context=None):
+        """``grpc_credentials`` (``grpc.ServerCredentials``) / ``ssl_context`` (a server
+        ``ssl.SSLContext``) serve gRPC / HTTP over TLS (the HTTP endpoint is then ``https://``)."""
         self.requests: list[ExportTraceServiceRequest] = []
+        self._grpc_credentials = grpc_credentials
+        self._ssl_context = ssl_context
         self.request_headers: list[dict] = []
         self.attempts = 0  # every request, failed ones included
         self.delay = 0.0
@@ -150,7 +154,10 @@ class OtlpSink:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        if self._grpc_credentials is not None:
+            port = server.add_secure_port("127.0.0.1:0", self._grpc_credentials)
+        else:
+            port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._grpc_server = server
         self.grpc_endpoint = f"127.0.0.1:{port}"
@@ -209,11 +216,16 @@ class OtlpSink:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        scheme = "http"
+        if self._ssl_context is not None:  # handshake in the handler thread, not in accept()
+            server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True,
+                                                          do_handshake_on_connect=False)
+            scheme = "https"
         # a short poll interval makes close() (server.shutdown) quick
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink-http",
                          daemon=True).start()
         self._http_server = server
-        self.http_endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        self.http_endpoint = f"{scheme}://127.0.0.1:{server.server_address[1]}"
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
