@@ -111,10 +111,20 @@ class SpanProcessorChain(SpanProcessor):
         for processor in self._processors:
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
             try:
-                ok = call(processor, remaining) and ok
+                if isinstance(processor, (BatchSpanProcessor, SimpleSpanProcessor)):
+                    result = call(processor, remaining)  # ours keep their deadline (exporter included)
+                else:
+                    result = _call_within(remaining / 1000, call, processor, remaining)
             except Exception:
                 _warn(what, "span processor %r failed in %s", processor, what, exc_info=True)
                 ok = False
+                continue
+            if result is _TIMED_OUT:  # left running on its thread: the caller is not blocked
+                _warn(what + "_timeout", "span processor %r did not finish %s within %d ms", processor, what,
+                      timeout_millis)
+                ok = False
+            else:
+                ok = result and ok
         return ok
 
     def stats(self) -> dict:
@@ -124,6 +134,37 @@ class SpanProcessorChain(SpanProcessor):
             for key, value in getattr(processor, "stats", dict)().items():
                 stats[key] = stats.get(key, 0) + value
         return stats
+
+
+_TIMED_OUT = object()
+_GRACE = 1.0  # seconds past its deadline a plug-in gets before the caller stops waiting for it
+
+
+def _call_within(seconds: float, fn, *args):
+    """``fn(*args)`` on a helper thread, waited for at most ``seconds`` (plus ``_GRACE``, so that a
+    plug-in that honours the same deadline is not cut off), so that a plug-in that hangs (processor,
+    exporter) cannot block the application past its timeout; it is left running on its daemon thread.
+    Returns the result or ``_TIMED_OUT``; re-raises what ``fn`` raised."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append((True, fn(*args)))
+        except BaseException as e:  # handed to the caller
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run, name="otel_lite.deadline", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # no new threads during interpreter shutdown (3.12+): call it here
+        return fn(*args)
+    thread.join(max(0.0, seconds) + _GRACE)
+    if not outcome:
+        return _TIMED_OUT
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def _takes_timeout(method) -> bool:
@@ -187,7 +228,9 @@ class SimpleSpanProcessor(SpanProcessor):
             next(self._failed)
 
     def shutdown(self, timeout_millis: int = 30000) -> bool:
-        self.span_exporter.shutdown()
+        if _call_within(max(0, timeout_millis) / 1000, self.span_exporter.shutdown) is _TIMED_OUT:
+            _warn("exporter_shutdown", "exporter %r did not shut down within the timeout", self.span_exporter)
+            return False
         return True
 
     def stats(self) -> dict:
@@ -333,10 +376,13 @@ class BatchSpanProcessor(SpanProcessor):
         drained = not self._worker.is_alive()
         try:
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            if _takes_timeout(self.span_exporter.shutdown):
-                self.span_exporter.shutdown(timeout_millis=remaining)
+            shutdown = self.span_exporter.shutdown
+            if _takes_timeout(shutdown):
+                result = _call_within(remaining / 1000, lambda: shutdown(timeout_millis=remaining))
             else:
-                self.span_exporter.shutdown()
+                result = _call_within(remaining / 1000, shutdown)
+            if result is _TIMED_OUT:  # an exporter that hangs must not hold the application (or its exit)
+                _warn("exporter_shutdown", "exporter %r did not shut down within the timeout", self.span_exporter)
         except Exception:
             _warn("exporter_shutdown", "exporter %r failed to shut down", self.span_exporter, exc_info=True)
         return drained

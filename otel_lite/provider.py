@@ -33,7 +33,7 @@ from .processors import SpanProcessorChain
 from .resource import as_resource
 from .sampling import Sampler, _as_decision, constant_decisions, sampler_from_env
 from .span import InstrumentationScope, Span, clean_attributes
-from .span import _time_ns
+from .span import _as_name, _time_ns, _timestamp
 
 _log = logging.getLogger("otel_lite")
 
@@ -71,7 +71,11 @@ class Tracer(trace_api.Tracer):
         self._id_generator = provider._id_generator
         self._count_started = provider._started.__next__
         self._count_ended = provider._ended.__next__
-        self._random_ids = bool(provider._id_generator.is_trace_id_random())
+        try:
+            self._random_ids = bool(provider._id_generator.is_trace_id_random())
+        except Exception:  # a custom id generator's bug must not reach get_tracer's caller
+            _log.exception("id generator failed in is_trace_id_random")
+            self._random_ids = False
         sampler = provider._sampler
         self._sampler = sampler
         # built-in samplers answer with a bare decision; custom ones go through should_sample
@@ -112,10 +116,13 @@ class Tracer(trace_api.Tracer):
                         trace_id, span_id = self._new_trace_id(), self._new_span_id()
                 else:
                     trace_id, span_id = self._new_trace_id(), self._new_span_id()
+                    _check_ids(trace_id, span_id)
             else:
                 trace_id = parent[0]
                 random_bit = parent[3] & 2
                 span_id = (_getrandbits(64) if self._fast_ids else 0) or self._new_span_id()
+                if not self._fast_ids:
+                    _check_ids(trace_id, span_id)
             decide = self._decide
             if decide is not None:
                 if parent is None:
@@ -138,11 +145,11 @@ class Tracer(trace_api.Tracer):
             if not decision:
                 return _NonRecordingSpan(span_context)
             span = _new_object(Span)
-            span._name = name
+            span._name = name if type(name) is str else _as_name(name)
             span._context = span_context
             span._parent = parent
-            span._kind = kind
-            span._start_time = start_time if start_time is not None else _time_ns()
+            span._kind = kind if type(kind) is SpanKind else _as_kind(kind)
+            span._start_time = _time_ns() if start_time is None else _timestamp(start_time)
             span._end_time = None
             if attributes:
                 limits = self._limits
@@ -175,6 +182,23 @@ class Tracer(trace_api.Tracer):
                               end_on_exit=True):
         return _CurrentSpan(self, (name, context, kind, attributes, links, start_time, record_exception,
                                    set_status_on_exception), end_on_exit)
+
+
+def _as_kind(kind) -> SpanKind:
+    try:
+        return SpanKind(kind)  # e.g. an int
+    except Exception:
+        _log.warning("invalid span kind of type %s: INTERNAL used", type(kind).__name__)
+        return _INTERNAL
+
+
+def _check_ids(trace_id, span_id) -> None:
+    """A custom id generator's ids must be ints in range, or the span context breaks propagators
+    (formatting them raises in the application) and exporters."""
+    if type(trace_id) is not int or not 0 < trace_id < 1 << 128 or type(span_id) is not int \
+            or not 0 < span_id < 1 << 64:
+        raise ValueError(f"the id generator returned invalid ids (of types {type(trace_id).__name__}, "
+                         f"{type(span_id).__name__}, or out of range)")
 
 
 class _CurrentSpan:
@@ -283,6 +307,13 @@ class TracerProvider(trace_api.TracerProvider):
                    schema_url: str | None = None, attributes=None) -> trace_api.Tracer:
         if self._disabled:
             return trace_api.NoOpTracer()
+        # names that are not str (None is fine for the version and the schema URL) become str
+        if type(instrumenting_module_name) is not str and instrumenting_module_name is not None:
+            instrumenting_module_name = _as_name(instrumenting_module_name)
+        if type(instrumenting_library_version) is not str and instrumenting_library_version is not None:
+            instrumenting_library_version = _as_name(instrumenting_library_version)
+        if type(schema_url) is not str and schema_url is not None:
+            schema_url = _as_name(schema_url)
         if not instrumenting_module_name:
             _log.error("get_tracer called with missing module name.")
             instrumenting_module_name = ""
@@ -290,15 +321,25 @@ class TracerProvider(trace_api.TracerProvider):
             key = (instrumenting_module_name, instrumenting_library_version, schema_url,
                    tuple(sorted(attributes.items())) if attributes else None)
             hash(key)
-        except TypeError:  # list-valued (or otherwise unhashable) scope attributes
-            key = (instrumenting_module_name, instrumenting_library_version, schema_url, repr(attributes))
+        except Exception:  # list-valued (or otherwise unhashable) scope attributes, or not a mapping
+            try:
+                key = (instrumenting_module_name, instrumenting_library_version, schema_url, repr(attributes))
+            except Exception:  # scope attributes nothing can be done with: left out
+                _log.exception("get_tracer: invalid scope attributes ignored")
+                attributes = None
+                key = (instrumenting_module_name, instrumenting_library_version, schema_url, None)
         tracer = self._tracers.get(key)
         if tracer is None:
             with self._lock:
                 tracer = self._tracers.get(key)
                 if tracer is None:
-                    scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
-                                                 schema_url, attributes)
+                    try:
+                        scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
+                                                     schema_url, attributes)
+                    except Exception:
+                        _log.exception("get_tracer: invalid scope attributes ignored")
+                        scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
+                                                     schema_url)
                     tracer = self._tracers[key] = Tracer(self, scope)
         return tracer
 

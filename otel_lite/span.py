@@ -50,7 +50,7 @@ def clean_attributes(attributes, max_count, max_length) -> tuple[dict, int]:
             if value is None:
                 dropped += 1
                 continue
-        if not key or type(key) is not str:
+        if type(key) is not str or not key:  # type first: a key object's __bool__ may raise
             dropped += 1
             continue
         if max_count is not None and len(result) >= max_count and key not in result:
@@ -77,6 +77,36 @@ def _clean_value(value, max_length):
     except Exception:  # an exotic value must never reach the application as an error
         _log.debug("dropping invalid attribute value of type %s", type(value).__name__)
         return None
+
+
+def _timestamp(value) -> int:
+    """A user-given timestamp in ns since the epoch as an int (numpy integers, floats, bools and objects
+    would make the exporter drop the whole span); anything unusable means now."""
+    if value is None:
+        return _time_ns()
+    if type(value) is int and 0 <= value < 1 << 64:
+        return value
+    try:
+        if isinstance(value, (str, bytes, bytearray)) or value != value:  # int("1") works; NaN does not
+            raise ValueError(value)
+        value = int(value)
+        if not 0 <= value < 1 << 64:
+            raise ValueError(value)
+        return value
+    except Exception:
+        _warn("timestamp", "invalid timestamp of type %s: using the current time", type(value).__name__)
+        return _time_ns()
+
+
+def _as_name(name) -> str:
+    """A span or event name that is not a str (the exporter would drop the whole span)."""
+    try:
+        text = str(name)
+        if type(text) is str:
+            return text
+    except Exception:
+        pass
+    return f"<unprintable {type(name).__name__}>"
 
 
 class Event:
@@ -121,7 +151,7 @@ class ExceptionEvent(Event):
     def __init__(self, exception: BaseException, extra, timestamp, escaped, limits):
         Event.__init__(self, "exception", None, timestamp)
         self._exception = exception
-        self._traceback = exception.__traceback__
+        self._traceback = getattr(exception, "__traceback__", None)  # anything may be passed in
         self._extra = extra
         self._escaped = escaped
         self._limits = limits
@@ -131,7 +161,7 @@ class ExceptionEvent(Event):
     def attributes(self) -> Mapping:
         if self._exception is not None:
             self._materialize()
-        return MappingProxyType(self._attributes)
+        return MappingProxyType(self._attributes) if self._attributes is not None else _EMPTY_MAPPING  # (None)
 
     @property
     def dropped_attributes(self) -> int:
@@ -142,7 +172,7 @@ class ExceptionEvent(Event):
     def materialized_attributes(self) -> dict:
         if self._exception is not None:
             self._materialize()
-        return self._attributes
+        return self._attributes if self._attributes is not None else {}  # record_exception(None)
 
     def _materialize(self) -> None:
         exc = self._exception
@@ -152,16 +182,25 @@ class ExceptionEvent(Event):
         try:
             stacktrace = "".join(traceback.format_exception(exc_type, exc, self._traceback))
             message = str(exc)
-        except Exception:  # a broken __str__ must not break export
-            stacktrace, message = "", repr(exc)
+        except Exception:  # a broken __str__ (or not an exception at all) must not break export
+            stacktrace = ""
+            try:
+                message = repr(exc)
+            except Exception:
+                message = f"<unprintable {qualname} object>"
+        if type(message) is not str:  # a __str__ returning a str subclass
+            message = str.__str__(message)
         attributes = {
             "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
             "exception.message": message,
             "exception.stacktrace": stacktrace,
             "exception.escaped": str(self._escaped),
         }
-        if self._extra:
-            attributes.update(self._extra)
+        try:
+            if self._extra:
+                attributes.update(self._extra)
+        except Exception:  # extra attributes that are not a mapping
+            pass
         max_count, max_length = self._limits
         self._attributes, self._dropped = clean_attributes(attributes, max_count, max_length)
         self._exception = self._traceback = self._extra = None  # release frames
@@ -248,7 +287,7 @@ class Span(trace_api.Span):
             if value is None:
                 self._dropped_attributes += 1
                 return
-        if not key or type(key) is not str:
+        if type(key) is not str or not key:  # type first: a key object's __bool__ may raise
             self._dropped_attributes += 1
             return
         attributes = self._attributes
@@ -262,8 +301,11 @@ class Span(trace_api.Span):
         attributes[key] = value
 
     def set_attributes(self, attributes) -> None:
-        for key, value in attributes.items():
-            self.set_attribute(key, value)
+        try:
+            for key, value in attributes.items():
+                self.set_attribute(key, value)
+        except Exception:  # not a mapping, or a mapping that fails to iterate
+            _warn("set_attributes", "set_attributes() needs a mapping, got %s: ignored", type(attributes).__name__)
 
     def add_event(self, name: str, attributes=None, timestamp: int | None = None) -> None:
         if self._end_time is not None:
@@ -271,14 +313,18 @@ class Span(trace_api.Span):
             return
         limits = self._tracer._limits
         event = _new_object(Event)  # slots set here directly: cheaper than a constructor call
-        event._name = name
-        if attributes:
-            event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
-                                                                 limits.max_attribute_length)
-        else:
-            event._attributes = None
-            event._dropped = 0
-        event._timestamp = timestamp if timestamp is not None else _time_ns()
+        event._name = name if type(name) is str else _as_name(name)
+        try:
+            if attributes:
+                event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
+                                                                     limits.max_attribute_length)
+            else:
+                event._attributes = None
+                event._dropped = 0
+        except Exception:  # not a mapping
+            _warn("event_attributes", "add_event() attributes must be a mapping: ignored")
+            event._attributes, event._dropped = None, 0
+        event._timestamp = _timestamp(timestamp)
         events = self._events
         if events is None:
             if limits.max_events != 0:
@@ -303,9 +349,12 @@ class Span(trace_api.Span):
         if self._end_time is not None:
             _warn("ended", "Calling add_link() on an ended span (further such warnings are rate-limited)")
             return
-        if context is None or not (context.is_valid or attributes or context.trace_state):
-            return
-        self._append_link(context, attributes)
+        try:
+            if context is None or not (context.is_valid or attributes or context.trace_state):
+                return
+            self._append_link(context, attributes)
+        except Exception:  # not a SpanContext, or attributes that are not a mapping
+            _warn("add_link", "add_link() needs a SpanContext and a mapping of attributes: ignored")
 
     def _append_link(self, context, attributes) -> None:
         limits = self._tracer._limits
@@ -328,7 +377,7 @@ class Span(trace_api.Span):
         if self._end_time is not None:
             _warn("ended", "Calling update_name() on an ended span (further such warnings are rate-limited)")
             return
-        self._name = name
+        self._name = name if type(name) is str else _as_name(name)
 
     def set_status(self, status, description: str | None = None) -> None:
         if self._end_time is not None:
@@ -345,6 +394,9 @@ class Span(trace_api.Span):
         elif isinstance(status, StatusCode):
             if current is StatusCode.OK or status is StatusCode.UNSET:
                 return
+            if description is not None and type(description) is not str:
+                _warn("status_description", "Invalid status description type, expected str")
+                description = None
             self._status = Status(status, description)
 
     def record_exception(self, exception: BaseException, attributes=None, timestamp: int | None = None,
@@ -353,14 +405,14 @@ class Span(trace_api.Span):
             _warn("ended", "Calling record_exception() on an ended span (further such warnings are rate-limited)")
             return
         limits = self._tracer._limits
-        self._append_event(ExceptionEvent(exception, attributes, timestamp if timestamp is not None else _time_ns(),
+        self._append_event(ExceptionEvent(exception, attributes, _timestamp(timestamp),
                                           escaped, (limits.max_event_attributes, limits.max_attribute_length)))
 
     def end(self, end_time: int | None = None) -> None:
         if self._end_time is not None:
             _warn("ended", "Calling end() on an ended span (further such warnings are rate-limited)")
             return
-        self._end_time = end_time if end_time is not None else _time_ns()
+        self._end_time = _timestamp(end_time)
         tracer = self._tracer
         tracer._count_ended()
         try:

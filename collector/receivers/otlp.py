@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import math
+import operator
 import socket
 import zlib
 from dataclasses import dataclass, field
@@ -27,9 +28,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
 from ..consumer import ConsumerError, PermanentError, ThrottledError, Traces, count_spans
+from ..tls import TLSServerConfig
 
 __all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "grpc_status_for", "http_status_for",
            "otlp_json_to_request"]
@@ -43,19 +46,6 @@ _JSON = "application/json"
 
 # ---------------------------------------------------------------------------
 # Config (names and defaults of configgrpc.ServerConfig / confighttp.ServerConfig)
-
-@dataclass
-class TLSServerConfig(ComponentConfig):
-    cert_file: str = ""
-    key_file: str = ""
-    client_ca_file: str = ""
-
-    def validate(self) -> None:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("", "cert_file and key_file must be set together")
-        if not self.cert_file:
-            raise ConfigError("cert_file", "required when tls is set")
-
 
 @dataclass
 class KeepaliveServerParameters(ComponentConfig):
@@ -88,12 +78,16 @@ class GRPCServerConfig(ComponentConfig):
     write_buffer_size: int = 0
     keepalive: KeepaliveServerConfig | None = None
     tls: TLSServerConfig | None = None
+    auth: AuthConfig | None = None
     include_metadata: bool = False
 
     def validate(self) -> None:
         split_endpoint(self.endpoint, "endpoint")
         if self.transport != "tcp":
             raise ConfigError("transport", "only tcp is supported")
+        if self.tls is not None and not self.tls.uses_grpc_default_versions():
+            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
+                                                 "and max_version cannot be changed on the gRPC protocol")
         if not 0 < self.max_recv_msg_size_mib <= 2047:
             raise ConfigError("max_recv_msg_size_mib", "must be between 1 and 2047")
         if self.max_concurrent_streams < 0:
@@ -117,8 +111,13 @@ class HTTPServerConfig(ComponentConfig):
     max_request_body_size: int = 20 * MIB
     include_metadata: bool = False
     compression_algorithms: list[str] = field(default_factory=lambda: list(_COMPRESSIONS))
+    # slow senders are cut off: a request's headers must arrive within read_header_timeout of the
+    # connection (or of the previous response on it), its body within read_timeout; 0 disables
+    read_header_timeout: Duration = Duration(10.0)
+    read_timeout: Duration = Duration(30.0)
     cors: CORSConfig | None = None
     tls: TLSServerConfig | None = None
+    auth: AuthConfig | None = None
 
     def validate(self) -> None:
         split_endpoint(self.endpoint, "endpoint")
@@ -221,6 +220,8 @@ def _hex_to_b64(obj: dict, keys: tuple, size: int, where: str) -> None:
             raise BadRequest(f"{where}.{key}: expected a hex string")
         if value == "":
             continue
+        if len(value) != size * 2:  # also refuses the whitespace bytes.fromhex would skip
+            raise BadRequest(f"{where}.{key}: id must be {size * 2} hex digits, got {len(value)} characters")
         try:
             raw = bytes.fromhex(value)
         except ValueError:
@@ -246,6 +247,8 @@ def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"invalid JSON: {e}") from None
+    except RecursionError:  # deeply nested arrays/objects
+        raise BadRequest("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object")
     trace_keys, span_keys = ("traceId", "trace_id"), ("spanId", "span_id", "parentSpanId", "parent_span_id")
@@ -267,8 +270,10 @@ def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
                         _hex_to_b64(link, ("spanId", "span_id"), 8, f"{where}.links[{li}]")
     try:
         return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as e:
+    except (json_format.ParseError, ValueError, TypeError, OverflowError) as e:  # OverflowError: 1e999 as an int
         raise BadRequest(f"invalid OTLP JSON: {e}") from None
+    except RecursionError:
+        raise BadRequest("invalid OTLP JSON: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------
@@ -284,14 +289,25 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     if encoding == "zstd":
         import zstandard
 
+        chunks, total, data = [], 0, body
         try:
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
-                out = reader.read(limit + 1)
+            while data:  # frame by frame: concatenated frames are one body, as for Go's reader
+                # a bounded read first (a frame may expand a million-fold and need not declare its size);
+                # then the same frame with decompressobj, which tells whether the frame is complete (a
+                # truncated stream reads as a short one) and where the next frame starts
+                with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+                    if len(reader.read(limit - total + 1)) > limit - total:
+                        raise TooLarge(f"decompressed body exceeds {limit} bytes")
+                d = zstandard.ZstdDecompressor().decompressobj()
+                out = d.decompress(data)
+                if not d.eof:
+                    raise BadRequest("truncated zstd body")
+                total += len(out)
+                chunks.append(out)
+                data = d.unused_data
         except zstandard.ZstdError as e:
             raise BadRequest(f"invalid zstd body: {e}") from None
-        if len(out) > limit:
-            raise TooLarge(f"decompressed body exceeds {limit} bytes")
-        return out
+        return b"".join(chunks)
     if encoding == "gzip":
         wbits = 16 + zlib.MAX_WBITS
     elif encoding in ("deflate", "zlib"):
@@ -323,10 +339,34 @@ def _decode_body(body: bytes, encoding: str, as_json: bool, limit: int):
     body = _decompress(body, encoding, limit)
     if as_json:
         return otlp_json_to_request(body), None
+    return _parse_proto(body), body
+
+
+_ID16, _ID8 = (0, 16), (0, 8)
+_span_ids = operator.attrgetter("trace_id", "span_id", "parent_span_id", "links")
+
+
+def _parse_proto(raw: bytes) -> ExportTraceServiceRequest:
+    """Parse a binary request; raises ``BadRequest``.  Ids of the wrong length are refused, as the Go
+    collector's pdata refuses them (empty ids pass): accepted, they would poison the batches they end up
+    in at a backend that checks them."""
     try:
-        return ExportTraceServiceRequest.FromString(body), body
+        msg = ExportTraceServiceRequest.FromString(raw)
     except DecodeError as e:
         raise BadRequest(f"invalid ExportTraceServiceRequest: {e}") from None
+    for rs in msg.resource_spans:
+        for ss in rs.scope_spans:
+            for trace_id, span_id, parent_id, links in map(_span_ids, ss.spans):  # ~0.45 us/span
+                if len(trace_id) not in _ID16 or len(span_id) not in _ID8 or len(parent_id) not in _ID8:
+                    raise BadRequest(f"invalid span ids: trace_id of {len(trace_id)} bytes, span_id of "
+                                     f"{len(span_id)}, parent_span_id of {len(parent_id)} "
+                                     "(trace ids have 16 bytes, span ids 8)")
+                if links:
+                    for link in links:
+                        if len(link.trace_id) not in _ID16 or len(link.span_id) not in _ID8:
+                            raise BadRequest(f"invalid link ids: trace_id of {len(link.trace_id)} bytes, span_id "
+                                             f"of {len(link.span_id)} (trace ids have 16 bytes, span ids 8)")
+    return msg
 
 
 # ---------------------------------------------------------------------------
@@ -374,10 +414,10 @@ class OTLPReceiver(Component):
     # -- gRPC ----------------------------------------------------------------
     async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
-            msg = ExportTraceServiceRequest.FromString(raw)
-        except DecodeError as e:
+            msg = _parse_proto(raw)
+        except BadRequest as e:
             self._m["grpc"][3]["failure"].inc()
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid ExportTraceServiceRequest: {e}")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         count = count_spans(msg)
         if count == 0:
             return _EMPTY_RESPONSE
@@ -388,8 +428,10 @@ class OTLPReceiver(Component):
         code = grpc_status_for(err)
         delay = err.delay if isinstance(err, ThrottledError) else None
         status = _status_message(code, str(err) or type(err).__name__, delay)
-        await context.abort(code, status.message,
-                            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
+        trailers = (("grpc-status-details-bin", status.SerializeToString()),)
+        if delay is not None:  # opentelemetry-python's gRPC exporter reads RetryInfo only from this trailer
+            trailers += (("google.rpc.retryinfo-bin", status.details[0].value),)
+        await context.abort(code, status.message, trailing_metadata=trailers)
 
     def _grpc_options(self, cfg: GRPCServerConfig) -> list:
         opts = [("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * MIB),
@@ -412,14 +454,33 @@ class OTLPReceiver(Component):
             opts.append(("grpc.keepalive_permit_without_calls", int(ep.permit_without_stream)))
         return opts
 
+    def _path(self, transport: str, key: str) -> str:
+        return f"receivers.{self.settings.id}.protocols.{transport}.{key}"
+
+    def _authenticator(self, auth: AuthConfig | None, transport: str):
+        """The started authenticator extension ``auth`` names (None without ``auth``)."""
+        if auth is None:
+            return None
+        return server_authenticator(getattr(self, "_host", None), auth, self._path(transport, "auth"))
+
+    def _tls(self, transport: str, make):
+        try:
+            return make()
+        except ConfigError as e:
+            raise ConfigError(self._path(transport, f"tls.{e.path}"), e.message) from None
+
     async def _start_grpc(self, cfg: GRPCServerConfig) -> None:
-        server = grpc.aio.server(options=self._grpc_options(cfg))
+        authenticator = self._authenticator(cfg.auth, "grpc")
+        interceptors = []
+        if authenticator is not None:
+            interceptors.append(grpc_interceptor(authenticator, self._m["grpc"][3]["refused"].inc))
+        server = grpc.aio.server(options=self._grpc_options(cfg), interceptors=interceptors or None)
         handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
             "Export": grpc.unary_unary_rpc_method_handler(self._export_grpc),  # raw bytes in and out
         })
         server.add_generic_rpc_handlers((handler,))
         if cfg.tls:
-            creds = _grpc_credentials(cfg.tls)
+            creds = self._tls("grpc", cfg.tls.grpc_credentials)
             port = server.add_secure_port(cfg.endpoint, creds)
         else:
             port = server.add_insecure_port(cfg.endpoint)
@@ -463,13 +524,21 @@ class OTLPReceiver(Component):
                 return error(400, grpc.StatusCode.INVALID_ARGUMENT,
                              f"request body too large (limit {limit} bytes)", as_json, {"Connection": "close"})
             chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    requests_failed.inc()
-                    return error(400, grpc.StatusCode.INVALID_ARGUMENT,
-                                 f"request body too large (limit {limit} bytes)", as_json, {"Connection": "close"})
-                chunks.append(chunk)
+            try:
+                async with asyncio.timeout(cfg.read_timeout or None):
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > limit:
+                            requests_failed.inc()
+                            return error(400, grpc.StatusCode.INVALID_ARGUMENT,
+                                         f"request body too large (limit {limit} bytes)", as_json,
+                                         {"Connection": "close"})
+                        chunks.append(chunk)
+            except TimeoutError:  # a sender trickling its body
+                requests_failed.inc()
+                return error(408, grpc.StatusCode.DEADLINE_EXCEEDED,
+                             f"request body not received within read_timeout ({cfg.read_timeout:g}s)", as_json,
+                             {"Connection": "close"})
             body = b"".join(chunks)
             encoding = request.headers.get("content-encoding", "").strip().lower()
             try:
@@ -499,6 +568,16 @@ class OTLPReceiver(Component):
         # a plain (Starlette) route: the handler takes the Request, no FastAPI parameter injection per call
         app.add_route(cfg.traces_url_path, export, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
                       include_in_schema=False)
+        authenticator = self._authenticator(cfg.auth, "http")
+        if authenticator is not None:  # added before CORS, so CORS wraps it and preflights need no token
+            def auth_error(message: str, as_json: bool) -> tuple[bytes, str]:
+                body = _status_message(grpc.StatusCode.UNAUTHENTICATED, message)
+                if as_json:
+                    return json_format.MessageToJson(body, indent=None).encode(), _JSON
+                return body.SerializeToString(), _PROTO
+
+            app.add_middleware(AuthMiddleware, authenticator=authenticator, error_body=auth_error,
+                               on_refused=self._m["http"][3]["refused"].inc)
         if cfg.cors and cfg.cors.allowed_origins:
             from starlette.middleware.cors import CORSMiddleware
 
@@ -535,16 +614,19 @@ class OTLPReceiver(Component):
         except OSError as e:
             sock.close()
             raise OSError(f"otlp receiver: cannot listen on HTTP endpoint {cfg.endpoint}: {e.strerror}") from None
-        ssl_kw = {}
-        if cfg.tls:
-            ssl_kw = {"ssl_certfile": cfg.tls.cert_file, "ssl_keyfile": cfg.tls.key_file}
-            if cfg.tls.client_ca_file:
-                import ssl
-
-                ssl_kw.update(ssl_ca_certs=cfg.tls.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
-        config = uvicorn.Config(self._http_app(cfg), lifespan="off", access_log=False, log_config=None,
+        try:
+            ssl_context = self._tls("http", cfg.tls.ssl_context) if cfg.tls else None
+            app = self._http_app(cfg)
+        except BaseException:
+            sock.close()
+            raise
+        config = uvicorn.Config(app, lifespan="off", access_log=False, log_config=None,
                                 log_level="warning", timeout_graceful_shutdown=5, server_header=False,
-                                h11_max_incomplete_event_size=64 * 1024, **ssl_kw)
+                                h11_max_incomplete_event_size=64 * 1024,
+                                http=_h11_protocol(cfg.read_header_timeout) if cfg.read_header_timeout else "h11")
+        if ssl_context is not None:  # our context (TLS versions, client CAs): uvicorn has no option for all of it
+            config.load()
+            config.ssl = ssl_context
         server = _Server(config)
         self.http_port = sock.getsockname()[1]
         self._http_server = server
@@ -559,6 +641,7 @@ class OTLPReceiver(Component):
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self, host) -> None:
+        self._host = host  # authenticator extensions are looked up here
         protocols = self.config.protocols
         if protocols.grpc is not None:
             await self._start_grpc(protocols.grpc)
@@ -584,14 +667,49 @@ class OTLPReceiver(Component):
             await grpc_server.stop(grace=5)
 
 
-def _grpc_credentials(tls: TLSServerConfig):
-    def read(path):
-        with open(path, "rb") as f:
-            return f.read()
+def _h11_protocol(read_header_timeout: float):
+    """uvicorn's h11 protocol that closes a connection whose request headers have not arrived
+    ``read_header_timeout`` seconds after the connection was made or the previous response was sent
+    (uvicorn has no such timeout: a slowloris sender would hold its connection forever)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    ca = read(tls.client_ca_file) if tls.client_ca_file else None
-    return grpc.ssl_server_credentials([(read(tls.key_file), read(tls.cert_file))], root_certificates=ca,
-                                       require_client_auth=ca is not None)
+    reason = b"request headers not received within read_header_timeout"
+    timeout_response = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+                        b"content-length: %d\r\n\r\n%s" % (len(reason), reason))
+
+    class Protocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_timer()
+
+        def connection_lost(self, exc) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+            super().connection_lost(exc)
+
+        def _arm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(read_header_timeout, self._header_timeout)
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+                return  # a request is being read or answered: the body has read_timeout
+            if self.conn.trailing_data[0]:  # part of a request arrived: tell the sender why
+                self.transport.write(timeout_response)
+            self.transport.close()
+
+    return Protocol
 
 
 def _create(settings, config: OTLPReceiverConfig, next_consumer) -> OTLPReceiver:
