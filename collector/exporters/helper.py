@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..component import Component, ComponentConfig, ComponentID, ConfigError, Duration
 from ..consumer import ConsumerError, PermanentError, RetryableError, ThrottledError, Traces
+from ..tls import TLSClientConfig
 
 __all__ = [
     "RetryConfig",
@@ -92,35 +93,8 @@ class QueueConfig(ComponentConfig):
             ComponentID.parse(self.storage, "storage")
 
 
-@dataclass
-class TLSConfig(ComponentConfig):
-    """Client TLS (Go ``configtls.ClientConfig``): certificate files are read at start."""
-
-    insecure: bool = False  # gRPC: plaintext instead of TLS
-    insecure_skip_verify: bool = False
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    server_name_override: str = ""
-
-    def validate(self) -> None:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("cert_file" if not self.cert_file else "key_file",
-                              "cert_file and key_file must be set together")
-
-    def read_files(self) -> tuple[bytes | None, bytes | None, bytes | None]:
-        """(ca, key, cert) file contents, None where unset."""
-
-        def read(path: str, key: str) -> bytes | None:
-            if not path:
-                return None
-            try:
-                with open(path, "rb") as f:
-                    return f.read()
-            except OSError as e:
-                raise ConfigError(f"tls.{key}", f"cannot read {path!r}: {e.strerror or e}") from None
-
-        return read(self.ca_file, "ca_file"), read(self.key_file, "key_file"), read(self.cert_file, "cert_file")
+# Client TLS (Go ``configtls.ClientConfig``) lives with the server side in ``collector.tls``.
+TLSConfig = TLSClientConfig
 
 
 @dataclass
@@ -368,6 +342,10 @@ class Exporter(Component):
                     self._m_queue_size.set(self._pq.size)
                 _resolve(item.waiter, error)
             except asyncio.CancelledError:
+                if self._pq is None:  # cancelled mid-send at the end of the drain: this batch is lost
+                    self._m_failed_retry.inc(item.traces.span_count)
+                    self.log.error("Exporting failed. Dropping data. error=exporter shut down while sending "
+                                   "dropped_items=%d", item.traces.span_count)
                 _resolve(item.waiter, ShutdownError("exporter shut down while sending"))
                 raise
             except Exception as e:  # storage failure: keep going, the row stays for the next start
@@ -388,9 +366,11 @@ class Exporter(Component):
                            "dropped_items=%d", e, n)
             raise
         except ConsumerError as e:
+            if isinstance(e, ShutdownError) and self._pq is not None:
+                raise  # the batch stays in the persistent queue for the next start: not a failure
+            # an in-memory batch whose send the shutdown cut short is lost too: counted and logged
             self._m_failed_retry.inc(n)
-            if not isinstance(e, ShutdownError):
-                self.log.error("Exporting failed. Dropping data. error=%s dropped_items=%d", e, n)
+            self.log.error("Exporting failed. Dropping data. error=%s dropped_items=%d", e, n)
             raise
         else:
             self._m_sent.inc(n)

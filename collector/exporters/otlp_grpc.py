@@ -15,6 +15,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ..auth import AuthConfig, client_authenticator
 from ..component import ConfigError, Factory
 from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
 from .helper import Exporter, ExporterConfig, TLSConfig
@@ -35,9 +36,10 @@ _COMPRESSION = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompre
 class OTLPGrpcExporterConfig(ExporterConfig):
     endpoint: str = ""
     tls: TLSConfig = field(default_factory=TLSConfig)
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, metadata={"secret": True})  # values redacted
     compression: str = "gzip"
     balancer_name: str = ""
+    auth: AuthConfig | None = None
 
     def validate(self) -> None:
         target, _ = split_grpc_endpoint(self.endpoint)
@@ -47,6 +49,9 @@ class OTLPGrpcExporterConfig(ExporterConfig):
             raise ConfigError("compression", f"unsupported compression {self.compression!r} (use gzip or none)")
         if self.tls.insecure_skip_verify:
             raise ConfigError("tls.insecure_skip_verify", "not supported by the gRPC exporter; set tls.ca_file")
+        if not self.tls.insecure and not self.tls.uses_grpc_default_versions():
+            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
+                                                 "and max_version cannot be changed on the gRPC exporter")
         for key in self.headers:
             if key != key.lower() or not key:
                 raise ConfigError(f"headers.{key}", "gRPC metadata keys must be lowercase")
@@ -98,21 +103,27 @@ class OTLPGrpcExporter(Exporter):
         self._call = None
         self._metadata = tuple(config.headers.items()) or None
         self._compression = _COMPRESSION[config.compression]
+        self._auth = None  # client authenticator extension: its headers go in every call's metadata
 
     async def start_client(self, host) -> None:
         cfg = self.config
+        if cfg.auth is not None:
+            self._auth = client_authenticator(host, cfg.auth, "auth")
         target, scheme_insecure = split_grpc_endpoint(cfg.endpoint)
         insecure = cfg.tls.insecure if scheme_insecure is None else scheme_insecure
-        options = [("grpc.primary_user_agent", "otel-lite-collector")]
+        if insecure and self._auth is not None:  # the Go collector refuses this; we warn (loopback, sidecars)
+            self.log.warning("auth credentials are sent over a plaintext connection to %s", target)
+        # gRPC's reconnect backoff grows to 120 s by default: after a long backend outage the queue
+        # would keep failing fast for up to two minutes once the backend is back.
+        options = [("grpc.primary_user_agent", "otel-lite-collector"), ("grpc.max_reconnect_backoff_ms", 5000)]
         if cfg.balancer_name:
             options.append(("grpc.lb_policy_name", cfg.balancer_name))
         if insecure:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
-            ca, key, cert = cfg.tls.read_files()
+            creds = cfg.tls.grpc_credentials()
             if cfg.tls.server_name_override:
                 options.append(("grpc.ssl_target_name_override", cfg.tls.server_name_override))
-            creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         # no request serializer: the batch's bytes go on the wire untouched
         self._call = self._channel.unary_unary(EXPORT_METHOD, request_serializer=None,
@@ -126,9 +137,12 @@ class OTLPGrpcExporter(Exporter):
     async def push(self, traces: Traces) -> None:
         if self._call is None:
             raise RetryableError("exporter not started")
+        metadata = self._metadata
+        if self._auth is not None:
+            metadata = (metadata or ()) + tuple((k.lower(), v) for k, v in self._auth.headers().items())
         try:
             response = await self._call(traces.to_bytes(), timeout=self.timeout or None,
-                                        metadata=self._metadata, compression=self._compression)
+                                        metadata=metadata, compression=self._compression)
         except grpc.aio.AioRpcError as e:
             raise classify_rpc_error(e) from None
         ps = response.partial_success

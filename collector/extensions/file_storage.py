@@ -6,6 +6,12 @@ outside ``[A-Za-z0-9._-]`` escaped as ``~XXXX``), e.g.
 ``exporter_otlp_grpc_backend_traces``.  The files are SQLite databases (not
 bbolt) used by the exporters' persistent sending queue.
 
+Durability: the queue acknowledges a batch only once its transaction is
+committed.  With ``fsync: false`` (SQLite WAL, ``synchronous=NORMAL``) a
+committed batch survives the collector process dying (``kill -9``, OOM kill)
+but not an OS crash or power loss; ``fsync: true`` (``synchronous=FULL``)
+survives those too, at the cost of one fsync per group commit.
+
 ``directory`` defaults to ``/var/lib/otelcol/file_storage`` when that is
 writable (or can be created), else to a per-user directory:
 ``$XDG_STATE_HOME/otel-lite/file_storage`` (``~/.local/state/...``).
