@@ -1,0 +1,222 @@
+"""The ``zipkin`` receiver: Zipkin's HTTP collector API on the collector's loop (uvicorn).
+
+``POST /api/v2/spans`` takes JSON (``application/json``) or protobuf
+(``application/x-protobuf``, ``zipkin.proto3.ListOfSpans``) bodies and
+``POST /api/v1/spans`` v1 JSON, optionally gzip/deflate/zstd-compressed (the
+OTLP receiver's size-capped decompression).  Success is ``202 Accepted`` as in
+Zipkin's API and the Go receiver; a body that does not parse is ``400`` with the
+reason, and is counted in ``otelcol_receiver_refused_spans`` under its
+transport (``http_v2_json``, ``http_v2_proto``, ``http_v1_json``: the Go
+receiver's names).  Translation rules: ``zipkin_translate``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+from dataclasses import dataclass
+
+from ..component import Component, ComponentConfig, ConfigError, Factory
+from ..config import split_endpoint
+from ..consumer import ConsumerError, ThrottledError, Traces, count_spans
+from .otlp import MIB, BadRequest, TooLarge, _decompress, http_status_for
+from .zipkin_translate import ZipkinError, v1_json_to_request, v2_json_to_request, v2_proto_to_request
+
+__all__ = ["FACTORY", "ZipkinReceiverConfig", "ZipkinReceiver"]
+
+T_V2_JSON, T_V2_PROTO, T_V1_JSON = "http_v2_json", "http_v2_proto", "http_v1_json"
+TRANSPORTS = (T_V2_JSON, T_V2_PROTO, T_V1_JSON)
+_ENCODINGS = ("", "identity", "gzip", "deflate", "zlib", "zstd")
+_OFFLOAD_BYTES = 256 * 1024
+
+
+@dataclass
+class ZipkinReceiverConfig(ComponentConfig):
+    endpoint: str = "127.0.0.1:9411"
+    # parse string tags/binary annotations into int/double/bool when they read as one (Go: false)
+    parse_string_tags: bool = False
+    # applies to the body as sent and to its decompressed size
+    max_request_body_size: int = 20 * MIB
+    include_metadata: bool = False
+
+    def validate(self) -> None:
+        split_endpoint(self.endpoint, "endpoint")
+        if self.max_request_body_size <= 0:
+            raise ConfigError("max_request_body_size", "must be positive")
+
+
+def decode_body(body: bytes, encoding: str, transport: str, limit: int, parse_string_tags: bool):
+    """Decompress and translate a request body -> ExportTraceServiceRequest.
+    Raises ``BadRequest`` (bad encoding, too large) or ``ZipkinError`` (bad Zipkin data)."""
+    body = _decompress(body, encoding, limit)
+    if transport == T_V2_PROTO:
+        return v2_proto_to_request(body, parse_string_tags)
+    if transport == T_V1_JSON:
+        return v1_json_to_request(body, parse_string_tags)
+    return v2_json_to_request(body, parse_string_tags)
+
+
+class ZipkinReceiver(Component):
+    def __init__(self, settings, config: ZipkinReceiverConfig, next_consumer):
+        self.settings = settings
+        self.config = config
+        self.next = next_consumer
+        self.log = settings.logger
+        t, rid = settings.telemetry, str(settings.id)
+        self._m = {
+            name: (t.receiver_accepted_spans.labels(rid, name), t.receiver_refused_spans.labels(rid, name),
+                   t.receiver_failed_spans.labels(rid, name),
+                   {o: t.receiver_requests.labels(rid, name, o) for o in ("success", "refused", "failure")})
+            for name in TRANSPORTS
+        }
+        self._server = None
+        self._task: asyncio.Task | None = None
+        self.port: int | None = None
+
+    # -- accounting ------------------------------------------------------------
+    def reject(self, transport: str, reason: str, spans: int = 0) -> None:
+        """Bad input: counted as refused (1 span when the body's span count is unknown)."""
+        _, refused, _, requests = self._m[transport]
+        refused.inc(spans or 1)
+        requests["failure"].inc()
+        self.log.debug("zipkin %s input rejected: %s", transport, reason)
+
+    async def push(self, traces: Traces, transport: str) -> BaseException | None:
+        accepted, refused, failed, requests = self._m[transport]
+        try:
+            await self.next.consume(traces)
+        except ConsumerError as e:
+            refused.inc(traces.span_count)
+            requests["refused"].inc()
+            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
+            return e
+        except Exception as e:  # a component bug: answered as retryable
+            failed.inc(traces.span_count)
+            requests["failure"].inc()
+            self.log.exception("pipeline failed on %d spans", traces.span_count)
+            return e
+        accepted.inc(traces.span_count)
+        requests["success"].inc()
+        return None
+
+    # -- HTTP ------------------------------------------------------------------
+    def _app(self):
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse, Response
+        from starlette.routing import Route
+
+        receiver, cfg = self, self.config
+        limit, parse = cfg.max_request_body_size, cfg.parse_string_tags
+
+        async def handle(request, v1: bool) -> Response:
+            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if v1:
+                if ctype == "application/x-thrift":
+                    receiver.reject(T_V1_JSON, "v1 Thrift is not supported")
+                    return PlainTextResponse("Zipkin v1 Thrift is not supported; send v1 or v2 JSON\n", 415)
+                transport = T_V1_JSON
+            else:
+                transport = T_V2_PROTO if ctype == "application/x-protobuf" else T_V2_JSON
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                receiver.reject(transport, "body too large")
+                return PlainTextResponse(f"request body too large (limit {limit} bytes)\n", 400,
+                                         {"Connection": "close"})
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    receiver.reject(transport, "body too large")
+                    return PlainTextResponse(f"request body too large (limit {limit} bytes)\n", 400,
+                                             {"Connection": "close"})
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            encoding = request.headers.get("content-encoding", "").strip().lower()
+            try:
+                if encoding not in _ENCODINGS:
+                    raise BadRequest(f"unsupported Content-Encoding {encoding[:40]!r}")
+                if size < _OFFLOAD_BYTES and not encoding:
+                    message = decode_body(body, encoding, transport, limit, parse)
+                else:  # big or compressed bodies are decoded off the loop
+                    message = await asyncio.to_thread(decode_body, body, encoding, transport, limit, parse)
+            except TooLarge as e:
+                receiver.reject(transport, str(e))
+                return PlainTextResponse(f"{e}\n", 400)
+            except BadRequest as e:
+                receiver.reject(transport, str(e))
+                return PlainTextResponse(f"{e}\n", 400)
+            except ZipkinError as e:
+                receiver.reject(transport, str(e), e.spans)
+                return PlainTextResponse(f"{e}\n", 400)
+            count = count_spans(message)
+            if count:
+                metadata = dict(request.headers) if cfg.include_metadata else None
+                err = await receiver.push(Traces(message, None, count, metadata), transport)
+                if err is not None:
+                    headers = None
+                    if isinstance(err, ThrottledError):
+                        headers = {"Retry-After": str(max(1, math.ceil(err.delay)))}
+                    return PlainTextResponse(f"{err or type(err).__name__}\n", http_status_for(err), headers)
+            return Response(status_code=202)
+
+        async def v2(request):
+            return await handle(request, False)
+
+        async def v1(request):
+            return await handle(request, True)
+
+        return Starlette(routes=[Route("/api/v2/spans", v2, methods=["POST"]),
+                                 Route("/api/v1/spans", v1, methods=["POST"])])
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self, host) -> None:
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # the collector owns SIGTERM/SIGINT
+                yield
+
+        cfg = self.config
+        host_name, port = split_endpoint(cfg.endpoint, "endpoint")
+        sock = socket.socket(socket.AF_INET6 if ":" in host_name else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host_name, port))
+        except OSError as e:
+            sock.close()
+            raise OSError(f"zipkin receiver: cannot listen on {cfg.endpoint}: {e.strerror}") from None
+        config = uvicorn.Config(self._app(), lifespan="off", access_log=False, log_config=None,
+                                log_level="warning", timeout_graceful_shutdown=5, server_header=False,
+                                h11_max_incomplete_event_size=64 * 1024)
+        server = _Server(config)
+        self.port = sock.getsockname()[1]
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name=f"zipkin-http-{self.settings.id}")
+        while not server.started:
+            if self._task.done():
+                sock.close()
+                self._task.result()
+                raise OSError(f"zipkin receiver: HTTP server on {cfg.endpoint} did not start")
+            await asyncio.sleep(0.005)
+        self.log.info("Zipkin receiver listening", extra={"endpoint": f"{host_name}:{self.port}"})
+
+    async def shutdown(self) -> None:
+        server, self._server = self._server, None
+        task, self._task = self._task, None
+        if server is not None:
+            server.should_exit = True
+        if task is not None:
+            try:
+                await task
+            except Exception:
+                self.log.exception("Zipkin HTTP server stopped with an error")
+
+
+def _create(settings, config: ZipkinReceiverConfig, next_consumer) -> ZipkinReceiver:
+    return ZipkinReceiver(settings, config, next_consumer)
+
+
+FACTORY = Factory(kind="receiver", type="zipkin", config_class=ZipkinReceiverConfig, create=_create,
+                  stability="beta")
