@@ -16,6 +16,9 @@ Scenarios:
               per request, vs the raw sink and rotel
   variants    the same with the HTTP receiver, gzip, probabilistic and tail
               sampling
+  legacy      CPU at 10k spans/s x100 per legacy receiver protocol (Jaeger
+              gRPC / Thrift HTTP / Thrift compact and binary UDP; loads from
+              legacy_load.py), as a ratio to our OTLP/gRPC in the same run
 
     python benchmarks/collector_bench.py            # full run, ~10 minutes
     python benchmarks/collector_bench.py --quick    # ~2 minutes
@@ -567,6 +570,48 @@ def scenario_variants(systems: Systems, s: Settings, names, sizes, cache: dict, 
                   "ours/rotel", "plain max / this max", "kept fraction"], rows)
 
 
+# Go Collector load-test ratios to its own OTLP/gRPC at 10k spans/s (contrib data.js: 10.6 / 6.2 %)
+GO_LEGACY_RATIOS = {"jaeger_grpc": 1.7,
+                    "opencensus": 1.8, "zipkin_json": 4.1}  # contrib data.js: 11.1 / 6.2 %, 25.7 / 6.2 %
+LEGACY_RATE, LEGACY_SPANS_PER_REQUEST = 10_000, 100
+
+
+def scenario_legacy(systems: Systems, s: Settings, protocols, report: dict) -> str:
+    import legacy_load
+
+    log(f"== legacy: baseline OTLP/gRPC {LEGACY_RATE:,} spans/s x{LEGACY_SPANS_PER_REQUEST}")
+    base = fixed_step(systems, "ours", "grpc", LEGACY_RATE, LEGACY_SPANS_PER_REQUEST, s)
+    base_cpu = base.cpu_pct if base and base.ok else None
+    steps = {"otlp_grpc": base}
+    for protocol in protocols:
+        log(f"== legacy: {protocol} {LEGACY_RATE:,} spans/s x{LEGACY_SPANS_PER_REQUEST}")
+        run = lg = step = None
+        try:
+            run = legacy_load.start_ours_legacy(protocol)
+            lg = legacy_load.LegacyLoad(protocol, run.grpc_endpoint, LEGACY_SPANS_PER_REQUEST)
+            step = run_step(run, lg, LEGACY_RATE, s.measure_time, s.warmup)
+            log(describe(step))
+        except (Unavailable, RuntimeError, TimeoutError, EOFError, OSError) as exc:
+            log(f"  !! {protocol}: {exc}")
+        finally:
+            if lg:
+                lg.close()
+            if run:
+                run.stop()
+        steps[protocol] = step
+    report["legacy"] = {k: asdict(v) if v else None for k, v in steps.items()}
+    rows = []
+    for name, step in steps.items():
+        cpu = step.cpu_pct if step else None
+        go = GO_LEGACY_RATIOS.get(name, 1.0 if name == "otlp_grpc" else None)
+        rows.append([name, fmt(cpu), ratio(cpu, base_cpu), f"{go:.1f}x" if go else "n/a",
+                     f"{step.rss_avg_mib:.0f} / {step.rss_peak_mib:.0f}" if step else "n/a",
+                     f"{step.delivered:,} / {step.sent:,}" if step else "n/a",
+                     "n/a" if step is None else ("ok" if step.ok else "; ".join(step.reasons))])
+    return table(["protocol", "ours CPU %", "vs our OTLP/gRPC", "Go Collector ratio", "RSS avg/peak MiB",
+                  "delivered / sent spans", "status"], rows)
+
+
 def target_checks(report: dict, cache: dict, s: Settings) -> str:
     """The issue's targets, each PASS / FAIL / n/a with the measured value."""
     lines = []
@@ -660,7 +705,10 @@ def csv(value: str) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short steps, cpu + throughput only (~2 minutes)")
-    p.add_argument("--scenarios", type=csv, help="cpu,throughput,variants (default: all; --quick: cpu,throughput)")
+    p.add_argument("--scenarios", type=csv,
+                   help="cpu,throughput,variants,legacy (default: all; --quick: cpu,throughput)")
+    p.add_argument("--legacy", type=csv, default=None,
+                   help="legacy protocols for the legacy scenario (default: all in legacy_load.PROTOCOLS)")
     p.add_argument("--systems", type=csv, default=["floor", "raw", "ours", "rotel"],
                    help="systems to run: floor,raw,ours,rotel")
     p.add_argument("--sizes", type=csv, default=["100", "1000"], help="spans per request for throughput")
@@ -677,8 +725,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     s = settings(args.quick, args)
-    scenarios = args.scenarios or (["cpu", "throughput"] if args.quick else ["cpu", "throughput", "variants"])
-    unknown = set(scenarios) - {"cpu", "throughput", "variants"}
+    scenarios = args.scenarios or (["cpu", "throughput"] if args.quick else ["cpu", "throughput", "variants",
+                                                                             "legacy"])
+    unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy"}
     unknown |= {f"system {x}" for x in set(args.systems) - {"floor", "raw", "ours", "rotel"}}
     unknown |= {f"variant {x}" for x in set(args.variants) - set(VARIANTS)}
     if unknown:
@@ -734,6 +783,14 @@ def main(argv=None) -> int:
                          f"CPU at a fixed {s.ref_rate:,} spans/s; 'vs plain' is relative to otlp -> batch -> "
                          "otlp_grpc over gRPC at the same rate.", "",
                          scenario_variants(systems, s, args.variants, variant_sizes, cache, report), ""]
+        if "legacy" in scenarios:
+            import legacy_load
+
+            sections += ["## (4) Legacy receivers: CPU at a fixed load", "",
+                         f"CPU % of one core at {LEGACY_RATE:,} spans/s in {LEGACY_SPANS_PER_REQUEST}-span "
+                         "requests/packets: legacy receiver -> batch -> otlp_grpc -> counting sink, as a ratio "
+                         "to our OTLP/gRPC receiver measured in the same run. UDP has no acknowledgement.", "",
+                         scenario_legacy(systems, s, args.legacy or list(legacy_load.PROTOCOLS), report), ""]
     except KeyboardInterrupt:
         log("interrupted: processes stopped, partial report follows")
         sections.append("_interrupted: partial results_")

@@ -13,6 +13,9 @@ from .component import Factory
 BUILTIN_MODULES: dict[str, dict[str, str]] = {
     "receiver": {
         "otlp": "collector.receivers.otlp",
+        "jaeger": "collector.receivers.jaeger",
+        "zipkin": "collector.receivers.zipkin",
+        "opencensus": "collector.receivers.opencensus",
     },
     "processor": {
         "batch": "collector.processors.batch",
@@ -29,6 +32,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
     "extension": {
         "health_check": "collector.extensions.health_check",
         "file_storage": "collector.extensions.file_storage",
+        "bearertokenauth": "collector.extensions.bearertokenauth",
     },
 }
 
