@@ -37,10 +37,11 @@ from thriftpy2.transport import TCyBufferedTransport, TMemoryBuffer
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ConsumerError, ThrottledError, Traces
+from ..consumer import ThrottledError, Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
 from ..tls import TLSServerConfig
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
+from .obsreport import TransportReport
 from .otlp import grpc_status_for
 
 __all__ = ["FACTORY", "JaegerReceiverConfig", "JaegerReceiver", "decode_agent_packet", "decode_thrift_batch",
@@ -428,13 +429,7 @@ class JaegerReceiver(Component):
         self.config = config
         self.next = next_consumer
         self.log = settings.logger
-        t, rid = settings.telemetry, str(settings.id)
-        self._m = {
-            name: (t.receiver_accepted_spans.labels(rid, name), t.receiver_refused_spans.labels(rid, name),
-                   t.receiver_failed_spans.labels(rid, name),
-                   {o: t.receiver_requests.labels(rid, name, o) for o in ("success", "refused", "failure")})
-            for name in TRANSPORTS
-        }
+        self._m = {name: TransportReport(settings, name) for name in TRANSPORTS}
         self.udp: dict[str, _UDPServer] = {}
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server = None
@@ -455,29 +450,11 @@ class JaegerReceiver(Component):
     # -- accounting ------------------------------------------------------------
     def reject(self, transport: str, reason: str, spans: int = 1) -> None:
         """Bad input: counted as refused (its true span count is unknown, so 1 unless given)."""
-        _, refused, _, requests = self._m[transport]
-        refused.inc(spans)
-        requests["failure"].inc()
-        self.log.debug("jaeger %s input rejected: %s", transport, reason)
+        self._m[transport].reject(reason, spans)
 
     async def push(self, traces: Traces, transport: str) -> BaseException | None:
         """Send to the pipeline; returns the error (already counted and logged) or None."""
-        accepted, refused, failed, requests = self._m[transport]
-        try:
-            await self.next.consume(traces)
-        except ConsumerError as e:
-            refused.inc(traces.span_count)
-            requests["refused"].inc()
-            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
-            return e
-        except Exception as e:  # a component bug: answered as retryable
-            failed.inc(traces.span_count)
-            requests["failure"].inc()
-            self.log.exception("pipeline failed on %d spans", traces.span_count)
-            return e
-        accepted.inc(traces.span_count)
-        requests["success"].inc()
-        return None
+        return await self._m[transport].push(self.next, traces)
 
     # -- gRPC ------------------------------------------------------------------
     async def _post_spans(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:

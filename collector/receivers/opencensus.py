@@ -25,9 +25,10 @@ from google.protobuf.message import DecodeError
 from ..auth import grpc_interceptor, server_authenticator
 from ..component import Component, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ConsumerError, ThrottledError, Traces, count_spans
+from ..consumer import ThrottledError, Traces, count_spans
 from ..legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 from .opencensus_translate import resource_from_node, spans_to_request
+from .obsreport import TransportReport
 from .otlp import GRPCServerConfig, OTLPReceiver, _status_message, grpc_status_for
 
 __all__ = ["FACTORY", "OpenCensusReceiverConfig", "OpenCensusReceiver", "TRACE_SERVICE"]
@@ -74,37 +75,17 @@ class OpenCensusReceiver(Component):
         self.config = config
         self.next = next_consumer
         self.log = settings.logger
-        t, rid = settings.telemetry, str(settings.id)
-        self._accepted = t.receiver_accepted_spans.labels(rid, TRANSPORT)
-        self._refused = t.receiver_refused_spans.labels(rid, TRANSPORT)
-        self._failed = t.receiver_failed_spans.labels(rid, TRANSPORT)
-        self._requests = {o: t.receiver_requests.labels(rid, TRANSPORT, o) for o in ("success", "refused", "failure")}
+        self._report = TransportReport(settings, TRANSPORT)
         self._server: grpc.aio.Server | None = None
         self._host = None
         self.port: int | None = None
 
     # -- accounting ------------------------------------------------------------
     def reject(self, reason: str, spans: int = 0) -> None:
-        self._refused.inc(spans or 1)
-        self._requests["failure"].inc()
-        self.log.debug("opencensus input rejected: %s", reason)
+        self._report.reject(reason, spans)
 
     async def push(self, traces: Traces) -> BaseException | None:
-        try:
-            await self.next.consume(traces)
-        except ConsumerError as e:
-            self._refused.inc(traces.span_count)
-            self._requests["refused"].inc()
-            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
-            return e
-        except Exception as e:  # a component bug: answered as retryable
-            self._failed.inc(traces.span_count)
-            self._requests["failure"].inc()
-            self.log.exception("pipeline failed on %d spans", traces.span_count)
-            return e
-        self._accepted.inc(traces.span_count)
-        self._requests["success"].inc()
-        return None
+        return await self._report.push(self.next, traces)
 
     async def _consume(self, request, metadata) -> None:
         """Push one translated request; raises ``_Abort`` with the status to end the call with."""
@@ -198,7 +179,7 @@ class OpenCensusReceiver(Component):
         interceptors = []
         if cfg.auth is not None:
             authenticator = server_authenticator(host, cfg.auth, f"receivers.{self.settings.id}.auth")
-            interceptors.append(grpc_interceptor(authenticator, self._requests["refused"].inc))
+            interceptors.append(grpc_interceptor(authenticator, self._report.requests["refused"].inc))
         server = grpc.aio.server(options=OTLPReceiver._grpc_options(None, cfg), interceptors=interceptors or None)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRACE_SERVICE, {
             # raw bytes in and out: messages are parsed once, in _translate

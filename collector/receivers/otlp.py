@@ -31,8 +31,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
-from ..consumer import ConsumerError, PermanentError, ThrottledError, Traces, count_spans
+from ..consumer import PermanentError, ThrottledError, Traces, count_spans
 from ..tls import TLSServerConfig
+from .obsreport import TransportReport
 
 __all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "grpc_status_for", "http_status_for",
            "otlp_json_to_request"]
@@ -378,13 +379,7 @@ class OTLPReceiver(Component):
         self.config = config
         self.next = next_consumer
         self.log = settings.logger
-        t, rid = settings.telemetry, str(settings.id)
-        self._m = {
-            transport: (t.receiver_accepted_spans.labels(rid, transport), t.receiver_refused_spans.labels(rid, transport),
-                        t.receiver_failed_spans.labels(rid, transport),
-                        {o: t.receiver_requests.labels(rid, transport, o) for o in ("success", "refused", "failure")})
-            for transport in ("grpc", "http")
-        }
+        self._m = {transport: TransportReport(settings, transport) for transport in ("grpc", "http")}
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server = None
         self._http_task = None
@@ -393,30 +388,14 @@ class OTLPReceiver(Component):
 
     # -- shared --------------------------------------------------------------
     async def _push(self, traces: Traces, transport: str) -> BaseException | None:
-        """Send to the pipeline; returns the error (already counted and logged) or None."""
-        accepted, refused, failed, requests = self._m[transport]
-        try:
-            await self.next.consume(traces)
-        except ConsumerError as e:
-            refused.inc(traces.span_count)
-            requests["refused"].inc()
-            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
-            return e
-        except Exception as e:  # a component bug: answered as retryable, like Go's plain errors
-            failed.inc(traces.span_count)
-            requests["failure"].inc()
-            self.log.exception("pipeline failed on %d spans", traces.span_count)
-            return e
-        accepted.inc(traces.span_count)
-        requests["success"].inc()
-        return None
+        return await self._m[transport].push(self.next, traces)
 
     # -- gRPC ----------------------------------------------------------------
     async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
             msg = _parse_proto(raw)
         except BadRequest as e:
-            self._m["grpc"][3]["failure"].inc()
+            self._m["grpc"].requests["failure"].inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         count = count_spans(msg)
         if count == 0:
@@ -473,7 +452,7 @@ class OTLPReceiver(Component):
         authenticator = self._authenticator(cfg.auth, "grpc")
         interceptors = []
         if authenticator is not None:
-            interceptors.append(grpc_interceptor(authenticator, self._m["grpc"][3]["refused"].inc))
+            interceptors.append(grpc_interceptor(authenticator, self._m["grpc"].requests["refused"].inc))
         server = grpc.aio.server(options=self._grpc_options(cfg), interceptors=interceptors or None)
         handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
             "Export": grpc.unary_unary_rpc_method_handler(self._export_grpc),  # raw bytes in and out
@@ -499,7 +478,7 @@ class OTLPReceiver(Component):
         receiver = self
         limit = cfg.max_request_body_size
         allowed_encodings = set(cfg.compression_algorithms)
-        requests_failed = self._m["http"][3]["failure"]
+        requests_failed = self._m["http"].requests["failure"]
 
         def error(status: int, code: grpc.StatusCode, message: str, as_json: bool, headers=None) -> Response:
             body = _status_message(code, message)
@@ -577,7 +556,7 @@ class OTLPReceiver(Component):
                 return body.SerializeToString(), _PROTO
 
             app.add_middleware(AuthMiddleware, authenticator=authenticator, error_body=auth_error,
-                               on_refused=self._m["http"][3]["refused"].inc)
+                               on_refused=self._m["http"].requests["refused"].inc)
         if cfg.cors and cfg.cors.allowed_origins:
             from starlette.middleware.cors import CORSMiddleware
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ConsumerError, ThrottledError, Traces, count_spans
+from ..consumer import ThrottledError, Traces, count_spans
+from .obsreport import TransportReport
 from .otlp import MIB, BadRequest, TooLarge, _decompress, http_status_for
 from .zipkin_translate import ZipkinError, v1_json_to_request, v2_json_to_request, v2_proto_to_request
 
@@ -63,13 +64,7 @@ class ZipkinReceiver(Component):
         self.config = config
         self.next = next_consumer
         self.log = settings.logger
-        t, rid = settings.telemetry, str(settings.id)
-        self._m = {
-            name: (t.receiver_accepted_spans.labels(rid, name), t.receiver_refused_spans.labels(rid, name),
-                   t.receiver_failed_spans.labels(rid, name),
-                   {o: t.receiver_requests.labels(rid, name, o) for o in ("success", "refused", "failure")})
-            for name in TRANSPORTS
-        }
+        self._m = {name: TransportReport(settings, name) for name in TRANSPORTS}
         self._server = None
         self._task: asyncio.Task | None = None
         self.port: int | None = None
@@ -77,28 +72,10 @@ class ZipkinReceiver(Component):
     # -- accounting ------------------------------------------------------------
     def reject(self, transport: str, reason: str, spans: int = 0) -> None:
         """Bad input: counted as refused (1 span when the body's span count is unknown)."""
-        _, refused, _, requests = self._m[transport]
-        refused.inc(spans or 1)
-        requests["failure"].inc()
-        self.log.debug("zipkin %s input rejected: %s", transport, reason)
+        self._m[transport].reject(reason, spans)
 
     async def push(self, traces: Traces, transport: str) -> BaseException | None:
-        accepted, refused, failed, requests = self._m[transport]
-        try:
-            await self.next.consume(traces)
-        except ConsumerError as e:
-            refused.inc(traces.span_count)
-            requests["refused"].inc()
-            self.log.debug("pipeline refused %d spans: %s", traces.span_count, e)
-            return e
-        except Exception as e:  # a component bug: answered as retryable
-            failed.inc(traces.span_count)
-            requests["failure"].inc()
-            self.log.exception("pipeline failed on %d spans", traces.span_count)
-            return e
-        accepted.inc(traces.span_count)
-        requests["success"].inc()
-        return None
+        return await self._m[transport].push(self.next, traces)
 
     # -- HTTP ------------------------------------------------------------------
     def _app(self):
