@@ -312,7 +312,8 @@ class Exporter(Component):
             self._refused_spans += n
             now = time.monotonic()
             if now - self._refused_logged_at >= 1.0:  # at most one line per second under overload
-                self.log.warning("Dropping data because sending_queue is full. Try increasing queue_size. "
+                self.log.warning("Refusing data because sending_queue is full (senders are told to retry). "
+                                 "Try increasing queue_size. "
                                  "error=%s refused_spans=%d", e, self._refused_spans)
                 self._refused_logged_at, self._refused_spans = now, 0
             raise
