@@ -39,6 +39,7 @@ from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import ThrottledError, Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
+from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
 from .obsreport import TransportReport
@@ -432,8 +433,7 @@ class JaegerReceiver(Component):
         self._m = {name: TransportReport(settings, name) for name in TRANSPORTS}
         self.udp: dict[str, _UDPServer] = {}
         self._grpc_server: grpc.aio.Server | None = None
-        self._http_server = None
-        self._http_task: asyncio.Task | None = None
+        self._http_server: HTTPServer | None = None
         self.grpc_port: int | None = None
         self.http_port: int | None = None
 
@@ -535,41 +535,12 @@ class JaegerReceiver(Component):
         return Starlette(routes=[Route("/api/traces", post_traces, methods=["POST"])])
 
     async def _start_http(self, cfg: ThriftHTTPConfig) -> None:
-        import uvicorn
-
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):  # the collector owns SIGTERM/SIGINT
-                yield
-
-        host, port = split_endpoint(cfg.endpoint, "endpoint")
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-        except OSError as e:
-            sock.close()
-            raise OSError(f"jaeger receiver: cannot listen on HTTP endpoint {cfg.endpoint}: {e.strerror}") from None
-        try:
-            ssl_context = cfg.tls.ssl_context() if cfg.tls else None
-        except BaseException:
-            sock.close()
-            raise
-        config = uvicorn.Config(self._http_app(cfg), lifespan="off", access_log=False, log_config=None,
-                                log_level="warning", timeout_graceful_shutdown=5, server_header=False)
-        if ssl_context is not None:  # collector.tls builds the context (versions, client CAs)
-            config.load()
-            config.ssl = ssl_context
-        server = _Server(config)
-        self.http_port = sock.getsockname()[1]
-        self._http_server = server
-        self._http_task = asyncio.create_task(server.serve(sockets=[sock]), name=f"jaeger-http-{self.settings.id}")
-        while not server.started:
-            if self._http_task.done():
-                sock.close()
-                self._http_task.result()
-                raise OSError(f"jaeger receiver: HTTP server on {cfg.endpoint} did not start")
-            await asyncio.sleep(0.005)
+        ssl_context = cfg.tls.ssl_context() if cfg.tls else None
+        server = HTTPServer(self._http_app(cfg), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log,
+                            ssl_context=ssl_context)
+        await server.start()
+        self._http_server, self.http_port = server, server.port
+        host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("Jaeger Thrift HTTP receiver listening", extra={"endpoint": f"{host}:{self.http_port}"})
 
     # -- lifecycle ---------------------------------------------------------------
@@ -595,14 +566,8 @@ class JaegerReceiver(Component):
         for server in udp:
             await server.stop()
         server, self._http_server = self._http_server, None
-        task, self._http_task = self._http_task, None
         if server is not None:
-            server.should_exit = True
-        if task is not None:
-            try:
-                await task
-            except Exception:
-                self.log.exception("Jaeger HTTP server stopped with an error")
+            await server.stop()
         grpc_server, self._grpc_server = self._grpc_server, None
         if grpc_server is not None:
             await grpc_server.stop(grace=5)

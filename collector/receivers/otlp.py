@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
 import json
 import math
 import operator
-import socket
 import zlib
 from dataclasses import dataclass, field
 
@@ -32,6 +30,7 @@ from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenti
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
 from ..consumer import PermanentError, ThrottledError, Traces, count_spans
+from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .obsreport import TransportReport
 
@@ -381,8 +380,7 @@ class OTLPReceiver(Component):
         self.log = settings.logger
         self._m = {transport: TransportReport(settings, transport) for transport in ("grpc", "http")}
         self._grpc_server: grpc.aio.Server | None = None
-        self._http_server = None
-        self._http_task = None
+        self._http_server: HTTPServer | None = None
         self.grpc_port: int | None = None
         self.http_port: int | None = None
 
@@ -566,56 +564,12 @@ class OTLPReceiver(Component):
         return app
 
     async def _start_http(self, cfg: HTTPServerConfig) -> None:
-        import uvicorn
-
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):  # the collector owns SIGTERM/SIGINT
-                yield
-
-            async def _wait_tasks_to_complete(self):
-                # Once no request is in flight, what remains are idle keep-alive connections: drop
-                # them, or a TLS close handshake with a vanished peer holds shutdown for the whole grace.
-                while self.server_state.tasks and not self.force_exit:
-                    await asyncio.sleep(0.02)
-                for connection in list(self.server_state.connections):
-                    transport = getattr(connection, "transport", None)
-                    if transport is not None:
-                        transport.abort()
-                await super()._wait_tasks_to_complete()
-
-        host, port = split_endpoint(cfg.endpoint, "endpoint")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-        except OSError as e:
-            sock.close()
-            raise OSError(f"otlp receiver: cannot listen on HTTP endpoint {cfg.endpoint}: {e.strerror}") from None
-        try:
-            ssl_context = self._tls("http", cfg.tls.ssl_context) if cfg.tls else None
-            app = self._http_app(cfg)
-        except BaseException:
-            sock.close()
-            raise
-        config = uvicorn.Config(app, lifespan="off", access_log=False, log_config=None,
-                                log_level="warning", timeout_graceful_shutdown=5, server_header=False,
-                                h11_max_incomplete_event_size=64 * 1024,
-                                http=_h11_protocol(cfg.read_header_timeout) if cfg.read_header_timeout else "h11")
-        if ssl_context is not None:  # our context (TLS versions, client CAs): uvicorn has no option for all of it
-            config.load()
-            config.ssl = ssl_context
-        server = _Server(config)
-        self.http_port = sock.getsockname()[1]
-        self._http_server = server
-        self._http_task = asyncio.create_task(server.serve(sockets=[sock]), name=f"otlp-http-{self.settings.id}")
-        while not server.started:  # startup is quick; fail fast if serve() died
-            if self._http_task.done():
-                sock.close()
-                self._http_task.result()
-                raise OSError(f"otlp receiver: HTTP server on {cfg.endpoint} did not start")
-            await asyncio.sleep(0.005)
+        ssl_context = self._tls("http", cfg.tls.ssl_context) if cfg.tls else None
+        server = HTTPServer(self._http_app(cfg), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log,
+                            ssl_context=ssl_context, read_header_timeout=float(cfg.read_header_timeout))
+        await server.start()
+        self._http_server, self.http_port = server, server.port
+        host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OTLP/HTTP receiver listening", extra={"endpoint": f"{host}:{self.http_port}"})
 
     # -- lifecycle -----------------------------------------------------------
@@ -633,62 +587,11 @@ class OTLPReceiver(Component):
 
     async def shutdown(self) -> None:
         server, self._http_server = self._http_server, None
-        task, self._http_task = self._http_task, None
         if server is not None:
-            server.should_exit = True
-        if task is not None:
-            try:
-                await task
-            except Exception:
-                self.log.exception("HTTP server stopped with an error")
+            await server.stop()
         grpc_server, self._grpc_server = self._grpc_server, None
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
-
-
-def _h11_protocol(read_header_timeout: float):
-    """uvicorn's h11 protocol that closes a connection whose request headers have not arrived
-    ``read_header_timeout`` seconds after the connection was made or the previous response was sent
-    (uvicorn has no such timeout: a slowloris sender would hold its connection forever)."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    reason = b"request headers not received within read_header_timeout"
-    timeout_response = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
-                        b"content-length: %d\r\n\r\n%s" % (len(reason), reason))
-
-    class Protocol(H11Protocol):
-        _header_timer = None
-
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm_header_timer()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-        def connection_lost(self, exc) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
-        def _arm_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(read_header_timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return  # a request is being read or answered: the body has read_timeout
-            if self.conn.trailing_data[0]:  # part of a request arrived: tell the sender why
-                self.transport.write(timeout_response)
-            self.transport.close()
-
-    return Protocol
 
 
 def _create(settings, config: OTLPReceiverConfig, next_consumer) -> OTLPReceiver:

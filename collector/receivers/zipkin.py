@@ -12,14 +12,13 @@ receiver's names).  Translation rules: ``zipkin_translate``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import socket
 from dataclasses import dataclass
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import ThrottledError, Traces, count_spans
+from ..http_server import HTTPServer
 from .obsreport import TransportReport
 from .otlp import MIB, BadRequest, TooLarge, _decompress, http_status_for
 from .zipkin_translate import ZipkinError, v1_json_to_request, v2_json_to_request, v2_proto_to_request
@@ -65,8 +64,7 @@ class ZipkinReceiver(Component):
         self.next = next_consumer
         self.log = settings.logger
         self._m = {name: TransportReport(settings, name) for name in TRANSPORTS}
-        self._server = None
-        self._task: asyncio.Task | None = None
+        self._server: HTTPServer | None = None
         self.port: int | None = None
 
     # -- accounting ------------------------------------------------------------
@@ -148,47 +146,17 @@ class ZipkinReceiver(Component):
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, host) -> None:
-        import uvicorn
-
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):  # the collector owns SIGTERM/SIGINT
-                yield
-
         cfg = self.config
-        host_name, port = split_endpoint(cfg.endpoint, "endpoint")
-        sock = socket.socket(socket.AF_INET6 if ":" in host_name else socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host_name, port))
-        except OSError as e:
-            sock.close()
-            raise OSError(f"zipkin receiver: cannot listen on {cfg.endpoint}: {e.strerror}") from None
-        config = uvicorn.Config(self._app(), lifespan="off", access_log=False, log_config=None,
-                                log_level="warning", timeout_graceful_shutdown=5, server_header=False,
-                                h11_max_incomplete_event_size=64 * 1024)
-        server = _Server(config)
-        self.port = sock.getsockname()[1]
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[sock]), name=f"zipkin-http-{self.settings.id}")
-        while not server.started:
-            if self._task.done():
-                sock.close()
-                self._task.result()
-                raise OSError(f"zipkin receiver: HTTP server on {cfg.endpoint} did not start")
-            await asyncio.sleep(0.005)
+        server = HTTPServer(self._app(), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log)
+        await server.start()
+        self._server, self.port = server, server.port
+        host_name = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("Zipkin receiver listening", extra={"endpoint": f"{host_name}:{self.port}"})
 
     async def shutdown(self) -> None:
         server, self._server = self._server, None
-        task, self._task = self._task, None
         if server is not None:
-            server.should_exit = True
-        if task is not None:
-            try:
-                await task
-            except Exception:
-                self.log.exception("Zipkin HTTP server stopped with an error")
+            await server.stop()
 
 
 def _create(settings, config: ZipkinReceiverConfig, next_consumer) -> ZipkinReceiver:
