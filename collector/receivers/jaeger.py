@@ -39,6 +39,7 @@ from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import ThrottledError, Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
+from ..grpc_server import start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
@@ -480,20 +481,9 @@ class JaegerReceiver(Component):
                             trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
 
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
-        options = [("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * MIB), ("grpc.so_reuseport", 0)]
-        if cfg.max_concurrent_streams:
-            options.append(("grpc.max_concurrent_streams", cfg.max_concurrent_streams))
-        server = grpc.aio.server(options=options)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(COLLECTOR_SERVICE, {
-            "PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans),  # raw bytes in and out
-        }),))
-        if cfg.tls:
-            port = server.add_secure_port(cfg.endpoint, cfg.tls.grpc_credentials())
-        else:
-            port = server.add_insecure_port(cfg.endpoint)
-        if not port:
-            raise OSError(f"jaeger receiver: cannot listen on gRPC endpoint {cfg.endpoint}")
-        await server.start()
+        server, port = await start_server(
+            cfg, COLLECTOR_SERVICE, {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)},  # raw bytes
+            name="jaeger receiver", credentials=cfg.tls.grpc_credentials() if cfg.tls else None)
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("Jaeger gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})

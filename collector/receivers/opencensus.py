@@ -26,10 +26,11 @@ from ..auth import grpc_interceptor, server_authenticator
 from ..component import Component, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import ThrottledError, Traces, count_spans
+from ..grpc_server import start_server
 from ..legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 from .opencensus_translate import resource_from_node, spans_to_request
 from .obsreport import TransportReport
-from .otlp import GRPCServerConfig, OTLPReceiver, _status_message, grpc_status_for
+from .otlp import GRPCServerConfig, _status_message, grpc_status_for
 
 __all__ = ["FACTORY", "OpenCensusReceiverConfig", "OpenCensusReceiver", "TRACE_SERVICE"]
 
@@ -180,23 +181,17 @@ class OpenCensusReceiver(Component):
         if cfg.auth is not None:
             authenticator = server_authenticator(host, cfg.auth, f"receivers.{self.settings.id}.auth")
             interceptors.append(grpc_interceptor(authenticator, self._report.requests["refused"].inc))
-        server = grpc.aio.server(options=OTLPReceiver._grpc_options(None, cfg), interceptors=interceptors or None)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRACE_SERVICE, {
+        credentials = None
+        if cfg.tls:
+            try:
+                credentials = cfg.tls.grpc_credentials()
+            except ConfigError as e:
+                raise ConfigError(f"receivers.{self.settings.id}.tls.{e.path}", e.message) from None
+        server, port = await start_server(cfg, TRACE_SERVICE, {
             # raw bytes in and out: messages are parsed once, in _translate
             "Export": grpc.stream_stream_rpc_method_handler(self._export),
             "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
-        }),))
-        if cfg.tls:
-            try:
-                creds = cfg.tls.grpc_credentials()
-            except ConfigError as e:
-                raise ConfigError(f"receivers.{self.settings.id}.tls.{e.path}", e.message) from None
-            port = server.add_secure_port(cfg.endpoint, creds)
-        else:
-            port = server.add_insecure_port(cfg.endpoint)
-        if not port:
-            raise OSError(f"opencensus receiver: cannot listen on gRPC endpoint {cfg.endpoint}")
-        await server.start()
+        }, name="opencensus receiver", credentials=credentials, interceptors=interceptors)
         self._server, self.port = server, port
         host_name = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OpenCensus receiver listening", extra={"endpoint": f"{host_name}:{port}"})

@@ -30,6 +30,7 @@ from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenti
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
 from ..consumer import PermanentError, ThrottledError, Traces, count_spans
+from ..grpc_server import start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .obsreport import TransportReport
@@ -410,27 +411,6 @@ class OTLPReceiver(Component):
             trailers += (("google.rpc.retryinfo-bin", status.details[0].value),)
         await context.abort(code, status.message, trailing_metadata=trailers)
 
-    def _grpc_options(self, cfg: GRPCServerConfig) -> list:
-        opts = [("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * MIB),
-                ("grpc.so_reuseport", 0)]
-        if cfg.max_concurrent_streams:
-            opts.append(("grpc.max_concurrent_streams", cfg.max_concurrent_streams))
-        ka = cfg.keepalive
-        if ka and ka.server_parameters:
-            sp = ka.server_parameters
-            for key, value in (("grpc.max_connection_idle_ms", sp.max_connection_idle),
-                               ("grpc.max_connection_age_ms", sp.max_connection_age),
-                               ("grpc.max_connection_age_grace_ms", sp.max_connection_age_grace),
-                               ("grpc.keepalive_time_ms", sp.time), ("grpc.keepalive_timeout_ms", sp.timeout)):
-                if value is not None:
-                    opts.append((key, int(value * 1000)))
-        if ka and ka.enforcement_policy:
-            ep = ka.enforcement_policy
-            if ep.min_time is not None:
-                opts.append(("grpc.http2.min_ping_interval_without_data_ms", int(ep.min_time * 1000)))
-            opts.append(("grpc.keepalive_permit_without_calls", int(ep.permit_without_stream)))
-        return opts
-
     def _path(self, transport: str, key: str) -> str:
         return f"receivers.{self.settings.id}.protocols.{transport}.{key}"
 
@@ -451,19 +431,10 @@ class OTLPReceiver(Component):
         interceptors = []
         if authenticator is not None:
             interceptors.append(grpc_interceptor(authenticator, self._m["grpc"].requests["refused"].inc))
-        server = grpc.aio.server(options=self._grpc_options(cfg), interceptors=interceptors or None)
-        handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
-            "Export": grpc.unary_unary_rpc_method_handler(self._export_grpc),  # raw bytes in and out
-        })
-        server.add_generic_rpc_handlers((handler,))
-        if cfg.tls:
-            creds = self._tls("grpc", cfg.tls.grpc_credentials)
-            port = server.add_secure_port(cfg.endpoint, creds)
-        else:
-            port = server.add_insecure_port(cfg.endpoint)
-        if not port:
-            raise OSError(f"otlp receiver: cannot listen on gRPC endpoint {cfg.endpoint}")
-        await server.start()
+        credentials = self._tls("grpc", cfg.tls.grpc_credentials) if cfg.tls else None
+        server, port = await start_server(
+            cfg, TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
+            name="otlp receiver", credentials=credentials, interceptors=interceptors)
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OTLP/gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
