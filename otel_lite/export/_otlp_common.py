@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 
 from ..config import _warn_once, env_int, env_str, first_env_str, parse_key_values
 from ..version import __version__
+from .retry import retry_until_deadline
 
 USER_AGENT = f"OTel-OTLP-Exporter-Python-otel-lite/{__version__}"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -187,3 +189,51 @@ def record_partial_success(stats: ExportStats, warn, exporter: str, endpoint: st
     if partial:
         warn("partial_success", "%s: %s accepted the request partially: %d of %d spans rejected: %s",
              exporter, endpoint, rejected, span_count, (message or "(no message)")[:512])
+
+
+class OTLPExporterBase:
+    """What both OTLP exporters do around their transport: refuse after shutdown, turn the
+    export timeout into a deadline, send with retries and account for the outcome.
+
+    A subclass sets ``_stats``, ``_warn``, ``_timeout``, ``_stop``, ``_policy``, ``_shutdown``,
+    ``_KIND`` ("grpc"/"http"), ``_NAME`` and ``_where`` (endpoint for logs), and implements
+    ``_send(body, seconds_left) -> Attempt``."""
+
+    def _refused_after_shutdown(self, spans) -> bool:
+        if self._shutdown:
+            self._warn(f"{self._KIND}_after_shutdown", "%s already shut down: dropping %d spans", self._NAME,
+                       len(spans))
+            self._stats.record(failed=len(spans))
+        return self._shutdown
+
+    def _deadline(self, timeout_millis: float | None) -> float:
+        timeout = self._timeout
+        if timeout_millis is not None:
+            timeout = min(timeout, max(0.0, timeout_millis / 1000))
+        return time.monotonic() + timeout
+
+    def _encode_failed(self, spans) -> None:
+        self._warn(f"{self._KIND}_encode", "%s could not encode %d spans", self._NAME, len(spans), exc_info=True)
+        self._stats.record(failed=len(spans))
+
+    def _send_with_retries(self, body: bytes, span_count: int, deadline: float, partial_success) -> bool:
+        """Send ``body`` until success, a permanent error or the deadline; ``partial_success(value)``
+        gives (rejected spans, message) of a successful response."""
+        attempt = retry_until_deadline(lambda left: self._send(body, left), deadline, self._stop, self._policy)
+        self._stats.record(requests=attempt.sends, retries=max(0, attempt.sends - 1))
+        if attempt.ok:
+            rejected, message = partial_success(attempt.value)
+            record_partial_success(self._stats, self._warn, self._NAME, self._where, span_count, rejected, message)
+            return True
+        self._stats.record(failed=span_count)
+        self._warn(f"{self._KIND}_{attempt.kind}", "%s failed to export %d spans to %s: %s", self._NAME, span_count,
+                   self._where, attempt.reason)
+        return False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def stats(self) -> dict:
+        """spans_exported, spans_failed (rejected spans included), partial_success_rejected,
+        partial_success_responses, requests, retries."""
+        return self._stats.as_dict()

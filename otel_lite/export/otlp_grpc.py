@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import weakref
 from typing import Sequence
 from urllib.parse import urlparse
@@ -28,11 +27,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from . import SpanExporter, SpanExportResult
 from .otlp_encode import encode_spans
-from ._otlp_common import (USER_AGENT, ExportStats, env_names, first_env, read_file, record_partial_success,
+from ._otlp_common import (USER_AGENT, ExportStats, OTLPExporterBase, env_names, first_env, read_file,
                            resolve_compression, resolve_file, resolve_headers, resolve_timeout)
 from .._log import RateLimitedLog
 from ..config import env_bool
-from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, grpc_code_retryable, grpc_retry_delay, retry_until_deadline
+from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, grpc_code_retryable, grpc_retry_delay
 
 __all__ = ["OTLPSpanExporter"]
 
@@ -63,7 +62,7 @@ def _resolve_insecure(insecure: bool | None, scheme: str) -> bool:
     return bool(insecure)
 
 
-class OTLPSpanExporter(SpanExporter):
+class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
     """Exports spans over OTLP/gRPC.  ``timeout`` is in seconds (the whole
     export, retries included; ``timeout_millis`` from the batch processor can
     only shorten it).  ``credentials`` (``grpc.ChannelCredentials``) replaces
@@ -71,6 +70,8 @@ class OTLPSpanExporter(SpanExporter):
     (``otel_lite.export.retry.RetryPolicy``).  ``export`` never raises: a
     failure is logged (rate-limited) and returned as FAILURE; ``stats()``
     gives the counters."""
+
+    _KIND, _NAME = "grpc", "OTLP gRPC exporter"
 
     def __init__(self, endpoint: str | None = None, insecure: bool | None = None, headers=None,
                  timeout: float | None = None, compression=None, certificate_file: str | None = None,
@@ -132,37 +133,22 @@ class OTLPSpanExporter(SpanExporter):
     # -- exporting --------------------------------------------------------------------------------------
 
     def export(self, spans: Sequence, timeout_millis: float | None = None) -> SpanExportResult:
-        if self._shutdown:
-            self._warn("grpc_after_shutdown", "OTLP gRPC exporter already shut down: dropping %d spans", len(spans))
-            self._stats.record(failed=len(spans))
+        if self._refused_after_shutdown(spans):
             return SpanExportResult.FAILURE
         if not spans:
             return SpanExportResult.SUCCESS
-        timeout = self._timeout
-        if timeout_millis is not None:
-            timeout = min(timeout, max(0.0, timeout_millis / 1000))
-        deadline = time.monotonic() + timeout
+        deadline = self._deadline(timeout_millis)
         try:
             body = encode_spans(spans)
         except Exception:
-            self._warn("grpc_encode", "OTLP gRPC exporter could not encode %d spans", len(spans), exc_info=True)
-            self._stats.record(failed=len(spans))
+            self._encode_failed(spans)
             return SpanExportResult.FAILURE
         if self._pid != os.getpid():  # forked without at-fork hooks
             with self._lock:
                 if self._pid != os.getpid():
                     self._open_channel()
-        attempt = retry_until_deadline(lambda left: self._send(body, left), deadline, self._stop, self._policy)
-        self._stats.record(requests=attempt.sends, retries=max(0, attempt.sends - 1))
-        if attempt.ok:
-            partial = attempt.value.partial_success
-            record_partial_success(self._stats, self._warn, "OTLP gRPC exporter", self._target, len(spans),
-                                   partial.rejected_spans, partial.error_message)
-            return SpanExportResult.SUCCESS
-        self._stats.record(failed=len(spans))
-        self._warn("grpc_" + attempt.kind, "OTLP gRPC exporter failed to export %d spans to %s: %s", len(spans),
-                   self._target, attempt.reason)
-        return SpanExportResult.FAILURE
+        ok = self._send_with_retries(body, len(spans), deadline, _partial_success)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def _send(self, body: bytes, seconds_left: float) -> Attempt:
         call = self._call
@@ -208,13 +194,9 @@ class OTLPSpanExporter(SpanExporter):
             except Exception:  # closing must never raise into the caller
                 _log.debug("closing the gRPC channel failed", exc_info=True)
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-    def stats(self) -> dict:
-        """spans_exported, spans_failed (rejected spans included), partial_success_rejected,
-        partial_success_responses, requests, retries."""
-        return self._stats.as_dict()
+    @property
+    def _where(self) -> str:
+        return self._target
 
     def __repr__(self) -> str:
         return f"OTLPSpanExporter(grpc, endpoint={self._target!r}, insecure={self._insecure})"
@@ -226,3 +208,8 @@ def _forget_channel(exporter: OTLPSpanExporter | None) -> None:
     if exporter is not None:
         exporter._lock = threading.Lock()  # another thread may have held it at fork time
         exporter._pid = -1
+
+
+def _partial_success(response) -> tuple[int, str]:
+    partial = response.partial_success
+    return partial.rejected_spans, partial.error_message

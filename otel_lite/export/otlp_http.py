@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import threading
-import time
 import weakref
 import zlib
 from typing import Sequence
@@ -28,12 +27,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from . import SpanExporter, SpanExportResult
 from .otlp_encode import encode_spans, encode_spans_json
-from ._otlp_common import (USER_AGENT, ExportStats, read_file, record_partial_success, resolve_compression,
+from ._otlp_common import (USER_AGENT, ExportStats, OTLPExporterBase, read_file, resolve_compression,
                            resolve_file, resolve_headers, resolve_timeout)
 from .._log import RateLimitedLog
 from ..config import _warn_once, env_str
-from .retry import (DEFAULT_POLICY, Attempt, RetryPolicy, http_status_retryable, parse_retry_after,
-                    retry_until_deadline)
+from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, http_status_retryable, parse_retry_after
 
 __all__ = ["OTLPSpanExporter"]
 
@@ -89,7 +87,7 @@ def _request_headers(user: dict, content_type: str, content_encoding: str | None
     return headers
 
 
-class OTLPSpanExporter(SpanExporter):
+class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
     """Exports spans over OTLP/HTTP.  ``encoding`` is ``"proto"`` (default) or
     ``"json"``; ``compression`` ``"gzip"``, ``"deflate"`` or ``"none"``;
     ``timeout`` in seconds covers the whole export, retries included
@@ -99,6 +97,8 @@ class OTLPSpanExporter(SpanExporter):
     symmetry with the gRPC exporter but the URL scheme decides TLS.  A batch
     whose encoding exceeds ``max_request_size`` is split in halves (a single
     span too large is dropped and counted).  ``export`` never raises."""
+
+    _KIND, _NAME = "http", "OTLP HTTP exporter"
 
     def __init__(self, endpoint: str | None = None, headers=None, timeout: float | None = None, compression=None,
                  encoding: str = "proto", certificate_file: str | None = None, client_key_file: str | None = None,
@@ -155,16 +155,11 @@ class OTLPSpanExporter(SpanExporter):
     # -- exporting --------------------------------------------------------------------------------------
 
     def export(self, spans: Sequence, timeout_millis: float | None = None) -> SpanExportResult:
-        if self._shutdown:
-            self._warn("http_after_shutdown", "OTLP HTTP exporter already shut down: dropping %d spans", len(spans))
-            self._stats.record(failed=len(spans))
+        if self._refused_after_shutdown(spans):
             return SpanExportResult.FAILURE
         if not spans:
             return SpanExportResult.SUCCESS
-        timeout = self._timeout
-        if timeout_millis is not None:
-            timeout = min(timeout, max(0.0, timeout_millis / 1000))
-        deadline = time.monotonic() + timeout
+        deadline = self._deadline(timeout_millis)
         if self._own_pool and self._pid != os.getpid():  # forked without at-fork hooks
             _forget_pool(self)
         return SpanExportResult.SUCCESS if self._export(spans, deadline) else SpanExportResult.FAILURE
@@ -173,8 +168,7 @@ class OTLPSpanExporter(SpanExporter):
         try:
             body = self._encode(spans)
         except Exception:
-            self._warn("http_encode", "OTLP HTTP exporter could not encode %d spans", len(spans), exc_info=True)
-            self._stats.record(failed=len(spans))
+            self._encode_failed(spans)
             return False
         if len(body) > self._max_request_size:
             if len(spans) > 1:  # split rather than lose the whole batch
@@ -187,17 +181,7 @@ class OTLPSpanExporter(SpanExporter):
             return False
         if self._compress is not None:
             body = self._compress(body)
-        attempt = retry_until_deadline(lambda left: self._send(body, left), deadline, self._stop, self._policy)
-        self._stats.record(requests=attempt.sends, retries=max(0, attempt.sends - 1))
-        if attempt.ok:
-            rejected, message = attempt.value
-            record_partial_success(self._stats, self._warn, "OTLP HTTP exporter", self._endpoint, len(spans),
-                                   rejected, message)
-            return True
-        self._stats.record(failed=len(spans))
-        self._warn("http_" + attempt.kind, "OTLP HTTP exporter failed to export %d spans to %s: %s", len(spans),
-                   self._endpoint, attempt.reason)
-        return False
+        return self._send_with_retries(body, len(spans), deadline, lambda value: value)  # value: (rejected, msg)
 
     def _encode(self, spans) -> bytes:
         if self._encoding == "json":
@@ -281,13 +265,9 @@ class OTLPSpanExporter(SpanExporter):
             except Exception:
                 _log.debug("closing the HTTP connection pool failed", exc_info=True)
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-    def stats(self) -> dict:
-        """spans_exported, spans_failed (rejected spans included), partial_success_rejected,
-        partial_success_responses, requests, retries."""
-        return self._stats.as_dict()
+    @property
+    def _where(self) -> str:
+        return self._endpoint
 
     def __repr__(self) -> str:
         return f"OTLPSpanExporter(http/{self._encoding}, endpoint={self._endpoint!r})"
