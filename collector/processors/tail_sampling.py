@@ -770,9 +770,11 @@ class TailSamplingProcessor(Component):
 
     async def consume(self, traces: Traces) -> None:
         now = time.monotonic()
-        # received bytes are parsed as a view declaring only what the policies read
-        raw = traces.raw
-        msg = self._view.FromString(raw) if raw is not None else traces.message
+        # a message the receiver already parsed is used as it is; bytes alone are parsed as a
+        # view declaring only what the policies read
+        msg = traces.parsed
+        if msg is None:
+            msg = self._view.FromString(traces.raw)
         buffered = self._traces
         late_sampled: _Trace | None = None
         late_count = 0
