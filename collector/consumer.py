@@ -78,12 +78,6 @@ class Traces:
     def raw(self) -> bytes | None:
         """The serialized form if it is at hand (never serializes)."""
         return self._raw
-
-    @property
-    def parsed(self) -> ExportTraceServiceRequest | None:
-        """The message if it is at hand (never parses)."""
-        return self._message
-
     def may_contain(self, needle: bytes) -> bool:
         """False only when the serialized form is at hand and ``needle`` is not in it:
         a processor can skip looking for an attribute key no span has."""
