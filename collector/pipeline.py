@@ -81,6 +81,26 @@ class FanOut:
                     raise e
             raise worst_error(errors)
 
+    def queue_batching_targets(self) -> list | None:
+        return _targets_of_all(self.consumers)
+
+
+def queue_batching_targets(consumer) -> list | None:
+    """The exporters behind ``consumer`` that batch in their sending queues, or None when
+    some path ends elsewhere (an exporter without a queue, a processor)."""
+    ask = getattr(consumer, "queue_batching_targets", None)
+    return ask() if ask is not None else None
+
+
+def _targets_of_all(consumers) -> list | None:
+    found = []
+    for c in consumers:
+        t = queue_batching_targets(c)
+        if t is None:
+            return None
+        found.extend(t)
+    return found
+
 
 def fan_out(consumers: list, clone: bool = False):
     return consumers[0] if len(consumers) == 1 else FanOut(consumers, clone)
@@ -99,6 +119,9 @@ class _CountIncoming:
         self.counter.inc(traces.span_count)
         await self.inner.consume(traces)
 
+    def queue_batching_targets(self) -> list | None:
+        return queue_batching_targets(self.inner)
+
 
 class _CountOutgoing:
     """Counts ``otelcol_processor_outgoing_items``: what a processor passes on."""
@@ -112,6 +135,9 @@ class _CountOutgoing:
     async def consume(self, traces: Traces) -> None:
         self.counter.inc(traces.span_count)
         await self.next.consume(traces)
+
+    def queue_batching_targets(self) -> list | None:
+        return queue_batching_targets(self.next)
 
 
 class Graph:
@@ -207,3 +233,24 @@ class Graph:
             except Exception:
                 log.exception("error while stopping %s", label)
         self._started.clear()
+        self._report_undelivered(order)
+
+    def _report_undelivered(self, order) -> None:
+        """One line with what the shutdown left undelivered: spans dropped (counted in the
+        components' metrics) and spans stored in persistent queues for the next start."""
+        dropped = stored = 0
+        parts = []
+        for label, comp in order:
+            report = getattr(comp, "undelivered", None)
+            if report is None:
+                continue
+            d, s = report()
+            if d or s:
+                parts.append(f"{label}: dropped {d}, stored {s}")
+            dropped, stored = dropped + d, stored + s
+        if dropped:
+            log.error("shutdown complete with undelivered data: dropped_spans=%d "
+                      "stored_spans_for_next_start=%d (%s)", dropped, stored, "; ".join(parts))
+        elif stored:
+            log.info("shutdown complete: stored_spans_for_next_start=%d, sent after the next start (%s)",
+                     stored, "; ".join(parts))

@@ -1,14 +1,19 @@
 """What every exporter gets for free (the Go collector's ``exporterhelper``).
 
-The send chain, outermost first: **sending queue → retry → timeout → push**.
+The send chain, outermost first: **sending queue → batcher → retry → timeout → push**.
 
-- ``sending_queue``: an in-memory bounded queue (``queue_size`` batches) or,
-  with ``storage``, a SQLite-backed persistent queue (see ``persistent_queue``)
-  drained by ``num_consumers`` tasks.  A full queue raises
-  ``RetryableError("sending queue is full")`` (the receiver answers 503) unless
-  ``block_on_overflow``.  With ``wait_for_result`` (or the queue disabled) the
-  caller waits for the send and gets its error, so downstream failures are
-  never hidden from a caller that asked to wait.
+- ``sending_queue``: one ``queue.SendingQueue``: in memory (``MemoryQueue``)
+  or, with ``storage``, SQLite (``PersistentQueue``), ``queue_size`` in
+  ``sizer`` units.  ``consume`` returns once the queue holds the request (for
+  the persistent queue: once committed), which is when the receiver
+  acknowledges.  A full queue raises ``RetryableError("sending queue is full")``
+  (the receiver answers 503) unless ``block_on_overflow``.  With
+  ``wait_for_result`` (or the queue disabled) the caller waits for the send and
+  gets its error.
+- ``sending_queue.batch``: the queue's consumers merge requests into batches
+  (``queue_batcher.QueueBatcher``) and send them on ``num_consumers`` senders.
+  An upstream ``batch`` processor hands its settings over
+  (``adopt_batching``) when the exporter has none of its own.
 - ``retry_on_failure``: exponential backoff with jitter on ``RetryableError``
   (and on unexpected exceptions, as the Go collector does); a
   ``ThrottledError`` raises the delay to at least the server's value; a
@@ -27,9 +32,12 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from ..batching import QueueBatchConfig, check_sizer, sizer
 from ..component import Component, ComponentConfig, ComponentID, ConfigError, Duration
 from ..consumer import ConsumerError, PermanentError, RetryableError, ThrottledError, Traces
 from ..tls import TLSClientConfig
+from .queue import MemoryQueue, QueueFullError, SendingQueue
+from .queue_batcher import QueueBatcher, ShutdownError
 
 __all__ = [
     "RetryConfig",
@@ -39,6 +47,7 @@ __all__ = [
     "Exporter",
     "ShutdownError",
     "QueueFullError",
+    "QueueBatchConfig",
     "backoff_delays",
 ]
 
@@ -70,7 +79,9 @@ class RetryConfig(ComponentConfig):
 
 @dataclass
 class QueueConfig(ComponentConfig):
-    """``sending_queue`` (Go ``exporterhelper.QueueBatchConfig``), sized in requests (batches)."""
+    """``sending_queue`` (Go ``exporterhelper.QueueBatchConfig``): ``queue_size`` in
+    ``sizer`` units; ``batch`` (unset = each request sent on its own; ``{}`` = Go's
+    defaults) merges requests when they are sent."""
 
     enabled: bool = True
     num_consumers: int = 10
@@ -79,6 +90,7 @@ class QueueConfig(ComponentConfig):
     block_on_overflow: bool = False
     wait_for_result: bool = False
     storage: str | None = None  # id of a file_storage extension -> persistent queue
+    batch: QueueBatchConfig | None = None
 
     def validate(self) -> None:
         if not self.enabled:
@@ -87,8 +99,7 @@ class QueueConfig(ComponentConfig):
             raise ConfigError("num_consumers", "must be at least 1")
         if self.queue_size < 1:
             raise ConfigError("queue_size", "must be at least 1")
-        if self.sizer != "requests":
-            raise ConfigError("sizer", f"unsupported sizer {self.sizer!r} (only 'requests' is supported)")
+        check_sizer(self.sizer)
         if self.storage is not None:
             ComponentID.parse(self.storage, "storage")
 
@@ -106,16 +117,6 @@ class ExporterConfig(ComponentConfig):
     sending_queue: QueueConfig = field(default_factory=QueueConfig)
 
 
-class ShutdownError(RetryableError):
-    """The exporter stopped while this request was being retried; a persistent
-    queue keeps the item for the next start."""
-
-
-class QueueFullError(RetryableError):
-    def __init__(self):
-        super().__init__("sending queue is full")
-
-
 def backoff_delays(cfg: RetryConfig, rng: random.Random | None = None):
     """Endless iterator of randomized exponential backoff delays (seconds)."""
     rnd = (rng or random).random
@@ -124,26 +125,6 @@ def backoff_delays(cfg: RetryConfig, rng: random.Random | None = None):
         spread = cfg.randomization_factor * interval
         yield interval - spread + 2.0 * spread * rnd()
         interval = min(interval * cfg.multiplier, float(cfg.max_interval))
-
-
-class _Item:
-    """One queued batch; ``waiter`` is set when the caller awaits the outcome."""
-
-    __slots__ = ("traces", "waiter", "handle")
-
-    def __init__(self, traces: Traces, waiter: asyncio.Future | None, handle=None):
-        self.traces = traces
-        self.waiter = waiter
-        self.handle = handle  # persistent queue row id
-
-
-def _resolve(waiter: asyncio.Future | None, error: BaseException | None) -> None:
-    if waiter is None or waiter.done():
-        return
-    if error is None:
-        waiter.set_result(None)
-    else:
-        waiter.set_exception(error)
 
 
 class Exporter(Component):
@@ -162,6 +143,7 @@ class Exporter(Component):
         self.timeout = float(timeout or 0.0)
         self.retry_cfg = retry if retry is not None and retry.enabled else None
         self.queue_cfg = queue if queue is not None and queue.enabled else None
+        self.batch_cfg = self.queue_cfg.batch if self.queue_cfg is not None else None
         self.drain_timeout = DEFAULT_DRAIN_TIMEOUT
 
         tel = settings.telemetry
@@ -176,14 +158,13 @@ class Exporter(Component):
 
         self._stop = asyncio.Event()  # set by shutdown: aborts retry sleeps
         self._stopping = False
-        self._busy = 0  # workers currently sending
         self._refused_spans = 0  # enqueue failures since the last log line
         self._refused_logged_at = -1e9
         self._started = False
         self._shut = False
-        self._memq: asyncio.Queue | None = None
-        self._pq = None  # PersistentQueue
-        self._workers: list[asyncio.Task] = []
+        self.queue: SendingQueue | None = None
+        self._batcher: QueueBatcher | None = None
+        self.dropped_at_shutdown = 0  # spans given up on while shutting down (not stored)
 
     # -- to implement ----------------------------------------------------------
     async def push(self, traces: Traces) -> None:
@@ -196,6 +177,23 @@ class Exporter(Component):
     async def shutdown_client(self) -> None:
         return None
 
+    # -- what upstream components may ask ----------------------------------------
+    def queue_batching_targets(self) -> list | None:
+        """This exporter when it batches in its sending queue (see the ``batch`` processor)."""
+        return [self] if self.queue_cfg is not None else None
+
+    def adopt_batching(self, batch: QueueBatchConfig) -> None:
+        """Batch with ``batch`` unless ``sending_queue.batch`` was configured."""
+        if self.batch_cfg is None:
+            self.batch_cfg = batch
+            if self._batcher is not None:
+                self._batcher.batch = batch
+
+    def undelivered(self) -> tuple[int, int]:
+        """(spans dropped at shutdown, spans stored for the next start)."""
+        stored = self.queue.stored_spans() if self.queue is not None else 0
+        return self.dropped_at_shutdown, stored
+
     # -- lifecycle -------------------------------------------------------------
     async def start(self, host) -> None:
         if self._started:
@@ -206,26 +204,30 @@ class Exporter(Component):
         if q is None:
             return
         self._m_queue_capacity.set(q.queue_size)
-        if q.storage:
-            from .persistent_queue import PersistentQueue
+        queue = self.queue = self._make_queue(q, host)
+        await queue.open()
+        self._m_queue_size.set_function(queue.size)  # read at scrape time
+        if self.queue.stored_spans():
+            self.log.info("persistent queue holds %d spans from a previous run; resending them",
+                          self.queue.stored_spans())
+        self._batcher = QueueBatcher(self.queue, self._send, q.num_consumers, self.batch_cfg, self._lost,
+                                     name=f"exporter {self.id}", logger=self.log)
+        self._batcher.start()
 
-            ext = host.get_extension(q.storage) if host is not None else None
-            if ext is None or not hasattr(ext, "get_client"):
-                raise ConfigError("sending_queue.storage",
-                                  f"storage extension {q.storage!r} not found: add it to 'extensions' and "
-                                  "'service.extensions'")
-            client = ext.get_client(self.settings.kind, self.id, "traces")
-            self._pq = PersistentQueue(client.path, capacity=q.queue_size, fsync=client.fsync,
-                                       lock_timeout=client.timeout, logger=self.log)
-            await self._pq.open()
-            self._m_queue_size.set(self._pq.size)
-            if self._pq.size:
-                self.log.info("persistent queue holds %d batches from a previous run; resending them",
-                              self._pq.size)
-        else:
-            self._memq = asyncio.Queue(maxsize=q.queue_size)
-        self._workers = [asyncio.create_task(self._worker(), name=f"exporter {self.id} consumer {i}")
-                         for i in range(q.num_consumers)]
+    def _make_queue(self, q: QueueConfig, host) -> SendingQueue:
+        if not q.storage:
+            return MemoryQueue(q.queue_size, sizer(q.sizer))
+        from .persistent_queue import PersistentQueue
+
+        ext = host.get_extension(q.storage) if host is not None else None
+        if ext is None or not hasattr(ext, "get_client"):
+            raise ConfigError("sending_queue.storage",
+                              f"storage extension {q.storage!r} not found: add it to 'extensions' and "
+                              "'service.extensions'")
+        client = ext.get_client(self.settings.kind, self.id, "traces")
+        return PersistentQueue(client.path, capacity=q.queue_size, fsync=client.fsync,
+                               lock_timeout=client.timeout, logger=self.log, measure=sizer(q.sizer),
+                               sizer_name=q.sizer)
 
     async def shutdown(self) -> None:
         if self._shut:
@@ -234,43 +236,19 @@ class Exporter(Component):
         self._stopping = True
         self._stop.set()  # aborts retry sleeps: one attempt per remaining item from now on
         try:
-            if self._workers:
-                await self._stop_workers()
+            if self._batcher is not None:
+                await self._batcher.stop(self.drain_timeout)
         finally:
-            if self._pq is not None:
-                await self._pq.close()
+            if self.queue is not None:
+                await self.queue.close()
             if self._started:
                 await self.shutdown_client()
 
-    async def _stop_workers(self) -> None:
-        if self._memq is not None:
-            # drain: workers keep taking items (one attempt each) until the queue is empty
-            deadline = time.monotonic() + self.drain_timeout
-            while (self._memq.qsize() or self._busy_workers()) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-        else:
-            # persistent queue: stop reading; in-flight sends end quickly (retries aborted)
-            deadline = time.monotonic() + max(self.timeout, 1.0) + 1.0
-            self._pq.stop_reading()
-            while self._busy_workers() and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-        for t in self._workers:
-            t.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        if self._memq is not None:
-            dropped = 0
-            while not self._memq.empty():
-                item = self._memq.get_nowait()
-                dropped += item.traces.span_count
-                self._m_failed_retry.inc(item.traces.span_count)
-                _resolve(item.waiter, ShutdownError("exporter shut down before the batch was sent"))
-            if dropped:
-                self.log.error("shutdown deadline passed: dropping %d spans still queued", dropped)
-            self._m_queue_size.set(0)
-
-    def _busy_workers(self) -> int:
-        return self._busy
+    def _lost(self, spans: int, reason: str) -> None:
+        """Spans of a memory queue that shutdown cut off (never sent)."""
+        self._m_failed_retry.inc(spans)
+        self.dropped_at_shutdown += spans
+        self.log.debug("dropping %d spans at shutdown: %s", spans, reason)
 
     # -- data path -------------------------------------------------------------
     async def consume(self, traces: Traces) -> None:
@@ -287,26 +265,14 @@ class Exporter(Component):
             return
         waiter = asyncio.get_running_loop().create_future() if q.wait_for_result else None
         try:
-            if self._pq is not None:
-                while True:
-                    try:
-                        await self._pq.put(traces, waiter)
-                        break
-                    except QueueFullError:
-                        if not q.block_on_overflow or self._stopping:
-                            raise
-                        await self._pq.wait_for_room()
-                self._m_queue_size.set(self._pq.size)
-            else:
-                item = _Item(traces, waiter)
-                if q.block_on_overflow:
-                    await self._memq.put(item)
-                else:
-                    try:
-                        self._memq.put_nowait(item)
-                    except asyncio.QueueFull:
-                        raise QueueFullError() from None
-                self._m_queue_size.set(self._memq.qsize())
+            while True:
+                try:
+                    await self.queue.put(traces, waiter)
+                    break
+                except QueueFullError:
+                    if not q.block_on_overflow or self._stopping:
+                        raise
+                    await self.queue.wait_for_room()
         except ConsumerError as e:
             self._m_enqueue_failed.inc(n)
             self._refused_spans += n
@@ -320,41 +286,6 @@ class Exporter(Component):
         if waiter is not None:
             await waiter
 
-    async def _worker(self) -> None:
-        while True:
-            if self._pq is not None:
-                item = await self._pq.get()
-                if item is None:  # stopped reading
-                    return
-                self._m_queue_size.set(self._pq.size)
-            else:
-                item = await self._memq.get()
-                self._m_queue_size.set(self._memq.qsize())
-            self._busy += 1
-            try:
-                error = None
-                try:
-                    await self._send(item.traces)
-                except ConsumerError as e:
-                    error = e
-                if self._pq is not None:
-                    # a send aborted by shutdown stays on disk for the next start
-                    await self._pq.done(item, remove=not isinstance(error, ShutdownError))
-                    self._m_queue_size.set(self._pq.size)
-                _resolve(item.waiter, error)
-            except asyncio.CancelledError:
-                if self._pq is None:  # cancelled mid-send at the end of the drain: this batch is lost
-                    self._m_failed_retry.inc(item.traces.span_count)
-                    self.log.error("Exporting failed. Dropping data. error=exporter shut down while sending "
-                                   "dropped_items=%d", item.traces.span_count)
-                _resolve(item.waiter, ShutdownError("exporter shut down while sending"))
-                raise
-            except Exception as e:  # storage failure: keep going, the row stays for the next start
-                self.log.error("persistent queue error: %s", e)
-                _resolve(item.waiter, RetryableError(f"persistent queue error: {e}"))
-            finally:
-                self._busy -= 1
-
     async def _send(self, traces: Traces) -> None:
         """retry → timeout → push, with the sent/failed counters (Go's obsreport)."""
         n = traces.span_count
@@ -363,20 +294,26 @@ class Exporter(Component):
             await self._send_with_retry(traces)
         except PermanentError as e:
             self._m_failed_perm.inc(n)
-            self.log.error("Exporting failed. The error is not retryable. Dropping data. error=%s "
-                           "dropped_items=%d", e, n)
+            self._log_drop(e, n, "The error is not retryable. ")
             raise
         except ConsumerError as e:
-            if isinstance(e, ShutdownError) and self._pq is not None:
+            if isinstance(e, ShutdownError) and self.queue is not None and self.queue.keeps_unsent:
                 raise  # the batch stays in the persistent queue for the next start: not a failure
             # an in-memory batch whose send the shutdown cut short is lost too: counted and logged
             self._m_failed_retry.inc(n)
-            self.log.error("Exporting failed. Dropping data. error=%s dropped_items=%d", e, n)
+            self._log_drop(e, n, "")
             raise
         else:
             self._m_sent.inc(n)
         finally:
             self._m_in_flight.dec()
+
+    def _log_drop(self, error: ConsumerError, spans: int, why: str) -> None:
+        if self._stopping:  # summed into the one shutdown line (see ``undelivered``)
+            self.dropped_at_shutdown += spans
+            self.log.debug("Exporting failed at shutdown. Dropping data. error=%s dropped_items=%d", error, spans)
+        else:
+            self.log.error("Exporting failed. %sDropping data. error=%s dropped_items=%d", why, error, spans)
 
     async def _attempt(self, traces: Traces) -> None:
         try:
@@ -396,7 +333,12 @@ class Exporter(Component):
     async def _send_with_retry(self, traces: Traces) -> None:
         cfg = self.retry_cfg
         if cfg is None or self._stopping:
-            await self._attempt(traces)
+            try:
+                await self._attempt(traces)
+            except RetryableError as e:
+                if self._stopping and self.queue is not None and self.queue.keeps_unsent:
+                    raise ShutdownError(f"exporter shut down: {e}") from e  # stays stored
+                raise
             return
         started = time.monotonic()
         delays = backoff_delays(cfg)
@@ -421,8 +363,8 @@ class Exporter(Component):
                 await asyncio.wait_for(self._stop.wait(), delay)
             except asyncio.TimeoutError:
                 continue
-            # shutdown interrupted the sleep: one last attempt for an in-memory item
-            if self._pq is not None:
+            # shutdown interrupted the sleep: one last attempt, unless the queue keeps the item
+            if self.queue is not None and self.queue.keeps_unsent:
                 raise ShutdownError(f"exporter shut down during retries: {err}") from err
             await self._attempt(traces)
             return

@@ -21,8 +21,8 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..consumer import RetryableError, Traces
-from .helper import QueueFullError
+from ..consumer import PermanentError, RetryableError, Traces
+from .queue import QueueClosedError, QueueEntry, QueueFullError
 
 __all__ = ["PersistentQueue"]
 
@@ -30,32 +30,33 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS queue "
            "(id INTEGER PRIMARY KEY AUTOINCREMENT, spans INTEGER NOT NULL, data BLOB NOT NULL)")
 
 
-class _Entry:
-    """What a consumer gets: the batch and its row id (``handle``)."""
-
-    __slots__ = ("traces", "waiter", "handle")
-
-    def __init__(self, traces, waiter, handle):
-        self.traces = traces
-        self.waiter = waiter
-        self.handle = handle
+def _count_requests(traces: Traces) -> int:
+    return 1
 
 
 class PersistentQueue:
+    """Implements ``queue.SendingQueue``; capacity in ``measure`` units (requests by default)."""
+
+    keeps_unsent = True
+
     def __init__(self, path: str, capacity: int, fsync: bool = False, lock_timeout: float = 1.0,
-                 logger: logging.Logger | None = None):
+                 logger: logging.Logger | None = None, measure=None, sizer_name: str = "requests"):
         self.path = path
         self.capacity = capacity
+        self._measure = measure or _count_requests
+        self._sizer_name = sizer_name
         self.fsync = fsync
         self.lock_timeout = lock_timeout
         self.log = logger or logging.getLogger("otel_lite.collector.persistent_queue")
         self._exec: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
-        self._pending: collections.deque = collections.deque()  # (row id, spans) ready to send
+        self._pending: collections.deque = collections.deque()  # (row id, spans, units) ready to send
         self._waiters: dict[int, asyncio.Future] = {}  # row id -> caller awaiting the outcome
-        self._in_flight = 0
-        self._reserved = 0  # puts not yet committed
+        self._pending_units = 0
+        self._in_flight = 0  # units handed out, not yet acknowledged
+        self._reserved = 0  # units of puts not yet committed
+        self._stored = 0  # spans in rows that are not (being) deleted
         self._to_write: list = []  # (bytes, spans, waiter, commit future)
         self._to_delete: list[int] = []  # ids of rows whose send finished
         self._writer: asyncio.Task | None = None
@@ -65,16 +66,18 @@ class PersistentQueue:
         self._closed = False
 
     # -- size -------------------------------------------------------------------
-    @property
     def size(self) -> int:
-        """Batches stored (queued or being sent)."""
-        return len(self._pending) + self._in_flight
+        """Units stored and not yet acknowledged (queued or being sent)."""
+        return self._pending_units + self._in_flight
+
+    def stored_spans(self) -> int:
+        return self._stored
 
     # -- thread side ------------------------------------------------------------
     def _call(self, fn, *args):
         return asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
 
-    def _open_sync(self) -> list[tuple[int, int]]:
+    def _open_sync(self) -> list[tuple[int, int, int]]:
         self._lock_fd = _lock_file(self.path + ".lock", self.lock_timeout)
         if not os.path.exists(self.path):  # queued telemetry is private to the collector's user
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -83,7 +86,10 @@ class PersistentQueue:
         conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
         conn.execute(_SCHEMA)
         self._conn = conn
-        return conn.execute("SELECT id, spans FROM queue ORDER BY id").fetchall()
+        rows = conn.execute("SELECT id, spans, length(data) FROM queue ORDER BY id").fetchall()
+        units = {"requests": lambda spans, size: 1, "items": lambda spans, size: spans,
+                 "bytes": lambda spans, size: size}[self._sizer_name]
+        return [(row_id, spans, units(spans, size)) for row_id, spans, size in rows]
 
     def _commit_sync(self, rows: list[tuple[bytes, int]], deletes: list[int]) -> list[int]:
         """One transaction: insert ``rows`` (returning their ids) and delete finished ids."""
@@ -126,23 +132,30 @@ class PersistentQueue:
                 raise RuntimeError(f"cannot open the persistent queue {self.path}: {e}") from e
             raise
         self._pending.extend(rows)
+        self._pending_units = sum(units for _, _, units in rows)
+        self._stored = sum(spans for _, spans, _ in rows)
         if rows:
             self._ready.set()
 
     async def put(self, traces: Traces, waiter: asyncio.Future | None = None) -> None:
-        """Store ``traces``; returns once committed.  Raises ``RetryableError`` when full or closed."""
+        """Store ``traces``; returns once committed.  Raises ``QueueFullError`` when full,
+        ``QueueClosedError`` once stopped."""
         if self._closed or not self._reading:
-            raise RetryableError("persistent queue is closed")
-        if self.size + self._reserved >= self.capacity:
+            raise QueueClosedError()
+        units = self._measure(traces)
+        if units > self.capacity:
+            raise PermanentError(f"request of size {units} is larger than the sending queue's "
+                                 f"capacity ({self.capacity})")
+        if self._pending_units + self._in_flight + self._reserved + units > self.capacity:
             raise QueueFullError()
-        self._reserved += 1
+        self._reserved += units
         committed = asyncio.get_running_loop().create_future()
-        self._to_write.append((traces.to_bytes(), traces.span_count, waiter, committed))
+        self._to_write.append((traces.to_bytes(), traces.span_count, units, waiter, committed))
         self._kick()
         try:
             await asyncio.shield(committed)
         finally:
-            self._reserved -= 1
+            self._reserved -= units
 
     def _kick(self) -> None:
         if self._writer is None or self._writer.done():
@@ -154,16 +167,19 @@ class PersistentQueue:
             batch, self._to_write = self._to_write, []
             deletes, self._to_delete = self._to_delete, []
             try:
-                ids = await self._call(self._commit_sync, [(data, spans) for data, spans, _, _ in batch], deletes)
+                ids = await self._call(self._commit_sync, [(data, spans) for data, spans, _, _, _ in batch],
+                                       deletes)
             except Exception as e:
                 self.log.error("persistent queue write failed: %s", e)
-                for _, _, _, committed in batch:
+                for _, _, _, _, committed in batch:
                     if not committed.done():
                         committed.set_exception(RetryableError(f"persistent queue write failed: {e}"))
                 # unsent deletes are harmless: those batches are sent again after a restart
                 continue
-            for row_id, (_, spans, waiter, committed) in zip(ids, batch):
-                self._pending.append((row_id, spans))
+            for row_id, (_, spans, units, waiter, committed) in zip(ids, batch):
+                self._pending.append((row_id, spans, units))
+                self._pending_units += units
+                self._stored += spans
                 if waiter is not None:
                     self._waiters[row_id] = waiter
                 if not committed.done():
@@ -171,52 +187,71 @@ class PersistentQueue:
             if batch:
                 self._ready.set()
 
-    async def get(self) -> _Entry | None:
-        """The oldest stored batch, or None once ``stop_reading`` was called."""
+    async def get(self, timeout: float | None = None) -> QueueEntry | None:
+        """The oldest stored entry; None after ``timeout`` or once ``stop`` was called."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             if not self._reading:
                 return None
             if self._pending:
-                row_id, spans = self._pending.popleft()
-                self._in_flight += 1
-                try:
-                    data = await self._call(self._read_sync, row_id)
+                row_id, spans, units = self._pending.popleft()
+                self._pending_units -= units
+                self._in_flight += units
+                try:  # shielded: a caller's timeout must not lose a row being read
+                    data = await asyncio.shield(self._call(self._read_sync, row_id))
                 except BaseException:
-                    self._in_flight -= 1
-                    self._pending.appendleft((row_id, spans))
+                    self._in_flight -= units
+                    self._pending_units += units
+                    self._pending.appendleft((row_id, spans, units))
                     raise
                 if data is None:  # vanished (should not happen): nothing to send
-                    self._in_flight -= 1
+                    self._in_flight -= units
                     continue
-                return _Entry(Traces.from_bytes(data, spans), self._waiters.pop(row_id, None), row_id)
+                return QueueEntry(Traces.from_bytes(data, spans), units, self._waiters.pop(row_id, None), row_id)
             self._ready.clear()
-            await self._ready.wait()
+            if deadline is None:
+                await self._ready.wait()
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._ready.wait(), remaining)
+            except asyncio.TimeoutError:
+                return None
 
-    async def done(self, entry: _Entry, remove: bool) -> None:
-        """The send of ``entry`` finished; ``remove`` deletes its row (else it is resent after
-        restart).  The delete is committed with the next group commit: a crash before it only
-        means the batch is sent once more."""
-        self._in_flight -= 1
+    async def ack(self, entry: QueueEntry, keep: bool = False) -> None:
+        """The send of ``entry`` finished; unless ``keep`` its row is deleted (else it is sent
+        again after a restart).  The delete is committed with the next group commit: a crash
+        before it only means the batch is sent once more."""
+        self._in_flight -= entry.units
         self._room.set()
-        if remove:
+        if not keep:
+            self._stored -= entry.traces.span_count
             self._to_delete.append(entry.handle)
             self._kick()
 
     async def wait_for_room(self) -> None:
-        """Returns when a batch left the queue (or the queue stopped)."""
+        """Returns when an entry left the queue (or the queue stopped)."""
         self._room.clear()
-        await self._room.wait()
+        if self._reading:
+            await self._room.wait()
 
-    def stop_reading(self) -> None:
+    def stop(self) -> None:
+        """Stop handing out and taking in: what is stored stays for the next start."""
         self._reading = False
         self._ready.set()
         self._room.set()
+
+    def take_remaining(self) -> list[QueueEntry]:
+        return []  # everything left is stored
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.stop_reading()
+        self.stop()
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         if self._to_delete:  # a done() raced with the last commit

@@ -1,22 +1,33 @@
-"""Batch processor (type ``batch``): groups requests into bigger ones.
+"""Batch processor (type ``batch``): groups requests into bigger ones without
+making senders wait.
 
-Behaves like the Go ``batchprocessor`` (``send_batch_size`` trigger,
-``timeout``, ``send_batch_max_size`` split) except that it never hides
-downstream errors: every ``consume`` call waits until the batch holding its
-data has been sent and re-raises the downstream error, so a refusing exporter
-turns into 503 / UNAVAILABLE at the receiver instead of silent loss.
+Every SDK's batch span processor sends one request at a time, so the time a
+collector takes to answer caps each client's throughput; holding a caller for
+``timeout`` (200 ms) capped a default SDK at ~2,500 spans/s.  So the caller is
+answered once its request is accepted, in one of two ways, chosen at start:
 
-The hot path only appends the request (its serialized bytes, see
-``Traces.merge``) and bumps a counter; nothing is parsed unless a batch must
-be split for ``send_batch_max_size``.
+- **In the sending queues.**  When every exporter downstream has a sending
+  queue (``queue_batching_targets``), the processor hands them its settings as
+  their ``sending_queue.batch`` (unless they have their own) and passes each
+  request straight on: the caller is answered when the queue holds it, and a
+  persistent queue holds it on disk.  Batches form when the queue sends, as
+  Go's exporter-side batching does; nothing acknowledged waits only here.
+- **Here (the Go processor's semantics)**, otherwise (an exporter without a
+  queue, such as ``file``, or a processor after this one): requests are
+  acknowledged on arrival and exported asynchronously on ``send_batch_size`` /
+  ``timeout``; ``send_batch_max_size`` splits.  Downstream failures cannot
+  reach the sender any more: they are counted in
+  ``otelcol_processor_batch_dropped_spans`` and logged with totals.  At most
+  ``_MAX_PENDING`` batches wait for export; past that callers wait (backpressure).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
+from ..batching import QueueBatchConfig, split_traces
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import Traces
 
@@ -25,6 +36,7 @@ __all__ = ["BatchConfig", "BatchProcessor", "FACTORY", "split_traces"]
 # the Go processor's bucket boundaries for otelcol_processor_batch_batch_send_size
 _SEND_SIZE_BUCKETS = (10, 25, 50, 75, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000, 7000,
                       8000, 9000, 10000, 20000, 30000, 50000, 100000)
+_MAX_PENDING = 4  # batches formed and waiting for the exporter, before callers wait
 
 
 @dataclass
@@ -47,54 +59,12 @@ class BatchConfig(ComponentConfig):
         if self.metadata_cardinality_limit < 0:
             raise ConfigError("metadata_cardinality_limit", "must not be negative")
 
-
-def split_traces(traces: Traces, max_spans: int) -> list[Traces]:
-    """Cut ``traces`` into requests of at most ``max_spans`` spans, at span
-    granularity, keeping each span under a copy of its Resource and scope."""
-    if traces.span_count <= max_spans:
-        return [traces]
-    out: list[Traces] = []
-    cur, room = ExportTraceServiceRequest(), max_spans
-    for rs in traces.message.resource_spans:
-        out_rs = None  # rs's copy in ``cur``, created when its first span lands there
-        for ss in rs.scope_spans:
-            spans, start, n = ss.spans, 0, len(ss.spans)
-            while start < n:
-                if room == 0:
-                    out.append(Traces(cur, None, max_spans))
-                    cur, room, out_rs = ExportTraceServiceRequest(), max_spans, None
-                if out_rs is None:
-                    out_rs = cur.resource_spans.add()
-                    out_rs.resource.CopyFrom(rs.resource)
-                    out_rs.schema_url = rs.schema_url
-                out_ss = out_rs.scope_spans.add()
-                out_ss.scope.CopyFrom(ss.scope)
-                out_ss.schema_url = ss.schema_url
-                take = min(room, n - start)
-                out_ss.spans.extend(spans[start:start + take])
-                start += take
-                room -= take
-    if room < max_spans:
-        out.append(Traces(cur, None, max_spans - room))
-    return out
-
-
-class _Batch:
-    """Requests waiting to be sent together, and the future their callers wait on."""
-
-    __slots__ = ("parts", "items", "future", "timer")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.parts: list[Traces] = []
-        self.items = 0
-        self.future: asyncio.Future = loop.create_future()
-        self.timer: asyncio.TimerHandle | None = None
-
-
-def _retrieve(fut: asyncio.Future) -> None:
-    # every caller may have been cancelled; mark the error seen so asyncio does not log it
-    if not fut.cancelled():
-        fut.exception()
+    def as_queue_batch(self) -> QueueBatchConfig | None:
+        """The same rules as a sending queue's ``batch`` (None: ``timeout: 0``, no batching)."""
+        if self.timeout <= 0:
+            return None
+        return QueueBatchConfig(flush_timeout=self.timeout, min_size=self.send_batch_size,
+                                max_size=self.send_batch_max_size, sizer="items")
 
 
 class BatchProcessor(Component):
@@ -104,9 +74,23 @@ class BatchProcessor(Component):
         self._max_size = config.send_batch_max_size
         self._timeout = float(config.timeout)
         self._logger = settings.logger
-        self._batch: _Batch | None = None
-        self._sending: set[asyncio.Task] = set()
+        self._parts: list[Traces] = []
+        self._items = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._ready: collections.deque[list[Traces]] = collections.deque()  # formed batches
+        self._room = asyncio.Event()
+        self._exporter: asyncio.Task | None = None
         self._closed = False
+        self._dropped = 0  # spans downstream refused, since the last log line
+        self._dropped_total = 0
+        self._dropped_logged_at = -1e9
+        # batching moves into the downstream sending queues when every path has one
+        targets = getattr(next_consumer, "queue_batching_targets", lambda: None)()
+        queue_batch = config.as_queue_batch()
+        self.passes_through = targets is not None
+        if targets and queue_batch is not None:
+            for exporter in targets:
+                exporter.adopt_batching(queue_batch)
         label = str(settings.id)
         tel = settings.telemetry
         self._m_send_size = tel.histogram(
@@ -118,54 +102,58 @@ class BatchProcessor(Component):
         self._m_timeout_trigger = tel.counter(
             "otelcol_processor_batch_timeout_trigger_send",
             "Number of times the batch was sent due to a timeout trigger", ["processor"]).labels(label)
+        self._m_dropped = tel.counter(
+            "otelcol_processor_batch_dropped_spans",
+            "Spans acknowledged by the batch processor that the next component refused", ["processor"]).labels(label)
+
+    def undelivered(self) -> tuple[int, int]:
+        return self._dropped_total, 0
 
     async def consume(self, traces: Traces) -> None:
+        if self.passes_through:
+            await self._next.consume(traces)
+            return
         if self._timeout <= 0 or self._closed:
-            # timeout 0: no batching, only send_batch_max_size applies (Go semantics)
-            await self._export(traces)
+            # timeout 0: no batching, only send_batch_max_size applies (Go semantics); after
+            # shutdown began the caller waits for its own send
+            await self._export(traces, raise_errors=True)
             return
-        batch = self._batch
-        if batch is None:
-            loop = asyncio.get_running_loop()
-            batch = self._batch = _Batch(loop)
-            batch.future.add_done_callback(_retrieve)
-            batch.timer = loop.call_later(self._timeout, self._on_timeout, batch)
-        batch.parts.append(traces)
-        batch.items += traces.span_count
-        if batch.items >= self._send_size:
+        while len(self._ready) >= _MAX_PENDING and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+        if not self._parts:
+            self._timer = asyncio.get_running_loop().call_later(self._timeout, self._on_timeout)
+        self._parts.append(traces)
+        self._items += traces.span_count
+        if self._items >= self._send_size:
             self._m_size_trigger.inc()
-            self._flush()
-        # shield: a cancelled caller must not cancel the batch other callers wait on
-        await asyncio.shield(batch.future)
+            self._cut()
 
-    def _on_timeout(self, batch: _Batch) -> None:
-        if self._batch is batch:
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self._parts:
             self._m_timeout_trigger.inc()
-            self._flush()
+            self._cut()
 
-    def _flush(self) -> None:
-        batch, self._batch = self._batch, None
-        if batch is None:
+    def _cut(self) -> None:
+        """Close the batch being formed and hand it to the export task."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._parts:
             return
-        if batch.timer is not None:
-            batch.timer.cancel()
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._ready.append(self._parts)
+        self._parts, self._items = [], 0
+        if self._exporter is None or self._exporter.done():
+            self._exporter = asyncio.get_running_loop().create_task(self._export_loop())
 
-    async def _send(self, batch: _Batch) -> None:
-        try:
-            await self._export(Traces.merge(batch.parts))
-        except BaseException as e:  # noqa: BLE001 - handed to every waiting caller
-            if not batch.future.done():
-                batch.future.set_exception(e)
-            if isinstance(e, asyncio.CancelledError):
-                raise
-        else:
-            if not batch.future.done():
-                batch.future.set_result(None)
+    async def _export_loop(self) -> None:
+        while self._ready:
+            parts = self._ready.popleft()
+            self._room.set()
+            await self._export(Traces.merge(parts), raise_errors=False)
 
-    async def _export(self, traces: Traces) -> None:
+    async def _export(self, traces: Traces, raise_errors: bool) -> None:
         if self._max_size and traces.span_count > self._max_size:
             parts = split_traces(traces, self._max_size)
         else:
@@ -175,18 +163,35 @@ class BatchProcessor(Component):
             self._m_send_size.observe(part.span_count)
             try:
                 await self._next.consume(part)
-            except Exception as e:  # keep sending the other parts; report the first failure
-                if first_error is None:
-                    first_error = e
+            except Exception as e:  # keep sending the other parts
+                if raise_errors:
+                    first_error = first_error or e
+                else:
+                    self._count_drop(part.span_count, e)
         if first_error is not None:
             raise first_error
 
+    def _count_drop(self, spans: int, error: Exception) -> None:
+        self._m_dropped.inc(spans)
+        self._dropped += spans
+        self._dropped_total += spans
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= 1.0:  # one line per second under sustained failure
+            self._logger.error("Sender failed; the batch was already acknowledged and is dropped. "
+                               "error=%s dropped_spans=%d dropped_spans_total=%d",
+                               error, self._dropped, self._dropped_total)
+            self._dropped_logged_at, self._dropped = now, 0
+
     async def shutdown(self) -> None:
         self._closed = True
-        if self._batch is not None:
-            self._flush()
-        if self._sending:
-            await asyncio.gather(*list(self._sending), return_exceptions=True)
+        self._room.set()
+        self._cut()
+        if self._exporter is not None:
+            await asyncio.gather(self._exporter, return_exceptions=True)
+        if self._dropped:
+            self._logger.error("batch processor stopped; dropped_spans=%d dropped_spans_total=%d",
+                               self._dropped, self._dropped_total)
+            self._dropped = 0
 
 
 def _create(settings, config: BatchConfig, next_consumer) -> BatchProcessor:

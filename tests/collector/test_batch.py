@@ -74,6 +74,7 @@ def test_size_trigger_merges_bytes_into_one_request():
         await proc.start(None)
         # 4 requests of 3 spans: the 4th crosses the trigger, all 4 go in one batch
         await asyncio.wait_for(asyncio.gather(*(proc.consume(make_request(f"r{i}", 3)) for i in range(4))), 10)
+        await wait_for(lambda: sink.received)
         assert len(sink.received) == 1
         assert sink.received[0].span_count == 12
         names = sink.span_names()
@@ -86,13 +87,23 @@ def test_size_trigger_merges_bytes_into_one_request():
     asyncio.run(main())
 
 
-def test_timeout_trigger_sends_small_batch():
+async def wait_for(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+def test_timeout_trigger_sends_small_batch_and_callers_are_answered_at_once():
     async def main():
         sink = Capture()
         proc, tel = make_processor(sink, send_batch_size=1000, timeout="30ms")
         await proc.start(None)
+        # acknowledged on acceptance: both calls return before the batch is due
         await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 1))),
-                               10)
+                               0.02)
+        assert not sink.received
+        await wait_for(lambda: sink.received)
         assert [t.span_count for t in sink.received] == [3]
         assert sorted(sink.span_names()) == ["a-0-0", "a-0-1", "b-0-0"]
         assert metric(tel, "otelcol_processor_batch_timeout_trigger_send_total") == 1
@@ -101,20 +112,79 @@ def test_timeout_trigger_sends_small_batch():
     asyncio.run(main())
 
 
-def test_downstream_error_reaches_every_waiting_caller():
+def test_downstream_error_after_acknowledgement_is_counted_and_logged_with_totals(caplog):
     async def main():
         sink = Capture()
         sink.error = RetryableError("exporter queue is full")
-        proc, _ = make_processor(sink, send_batch_size=4, timeout="10s")
-        results = await asyncio.wait_for(
-            asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 2)),
-                           return_exceptions=True), 10)
-        assert all(isinstance(r, RetryableError) for r in results), results
-        assert "exporter queue is full" in str(results[0])
-        # recovered downstream: the next batch succeeds
+        proc, tel = make_processor(sink, send_batch_size=4, timeout="10s")
+        await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 2))),
+                               10)
+        await wait_for(lambda: metric(tel, "otelcol_processor_batch_dropped_spans_total") == 4)
+        # recovered downstream: the next batch is delivered
         sink.error = None
-        await asyncio.wait_for(asyncio.gather(proc.consume(make_request("c", 4))), 10)
+        await proc.consume(make_request("c", 4))
+        await wait_for(lambda: sink.received)
         assert sink.span_names() == [f"c-0-{i}" for i in range(4)]
+        await proc.shutdown()
+        assert proc.undelivered() == (4, 0)
+
+    with caplog.at_level("ERROR"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if "dropped_spans=4" in r.getMessage()]
+    assert lines and "exporter queue is full" in lines[0] and "dropped_spans_total=4" in lines[0]
+
+
+def test_callers_wait_only_when_the_exporter_falls_behind():
+    async def main():
+        sink = Capture()
+        sink.delay = 0.2
+        proc, _ = make_processor(sink, send_batch_size=1, timeout="10s")
+        # one batch is being exported, _MAX_PENDING more wait: the next caller waits for room
+        for i in range(1 + batch_mod._MAX_PENDING):
+            await asyncio.wait_for(proc.consume(make_request(f"r{i}", 1)), 1)
+            await asyncio.sleep(0)
+        blocked = asyncio.ensure_future(proc.consume(make_request("late", 1)))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        await asyncio.wait_for(blocked, 10)
+        await proc.shutdown()
+        assert len(sink.span_names()) == 2 + batch_mod._MAX_PENDING
+
+    asyncio.run(main())
+
+
+class QueuedExporter(Capture):
+    """A downstream that batches in its own sending queue (as exporters with a queue do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.adopted = None
+
+    def queue_batching_targets(self):
+        return [self]
+
+    def adopt_batching(self, cfg):
+        self.adopted = cfg
+
+
+def test_batching_moves_into_the_sending_queues_when_every_path_has_one():
+    from collector.pipeline import FanOut
+
+    async def main():
+        a, b = QueuedExporter(), QueuedExporter()
+        proc, _ = make_processor(FanOut([a, b]), send_batch_size=100, send_batch_max_size=200, timeout="50ms")
+        assert proc.passes_through
+        for exp in (a, b):
+            assert (exp.adopted.min_size, exp.adopted.max_size, exp.adopted.flush_timeout, exp.adopted.sizer) == \
+                (100, 200, 0.05, "items")
+        await proc.consume(make_request("x", 3))  # handed on at once, no waiting here
+        assert a.span_names() == b.span_names() == ["x-0-0", "x-0-1", "x-0-2"]
+        await proc.shutdown()
+
+        # a path without a queue (here: a plain consumer) keeps batching in the processor
+        c = QueuedExporter()
+        proc, _ = make_processor(FanOut([c, Capture()]), send_batch_size=100, timeout="50ms")
+        assert not proc.passes_through and c.adopted is None
         await proc.shutdown()
 
     asyncio.run(main())
@@ -201,25 +271,9 @@ def test_batched_send_split_by_max_size():
         proc, _ = make_processor(sink, send_batch_size=6, send_batch_max_size=8, timeout="10s")
         await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 5)), proc.consume(make_request("b", 5))),
                                10)
+        await proc.shutdown()
         assert [t.span_count for t in sink.received] == [8, 2]
         assert sorted(sink.span_names()) == sorted([f"a-0-{i}" for i in range(5)] + [f"b-0-{i}" for i in range(5)])
-
-    asyncio.run(main())
-
-
-def test_cancelled_caller_does_not_cancel_the_batch():
-    async def main():
-        sink = Capture()
-        sink.delay = 0.05
-        proc, _ = make_processor(sink, send_batch_size=2, timeout="10s")
-        first = asyncio.ensure_future(proc.consume(make_request("a", 1)))
-        await asyncio.sleep(0)
-        second = asyncio.ensure_future(proc.consume(make_request("b", 1)))
-        await asyncio.sleep(0.01)
-        first.cancel()
-        await asyncio.wait_for(second, 10)
-        assert sorted(sink.span_names()) == ["a-0-0", "b-0-0"]
-        await proc.shutdown()
 
     asyncio.run(main())
 

@@ -45,24 +45,24 @@ def test_queue_roundtrip_and_reopen_requeues_in_flight_items(tmp_path):
         await q.open()
         for i in range(3):
             await q.put(make_traces(2, i))
-        assert q.size == 3
+        assert q.size() == 3
         entry = await q.get()  # taken but never finished: "in flight" when we stop
         assert entry.traces.span_count == 2
         assert entry.traces.message.resource_spans[0].scope_spans[0].spans[0].name == "s0-0"
         done = await q.get()
-        await q.done(done, remove=True)
-        assert q.size == 2
+        await q.ack(done)
+        assert q.size() == 2
         await q.close()
 
     async def second():
         q = PersistentQueue(path, capacity=10)
         await q.open()
-        assert q.size == 2
+        assert q.size() == 2
         names = []
         for _ in range(2):
             e = await q.get()
             names.append(e.traces.message.resource_spans[0].scope_spans[0].spans[0].name)
-            await q.done(e, remove=True)
+            await q.ack(e)
         assert names == ["s0-0", "s2-0"]  # the in-flight item first, in order
         await q.close()
 
@@ -76,10 +76,10 @@ def test_queue_capacity_and_group_commit(tmp_path):
         q = PersistentQueue(str(tmp_path / "q"), capacity=5, fsync=True)
         await q.open()
         await asyncio.gather(*(q.put(make_traces(1, i)) for i in range(5)))  # committed together
-        assert q.size == 5
+        assert q.size() == 5
         with pytest.raises(QueueFullError):
             await q.put(make_traces(1))
-        q.stop_reading()
+        q.stop()
         assert await q.get() is None
         await q.close()
         with pytest.raises(RetryableError):

@@ -1,0 +1,152 @@
+"""``configure()`` and its helpers: a TracerProvider from the OTEL_* environment and arguments.
+
+Re-exported by ``otel_lite`` (``otel_lite.configure``, ``otel_lite.otlp_exporter``,
+``otel_lite.set_propagators``), which loads this module on first use.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping
+from urllib.parse import urlparse
+
+from ._log import apply_log_level
+from .config import env_str, first_env_str, pick
+from .export import ConsoleSpanExporter
+from .ids import IdGenerator
+from .limits import SpanLimits
+from .processors import BatchSpanProcessor
+from .provider import TracerProvider
+from .resource import Resource
+from .sampling import Sampler, sampler_from_name
+
+__all__ = ["configure", "otlp_exporter", "set_propagators"]
+
+_log = logging.getLogger("otel_lite")
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    resource_attributes: Mapping | None = None,
+    resource: Resource | None = None,
+    exporter=None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    timeout: float | None = None,
+    insecure: bool | None = None,
+    certificate_file: str | None = None,
+    client_key_file: str | None = None,
+    client_certificate_file: str | None = None,
+    sampler: Sampler | str | None = None,
+    sampler_arg: float | str | None = None,
+    span_limits: SpanLimits | None = None,
+    id_generator: IdGenerator | None = None,
+    max_queue_size: int | None = None,
+    schedule_delay_millis: int | None = None,
+    max_export_batch_size: int | None = None,
+    export_timeout_millis: int | None = None,
+    propagators: Iterable[str] | None = None,
+    set_global: bool = True,
+) -> TracerProvider:
+    """Build a TracerProvider from the OTEL_* environment and these arguments
+    (which win), give it a batch processor with the chosen exporter, install
+    it (and the propagators) globally, and return it.
+
+    ``exporter`` is an exporter object (anything with ``export``/``shutdown``,
+    opentelemetry-sdk exporters included), or a name: ``otlp`` (default,
+    honouring ``OTEL_EXPORTER_OTLP_*``; ``protocol`` picks ``grpc``,
+    ``http/protobuf`` or ``http/json``), ``console`` or ``none``; without it
+    ``OTEL_TRACES_EXPORTER`` decides.  ``timeout`` is in seconds, like the
+    official exporters' argument (the environment variables are milliseconds).
+    """
+    from opentelemetry import trace as trace_api
+
+    apply_log_level(env_str("OTEL_LOG_LEVEL"))
+    attributes = dict(resource_attributes or {})
+    if service_name:
+        attributes["service.name"] = service_name
+    if resource is None:
+        resource = Resource.create(attributes)
+    elif attributes:
+        resource = resource.merge(Resource(attributes))
+    if isinstance(sampler, str):
+        sampler = sampler_from_name(sampler, None if sampler_arg is None else str(sampler_arg))
+    provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator,
+                              span_limits=span_limits)
+    otlp_options = dict(endpoint=endpoint, headers=headers, compression=compression, timeout=timeout,
+                        insecure=insecure, certificate_file=certificate_file, client_key_file=client_key_file,
+                        client_certificate_file=client_certificate_file)
+    for span_exporter in _exporters(exporter, protocol, otlp_options):
+        provider.add_span_processor(BatchSpanProcessor(
+            span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
+            max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_millis))
+    if propagators is not None:
+        set_propagators(propagators)
+    if set_global:
+        trace_api.set_tracer_provider(provider)
+    return provider
+
+
+def _exporters(exporter, protocol, otlp_options) -> list:
+    if exporter is not None and not isinstance(exporter, str):
+        return [exporter]
+    names = exporter or env_str("OTEL_TRACES_EXPORTER") or "otlp"
+    result = []
+    for name in (n.strip().lower() for n in names.split(",")):
+        if name == "none":
+            continue
+        if name == "console":
+            result.append(ConsoleSpanExporter())
+        elif name == "otlp":
+            result.append(otlp_exporter(protocol, **otlp_options))
+        else:
+            _log.warning("unknown trace exporter %r ignored (known: otlp, console, none)", name)
+    return result
+
+
+def otlp_exporter(protocol: str | None = None, **options):
+    """An OTLP exporter for ``protocol`` (argument, then OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,
+    then the spec's default ``http/protobuf``).  For HTTP an ``endpoint`` without a
+    path (``http://collector:4318``) gets ``/v1/traces`` appended; one with a path is
+    used as given."""
+    protocol = pick(protocol, first_env_str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+                    "http/protobuf")
+    options = {k: v for k, v in options.items() if v is not None}
+    if protocol == "grpc":
+        from .export.otlp_grpc import OTLPSpanExporter
+
+        return OTLPSpanExporter(**options)
+    if protocol not in ("http/protobuf", "http/json"):
+        _log.warning("unknown OTLP protocol %r, using http/protobuf", protocol)
+        protocol = "http/protobuf"
+    from .export.otlp_http import TRACES_PATH, OTLPSpanExporter
+
+    endpoint = options.get("endpoint")
+    if endpoint and urlparse(endpoint).path in ("", "/"):
+        # a bare base URL means what OTEL_EXPORTER_OTLP_ENDPOINT means: the signal path goes after it
+        options["endpoint"] = endpoint.rstrip("/") + TRACES_PATH
+    return OTLPSpanExporter(encoding="json" if protocol == "http/json" else "proto", **options)
+
+
+def set_propagators(names: Iterable[str]) -> None:
+    """Install the global text-map propagators by name (the values of
+    OTEL_PROPAGATORS: tracecontext, baggage, b3, b3multi, jaeger, ... from the
+    ``opentelemetry_propagator`` entry points)."""
+    from importlib.metadata import entry_points
+
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    found = []
+    for name in names:
+        name = name.strip().lower()
+        if not name or name == "none":
+            continue
+        eps = list(entry_points(group="opentelemetry_propagator", name=name))
+        if not eps:
+            _log.warning("propagator %r is not installed (pip install otel-lite[propagators])", name)
+            continue
+        found.append(eps[0].load()())
+    propagate.set_global_textmap(CompositePropagator(found))
