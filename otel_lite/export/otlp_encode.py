@@ -30,8 +30,6 @@ that cannot be encoded at all is skipped and logged.
 """
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import struct
 from collections.abc import Mapping, Sequence
@@ -41,6 +39,8 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.trace.status import StatusCode
 
 from .._log import RateLimitedLog
+from ..otlp import wire as _wire
+from ..otlp.json_codec import request_to_json, request_to_json_dict
 from ..span import Event as _LiteEvent
 from ..span import ExceptionEvent as _LiteExceptionEvent
 from ..span import Link as _LiteLink
@@ -57,33 +57,16 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT32_MAX = (1 << 32) - 1
 
-# -- varints ------------------------------------------------------------------------------------------
+# -- varints (the framing is shared with the collector: otel_lite.otlp.wire) ---------------------------
 
-
-def _varint_slow(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_VARINT_TABLE_SIZE = 4096  # covers the lengths of all but unusually large spans and values (~150 KiB)
-_VARINTS = tuple(_varint_slow(i) for i in range(_VARINT_TABLE_SIZE))
+_VARINT_TABLE_SIZE = _wire.VARINT_TABLE_SIZE
+_VARINTS = _wire.VARINTS
+_varint_slow = _wire.varint_slow
+_varint = _wire.varint
+_len_field = _wire.len_field
 # tag + length of a small span (ScopeSpans.spans) or event (Span.events)
 _SPAN_HEADS = tuple(b"\x12" + v for v in _VARINTS[:2048])
 _EVENT_HEADS = tuple(b"\x5a" + v for v in _VARINTS[:512])
-
-
-def _varint(value: int) -> bytes:
-    return _VARINTS[value] if value < _VARINT_TABLE_SIZE else _varint_slow(value)
-
-
-def _len_field(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: tag, varint length, payload."""
-    n = len(payload)
-    return tag + (_VARINTS[n] if n < _VARINT_TABLE_SIZE else _varint_slow(n)) + payload
 
 
 def _uint32_field(tag: bytes, value: int) -> bytes:
@@ -91,14 +74,14 @@ def _uint32_field(tag: bytes, value: int) -> bytes:
 
 
 # -- field tags (field number << 3 | wire type) --------------------------------------------------------
-# ExportTraceServiceRequest.resource_spans = 1
-_T_RESOURCE_SPANS = b"\x0a"
-# ResourceSpans: resource = 1, scope_spans = 2, schema_url = 3; ScopeSpans: scope = 1, spans = 2, schema_url = 3
-_T_RESOURCE = b"\x0a"
-_T_SCOPE_SPANS = b"\x12"
-_T_SCOPE = b"\x0a"
-_T_SPAN = b"\x12"
-_T_SCHEMA_URL = b"\x1a"
+# the request's envelope: ExportTraceServiceRequest.resource_spans; ResourceSpans.resource, .scope_spans,
+# .schema_url; ScopeSpans.scope, .spans, .schema_url
+_T_RESOURCE_SPANS = _wire.T_REQUEST_RESOURCE_SPANS
+_T_RESOURCE = _wire.T_RESOURCE_SPANS_RESOURCE
+_T_SCOPE_SPANS = _wire.T_RESOURCE_SPANS_SCOPE_SPANS
+_T_SCOPE = _wire.T_SCOPE_SPANS_SCOPE
+_T_SPAN = _wire.T_SCOPE_SPANS_SPAN
+_T_SCHEMA_URL = _wire.T_SCHEMA_URL
 # Resource.attributes = 1; InstrumentationScope: name = 1, version = 2, attributes = 3
 _T_RESOURCE_ATTR = b"\x0a"
 _T_SCOPE_NAME = b"\x0a"
@@ -781,31 +764,19 @@ def _add_generic_span(span, groups: _Groups, by_objects: dict) -> None:
 # -- OTLP/JSON ----------------------------------------------------------------------------------------
 
 
-def _b64_to_hex(value: str) -> str:
-    return base64.b64decode(value).hex()
+def _as_message(spans):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    return ExportTraceServiceRequest.FromString(encode_spans(spans))
 
 
 def spans_to_json_dict(spans) -> dict:
     """The OTLP/JSON object for ``spans``: lowerCamelCase field names, integer enums,
-    64-bit integers as strings, trace and span ids in hex (the OTLP JSON rules)."""
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    message = ExportTraceServiceRequest.FromString(encode_spans(spans))
-    data = MessageToDict(message, use_integers_for_enums=True)
-    for resource_spans in data.get("resourceSpans", ()):
-        for scope_spans in resource_spans.get("scopeSpans", ()):
-            for span in scope_spans.get("spans", ()):
-                for field in ("traceId", "spanId", "parentSpanId"):
-                    if field in span:
-                        span[field] = _b64_to_hex(span[field])
-                for link in span.get("links", ()):
-                    for field in ("traceId", "spanId"):
-                        if field in link:
-                            link[field] = _b64_to_hex(link[field])
-    return data
+    64-bit integers as strings, trace and span ids in hex (the OTLP JSON rules, kept
+    in ``otel_lite.otlp.json_codec``)."""
+    return request_to_json_dict(_as_message(spans))
 
 
 def encode_spans_json(spans) -> bytes:
     """The OTLP/JSON body (http/json protocol) for ``spans``, UTF-8."""
-    return json.dumps(spans_to_json_dict(spans), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return request_to_json(_as_message(spans))

@@ -31,7 +31,8 @@ from ._otlp_common import (USER_AGENT, ExportStats, OTLPExporterBase, env_names,
                            resolve_compression, resolve_file, resolve_headers, resolve_timeout)
 from .._log import RateLimitedLog
 from ..config import env_bool
-from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, grpc_code_retryable, grpc_retry_delay
+from ..otlp.responses import grpc_code_retryable, grpc_retry_delay, partial_success
+from .retry import DEFAULT_POLICY, Attempt, RetryPolicy
 
 __all__ = ["OTLPSpanExporter"]
 
@@ -147,7 +148,7 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
             with self._lock:
                 if self._pid != os.getpid():
                     self._open_channel()
-        ok = self._send_with_retries(body, len(spans), deadline, _partial_success)
+        ok = self._send_with_retries(body, len(spans), deadline, partial_success)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def _send(self, body: bytes, seconds_left: float) -> Attempt:
@@ -208,8 +209,3 @@ def _forget_channel(exporter: OTLPSpanExporter | None) -> None:
     if exporter is not None:
         exporter._lock = threading.Lock()  # another thread may have held it at fork time
         exporter._pid = -1
-
-
-def _partial_success(response) -> tuple[int, str]:
-    partial = response.partial_success
-    return partial.rejected_spans, partial.error_message

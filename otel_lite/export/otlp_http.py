@@ -13,7 +13,6 @@ settings follow ``_otlp_common`` (``*_TIMEOUT`` variables in milliseconds).
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import os
 import threading
@@ -23,7 +22,6 @@ from typing import Sequence
 from urllib.parse import urlparse
 
 import urllib3
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from . import SpanExporter, SpanExportResult
 from .otlp_encode import encode_spans, encode_spans_json
@@ -31,7 +29,9 @@ from ._otlp_common import (USER_AGENT, ExportStats, OTLPExporterBase, read_file,
                            resolve_file, resolve_headers, resolve_timeout)
 from .._log import RateLimitedLog
 from ..config import _warn_once, env_str
-from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, http_status_retryable, parse_retry_after
+from ..otlp.responses import (PartialSuccess, error_message, http_status_retryable, media_type,
+                              parse_partial_success, parse_retry_after)
+from .retry import DEFAULT_POLICY, Attempt, RetryPolicy
 
 __all__ = ["OTLPSpanExporter"]
 
@@ -196,12 +196,12 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
                            kind=type(error).__name__)
         except Exception as error:  # e.g. a bad header value, or the pool cleared by shutdown() meanwhile
             return Attempt(False, reason=f"{type(error).__name__}: {error}", kind="client")
-        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = media_type(headers.get("Content-Type"))
         if 200 <= status < 300:
             return Attempt(True, value=self._partial_success(content_type, data))
         retryable = http_status_retryable(status)
         delay = parse_retry_after(headers.get("Retry-After")) if retryable else None
-        message = f"HTTP {status}: {_error_message(content_type, data) or reason or '(no body)'}"
+        message = f"HTTP {status}: {error_message(data, content_type) or reason or '(no body)'}"
         if delay is not None:
             message += f" (server asked to retry in {delay:.3g}s)"
         return Attempt(False, retryable=retryable, server_delay=delay, reason=message, kind=f"status_{status}")
@@ -236,20 +236,14 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
             response.raw.release_conn()  # body fully read: the connection stays alive
         return response.status_code, response.reason, response.headers, data
 
-    def _partial_success(self, content_type: str, data: bytes) -> tuple[int, str]:
+    def _partial_success(self, content_type: str, data: bytes) -> PartialSuccess:
         """(rejected_spans, error_message) from an ExportTraceServiceResponse
         body; an empty or unparsable body means full success."""
-        if not data:
-            return 0, ""
         try:
-            if content_type == "application/json":
-                partial = json.loads(data).get("partialSuccess") or {}
-                return int(partial.get("rejectedSpans") or 0), str(partial.get("errorMessage") or "")
-            partial = ExportTraceServiceResponse.FromString(data).partial_success
-            return partial.rejected_spans, partial.error_message
-        except Exception:
+            return parse_partial_success(data, content_type)
+        except ValueError:
             _log.debug("unparsable OTLP response body from %s", self._endpoint, exc_info=True)
-            return 0, ""
+            return PartialSuccess()
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -271,20 +265,6 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
 
     def __repr__(self) -> str:
         return f"OTLPSpanExporter(http/{self._encoding}, endpoint={self._endpoint!r})"
-
-
-def _error_message(content_type: str, data: bytes) -> str:
-    """The message of the google.rpc.Status body the spec asks servers to send on errors."""
-    if not data:
-        return ""
-    try:
-        if content_type == "application/json":
-            return str(json.loads(data).get("message") or "")[:512]
-        from google.rpc import status_pb2
-
-        return status_pb2.Status.FromString(data).message[:512]
-    except Exception:
-        return data[:200].decode("utf-8", "replace")
 
 
 def _forget_pool(exporter: OTLPSpanExporter | None) -> None:

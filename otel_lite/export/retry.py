@@ -2,13 +2,11 @@
 
 Rules (OTLP specification, ``protocol/exporter.md`` and the OTLP wire spec):
 
-* retryable gRPC codes: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
-  UNAVAILABLE, DATA_LOSS, and RESOURCE_EXHAUSTED only when the server sent a
-  ``google.rpc.RetryInfo``; every other code is final;
-* retryable HTTP statuses: 429, 502, 503, 504, and connection errors; every
-  other status is final;
-* a delay sent by the server (HTTP ``Retry-After`` in seconds or as an
-  HTTP-date, gRPC ``RetryInfo.retry_delay``) replaces our own backoff;
+* which gRPC codes and HTTP statuses are retryable, and the delay a server
+  asks for (HTTP ``Retry-After``, gRPC ``RetryInfo``), are the protocol's
+  rules: ``otel_lite.otlp.responses``, shared with the collector; connection
+  errors are retried too;
+* a delay sent by the server replaces our own backoff;
 * otherwise exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 32 s,
   each multiplied by a random factor in [0.8, 1.2];
 * everything happens within one export deadline: an attempt never gets more
@@ -26,22 +24,18 @@ more.
 """
 from __future__ import annotations
 
-import email.utils
 import random
 import threading
 import time
 from typing import Callable
 
+# the protocol's rules, shared with the collector (re-exported here, where they used to live)
+from ..otlp.responses import grpc_code_retryable, grpc_retry_delay, http_status_retryable, parse_retry_after
+
 __all__ = [
     "RetryPolicy", "Attempt", "DEFAULT_POLICY", "retry_until_deadline", "parse_retry_after",
     "grpc_retry_delay", "grpc_code_retryable", "http_status_retryable",
 ]
-
-# gRPC status code names (grpc.StatusCode member names) that are worth another try
-_GRPC_RETRYABLE = frozenset(("CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE", "DATA_LOSS"))
-_HTTP_RETRYABLE = frozenset((429, 502, 503, 504))
-_RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
-_MAX_TRAILER_BYTES = 64 * 1024  # a status-details trailer larger than this is not parsed
 
 
 class RetryPolicy:
@@ -129,72 +123,3 @@ def retry_until_deadline(send: Callable[[float], Attempt], deadline: float, stop
             attempt.reason += " (retry aborted: exporter shut down)"
             return attempt
         retry_number += 1
-
-
-# -- server-provided delays --------------------------------------------------------------------------
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from an HTTP ``Retry-After`` value (delay-seconds or an
-    HTTP-date); None when absent or unparsable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def grpc_retry_delay(trailing_metadata) -> float | None:
-    """The ``google.rpc.RetryInfo`` delay in seconds carried by a failed call's
-    trailers (in ``grpc-status-details-bin``, the standard place, or in the
-    ``google.rpc.retryinfo-bin`` trailer some servers send); None if absent."""
-    if not trailing_metadata:
-        return None
-    details = retry_info = None
-    for key, value in trailing_metadata:
-        if key == "grpc-status-details-bin":
-            details = value
-        elif key == "google.rpc.retryinfo-bin":
-            retry_info = value
-    from google.rpc import error_details_pb2, status_pb2
-
-    try:
-        if isinstance(details, bytes) and len(details) <= _MAX_TRAILER_BYTES:
-            status = status_pb2.Status.FromString(details)
-            for any_detail in status.details:
-                if any_detail.type_url == _RETRY_INFO_TYPE:
-                    info = error_details_pb2.RetryInfo.FromString(any_detail.value)
-                    return _duration_seconds(info.retry_delay)
-        if isinstance(retry_info, bytes) and len(retry_info) <= _MAX_TRAILER_BYTES:
-            info = error_details_pb2.RetryInfo.FromString(retry_info)
-            return _duration_seconds(info.retry_delay)
-    except Exception:  # a malformed trailer is the server's bug: fall back to our own backoff
-        return None
-    return None
-
-
-def _duration_seconds(duration) -> float:
-    return max(0.0, duration.seconds + duration.nanos / 1e9)
-
-
-def grpc_code_retryable(code, has_retry_info: bool) -> bool:
-    """``code`` is a ``grpc.StatusCode`` (or anything with its ``name``)."""
-    name = getattr(code, "name", code)
-    if name == "RESOURCE_EXHAUSTED":
-        return has_retry_info
-    return name in _GRPC_RETRYABLE
-
-
-def http_status_retryable(status: int) -> bool:
-    return status in _HTTP_RETRYABLE

@@ -1,13 +1,10 @@
 """The OTLP retry policy: backoff, server delays, deadline and shutdown abort."""
 from __future__ import annotations
 
-import email.utils
 import threading
 import time
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 
 from otel_lite.export.retry import (Attempt, RetryPolicy, grpc_code_retryable, grpc_retry_delay,
                                     http_status_retryable, parse_retry_after, retry_until_deadline)
@@ -34,59 +31,12 @@ def test_bad_policy_is_rejected(kwargs):
         RetryPolicy(**kwargs)
 
 
-@pytest.mark.parametrize("code, retryable", [
-    ("CANCELLED", True), ("DEADLINE_EXCEEDED", True), ("ABORTED", True), ("OUT_OF_RANGE", True),
-    ("UNAVAILABLE", True), ("DATA_LOSS", True), ("RESOURCE_EXHAUSTED", False), ("UNKNOWN", False),
-    ("INVALID_ARGUMENT", False), ("NOT_FOUND", False), ("ALREADY_EXISTS", False), ("PERMISSION_DENIED", False),
-    ("UNAUTHENTICATED", False), ("FAILED_PRECONDITION", False), ("UNIMPLEMENTED", False), ("INTERNAL", False),
-])
-def test_grpc_retryable_codes(code, retryable):
-    assert grpc_code_retryable(grpc.StatusCode[code], False) is retryable
+def test_the_protocol_rules_are_the_shared_ones():
+    """Classification and server delays are otel_lite.otlp's (tested in tests/otlp): the names stay here."""
+    from otel_lite import otlp
 
-
-def test_resource_exhausted_is_retryable_only_with_retry_info():
-    assert grpc_code_retryable(grpc.StatusCode.RESOURCE_EXHAUSTED, True)
-    assert not grpc_code_retryable(grpc.StatusCode.INVALID_ARGUMENT, True)
-
-
-@pytest.mark.parametrize("status, retryable", [(429, True), (502, True), (503, True), (504, True), (400, False),
-                                               (401, False), (404, False), (413, False), (500, False)])
-def test_http_retryable_statuses(status, retryable):
-    assert http_status_retryable(status) is retryable
-
-
-def test_parse_retry_after():
-    assert parse_retry_after("7") == 7
-    assert parse_retry_after(" 0.5 ") == 0.5
-    assert parse_retry_after("0") == 0
-    now = time.time()
-    date = email.utils.formatdate(now + 30, usegmt=True)
-    assert 25 <= parse_retry_after(date, now=now) <= 31
-    assert parse_retry_after(email.utils.formatdate(now - 100, usegmt=True), now=now) == 0  # in the past
-    for garbage in (None, "", "soon", "-3", "nan", "inf", "Mon, 99 Foo 2020"):
-        assert parse_retry_after(garbage) is None
-
-
-def _retry_info_status(seconds: float) -> bytes:
-    info = error_details_pb2.RetryInfo()
-    info.retry_delay.FromNanoseconds(int(seconds * 1e9))
-    status = status_pb2.Status(code=14, message="slow down")
-    status.details.add().Pack(info)
-    return status.SerializeToString()
-
-
-def test_grpc_retry_delay_from_status_details_and_legacy_trailer():
-    assert grpc_retry_delay((("grpc-status-details-bin", _retry_info_status(1.25)),)) == 1.25
-    info = error_details_pb2.RetryInfo()
-    info.retry_delay.FromNanoseconds(300_000_000)
-    assert grpc_retry_delay((("google.rpc.retryinfo-bin", info.SerializeToString()),)) == pytest.approx(0.3)
-    # a status without RetryInfo, a malformed trailer, no trailers: no server delay
-    other = status_pb2.Status(code=8)
-    other.details.add().Pack(error_details_pb2.DebugInfo(detail="x"))
-    assert grpc_retry_delay((("grpc-status-details-bin", other.SerializeToString()),)) is None
-    assert grpc_retry_delay((("grpc-status-details-bin", b"\xff\xff\xff"),)) is None
-    assert grpc_retry_delay(None) is None
-    assert grpc_retry_delay(()) is None
+    assert grpc_code_retryable is otlp.grpc_code_retryable and http_status_retryable is otlp.http_status_retryable
+    assert parse_retry_after is otlp.parse_retry_after and grpc_retry_delay is otlp.grpc_retry_delay
 
 
 class Sender:
