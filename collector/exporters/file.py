@@ -24,10 +24,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from otel_lite.otlp.json_codec import request_to_json
+
 from ..component import ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import PermanentError, RetryableError, Traces
 from .helper import Exporter
-from .otlp_json import request_to_otlp_json
 
 __all__ = ["FACTORY", "FileExporterConfig", "RotationConfig", "FileExporter", "read_proto_file"]
 
@@ -189,7 +190,7 @@ class FileExporter(Exporter):
 
     def _encode(self, traces: Traces) -> bytes:
         if self.config.format == "json":
-            data = request_to_otlp_json(traces.message)
+            data = request_to_json(traces.message)
             if self._zstd is None:
                 return data + b"\n"
         else:

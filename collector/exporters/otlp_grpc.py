@@ -2,7 +2,8 @@
 
 Sends each batch's serialized bytes as they are (a generic unary call with no
 request serializer), so spans are never re-encoded, and classifies the
-server's status as the OTLP spec says: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+server's status as the OTLP spec says (``otel_lite.otlp.responses``, the rules
+the SDK's exporter follows too): CANCELLED, DEADLINE_EXCEEDED, ABORTED,
 OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retried (with the server's RetryInfo
 delay when given); RESOURCE_EXHAUSTED only when it carries RetryInfo;
 everything else is permanent.
@@ -12,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from otel_lite.otlp.responses import grpc_code_name, grpc_code_retryable, grpc_retry_delay, partial_success
 
 from ..auth import AuthConfig, client_authenticator
 from ..component import ConfigError, Factory
@@ -24,10 +26,6 @@ __all__ = ["FACTORY", "OTLPGrpcExporterConfig", "OTLPGrpcExporter", "classify_rp
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-_RETRYABLE = frozenset({
-    grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
-    grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
-})
 _COMPRESSION = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression,
                 "": grpc.Compression.NoCompression}
 
@@ -67,32 +65,15 @@ def split_grpc_endpoint(endpoint: str) -> tuple[str, bool | None]:
     return endpoint, None
 
 
-def _retry_delay(err: grpc.aio.AioRpcError) -> float | None:
-    """The RetryInfo delay in the error's ``grpc-status-details-bin`` trailer, if any."""
-    for key, value in err.trailing_metadata() or ():
-        if key != "grpc-status-details-bin":
-            continue
-        try:
-            status = status_pb2.Status.FromString(value)
-        except Exception:
-            return None
-        for detail in status.details:
-            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info = error_details_pb2.RetryInfo()
-                detail.Unpack(info)
-                return info.retry_delay.ToNanoseconds() / 1e9
-    return None
-
-
 def classify_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
     code = err.code()
     message = f"rpc error: code = {code.name} desc = {err.details()}"
-    delay = _retry_delay(err)
-    if code in _RETRYABLE:
-        return ThrottledError(message, delay) if delay else RetryableError(message)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None:
+    delay = grpc_retry_delay(err.trailing_metadata())  # RetryInfo, or None
+    if not grpc_code_retryable(code, delay is not None):
+        return PermanentError(message, grpc_code=code)
+    if delay or grpc_code_name(code) == "RESOURCE_EXHAUSTED":  # retryable only because of its RetryInfo
         return ThrottledError(message, delay)
-    return PermanentError(message, grpc_code=code)
+    return RetryableError(message)
 
 
 class OTLPGrpcExporter(Exporter):
@@ -145,8 +126,8 @@ class OTLPGrpcExporter(Exporter):
                                         metadata=metadata, compression=self._compression)
         except grpc.aio.AioRpcError as e:
             raise classify_rpc_error(e) from None
-        ps = response.partial_success
-        if ps.rejected_spans or ps.error_message:
+        ps = partial_success(response)
+        if ps:
             self.log.warning("Partial success response: message=%r dropped_spans=%d",
                              ps.error_message, ps.rejected_spans)
 

@@ -5,35 +5,32 @@ keep-alive ``httpx.AsyncClient``: the batch's protobuf bytes as they are
 (``encoding: proto``) or OTLP JSON (``encoding: json``).  Per the OTLP spec 429,
 502, 503 and 504 are retried (``Retry-After`` seconds or HTTP-date honoured as
 the minimum delay), every other 4xx/5xx is permanent, and connection errors are
-retried.  Response bodies are read up to 64 KiB.
+retried (the rules, and the JSON encoding, are ``otel_lite.otlp``'s, shared
+with the SDK's exporter).  Response bodies are read up to 64 KiB.
 """
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import gzip
-import json
 import logging
 import ssl
-import time
 import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
-from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from otel_lite.otlp.json_codec import request_to_json
+from otel_lite.otlp.responses import error_message, http_status_retryable, parse_partial_success, parse_retry_after
 
 from ..auth import AuthConfig, client_authenticator
 from ..component import ConfigError, Duration, Factory
 from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
 from .helper import Exporter, ExporterConfig, TLSConfig
-from .otlp_json import request_to_otlp_json
 
 __all__ = ["FACTORY", "OTLPHttpExporterConfig", "OTLPHttpExporter", "parse_retry_after"]
 
 MAX_RESPONSE_BYTES = 64 * 1024
-_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 _DATA_STATUS = frozenset({400, 413})  # bad or too large data
 _COMPRESSIONS = ("gzip", "zstd", "deflate", "zlib", "none", "")
 _OFFLOAD_BYTES = 64 * 1024  # encode/compress bigger bodies off the loop
@@ -77,22 +74,6 @@ class OTLPHttpExporterConfig(ExporterConfig):
         return self.traces_endpoint or self.endpoint.rstrip("/") + "/v1/traces"
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def _compressor(name: str):
     if name == "gzip":
         return lambda data: gzip.compress(data, compresslevel=6, mtime=0)
@@ -103,18 +84,6 @@ def _compressor(name: str):
 
         return zstandard.ZstdCompressor(level=3).compress
     return None
-
-
-def _status_text(body: bytes, content_type: str) -> str:
-    """The server's message: a google.rpc.Status when it parses, else the (truncated) body."""
-    if body and "json" not in content_type:
-        try:
-            status = status_pb2.Status.FromString(body)
-            if status.message:
-                return status.message
-        except Exception:
-            pass
-    return body[:512].decode("utf-8", "replace").strip()
 
 
 class OTLPHttpExporter(Exporter):
@@ -152,7 +121,7 @@ class OTLPHttpExporter(Exporter):
             self._client = None
 
     def _encode(self, traces: Traces) -> bytes:
-        data = request_to_otlp_json(traces.message) if self._json else traces.to_bytes()
+        data = request_to_json(traces.message) if self._json else traces.to_bytes()
         return data if self._compress is None else self._compress(data)
 
     async def _body(self, traces: Traces) -> bytes:
@@ -181,8 +150,8 @@ class OTLPHttpExporter(Exporter):
             self._partial_success(data, response.headers.get("content-type", ""))
             return
         ctype = response.headers.get("content-type", "")
-        message = f"HTTP {status} from {self.url}: {_status_text(data, ctype)}"
-        if status in _RETRYABLE_STATUS:
+        message = f"HTTP {status} from {self.url}: {error_message(data, ctype)}"
+        if http_status_retryable(status):
             delay = parse_retry_after(response.headers.get("retry-after"))
             if delay is not None:
                 raise ThrottledError(message, delay)
@@ -192,20 +161,14 @@ class OTLPHttpExporter(Exporter):
         raise PermanentError(message, http_status=status if status in _DATA_STATUS else None)
 
     def _partial_success(self, data: bytes, content_type: str) -> None:
-        if not data:
-            return
         try:
-            if "json" in content_type:
-                ps = json.loads(data).get("partialSuccess") or {}
-                rejected, message = int(ps.get("rejectedSpans", 0)), ps.get("errorMessage", "")
-            else:
-                ps = ExportTraceServiceResponse.FromString(data).partial_success
-                rejected, message = ps.rejected_spans, ps.error_message
-        except Exception as e:  # the data was accepted; a malformed answer is only worth a warning
+            ps = parse_partial_success(data, content_type)
+        except ValueError as e:  # the data was accepted; a malformed answer is only worth a warning
             self.log.warning("could not parse the export response: %s", e)
             return
-        if rejected or message:
-            self.log.warning("Partial success response: message=%r dropped_spans=%d", message, rejected)
+        if ps:
+            self.log.warning("Partial success response: message=%r dropped_spans=%d", ps.error_message,
+                             ps.rejected_spans)
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

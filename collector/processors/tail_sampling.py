@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
 
-from otel_lite.export.otlp_encode import _len_field  # the SDK's protobuf field framing
+from otel_lite.otlp.wire import (T_REQUEST_RESOURCE_SPANS, T_RESOURCE_SPANS_RESOURCE, T_RESOURCE_SPANS_SCOPE_SPANS,
+                                  T_SCHEMA_URL, T_SCOPE_SPANS_SCOPE, T_SCOPE_SPANS_SPAN, len_field)
 
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory, validate_tree
 from ..consumer import Traces
@@ -314,12 +315,6 @@ _DECISION_LABEL = {SAMPLED: "sampled", NOT_SAMPLED: "not_sampled", DROPPED: "dro
                    INVERT_SAMPLED: "sampled", INVERT_NOT_SAMPLED: "not_sampled"}
 
 
-# field tags: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource / scope_spans /
-# schema_url, ScopeSpans.scope / spans / schema_url
-_T_RESOURCE_SPANS, _T_RESOURCE, _T_SCOPE_SPANS, _T_SCHEMA_URL = b"\x0a", b"\x0a", b"\x12", b"\x1a"
-_T_SCOPE, _T_SPAN = b"\x0a", b"\x12"
-
-
 class _Trace:
     """One buffered trace: its spans and bookkeeping.
 
@@ -338,15 +333,15 @@ class _Trace:
         """The trace as serialized ExportTraceServiceRequest fields (one ResourceSpans per group)."""
         out = []
         for rs, ss, spans in self.groups:
-            scope_spans = _len_field(_T_SCOPE, ss.scope.SerializeToString()) + b"".join(
-                _len_field(_T_SPAN, span.SerializeToString()) for span in spans)
+            scope_spans = len_field(T_SCOPE_SPANS_SCOPE, ss.scope.SerializeToString()) + b"".join(
+                len_field(T_SCOPE_SPANS_SPAN, span.SerializeToString()) for span in spans)
             if ss.schema_url:
-                scope_spans += _len_field(_T_SCHEMA_URL, ss.schema_url.encode())
-            resource_spans = (_len_field(_T_RESOURCE, rs.resource.SerializeToString())
-                              + _len_field(_T_SCOPE_SPANS, scope_spans))
+                scope_spans += len_field(T_SCHEMA_URL, ss.schema_url.encode())
+            resource_spans = (len_field(T_RESOURCE_SPANS_RESOURCE, rs.resource.SerializeToString())
+                              + len_field(T_RESOURCE_SPANS_SCOPE_SPANS, scope_spans))
             if rs.schema_url:
-                resource_spans += _len_field(_T_SCHEMA_URL, rs.schema_url.encode())
-            out.append(_len_field(_T_RESOURCE_SPANS, resource_spans))
+                resource_spans += len_field(T_SCHEMA_URL, rs.schema_url.encode())
+            out.append(len_field(T_REQUEST_RESOURCE_SPANS, resource_spans))
         return b"".join(out)
 
 

@@ -31,9 +31,10 @@ from pathlib import Path
 import grpc
 import thriftpy2
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
 from thriftpy2.protocol import TCompactProtocol, TCyBinaryProtocol
 from thriftpy2.transport import TCyBufferedTransport, TMemoryBuffer
+
+from otel_lite.otlp.responses import STATUS_DETAILS_TRAILER, rpc_status
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
@@ -472,13 +473,10 @@ class JaegerReceiver(Component):
         if err is None:
             return _EMPTY_RESPONSE
         code = grpc_status_for(err)  # the OTLP receiver's mapping (Go answers a plain error: UNKNOWN)
-        status = status_pb2.Status(code=code.value[0], message=str(err) or type(err).__name__)
-        if isinstance(err, ThrottledError):
-            info = error_details_pb2.RetryInfo()
-            info.retry_delay.FromNanoseconds(int(err.delay * 1e9))
-            status.details.add().Pack(info)
+        status = rpc_status(code, str(err) or type(err).__name__,
+                            err.delay if isinstance(err, ThrottledError) else None)
         await context.abort(code, status.message,
-                            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
+                            trailing_metadata=((STATUS_DETAILS_TRAILER, status.SerializeToString()),))
 
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
         server, port = await start_server(

@@ -9,10 +9,7 @@ map to status codes exactly as the Go receiver does (see ``grpc_status_for`` /
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
-import json
-import math
 import operator
 import zlib
 from dataclasses import dataclass, field
@@ -20,11 +17,15 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from otel_lite.otlp.json_codec import OTLPJSONError, json_to_request
+from otel_lite.otlp.responses import (GRPC_RETRYABLE_CODES, RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER,
+                                      format_retry_after, rpc_status)
 
 from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
@@ -162,8 +163,7 @@ class OTLPReceiverConfig(ComponentConfig):
 # Error mapping (receiver/otlpreceiver/internal/errors)
 
 _GRPC_TO_HTTP = {
-    grpc.StatusCode.CANCELLED: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 503, grpc.StatusCode.ABORTED: 503,
-    grpc.StatusCode.OUT_OF_RANGE: 503, grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DATA_LOSS: 503,
+    **{grpc.StatusCode[name]: 503 for name in GRPC_RETRYABLE_CODES},  # retryable: 503, which HTTP retries
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.UNIMPLEMENTED: 404,
@@ -197,84 +197,22 @@ def http_status_for(exc: BaseException) -> int:
 
 
 def _status_message(code: grpc.StatusCode, message: str, delay: float | None = None) -> status_pb2.Status:
-    status = status_pb2.Status(code=code.value[0], message=message)
-    if delay is not None:
-        info = error_details_pb2.RetryInfo()
-        info.retry_delay.FromNanoseconds(int(delay * 1e9))
-        status.details.add().Pack(info)
-    return status
+    return rpc_status(code, message, delay)
 
 
 # ---------------------------------------------------------------------------
-# OTLP JSON: ids are hex in JSON, base64 in protobuf's canonical JSON mapping
+# OTLP JSON (hex ids): otel_lite.otlp.json_codec, shared with the exporters
 
 class BadRequest(Exception):
     pass
 
 
-def _hex_to_b64(obj: dict, keys: tuple, size: int, where: str) -> None:
-    for key in keys:
-        value = obj.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise BadRequest(f"{where}.{key}: expected a hex string")
-        if value == "":
-            continue
-        if len(value) != size * 2:  # also refuses the whitespace bytes.fromhex would skip
-            raise BadRequest(f"{where}.{key}: id must be {size * 2} hex digits, got {len(value)} characters")
-        try:
-            raw = bytes.fromhex(value)
-        except ValueError:
-            raise BadRequest(f"{where}.{key}: invalid hex id {value[:64]!r}") from None
-        if len(raw) != size:
-            raise BadRequest(f"{where}.{key}: id must be {size} bytes ({size * 2} hex digits), got {len(raw)}")
-        obj[key] = base64.b64encode(raw).decode()
-
-
-def _items(obj: dict, *keys: str) -> list:
-    for key in keys:
-        value = obj.get(key)
-        if value is not None:
-            if not isinstance(value, list):
-                raise BadRequest(f"{key}: expected a list")
-            return value
-    return []
-
-
 def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
     """Parse an OTLP/JSON body (hex ids, unknown fields ignored); raises ``BadRequest``."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"invalid JSON: {e}") from None
-    except RecursionError:  # deeply nested arrays/objects
-        raise BadRequest("invalid JSON: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise BadRequest("expected a JSON object")
-    trace_keys, span_keys = ("traceId", "trace_id"), ("spanId", "span_id", "parentSpanId", "parent_span_id")
-    for ri, rs in enumerate(_items(data, "resourceSpans", "resource_spans")):
-        if not isinstance(rs, dict):
-            raise BadRequest("resourceSpans: expected objects")
-        for si, ss in enumerate(_items(rs, "scopeSpans", "scope_spans")):
-            if not isinstance(ss, dict):
-                raise BadRequest("scopeSpans: expected objects")
-            for pi, span in enumerate(_items(ss, "spans")):
-                if not isinstance(span, dict):
-                    raise BadRequest("spans: expected objects")
-                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
-                _hex_to_b64(span, trace_keys, 16, where)
-                _hex_to_b64(span, span_keys, 8, where)
-                for li, link in enumerate(_items(span, "links")):
-                    if isinstance(link, dict):
-                        _hex_to_b64(link, trace_keys, 16, f"{where}.links[{li}]")
-                        _hex_to_b64(link, ("spanId", "span_id"), 8, f"{where}.links[{li}]")
-    try:
-        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, OverflowError) as e:  # OverflowError: 1e999 as an int
-        raise BadRequest(f"invalid OTLP JSON: {e}") from None
-    except RecursionError:
-        raise BadRequest("invalid OTLP JSON: nested too deeply") from None
+        return json_to_request(body)
+    except OTLPJSONError as e:
+        raise BadRequest(str(e)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -406,9 +344,9 @@ class OTLPReceiver(Component):
         code = grpc_status_for(err)
         delay = err.delay if isinstance(err, ThrottledError) else None
         status = _status_message(code, str(err) or type(err).__name__, delay)
-        trailers = (("grpc-status-details-bin", status.SerializeToString()),)
+        trailers = ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)
         if delay is not None:  # opentelemetry-python's gRPC exporter reads RetryInfo only from this trailer
-            trailers += (("google.rpc.retryinfo-bin", status.details[0].value),)
+            trailers += ((RETRY_INFO_TRAILER, status.details[0].value),)
         await context.abort(code, status.message, trailing_metadata=trailers)
 
     def _path(self, transport: str, key: str) -> str:
@@ -506,7 +444,7 @@ class OTLPReceiver(Component):
                 if err is not None:
                     headers = None
                     if isinstance(err, ThrottledError):
-                        headers = {"Retry-After": str(max(1, math.ceil(err.delay)))}
+                        headers = {"Retry-After": format_retry_after(err.delay)}
                     return error(http_status_for(err), grpc_status_for(err), str(err) or type(err).__name__,
                                  as_json, headers)
             if as_json:

@@ -12,8 +12,9 @@ receiver's names).  Translation rules: ``zipkin_translate``.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
+
+from otel_lite.otlp.responses import format_retry_after
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
@@ -131,7 +132,7 @@ class ZipkinReceiver(Component):
                 if err is not None:
                     headers = None
                     if isinstance(err, ThrottledError):
-                        headers = {"Retry-After": str(max(1, math.ceil(err.delay)))}
+                        headers = {"Retry-After": format_retry_after(err.delay)}
                     return PlainTextResponse(f"{err or type(err).__name__}\n", http_status_for(err), headers)
             return Response(status_code=202)
 

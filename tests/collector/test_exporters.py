@@ -3,7 +3,6 @@ and real files."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
@@ -291,13 +290,65 @@ def test_http_connection_refused_is_retryable():
     assert len(errors) == 1 and type(errors[0]) is RetryableError
 
 
-def test_parse_retry_after():
-    assert parse_retry_after("7") == 7.0
-    now = time.time()
-    date = email.utils.formatdate(now + 30, usegmt=True)
-    assert 28 <= parse_retry_after(date, now=now) <= 31
-    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+def test_parse_retry_after_is_the_shared_parser():
+    """The protocol's rules are otel_lite.otlp's (tested in tests/otlp); the name stays importable here."""
+    from otel_lite import otlp
+
+    assert parse_retry_after is otlp.parse_retry_after
+
+
+class _RpcError:
+    """What classify_rpc_error reads of a grpc.aio.AioRpcError."""
+
+    def __init__(self, code, trailers=()):
+        self._code, self._trailers = code, grpc.aio.Metadata(*trailers)
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return "nope"
+
+    def trailing_metadata(self):
+        return self._trailers
+
+
+def _details(delay=None, retry_info_value=None) -> tuple:
+    from otel_lite.otlp import rpc_status
+
+    status = rpc_status(grpc.StatusCode.UNAVAILABLE, "x", delay)
+    if retry_info_value is not None:
+        status.details[0].value = retry_info_value
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+@pytest.mark.parametrize("code, trailers, kind, delay", [
+    (grpc.StatusCode.UNAVAILABLE, (), RetryableError, None),
+    (grpc.StatusCode.UNAVAILABLE, _details(2.5), ThrottledError, 2.5),
+    (grpc.StatusCode.UNAVAILABLE, _details(0), RetryableError, None),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, (), PermanentError, None),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(0), ThrottledError, 0.0),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(-4), ThrottledError, 0.0),  # a negative delay is no delay
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(1, retry_info_value=b"\xff\xff"), PermanentError, None),
+    (grpc.StatusCode.INVALID_ARGUMENT, _details(1), PermanentError, None),
+])
+def test_grpc_status_classification(code, trailers, kind, delay):
+    """The OTLP spec's table via otel_lite.otlp; a malformed RetryInfo counts as absent (it used to raise)."""
+    error = otlp_grpc.classify_rpc_error(_RpcError(code, trailers))
+    assert type(error) is kind
+    assert getattr(error, "delay", None) == delay
+    if kind is PermanentError:
+        assert error.grpc_code == code
+
+
+def test_grpc_retry_info_in_the_legacy_trailer_is_read():
+    from google.rpc import error_details_pb2
+
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromNanoseconds(1_500_000_000)
+    error = otlp_grpc.classify_rpc_error(_RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                                   (("google.rpc.retryinfo-bin", info.SerializeToString()),)))
+    assert type(error) is ThrottledError and error.delay == 1.5
 
 
 @pytest.mark.parametrize("name", ["zstd", "deflate"])

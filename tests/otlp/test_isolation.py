@@ -24,7 +24,8 @@ def modules_after(code: str) -> set[str]:
 
 def sdk_modules(modules: set[str]) -> set[str]:
     return {m for m in modules
-            if m.startswith("otel_lite") and m not in ALLOWED_OTEL_LITE and not m.startswith("otel_lite.otlp")}
+            if (m == "otel_lite" or m.startswith("otel_lite.")) and m not in ALLOWED_OTEL_LITE
+            and not m.startswith("otel_lite.otlp")}
 
 
 USE_EVERYTHING = """
@@ -70,3 +71,22 @@ def test_otel_lite_names_and_errors():
     assert otel_lite.otlp_exporter and otel_lite.set_propagators
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         otel_lite.nope  # noqa: B018
+
+
+COLLECTOR_OTLP = ["collector.exporters.otlp_grpc", "collector.exporters.otlp_http", "collector.exporters.file",
+                  "collector.receivers.otlp", "collector.receivers.zipkin", "collector.receivers.jaeger",
+                  "collector.receivers.opencensus", "collector.processors.tail_sampling"]
+
+
+@pytest.mark.parametrize("module", COLLECTOR_OTLP)
+def test_the_collectors_otlp_components_load_no_sdk(module):
+    modules = modules_after(f"import {module}")
+    assert module in modules
+    assert "otel_lite.otlp" in modules or module.endswith("opencensus")
+    assert not sdk_modules(modules), sdk_modules(modules)
+    assert "opentelemetry.trace" not in modules  # not even the API: the collector speaks OTLP only
+
+
+def test_the_whole_collector_loads_no_sdk():
+    modules = modules_after("import collector.registry, collector.service, collector.cli")
+    assert not sdk_modules(modules), sdk_modules(modules)
