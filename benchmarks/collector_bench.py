@@ -19,10 +19,20 @@ Scenarios:
   legacy      CPU at 10k spans/s x100 per legacy receiver protocol (Jaeger
               gRPC / Thrift HTTP / Thrift compact and binary UDP; loads from
               legacy_load.py), as a ratio to our OTLP/gRPC in the same run
+  sequential  ONE sender with one request in flight (closed loop, no rate
+              limit), like every SDK's BatchSpanProcessor: spans/s and ack
+              latency p50/p99 over OTLP/gRPC and OTLP/HTTP, 100- and 1000-span
+              requests, for our default config, exporter-side batching
+              (sending_queue.batch, in memory and persistent) and the batch
+              processor, next to rotel and the transport floor.  A sequential
+              sender's rate is spans per request / ack latency.
 
-    python benchmarks/collector_bench.py            # full run, ~10 minutes
-    python benchmarks/collector_bench.py --quick    # ~2 minutes
+    python benchmarks/collector_bench.py            # full run, ~13 minutes
+    python benchmarks/collector_bench.py --quick    # ~4 minutes
     python benchmarks/collector_bench.py --scenarios throughput --sizes 1000
+    python benchmarks/collector_bench.py --scenarios sequential             # ~3-4 minutes
+    python benchmarks/collector_bench.py --scenarios sequential --sequential-seconds 2 \
+        --sequential-sizes 100 --sequential-configs default,queue-batch
 
 Zero-loss maximum: a closed-loop probe estimates capacity, then fixed-rate
 steps (from 0.9x the estimate, going up while they pass, down while they
@@ -262,6 +272,8 @@ class Settings:
     down_steps: int
     ref_rate: int
     probe_inflight: int
+    seq_time: float = 5.0        # sequential scenario: measured window per row
+    seq_warmup: float = 1.0      # sequential scenario: warm-up before it (not counted)
 
 
 def log(msg: str) -> None:
@@ -664,6 +676,193 @@ def target_checks(report: dict, cache: dict, s: Settings) -> str:
     return "\n".join(lines) if lines else "- no target could be evaluated"
 
 
+# -- sequential sender ------------------------------------------------------------
+
+SEQ_TRANSPORTS = ("grpc", "http")
+
+
+@dataclass
+class SeqRow:
+    """One sequential sender (max_inflight=1, closed loop) against one system."""
+    transport: str
+    spans_per_request: int
+    system: str                      # floor, rotel or ours:<config>
+    status: str = "ok"               # ok | unsupported | failed | not run
+    reason: str | None = None
+    acked_spans_per_s: float | None = None
+    latency_ms_p50: float | None = None
+    latency_ms_p99: float | None = None
+    requests: int = 0
+    sent: int = 0
+    acked: int = 0                   # in the measured window
+    errors: dict = field(default_factory=dict)
+    collector_losses: int | None = None  # our loss/refusal counters, warm-up + window
+    delivery: str = "n/a"            # checked | file | no sink
+    acked_total: int = 0             # warm-up + window
+    delivered: int | None = None     # of acked_total
+    cpu_pct: float | None = None     # system under test, measured window
+    load: dict = field(default_factory=dict)
+    warmup_load: dict = field(default_factory=dict)
+
+    @property
+    def missing(self) -> int | None:
+        if self.delivered is None:
+            return None
+        return max(0, self.acked_total - self.delivered)
+
+
+def start_sequential_system(systems: Systems, system: str, transport: str) -> Running:
+    if system == "floor":
+        return targets.start_floor(transport)
+    if system == "rotel":
+        return targets.start_rotel(transport)
+    return targets.start_ours_config(system.partition(":")[2], transport)
+
+
+def measure_sequential(run: Running, lg: LoadGen, row: SeqRow, s: Settings) -> None:
+    if not run.alive():
+        raise Unavailable(f"{run.name} is no longer running")
+    ep = endpoint(run, row.transport)
+    base = run.delivered()
+    metrics0 = targets.scrape(run.metrics_url)
+    lg.start(None, s.seq_warmup, 1, endpoint=ep)   # warm-up: connection, code paths; not counted
+    warm = lg.result()
+    mon = Monitor(run.pid).start()
+    lg.start(None, s.seq_time, 1, endpoint=ep)
+    res = lg.result()
+    row.cpu_pct = round(mon.stop()[0], 1)
+    row.warmup_load, row.load = warm, res
+    row.acked_spans_per_s = res["acked_spans_per_s"]
+    row.latency_ms_p50, row.latency_ms_p99 = res["latency_ms_p50"], res["latency_ms_p99"]
+    row.requests, row.sent, row.acked = res["sent_requests"], res["sent_spans"], res["acked_spans"]
+    errors: dict = {}
+    for r in (warm, res):
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    row.errors = errors
+    row.acked_total = warm["acked_spans"] + res["acked_spans"]
+    if run.counter is None:
+        row.delivery = "no sink"
+    else:
+        row.delivery = "file" if isinstance(run.counter, targets.FileSpanCounter) else "checked"
+        row.delivered = drain(run, base, row.acked_total, 5.0)
+        if row.delivered < row.acked_total:
+            wait_settled(run, 3.0)  # keep late spans out of the next row
+    metrics1 = targets.scrape(run.metrics_url)
+    if metrics0 is not None and metrics1 is not None:
+        row.collector_losses = targets.losses(metrics1) - targets.losses(metrics0)
+    if not run.alive():
+        row.status, row.reason = "failed", "process died"
+
+
+def describe_seq(row: SeqRow) -> str:
+    head = f"    {row.transport:<4} x{row.spans_per_request:<5} {row.system:<22}"
+    if row.status != "ok" and row.acked_spans_per_s is None:
+        return f"{head} {row.status}: {row.reason}"
+    deliv = "" if row.delivered is None else f"  delivered {row.delivered:,}/{row.acked_total:,}"
+    return (f"{head} {row.acked_spans_per_s:>9,.0f} spans/s  {row.requests:>5} requests  "
+            f"p50 {row.latency_ms_p50} ms  p99 {row.latency_ms_p99} ms  cpu {row.cpu_pct}%  "
+            f"errors {row.errors or 0}  losses {row.collector_losses}{deliv}  "
+            f"loadgen {row.load.get('loadgen_cpu_pct')}%" + (f"  {row.status}: {row.reason}" if row.reason else ""))
+
+
+def scenario_sequential(systems: Systems, s: Settings, sizes, configs, transports, report: dict) -> str:
+    order = []
+    if "floor" in systems.wanted:
+        order.append("floor")
+    if "rotel" in systems.wanted:
+        order.append("rotel")
+    if "ours" in systems.wanted:
+        order += [f"ours:{c}" for c in configs]
+    rows: dict[tuple, SeqRow] = {}
+    for transport in transports:
+        lgs: dict[int, LoadGen] = {}
+        try:
+            for system in order:
+                log(f"== sequential: one sender, OTLP/{transport}, {system}")
+                for spr in sizes:
+                    rows[(transport, spr, system)] = SeqRow(transport, spr, system)
+                skip_why = systems.skipped.get(system.partition(":")[0])
+                if skip_why:
+                    for spr in sizes:
+                        rows[(transport, spr, system)].status = "not run"
+                        rows[(transport, spr, system)].reason = skip_why
+                    continue
+                try:
+                    run = start_sequential_system(systems, system, transport)
+                except Unavailable as exc:
+                    status = "unsupported" if isinstance(exc, targets.Unsupported) else "failed"
+                    lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+                    reason = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else "failed"
+                    log(f"  !! {system} over {transport}: {status}: {reason}")
+                    for spr in sizes:
+                        rows[(transport, spr, system)].status = status
+                        rows[(transport, spr, system)].reason = reason
+                    continue
+                try:
+                    for spr in sizes:
+                        row = rows[(transport, spr, system)]
+                        try:
+                            if spr not in lgs:
+                                lgs[spr] = LoadGen(transport, endpoint(run, transport), spr, False, max_inflight=1)
+                            measure_sequential(run, lgs[spr], row, s)
+                        except (Unavailable, RuntimeError, TimeoutError, EOFError) as exc:
+                            row.status, row.reason = "failed", str(exc).splitlines()[0]
+                            if isinstance(exc, (TimeoutError, EOFError)) and spr in lgs:
+                                lgs.pop(spr).close()  # out of step with us: start a fresh one
+                        log(describe_seq(row))
+                finally:
+                    run.stop()
+        finally:
+            for lg in lgs.values():
+                lg.close()
+    report["sequential"] = [asdict(r) | {"missing": r.missing} for r in rows.values()]
+
+    def errors_cell(row: SeqRow) -> str:
+        parts = [f"{k} x{v}" for k, v in sorted(row.errors.items())]
+        if row.collector_losses:
+            parts.append(f"collector counted {row.collector_losses:,}")
+        return ", ".join(parts) if parts else "0"
+
+    def delivered_cell(row: SeqRow) -> str:
+        if row.delivery == "no sink":
+            return "n/a (no sink)"
+        if row.delivered is None:
+            return "n/a"
+        missing = row.missing
+        text = "all" if not missing else f"{missing:,} missing"
+        return text + " (file)" if row.delivery == "file" else text
+
+    table_rows = []
+    notes: dict[tuple, list[str]] = {}  # (label, status, reason) -> where
+    for transport in transports:
+        for spr in sizes:
+            rotel = rows.get((transport, spr, "rotel"))
+            rotel_rate = rotel.acked_spans_per_s if rotel and rotel.status == "ok" else None
+            for system in order:
+                row = rows[(transport, spr, system)]
+                label = system.partition(":")[2] if system.startswith("ours:") else system
+                if row.status != "ok":
+                    where = notes.setdefault((label, row.status, row.reason), [])
+                    if f"OTLP/{transport}" not in where:
+                        where.append(f"OTLP/{transport}")
+                if row.acked_spans_per_s is None:
+                    cells = [f"{row.status} (see below)"] + ["n/a"] * 5
+                else:
+                    cells = [f"{row.acked_spans_per_s:,.0f}", fmt(row.latency_ms_p50, 2), fmt(row.latency_ms_p99, 2),
+                             ratio(row.acked_spans_per_s, rotel_rate) if system.startswith("ours:") else "-",
+                             errors_cell(row), delivered_cell(row)]
+                    if row.status != "ok":
+                        cells[-1] += f" ({row.status}, see below)"
+                table_rows.append([f"OTLP/{transport}", str(spr), label] + cells)
+    text = table(["transport", "spans/request", "system / config", "acked spans/s", "ack p50 ms", "ack p99 ms",
+                  "ours/rotel rate", "errors / refusals", "delivered"], table_rows)
+    if notes:
+        text += "\n\n" + "\n".join(f"- `{label}` ({', '.join(where)}): {status}: {reason}"
+                                     for (label, status, reason), where in notes.items())
+    return text
+
+
 # -- main ------------------------------------------------------------------------
 
 def _interrupt(signum, frame):
@@ -695,6 +894,12 @@ def settings(quick: bool, args) -> Settings:
         s.step_time = args.step_seconds
     if args.ref_rate:
         s.ref_rate = args.ref_rate
+    if quick:
+        s.seq_time, s.seq_warmup = 3.0, 0.5
+    if args.sequential_seconds:
+        s.seq_time = args.sequential_seconds
+    if args.sequential_warmup is not None:
+        s.seq_warmup = args.sequential_warmup
     return s
 
 
@@ -704,9 +909,11 @@ def csv(value: str) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="short steps, cpu + throughput only (~2 minutes)")
+    p.add_argument("--quick", action="store_true",
+                   help="short steps, cpu + throughput + sequential only (~4 minutes)")
     p.add_argument("--scenarios", type=csv,
-                   help="cpu,throughput,variants,legacy (default: all; --quick: cpu,throughput)")
+                   help="cpu,throughput,variants,legacy,sequential (default: all; --quick: "
+                        "cpu,throughput,sequential)")
     p.add_argument("--legacy", type=csv, default=None,
                    help="legacy protocols for the legacy scenario (default: all in legacy_load.PROTOCOLS)")
     p.add_argument("--systems", type=csv, default=["floor", "raw", "ours", "rotel"],
@@ -720,20 +927,33 @@ def main(argv=None) -> int:
     p.add_argument("--measure-seconds", type=float, help="cpu scenario measurement window")
     p.add_argument("--step-seconds", type=float, help="length of each throughput step")
     p.add_argument("--ref-rate", type=int, help="fixed rate (spans/s) of the reference step of each search")
+    p.add_argument("--sequential-sizes", type=csv, default=["100", "1000"],
+                   help="spans per request for the sequential scenario (default 100,1000)")
+    p.add_argument("--sequential-configs", type=csv, default=list(targets.SEQUENTIAL_CONFIGS),
+                   help="our configs in the sequential scenario: " + ",".join(targets.SEQUENTIAL_CONFIGS))
+    p.add_argument("--sequential-transports", type=csv, default=list(SEQ_TRANSPORTS),
+                   help="transports of the sequential scenario (default grpc,http)")
+    p.add_argument("--sequential-seconds", type=float,
+                   help="measured window per sequential row (default 5; --quick 3)")
+    p.add_argument("--sequential-warmup", type=float,
+                   help="warm-up before each sequential row, not counted (default 1; --quick 0.5)")
     p.add_argument("--output", help="also write the Markdown report here")
     p.add_argument("--json", help="write every step's raw figures here")
     args = p.parse_args(argv)
 
     s = settings(args.quick, args)
-    scenarios = args.scenarios or (["cpu", "throughput"] if args.quick else ["cpu", "throughput", "variants",
-                                                                             "legacy"])
-    unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy"}
+    scenarios = args.scenarios or (["cpu", "throughput", "sequential"] if args.quick
+                                   else ["cpu", "throughput", "variants", "legacy", "sequential"])
+    unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy", "sequential"}
+    unknown |= {f"sequential config {x}" for x in set(args.sequential_configs) - set(targets.SEQUENTIAL_CONFIGS)}
+    unknown |= {f"sequential transport {x}" for x in set(args.sequential_transports) - set(SEQ_TRANSPORTS)}
     unknown |= {f"system {x}" for x in set(args.systems) - {"floor", "raw", "ours", "rotel"}}
     unknown |= {f"variant {x}" for x in set(args.variants) - set(VARIANTS)}
     if unknown:
         p.error(f"unknown: {', '.join(sorted(unknown))}")
     try:
         sizes = [int(x) for x in args.sizes]
+        seq_sizes = [int(x) for x in args.sequential_sizes]
         variant_sizes = [int(x) for x in args.variant_sizes]
         if args.cpu_loads:
             loads = [(t, int(r), int(n)) for t, r, n in (x.split(":") for x in args.cpu_loads)]
@@ -791,6 +1011,19 @@ def main(argv=None) -> int:
                          "requests/packets: legacy receiver -> batch -> otlp_grpc -> counting sink, as a ratio "
                          "to our OTLP/gRPC receiver measured in the same run. UDP has no acknowledgement.", "",
                          scenario_legacy(systems, s, args.legacy or list(legacy_load.PROTOCOLS), report), ""]
+        if "sequential" in scenarios:
+            sections += ["## (5) One sequential sender (one request in flight, like an SDK's BatchSpanProcessor)", "",
+                         "One client sends its next request as soon as the previous one is acknowledged "
+                         "(closed loop, max_inflight=1, no rate limit), so its rate is spans per request / ack "
+                         f"latency. {s.seq_time:g} s per row after {s.seq_warmup:g} s warm-up (not counted). "
+                         "Floor = do-nothing server on the same transport; rotel with its default config. "
+                         "Ours: " + "; ".join(f"`{c}` = {targets.SEQUENTIAL_CONFIG_HELP[c]}"
+                                              for c in args.sequential_configs) + ". "
+                         "Delivered: every span acknowledged during warm-up and window reached the sink "
+                         "((file): counted in the default config's file exporter output). "
+                         "Errors: failed calls seen by the sender, plus our collector's loss/refusal counters.", "",
+                         scenario_sequential(systems, s, seq_sizes, args.sequential_configs,
+                                             args.sequential_transports, report), ""]
     except KeyboardInterrupt:
         log("interrupted: processes stopped, partial report follows")
         sections.append("_interrupted: partial results_")

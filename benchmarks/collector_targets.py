@@ -9,6 +9,11 @@ Systems under test (each started fresh, on free loopback ports):
           otlp_grpc) in front of a counting gRPC sink
   rotel   the ``rotel-agent`` binary from the ``rotel`` PyPI package, same
           pipeline shape (otlp receiver -> batch -> otlp exporter), same sink
+
+For the one-sequential-sender scenario, ``start_ours_config`` starts our
+collector with one of ``SEQUENTIAL_CONFIGS`` (the embedded default config,
+exporter-side batching in the sending queue, the same with a persistent queue,
+or the batch processor pipeline above).
 """
 from __future__ import annotations
 
@@ -33,6 +38,10 @@ START_TIMEOUT = 20.0
 
 class Unavailable(Exception):
     """A system under test could not be started; the message says why."""
+
+
+class Unsupported(Unavailable):
+    """Our collector rejected the configuration (e.g. an option not implemented yet)."""
 
 
 def free_port() -> int:
@@ -266,6 +275,133 @@ def start_ours(transport: str, sampler: str | None = None) -> Running:
                                   "tail": 'processor="tail_sampling"'}.get(sampler), _stop=[cleanup])
 
 
+# -- our collector, configurations of the sequential-sender scenario ---------------
+
+SEQUENTIAL_CONFIGS = ("default", "queue-batch", "persistent", "batch-processor")
+SEQUENTIAL_CONFIG_HELP = {
+    "default": "the embedded default config as shipped (otlp -> memory_limiter -> batch -> file + debug), "
+               "ports and file path moved with --set",
+    "queue-batch": "otlp -> (no processors) -> otlp_grpc with sending_queue: {batch: {}}",
+    "persistent": "as queue-batch with sending_queue: {storage: file_storage, batch: {}}",
+    "batch-processor": "otlp -> batch -> otlp_grpc (collector_config(), what operators run today)",
+}
+
+
+def sequential_config(name: str, transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int,
+                      storage_dir: str) -> str:
+    """The YAML of one of SEQUENTIAL_CONFIGS other than ``default`` (which is the embedded file)."""
+    if name == "batch-processor":
+        return collector_config(transport, receiver_port, sink_endpoint, metrics_port, None)
+    if name not in ("queue-batch", "persistent"):
+        raise ValueError(f"unknown sequential config {name!r}")
+    queue: dict = {"batch": {}}  # Go's exporter-side batching, defaults (200ms / 8192 items)
+    config: dict = {
+        "receivers": {"otlp": {"protocols": {transport: {"endpoint": f"127.0.0.1:{receiver_port}"}}}},
+        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True},
+                                    "compression": "none", "sending_queue": queue}},
+        "service": {
+            "telemetry": {"metrics": {"address": f"127.0.0.1:{metrics_port}"}},
+            "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlp_grpc"]}},
+        },
+    }
+    if name == "persistent":
+        queue["storage"] = "file_storage"
+        config["extensions"] = {"file_storage": {"directory": storage_dir}}
+        config["service"]["extensions"] = ["file_storage"]
+    return json.dumps(config, indent=2)
+
+
+class FileSpanCounter:
+    """Spans the ``file`` exporter (``format: json``, one OTLP JSON request per
+    line) has written so far: counts ``"spanId"`` keys in complete lines, reading
+    only what was appended since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+        self._count = 0
+
+    def spans(self) -> int:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self._count
+        end = data.rfind(b"\n")
+        if end >= 0:
+            self._count += data[:end + 1].count(b'"spanId"')  # "parentSpanId" does not match
+            self._offset += end + 1
+        return self._count
+
+
+def _config_errors(log: Path) -> list[str]:
+    """The ``error: ...`` lines our CLI prints when it rejects a configuration."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line[len("error: "):] for line in text.splitlines() if line.startswith("error: ")]
+
+
+def start_ours_config(name: str, transport: str) -> Running:
+    """Our collector with one of SEQUENTIAL_CONFIGS, listening on ``transport``.
+    Raises ``Unsupported`` when the collector rejects the configuration."""
+    if name not in SEQUENTIAL_CONFIGS:
+        raise ValueError(f"unknown sequential config {name!r}")
+    tmp = Path(tempfile.mkdtemp(prefix=f"otel-lite-bench-{name}-"))
+    port, other_port, metrics_port = free_port(), free_port(), free_port()
+    sink = None
+    if name == "default":
+        # The embedded default exactly as shipped; only where it listens and writes moves.
+        other = "http" if transport == "grpc" else "grpc"
+        traces_file = tmp / "otel-lite-traces.jsonl"
+        args = ["--set", f"receivers.otlp.protocols.{transport}.endpoint=127.0.0.1:{port}",
+                "--set", f"receivers.otlp.protocols.{other}.endpoint=127.0.0.1:{other_port}",
+                "--set", f"exporters.file.path={traces_file}",
+                "--set", f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",
+                "--set", f"extensions.health_check.endpoint=127.0.0.1:{free_port()}"]
+        counter = FileSpanCounter(traces_file)
+        settle = 1.5  # the file exporter writes every flush_interval (1 s)
+    else:
+        sink = SinkProcess("grpc-count")
+        cfg = tmp / "collector.yaml"
+        cfg.write_text(sequential_config(name, transport, port, sink.grpc_endpoint, metrics_port,
+                                         str(tmp / "storage")))
+        (tmp / "storage").mkdir()
+        args = ["--config", str(cfg)]
+        counter = sink
+        settle = 0.0
+    log = tmp / "collector.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(collector_command() + args, cwd=str(REPO),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def cleanup():
+        stop_process(proc)
+        if sink is not None:
+            sink.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    try:
+        try:
+            _wait_listening(proc, port, log, f"our collector ({name})")
+        except Unavailable:
+            errors = _config_errors(log) if proc.poll() is not None else []
+            if errors:
+                raise Unsupported("configuration rejected: " + "; ".join(errors)) from None
+            raise
+    except BaseException:
+        cleanup()
+        raise
+    return Running(f"ours-{name}-{transport}", proc.pid,
+                   f"127.0.0.1:{port}" if transport == "grpc" else None,
+                   f"http://127.0.0.1:{port}" if transport == "http" else None,
+                   counter=counter, settle_time=settle,
+                   metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", _stop=[cleanup])
+
+
 # Counters of spans our collector lost or refused (name prefixes; Prometheus may add _total).
 LOSS_METRICS = ("otelcol_exporter_send_failed_spans", "otelcol_exporter_enqueue_failed_spans",
                 "otelcol_receiver_refused_spans", "otelcol_processor_refused_spans",
@@ -389,10 +525,15 @@ class LoadGen:
             self.close()
             raise RuntimeError(f"load generator did not start: {exc}") from None
 
-    def start(self, rate: float | None, duration: float, max_inflight: int | None = None) -> None:
+    def start(self, rate: float | None, duration: float, max_inflight: int | None = None,
+              endpoint: str | None = None) -> None:
+        """Start a step; ``endpoint`` points the generator at another target first
+        (it keeps its payloads, so one generator serves many systems)."""
         cmd = {"rate": rate, "duration": duration}
         if max_inflight:
             cmd["max_inflight"] = max_inflight
+        if endpoint:
+            cmd["endpoint"] = endpoint
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
         self._duration = duration

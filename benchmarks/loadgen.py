@@ -14,6 +14,13 @@ payloads and connections) serves many measurement steps:
         --spans-per-request 100
     < {"rate": 10000, "duration": 5}        # spans/s; "rate": null = closed loop
     > {"sent_spans": ..., "acked_spans": ..., "errors": {...}, ...}
+    < {"rate": null, "duration": 5, "max_inflight": 1, "endpoint": "127.0.0.1:4327"}
+                                            # one sequential sender, at another target
+
+``max_inflight`` caps the calls in flight (closed loop: exactly that many
+callers, each sending its next request as soon as the previous one is
+answered); ``endpoint`` switches the target for this and later steps (the
+payloads stay, so one generator can serve many systems).
 
 On start it prints ``{"ready": true, ...}`` once the payloads are built.
 """
@@ -384,6 +391,7 @@ async def serve(args) -> None:
     payloads = build_pool(args.spans_per_request, args.pool_size or default_pool_size(args.spans_per_request))
     sender_cls = GrpcSender if args.transport == "grpc" else HttpSender
     sender = sender_cls(args.endpoint, payloads, args.gzip, args.timeout)
+    current_endpoint = args.endpoint
     if not args.max_inflight:
         args.max_inflight = 256 if args.transport == "grpc" else 128
     out = sys.stdout
@@ -403,6 +411,10 @@ async def serve(args) -> None:
                 cmd = json.loads(line)
                 if cmd.get("quit"):
                     break
+                if cmd.get("endpoint") and cmd["endpoint"] != current_endpoint:
+                    await sender.close()
+                    sender = sender_cls(cmd["endpoint"], payloads, args.gzip, args.timeout)
+                    current_endpoint = cmd["endpoint"]
                 result = await run_step(sender, len(payloads), args.spans_per_request, cmd.get("rate"),
                                         float(cmd["duration"]), int(cmd.get("max_inflight", args.max_inflight)),
                                         float(cmd.get("drain_timeout", args.timeout)))
