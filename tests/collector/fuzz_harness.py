@@ -39,6 +39,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from otel_lite.otlp.wire import varint
+
 from collector import registry
 from collector.component import Component, ComponentConfig, Factory
 from collector.config import build_config, parse_yaml
@@ -452,15 +454,6 @@ class GoodClients:
 # ---------------------------------------------------------------------------
 # Hand-written protobuf wire format (for what the protobuf runtime refuses to build: invalid UTF-8,
 # nesting past the recursion limit, ids of any length)
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
 
 def ld(field: int, payload: bytes) -> bytes:
     """A length-delimited field."""
