@@ -50,8 +50,7 @@ class SendingQueue(Protocol):
     keeps_unsent: bool
 
     def size(self) -> int:
-        """Units counted against the capacity (a memory queue frees them when handed out, a
-        persistent queue when acknowledged)."""
+        """Units counted against the capacity: queued or being sent (freed by ``ack``)."""
         ...
 
     async def open(self) -> None: ...
@@ -92,7 +91,8 @@ class SendingQueue(Protocol):
 
 
 class MemoryQueue:
-    """A bounded FIFO in memory; room is freed as entries are handed out."""
+    """A bounded FIFO in memory; an entry's room is freed once its send finished, so
+    ``capacity`` bounds everything the exporter holds."""
 
     keeps_unsent = False
 
@@ -141,13 +141,11 @@ class MemoryQueue:
                     await asyncio.wait_for(self._ready.wait(), timeout)
             except asyncio.TimeoutError:
                 return None
-        entry = self._items.popleft()
-        self._used -= entry.units
-        self._room.set()
-        return entry
+        return self._items.popleft()
 
     async def ack(self, entry: QueueEntry, keep: bool = False) -> None:
-        return None
+        self._used -= entry.units
+        self._room.set()
 
     def stop(self) -> None:
         self._stopped = True
@@ -157,7 +155,7 @@ class MemoryQueue:
     def take_remaining(self) -> list[QueueEntry]:
         left = list(self._items)
         self._items.clear()
-        self._used = 0
+        self._used -= sum(e.units for e in left)
         return left
 
     def stored_spans(self) -> int:

@@ -207,15 +207,16 @@ def test_attempt_timeout_is_retryable():
 def test_full_queue_refuses_with_retryable_error_and_counts_enqueue_failed():
     async def main():
         gate = asyncio.Event()
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"num_consumers": 1, "queue_size": 2}},
+        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"num_consumers": 1, "queue_size": 3}},
                          gate=gate)
         await exp.start(Host())
         await exp.consume(make_traces(1, 0))
         await wait_until(lambda: len(exp.attempts) == 1)  # the consumer holds batch 0
         await exp.consume(make_traces(1, 1))
         await exp.consume(make_traces(1, 2))
-        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted") == 2
-        assert metric(tel, "otelcol_exporter_queue_capacity", exporter="scripted") == 2
+        # the capacity counts the batch being sent too: it bounds all the exporter holds
+        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted") == 3
+        assert metric(tel, "otelcol_exporter_queue_capacity", exporter="scripted") == 3
         with pytest.raises(RetryableError, match="sending queue is full") as info:
             await exp.consume(make_traces(5, 3))
         assert isinstance(info.value, QueueFullError)
@@ -233,7 +234,8 @@ def test_full_queue_refuses_with_retryable_error_and_counts_enqueue_failed():
 def test_block_on_overflow_waits_for_room():
     async def main():
         gate = asyncio.Event()
-        exp, tel = build({"sending_queue": {"num_consumers": 1, "queue_size": 1, "block_on_overflow": True}},
+        # capacity 2 counts the request being sent too
+        exp, tel = build({"sending_queue": {"num_consumers": 1, "queue_size": 2, "block_on_overflow": True}},
                          gate=gate)
         await exp.start(Host())
         await exp.consume(make_traces(1))
