@@ -48,29 +48,155 @@ def id_to_hex(raw: bytes) -> str:
 
 # -- writing ----------------------------------------------------------------------------------------
 
-_SPAN_ID_KEYS = ("traceId", "spanId", "parentSpanId")
-_LINK_ID_KEYS = ("traceId", "spanId")
+# A direct walk over the message, writing what protobuf's JSON mapping writes
+# (``json_format.MessageToDict`` with integer enums: default values omitted, 64-bit
+# integers as strings, bytes as base64) except ids, which are hex.  It is ~10x
+# faster than MessageToDict, which inspects descriptors for every field of every
+# span; tests/otlp compare the two on generated requests.
+
+def _any_value(v) -> dict:
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return {}
+    if kind == "string_value":
+        return {"stringValue": v.string_value}
+    if kind == "int_value":
+        return {"intValue": str(v.int_value)}
+    if kind == "bool_value":
+        return {"boolValue": v.bool_value}
+    if kind == "double_value":
+        return {"doubleValue": _double(v.double_value)}
+    if kind == "array_value":
+        return {"arrayValue": _values(v.array_value.values)}
+    if kind == "kvlist_value":
+        return {"kvlistValue": _values(v.kvlist_value.values, _attributes)}
+    return {"bytesValue": base64.b64encode(v.bytes_value).decode("ascii")}
 
 
-def _ids_to_hex(obj: dict, keys: tuple) -> None:
-    for key in keys:
-        value = obj.get(key)
-        if value:  # MessageToDict writes bytes as base64
-            obj[key] = base64.b64decode(value).hex()
+def _double(x: float):
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def _values(values, convert=None) -> dict:
+    if convert is not None:
+        return {"values": convert(values)} if len(values) else {}
+    return {"values": [_any_value(v) for v in values]} if len(values) else {}
+
+
+def _attributes(attributes) -> list:
+    out = []
+    for kv in attributes:
+        item = {"key": kv.key} if kv.key else {}
+        if kv.HasField("value"):
+            item["value"] = _any_value(kv.value)
+        out.append(item)
+    return out
+
+
+def _put_attributes(obj: dict, msg) -> None:
+    if len(msg.attributes):
+        obj["attributes"] = _attributes(msg.attributes)
+    if msg.dropped_attributes_count:
+        obj["droppedAttributesCount"] = msg.dropped_attributes_count
+
+
+def _span(s) -> dict:
+    obj = {}
+    if s.trace_id:
+        obj["traceId"] = s.trace_id.hex()
+    if s.span_id:
+        obj["spanId"] = s.span_id.hex()
+    if s.trace_state:
+        obj["traceState"] = s.trace_state
+    if s.parent_span_id:
+        obj["parentSpanId"] = s.parent_span_id.hex()
+    if s.flags:
+        obj["flags"] = s.flags
+    if s.name:
+        obj["name"] = s.name
+    if s.kind:
+        obj["kind"] = s.kind
+    if s.start_time_unix_nano:
+        obj["startTimeUnixNano"] = str(s.start_time_unix_nano)
+    if s.end_time_unix_nano:
+        obj["endTimeUnixNano"] = str(s.end_time_unix_nano)
+    _put_attributes(obj, s)
+    if len(s.events):
+        events = []
+        for e in s.events:
+            ev = {}
+            if e.time_unix_nano:
+                ev["timeUnixNano"] = str(e.time_unix_nano)
+            if e.name:
+                ev["name"] = e.name
+            _put_attributes(ev, e)
+            events.append(ev)
+        obj["events"] = events
+    if s.dropped_events_count:
+        obj["droppedEventsCount"] = s.dropped_events_count
+    if len(s.links):
+        links = []
+        for link in s.links:
+            lk = {}
+            if link.trace_id:
+                lk["traceId"] = link.trace_id.hex()
+            if link.span_id:
+                lk["spanId"] = link.span_id.hex()
+            if link.trace_state:
+                lk["traceState"] = link.trace_state
+            _put_attributes(lk, link)
+            if link.flags:
+                lk["flags"] = link.flags
+            links.append(lk)
+        obj["links"] = links
+    if s.dropped_links_count:
+        obj["droppedLinksCount"] = s.dropped_links_count
+    if s.HasField("status"):
+        st = {}
+        if s.status.message:
+            st["message"] = s.status.message
+        if s.status.code:
+            st["code"] = s.status.code
+        obj["status"] = st
+    return obj
 
 
 def request_to_json_dict(request) -> dict:
     """The OTLP/JSON object of an ``ExportTraceServiceRequest`` message."""
-    from google.protobuf import json_format
-
-    data = json_format.MessageToDict(request, use_integers_for_enums=True)
-    for resource_spans in data.get("resourceSpans", ()):
-        for scope_spans in resource_spans.get("scopeSpans", ()):
-            for span in scope_spans.get("spans", ()):
-                _ids_to_hex(span, _SPAN_ID_KEYS)
-                for link in span.get("links", ()):
-                    _ids_to_hex(link, _LINK_ID_KEYS)
-    return data
+    out = []
+    for rs in request.resource_spans:
+        robj = {}
+        if rs.HasField("resource"):
+            res = {}
+            _put_attributes(res, rs.resource)
+            robj["resource"] = res
+        scopes = []
+        for ss in rs.scope_spans:
+            sobj = {}
+            if ss.HasField("scope"):
+                sc = ss.scope
+                scope = {}
+                if sc.name:
+                    scope["name"] = sc.name
+                if sc.version:
+                    scope["version"] = sc.version
+                _put_attributes(scope, sc)
+                sobj["scope"] = scope
+            if len(ss.spans):
+                sobj["spans"] = [_span(s) for s in ss.spans]
+            if ss.schema_url:
+                sobj["schemaUrl"] = ss.schema_url
+            scopes.append(sobj)
+        if scopes:
+            robj["scopeSpans"] = scopes
+        if rs.schema_url:
+            robj["schemaUrl"] = rs.schema_url
+        out.append(robj)
+    return {"resourceSpans": out} if out else {}
 
 
 def request_to_json(request) -> bytes:

@@ -115,3 +115,115 @@ def test_reading_accepts_proto_field_names_and_ignores_unknown_fields():
 def test_bad_json_bodies_raise_clear_errors(body, message):
     with pytest.raises(OTLPJSONError, match=message):
         json_to_request(body)
+
+
+# -- the writer is a direct walk: it must say exactly what protobuf's JSON mapping says ----------
+
+def _reference_dict(request) -> dict:
+    """protobuf's own mapping (integer enums), with the ids turned into hex."""
+    data = json_format.MessageToDict(request, use_integers_for_enums=True)
+    for rs in data.get("resourceSpans", ()):
+        for ss in rs.get("scopeSpans", ()):
+            for span in ss.get("spans", ()):
+                for holder in [span] + span.get("links", []):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if holder.get(key):
+                            holder[key] = base64.b64decode(holder[key]).hex()
+    return data
+
+
+def _every_kind_of_value(kv_list, rnd, depth=0):
+    """Attributes of every AnyValue kind (``rnd``: a random.Random), nested up to depth 2."""
+    kinds = ["string", "int", "bool", "double", "bytes", "empty", "array", "kvlist", "novalue"]
+    for i, kind in enumerate(kinds if depth == 0 else rnd.sample(kinds[:6], 3)):
+        kv = kv_list.add(key="" if i == 0 and depth else f"k{i}-ü\"\\\n")
+        v = kv.value
+        if kind == "string":
+            v.string_value = rnd.choice(["", "plain", "ünïcødé ✓", "quote\" back\\slash \x01 ctl", "\u2028"])
+        elif kind == "int":
+            v.int_value = rnd.choice([0, -1, 2 ** 63 - 1, -(2 ** 63)])
+        elif kind == "bool":
+            v.bool_value = rnd.choice([True, False])
+        elif kind == "double":
+            v.double_value = rnd.choice([0.0, -0.0, 1.0, 1e300, 1.5e-300, 0.1, float("nan"), float("inf"),
+                                         float("-inf"), 123456789.125])
+        elif kind == "bytes":
+            v.bytes_value = rnd.choice([b"", b"\x00\xff", bytes(range(40))])
+        elif kind == "array":
+            arr = v.array_value
+            for _ in range(rnd.randint(0, 3)):
+                arr.values.add().string_value = "x"
+            if depth < 2:
+                arr.values.add().kvlist_value.SetInParent()
+        elif kind == "kvlist":
+            if depth < 2:
+                _every_kind_of_value(v.kvlist_value.values, rnd, depth + 1)
+            else:
+                v.kvlist_value.SetInParent()
+        elif kind == "novalue":
+            kv.ClearField("value")
+        # "empty": the value message is set but holds nothing
+        else:
+            v.SetInParent()
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_writer_matches_protobufs_json_mapping(seed):
+    import random
+
+    rnd = random.Random(seed)
+    request = ExportTraceServiceRequest()
+    for r in range(rnd.randint(0, 3)):
+        rs = request.resource_spans.add()
+        if rnd.random() < 0.8:
+            rs.resource.SetInParent()
+            if rnd.random() < 0.7:
+                _every_kind_of_value(rs.resource.attributes, rnd)
+            rs.resource.dropped_attributes_count = rnd.choice([0, 3])
+        rs.schema_url = rnd.choice(["", "https://opentelemetry.io/schemas/1.21.0"])
+        for _ in range(rnd.randint(0, 3)):
+            ss = rs.scope_spans.add()
+            if rnd.random() < 0.8:
+                ss.scope.SetInParent()
+                ss.scope.name = rnd.choice(["", "lib"])
+                ss.scope.version = rnd.choice(["", "1.0"])
+                if rnd.random() < 0.3:
+                    _every_kind_of_value(ss.scope.attributes, rnd)
+            ss.schema_url = rnd.choice(["", "s"])
+            for _ in range(rnd.randint(0, 4)):
+                span = ss.spans.add()
+                span.trace_id = rnd.choice([b"", rnd.randbytes(16)])
+                span.span_id = rnd.choice([b"", rnd.randbytes(8)])
+                span.parent_span_id = rnd.choice([b"", rnd.randbytes(8)])
+                span.trace_state = rnd.choice(["", "ot=th:8"])
+                span.flags = rnd.choice([0, 1, 0x301])
+                span.name = rnd.choice(["", "GET /cart", "ü"])
+                span.kind = rnd.randint(0, 5)
+                span.start_time_unix_nano = rnd.choice([0, 1, 2 ** 64 - 1])
+                span.end_time_unix_nano = rnd.choice([0, 1_700_000_000_000_000_000])
+                if rnd.random() < 0.5:
+                    _every_kind_of_value(span.attributes, rnd)
+                span.dropped_attributes_count = rnd.choice([0, 1])
+                for _ in range(rnd.randint(0, 2)):
+                    ev = span.events.add(name=rnd.choice(["", "ev"]), time_unix_nano=rnd.choice([0, 5]))
+                    if rnd.random() < 0.5:
+                        _every_kind_of_value(ev.attributes, rnd)
+                    ev.dropped_attributes_count = rnd.choice([0, 2])
+                span.dropped_events_count = rnd.choice([0, 4])
+                for _ in range(rnd.randint(0, 2)):
+                    link = span.links.add(trace_id=rnd.choice([b"", rnd.randbytes(16)]),
+                                          span_id=rnd.choice([b"", rnd.randbytes(8)]),
+                                          trace_state=rnd.choice(["", "a=b"]), flags=rnd.choice([0, 1]))
+                    if rnd.random() < 0.5:
+                        _every_kind_of_value(link.attributes, rnd)
+                    link.dropped_attributes_count = rnd.choice([0, 1])
+                span.dropped_links_count = rnd.choice([0, 7])
+                if rnd.random() < 0.6:
+                    span.status.SetInParent()
+                    span.status.code = rnd.randint(0, 2)
+                    span.status.message = rnd.choice(["", "boom"])
+    ours = request_to_json_dict(request)
+    reference = _reference_dict(request)
+    # NaN never equals itself: compare the JSON texts, where protobuf writes "NaN"
+    assert json.dumps(ours, sort_keys=True) == json.dumps(reference, sort_keys=True)
+    assert json_to_request(request_to_json(request)) == request
