@@ -157,9 +157,14 @@ class FileExporter(Exporter):
         if self._writer is not None:
             try:
                 await self._flush()
+            except PermanentError as e:  # counted in _flush; shutdown goes on
+                self.log.error("%s", e)
             finally:
                 writer, self._writer = self._writer, None
-                await asyncio.to_thread(writer.close)
+                try:
+                    await asyncio.to_thread(writer.close)
+                except OSError as e:
+                    self.log.error("closing %s failed: %s", self.config.path, e)
 
     async def push(self, traces: Traces) -> None:
         if self._writer is None:
@@ -167,7 +172,7 @@ class FileExporter(Exporter):
         self._buf.append(traces)
         self._buf_bytes += len(traces.to_bytes())
         if self.config.flush_interval <= 0 or self._buf_bytes >= _FLUSH_BYTES:
-            await self._flush()
+            await self._flush(caller=traces)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -178,7 +183,9 @@ class FileExporter(Exporter):
                 except Exception as e:
                     self.log.error("writing to %s failed: %s", self.config.path, e)
 
-    async def _flush(self) -> None:
+    async def _flush(self, caller: Traces | None = None) -> None:
+        """Write what is buffered; ``caller`` is the batch whose ``push`` flushes (its failure
+        is counted by the exporter helper when the error reaches it)."""
         async with self._io_lock:
             if not self._buf:
                 return
@@ -186,7 +193,10 @@ class FileExporter(Exporter):
             try:
                 await asyncio.to_thread(self._write_sync, parts)
             except OSError as e:
-                raise PermanentError(f"writing to {self.config.path} failed: {e}") from e
+                # the batches were accepted already: they are lost, counted as a failed send
+                spans = sum(t.span_count for t in parts)
+                self._m_failed_perm.inc(spans - sum(t.span_count for t in parts if t is caller))
+                raise PermanentError(f"writing to {self.config.path} failed: {e} (dropped_items={spans})") from e
 
     def _encode(self, traces: Traces) -> bytes:
         if self.config.format == "json":

@@ -380,6 +380,17 @@ def test_file_json_lines_parse_back(tmp_path):
     assert metric(tel, "otelcol_exporter_sent_spans_total", exporter="file") == 30
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("flush_interval", ["10ms", 0])
+def test_file_write_failures_are_counted_once(flush_interval):
+    """Buffered batches were acknowledged already: a failed write counts them as failed
+    sends (once, whether the flush loop or the caller's own push hit the error)."""
+    tel, errors = run(export("file", {"path": "/dev/full", "flush_interval": flush_interval},
+                             [make_traces(5, 0), make_traces(3, 1)]))
+    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="file", error_permanent="true") == 8
+    assert metric(tel, "otelcol_exporter_sent_spans_total", exporter="file") in (0, 8)
+
+
 def test_file_proto_format_and_truncate_vs_append(tmp_path):
     path = str(tmp_path / "traces.bin")
     a, b = make_traces(3, 0), make_traces(4, 1)

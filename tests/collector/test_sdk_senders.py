@@ -444,3 +444,26 @@ def test_sigterm_with_backend_down_logs_one_total_of_the_in_memory_queue_drops(t
             "\n".join(drop_lines[-30:])
     finally:
         backend.close()
+
+
+# ---------------------------------------------------------------------------
+# 6: the embedded default config on SIGTERM writes everything it acknowledged
+
+def test_default_config_sigterm_writes_every_acknowledged_span(tmp_path, collectors):
+    """The default config batches in the batch processor (its file exporter has no queue)
+    and buffers in the file exporter: SIGTERM right after the last answer must still
+    write every acknowledged span (the processor flushes, the exporter writes on stop)."""
+    path = str(tmp_path / "traces.jsonl")
+    c = collectors(default_config_args(path))
+    client = GrpcClient(c.grpc_endpoint, timeout=10)
+    ledger = Ledger()
+    try:
+        for _ in range(10):
+            assert send_request(client, ledger, 300) == "ok", ledger.statuses
+    finally:
+        client.close()
+    assert c.term(timeout=30) == 0
+    span_ids = set(ledger.acked)  # the span id of each span is its sequence number
+    written = FileOutput(path).ids()
+    assert len(ledger.acked) == 3000
+    assert span_ids <= written, f"{len(span_ids - written)} acknowledged spans were not written"
