@@ -16,248 +16,25 @@ Decision-compatible with the contrib Go processor:
   tracestate, inconsistent threshold) are dropped.
 
 Thresholds and randomness are plain ints in [0, 2**56]; a span is kept when
-``randomness >= threshold``.  Spans are removed from the parsed request in
-place; no span is converted to a Python object.
+``randomness >= threshold``.  The arithmetic and the tracestate parser live in
+``collector.sampling`` (shared with the tail sampler's probabilistic policy);
+this module holds the modes and the processor.  Spans are removed from the
+parsed request in place; no span is converted to a Python object.
 """
 from __future__ import annotations
 
 import math
-import re
-import struct
 from dataclasses import dataclass
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..consumer import Traces
 from ..partial_otlp import SpanIdentityRequest
+from ..sampling import (ALL_PROBABILITIES_RANDOMNESS, ALWAYS_SAMPLE, MIN_SAMPLING_PROBABILITY, NEVER_SAMPLE,
+                        ProbabilityRangeError, TraceStateError, W3CTraceState, f32, hash_randomness,
+                        hash_scaled_rate, hash_seed_threshold, probability_to_threshold, threshold_probability,
+                        w3c_randomness)
 
-__all__ = [
-    "ProbabilisticSamplerConfig", "ProbabilisticSamplerProcessor", "FACTORY",
-    "fnv1a32", "hash_seed_value", "hash_randomness", "hash_seed_sampled", "probability_to_threshold", "tvalue",
-    "W3CTraceState", "TraceStateError",
-]
-
-# --- consistent-sampling arithmetic (OTEP 235), thresholds/randomness as ints ----------------
-
-MAX_ADJUSTED_COUNT = 1 << 56          # NeverSample threshold; one above the largest randomness
-ALWAYS_SAMPLE = 0
-NEVER_SAMPLE = MAX_ADJUSTED_COUNT
-ALL_PROBABILITIES_RANDOMNESS = MAX_ADJUSTED_COUNT - 1  # sampled at every threshold below "never"
-MIN_SAMPLING_PROBABILITY = 1.0 / MAX_ADJUSTED_COUNT
-_MASK56 = MAX_ADJUSTED_COUNT - 1
-
-NUM_HASH_BUCKETS_LG2 = 14
-NUM_HASH_BUCKETS = 1 << NUM_HASH_BUCKETS_LG2
-_BUCKET_MASK = NUM_HASH_BUCKETS - 1
-
-_FNV32_OFFSET = 0x811C9DC5
-_FNV32_PRIME = 0x01000193
-
-
-def _f32(x: float) -> float:
-    """Round to IEEE float32 (the Go config field is float32)."""
-    return struct.unpack("<f", struct.pack("<f", x))[0]
-
-
-_SCALE_F32 = _f32(NUM_HASH_BUCKETS / 100.0)
-
-
-def fnv1a32(data: bytes, h: int = _FNV32_OFFSET) -> int:
-    for b in data:
-        h = ((h ^ b) * _FNV32_PRIME) & 0xFFFFFFFF
-    return h
-
-
-def hash_seed_value(data: bytes, seed: int) -> int:
-    """FNV-1a 32 over the seed's 4 little-endian bytes, then ``data``."""
-    return fnv1a32(data, fnv1a32(seed.to_bytes(4, "little")))
-
-
-def hash_randomness(data: bytes, seed: int) -> int:
-    """The 56-bit randomness Go derives from the hash: 14 bits of R' = 2^14-1-hashed
-    (so that ``R' >= T'`` iff ``hashed < scaled rate``), 28 mixed unused bits, then hashed."""
-    h32 = hash_seed_value(data, seed)
-    hashed = h32 & _BUCKET_MASK
-    unused18 = h32 >> NUM_HASH_BUCKETS_LG2
-    mixed28 = (unused18 ^ (unused18 << 10)) & ((1 << 28) - 1)
-    return ((NUM_HASH_BUCKETS - 1 - hashed) << 42) | (mixed28 << 14) | hashed
-
-
-def hash_scaled_rate(percent: float) -> int:
-    """``uint32(pct * 163.84)`` computed in float32 and truncated, as the Go code does."""
-    pct = _f32(min(percent, 100.0))
-    return int(_f32(pct * _SCALE_F32))
-
-
-def hash_seed_sampled(trace_id: bytes, seed: int, percent: float) -> bool:
-    """The legacy decision: low 14 hash bits below the scaled rate."""
-    return (hash_seed_value(trace_id, seed) & _BUCKET_MASK) < hash_scaled_rate(percent)
-
-
-def _go_round(x: float) -> int:
-    f = math.floor(x)
-    return int(f) + (1 if x - f >= 0.5 else 0)
-
-
-class _ProbabilityRange(ValueError):
-    pass
-
-
-def probability_to_threshold(prob: float, precision: int = 0) -> int:
-    """Threshold rejecting ``1 - prob`` of the randomness space, rounded to
-    ``precision`` significant hex digits (0 = all 14).  Precision grows by one
-    digit per leading hex 0 or f so relative error stays small near the
-    extremes.  Raises _ProbabilityRange when prob is outside [2^-56, 1]."""
-    if not precision:
-        precision = 14
-    if not (MIN_SAMPLING_PROBABILITY <= prob <= 1):
-        raise _ProbabilityRange("sampling probability out of the range [1/MaxAdjustedCount, 1]")
-    if prob == 1:
-        return ALWAYS_SAMPLE
-    exp_f = math.frexp(prob)[1]
-    exp_r = math.frexp(1 - prob)[1]
-    precision = min(14, max(precision + (-exp_f) // 4, precision + (-exp_r) // 4))
-    threshold = MAX_ADJUSTED_COUNT - _go_round(prob * MAX_ADJUSTED_COUNT)
-    shift = 4 * (14 - precision)
-    if shift:
-        threshold = ((threshold + (1 << (shift - 1))) >> shift) << shift
-    return threshold
-
-
-def threshold_probability(th: int) -> float:
-    return (MAX_ADJUSTED_COUNT - th) / MAX_ADJUSTED_COUNT
-
-
-def _hex14(value: int) -> str:
-    return "" if value >= MAX_ADJUSTED_COUNT else format(value, "014x")
-
-
-def tvalue(th: int) -> str:
-    """The ``th`` encoding: 14 hex digits without trailing zeros; "0" for always."""
-    if th == ALWAYS_SAMPLE:
-        return "0"
-    return _hex14(th).rstrip("0")
-
-
-# --- W3C tracestate with its OpenTelemetry ("ot") member -------------------------------------
-
-class TraceStateError(ValueError):
-    pass
-
-
-_HEX_RE = re.compile(r"[0-9a-fA-F]+")
-_W3C_KEY_RE = re.compile(r"(?:[a-z][a-z0-9_\-*/]*|[a-z0-9][a-z0-9_\-*/]*@[a-z][a-z0-9_\-*/]*)")
-_W3C_VALUE_RE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]*[\x21-\x2b\x2d-\x3c\x3e-\x7e]")
-_OT_MEMBER_RE = re.compile(r"[a-z][a-z0-9]*:[a-zA-Z0-9._\-]*")
-
-
-class W3CTraceState:
-    """A parsed ``tracestate``: the ``ot`` sub-keys ``rv`` / ``th`` parsed,
-    every other member kept verbatim, serialized with ``ot`` first (as Go)."""
-
-    __slots__ = ("rvalue", "rnd", "tvalue", "threshold", "ot_extra", "extra")
-
-    def __init__(self):
-        self.rvalue = ""        # original rv text (case kept) or ""
-        self.rnd = 0
-        self.tvalue = ""        # th text or ""
-        self.threshold = ALWAYS_SAMPLE
-        self.ot_extra: list[tuple[str, str]] = []
-        self.extra: list[tuple[str, str]] = []
-
-    @classmethod
-    def parse(cls, text: str) -> "W3CTraceState":
-        """Parse; raises TraceStateError (with the partially parsed state on ``.state``)."""
-        ts = cls()
-        if not text:
-            return ts
-        if len(text) > 1024:
-            raise TraceStateError("invalid tracestate size")
-        errors = []
-        items = 0
-        for member in text.split(","):
-            items += 1
-            if items >= 32:
-                raise TraceStateError("invalid tracestate size")
-            member = member.strip(" \t")
-            if not member:
-                continue
-            key, eq, value = member.partition("=")
-            if not eq or not _W3C_KEY_RE.fullmatch(key) or len(value) > 256 \
-                    or not _W3C_VALUE_RE.fullmatch(value):
-                raise TraceStateError("invalid syntax")
-            if len(key) > 256:
-                raise TraceStateError("invalid tracestate size")
-            tenant, at, system = key.partition("@")
-            if at and (len(tenant) > 241 or len(system) > 14):
-                raise TraceStateError("invalid tracestate size")
-            if key == "ot":
-                ts._parse_ot(value, errors)
-            else:
-                ts.extra.append((key, value))
-        if errors:
-            err = TraceStateError(errors[0])
-            err.state = ts  # type: ignore[attr-defined]
-            raise err
-        return ts
-
-    def _parse_ot(self, value: str, errors: list) -> None:
-        if len(value) > 256:
-            errors.append("invalid tracestate size")
-            return
-        if not value or value.endswith(";") or not all(_OT_MEMBER_RE.fullmatch(m) for m in value.split(";")):
-            errors.append("invalid syntax")
-            return
-        for member in value.split(";"):
-            key, _, val = member.partition(":")
-            if key == "rv":
-                if len(val) != 14:
-                    self.rvalue, self.rnd = "", 0
-                    errors.append("r-value must have 14 hex digits")
-                elif not _HEX_RE.fullmatch(val):
-                    self.rvalue, self.rnd = "", 0
-                    errors.append("invalid syntax")
-                else:
-                    self.rvalue, self.rnd = val, int(val, 16)
-            elif key == "th":
-                if len(val) > 14:
-                    self.tvalue, self.threshold = "", ALWAYS_SAMPLE
-                    errors.append("t-value exceeds 14 hex digits")
-                elif not val:
-                    self.tvalue, self.threshold = "", ALWAYS_SAMPLE
-                    errors.append("t-value is empty")
-                elif not _HEX_RE.fullmatch(val):
-                    self.tvalue, self.threshold = "", ALWAYS_SAMPLE
-                    errors.append("invalid syntax")
-                else:
-                    self.tvalue, self.threshold = val, int(val, 16) << (4 * (14 - len(val)))
-            else:
-                self.ot_extra.append((key, val))
-
-    def set_randomness(self, rnd: int) -> None:
-        self.rnd, self.rvalue = rnd, _hex14(rnd)
-
-    def clear_threshold(self) -> None:
-        self.tvalue, self.threshold = "", ALWAYS_SAMPLE
-
-    def update_threshold(self, th: int) -> bool:
-        """Lower the sampling probability to ``th``; refuses (False) to raise it."""
-        if self.tvalue and self.threshold > th:
-            return False
-        self.threshold = th
-        self.tvalue = tvalue(th) if th < NEVER_SAMPLE else ""
-        return True
-
-    def serialize(self) -> str:
-        ot = []
-        if self.rvalue:
-            ot.append("rv:" + self.rvalue)
-        if self.tvalue:
-            ot.append("th:" + self.tvalue)
-        ot.extend(f"{k}:{v}" for k, v in self.ot_extra)
-        members = ["ot=" + ";".join(ot)] if ot else []
-        members.extend(f"{k}={v}" for k, v in self.extra)
-        return ",".join(members)
-
+__all__ = ["ProbabilisticSamplerConfig", "ProbabilisticSamplerProcessor", "FACTORY"]
 
 # --- configuration ---------------------------------------------------------------------------
 
@@ -281,7 +58,7 @@ class ProbabilisticSamplerConfig(ComponentConfig):
             raise ConfigError("sampling_percentage", "sampling rate is invalid: must be a finite number")
         if pct < 0:
             raise ConfigError("sampling_percentage", "sampling rate is negative: %g%%" % pct)
-        if pct != 0 and _f32(pct) / 100 < MIN_SAMPLING_PROBABILITY:
+        if pct != 0 and f32(pct) / 100 < MIN_SAMPLING_PROBABILITY:
             raise ConfigError("sampling_percentage", "sampling rate is too small: %g%%" % pct)
         if not 0 <= self.hash_seed <= 0xFFFFFFFF:
             raise ConfigError("hash_seed", "must be an unsigned 32-bit integer")
@@ -357,7 +134,7 @@ class _ConsistentSampler(_Sampler):
         if ts.rvalue:
             return "sampling_randomness", ts.rnd, ts, None
         if trace_id != _ZERO_TRACE_ID and len(trace_id) == 16:
-            return "trace_id_w3c", int.from_bytes(trace_id[8:], "big") & _MASK56, ts, None
+            return "trace_id_w3c", w3c_randomness(trace_id), ts, None
         return _MISSING, ALL_PROBABILITIES_RANDOMNESS, ts, None
 
 
@@ -380,12 +157,12 @@ class _ProportionalSampler(_ConsistentSampler):
         incoming = threshold_probability(carrier.threshold) if carrier.tvalue else 1.0
         try:
             return probability_to_threshold(incoming * self.ratio, self.precision)
-        except _ProbabilityRange:
+        except ProbabilityRangeError:
             return NEVER_SAMPLE
 
 
 def make_sampler(cfg: ProbabilisticSamplerConfig) -> _Sampler:
-    pct = _f32(min(cfg.sampling_percentage, 100.0))
+    pct = f32(min(cfg.sampling_percentage, 100.0))
     mode = cfg.mode or "hash_seed"
     if pct == 0:
         return _NeverSampler()
@@ -393,7 +170,7 @@ def make_sampler(cfg: ProbabilisticSamplerConfig) -> _Sampler:
     if mode == "equalizing":
         try:
             th = probability_to_threshold(ratio, cfg.sampling_precision)
-        except _ProbabilityRange:  # pragma: no cover - ratio was clamped into range
+        except ProbabilityRangeError:  # pragma: no cover - ratio was clamped into range
             th = ALWAYS_SAMPLE
         return _EqualizingSampler(th)
     if mode == "proportional":
@@ -401,7 +178,7 @@ def make_sampler(cfg: ProbabilisticSamplerConfig) -> _Sampler:
     scaled = hash_scaled_rate(pct)
     if scaled == 0:
         return _NeverSampler()
-    return _HashSeedSampler(cfg.hash_seed, (NUM_HASH_BUCKETS - scaled) << 42)
+    return _HashSeedSampler(cfg.hash_seed, hash_seed_threshold(scaled))
 
 
 # sampling.priority: None = defer, True = must sample, False = must not sample

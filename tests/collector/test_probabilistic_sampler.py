@@ -1,5 +1,5 @@
 """Probabilistic sampler: bit-compatibility with the Go processor (its published test
-vectors and tables), tracestate output, sampling.priority, in-place span removal."""
+vectors and tables, through collector.sampling), tracestate output, sampling.priority, in-place span removal."""
 from __future__ import annotations
 
 import asyncio
@@ -8,10 +8,12 @@ import random
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector import sampling
 from collector.component import ComponentID, ConfigError, CreateSettings
 from collector.consumer import Traces
 from collector.processors import probabilistic_sampler as ps
-from collector.processors.probabilistic_sampler import ProbabilisticSamplerConfig, W3CTraceState
+from collector.processors.probabilistic_sampler import ProbabilisticSamplerConfig
+from collector.sampling import W3CTraceState
 from collector.telemetry import Telemetry
 
 DEFAULT_SEED = 4312  # the seed the Go tests use
@@ -62,8 +64,8 @@ def run(proc, traces):
 
 
 def test_go_hash_vectors():
-    assert ps.hash_seed_value(b"", 0) & 0x3FFF == 0x3515
-    assert ps.hash_seed_value(bytes(16), 0) & 0x3FFF == 0x2455
+    assert sampling.hash_seed_value(b"", 0) & 0x3FFF == 0x3515
+    assert sampling.hash_seed_value(bytes(16), 0) & 0x3FFF == 0x2455
 
 
 # (seed, trace id, sampled at 50%): the table of the Go TestHashingFunction
@@ -123,7 +125,7 @@ GO_HASHING_TABLE = [
 
 def test_go_hashing_table_through_the_processor():
     for seed, tid, expected in GO_HASHING_TABLE:
-        assert ps.hash_seed_sampled(bytes.fromhex(tid), seed, 50) is expected, (seed, tid)
+        assert sampling.hash_seed_sampled(bytes.fromhex(tid), seed, 50) is expected, (seed, tid)
         proc, sink, _ = make(sampling_percentage=50, hash_seed=seed)
         run(proc, single_span(tid))
         assert (len(sink.received) == 1) is expected, (seed, tid)
@@ -144,7 +146,7 @@ def test_hash_seed_mode_writes_rv_and_th_like_go():
             span = sink.spans()[0]
             ts = W3CTraceState.parse(span.trace_state)
             assert ts.tvalue == th
-            assert ts.rvalue and ts.rnd == ps.hash_randomness(tid, DEFAULT_SEED)
+            assert ts.rvalue and ts.rnd == sampling.hash_randomness(tid, DEFAULT_SEED)
             assert ts.rnd >= ts.threshold
             assert span.trace_state == f"ot=rv:{ts.rvalue};th:{th}"
             found += 1
@@ -308,7 +310,7 @@ def test_everything_dropped_forwards_nothing():
 
 def test_tracestate_parser_rejects_bad_input():
     for bad in ["ot=th:8;", "Bad=1", "ot=th:8," * 40, "k=" + "v" * 300, "ot=rv:12"]:
-        with pytest.raises(ps.TraceStateError):
+        with pytest.raises(sampling.TraceStateError):
             W3CTraceState.parse(bad)
     ts = W3CTraceState.parse(" ot=th:8;x:y , vendor=v ")
     assert (ts.tvalue, ts.ot_extra, ts.extra) == ("8", [("x", "y")], [("vendor", "v")])
