@@ -8,6 +8,7 @@ import hashlib
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector import sampling
 from collector.component import ComponentID, ConfigError, CreateSettings
 from collector.consumer import RetryableError, Traces
 from collector.processors import tail_sampling as ts_mod
@@ -200,11 +201,11 @@ def test_boolean_attribute():
 
 
 def test_probabilistic_hash_is_fnv1a64_and_deterministic():
-    assert ts_mod._fnv1a64(b"") == 0xCBF29CE484222325
-    assert ts_mod._fnv1a64(b"a") == 0xAF63DC4C8601EC8C
-    assert ts_mod._fnv1a64(b"foobar") == 0x85944171F73967E8
-    assert ts_mod._probabilistic_threshold(1.0) == 2 ** 64 - 1
-    assert ts_mod._probabilistic_threshold(0.5) == 2 ** 63 - 1
+    assert sampling.fnv1a64(b"") == 0xCBF29CE484222325
+    assert sampling.fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    assert sampling.fnv1a64(b"foobar") == 0x85944171F73967E8
+    assert sampling.ratio_threshold_u64(1.0) == 2 ** 64 - 1
+    assert sampling.ratio_threshold_u64(0.5) == 2 ** 63 - 1
     reqs = [request(span(i)) for i in range(1, 201)]
 
     def pol(pct, salt=""):
@@ -217,9 +218,10 @@ def test_probabilistic_hash_is_fnv1a64_and_deterministic():
     assert 60 < len(half) < 140
     assert sampled_ids(pol(50), *reqs) == half  # same salt, same decisions (consistent across replicas)
     # the decision is exactly the documented one: FNV-1a 64 over salt + trace id <= MaxUint64 * ratio
-    threshold = ts_mod._probabilistic_threshold(0.5)
-    salt = ts_mod._fnv1a64(b"default-hash-seed")
-    assert half == {i for i in range(1, 201) if ts_mod._fnv1a64(trace_id(i), salt) <= threshold}
+    threshold = sampling.ratio_threshold_u64(0.5)
+    salt = sampling.fnv1a64(b"default-hash-seed")
+    assert sampling.salt_hash("") == salt
+    assert half == {i for i in range(1, 201) if sampling.fnv1a64(trace_id(i), salt) <= threshold}
     assert sampled_ids(pol(50, "other-salt"), *reqs) != half
 
 
@@ -249,6 +251,10 @@ def test_trace_state():
             request(span(2, tracestate="rojo=other")), request(span(3))]
     pol = {"name": "t", "type": "trace_state", "trace_state": {"key": "rojo", "values": ["00f067aa0ba902b7"]}}
     assert sampled_ids([pol], *reqs) == {1}
+    # parsed by the samplers' one W3C tracestate parser: an invalid tracestate matches nothing (as Go)
+    reqs = [request(span(4, tracestate=" congo=t61rcWkgMzE ,, rojo=00f067aa0ba902b7")),
+            request(span(5, tracestate="rojo=00f067aa0ba902b7,Bad Key=1"))]
+    assert sampled_ids([pol], *reqs) == {4}
 
 
 def test_and_policy():
@@ -437,6 +443,36 @@ def test_invalid_config_names_the_key(cfg, path):
     with pytest.raises(ConfigError) as e:
         TailSamplingConfig.from_mapping(cfg, "processors.tail_sampling")
     assert e.value.path == f"processors.tail_sampling.{path}"
+
+
+def test_policies_are_validated_once_however_deeply_nested(monkeypatch):
+    calls = []
+    original = ts_mod.LatencyConfig.validate
+    monkeypatch.setattr(ts_mod.LatencyConfig, "validate", lambda self: calls.append(self) or original(self))
+    latency = {"name": "l", "type": "latency", "latency": {"threshold_ms": 5}}
+    in_and = {"name": "a", "type": "and", "and": {"and_sub_policy": [latency]}}
+    in_composite = {"name": "c", "type": "composite", "composite": {"max_total_spans_per_second": 10,
+                                                                    "composite_sub_policy": [in_and]}}
+    for policy in (latency, in_and, in_composite):
+        calls.clear()
+        TailSamplingConfig.from_mapping({"policies": [policy]})
+        assert len(calls) == 1, policy["type"]
+    # an absent options block gets its defaults, validated once too
+    calls.clear()
+    TailSamplingConfig.from_mapping({"policies": [{"name": "l", "type": "latency"}]})
+    assert len(calls) == 1
+
+
+def test_final_decision_rule():
+    D = ts_mod.Decision
+    assert ts_mod.final_decision({D.SAMPLED, D.DROPPED}) is D.DROPPED
+    assert ts_mod.final_decision({D.SAMPLED, D.INVERT_NOT_SAMPLED}) is D.NOT_SAMPLED
+    assert ts_mod.final_decision({D.SAMPLED, D.NOT_SAMPLED}) is D.SAMPLED
+    assert ts_mod.final_decision({D.INVERT_SAMPLED}) is D.SAMPLED
+    assert ts_mod.final_decision({D.INVERT_SAMPLED, D.NOT_SAMPLED}) is D.NOT_SAMPLED
+    assert ts_mod.final_decision(set()) is D.NOT_SAMPLED
+    assert [(d.sampled, d.label) for d in D] == [(True, "sampled"), (False, "not_sampled"), (False, "dropped"),
+                                                 (True, "sampled"), (False, "not_sampled")]
 
 
 def test_defaults_match_go():
