@@ -3,8 +3,9 @@
 ``Tracer.start_span`` is the hot path.  It reads the parent straight from the
 context variable, asks built-in samplers for a bare decision (no result
 object), builds the ``SpanContext`` tuple without re-validating ids it just
-generated, and fills the span's slots directly.  Anything unexpected is
-caught and logged: tracing never raises into application code.
+generated, and hands the rest to ``span.new_span``, the one place a span's
+slots are filled.  Anything unexpected is caught and logged: tracing never
+raises into application code.
 """
 from __future__ import annotations
 
@@ -32,12 +33,10 @@ from .limits import SpanLimits
 from .processors import SpanProcessorChain
 from .resource import as_resource
 from .sampling import Sampler, _as_decision, constant_decisions, sampler_from_env
-from .span import InstrumentationScope, Span, clean_attributes
-from .span import _as_name, _time_ns, _timestamp
+from .span import InstrumentationScope, _as_name, new_span
 
 _log = logging.getLogger("otel_lite")
 
-_new_object = object.__new__
 _new_tuple = tuple.__new__
 _FLAGS = tuple(TraceFlags(i) for i in range(4))  # bit 0 sampled, bit 1 random trace id (W3C level 2)
 _INTERNAL = SpanKind.INTERNAL
@@ -144,31 +143,8 @@ class Tracer(trace_api.Tracer):
                                                     _FLAGS[random_bit | (decision == 2)], trace_state, True))
             if not decision:
                 return _NonRecordingSpan(span_context)
-            span = _new_object(Span)
-            span._name = name if type(name) is str else _as_name(name)
-            span._context = span_context
-            span._parent = parent
-            span._kind = kind if type(kind) is SpanKind else _as_kind(kind)
-            span._start_time = _time_ns() if start_time is None else _timestamp(start_time)
-            span._end_time = None
-            if attributes:
-                limits = self._limits
-                span._attributes, dropped = clean_attributes(
-                    attributes, limits.max_span_attributes, limits.max_span_attribute_length)
-                if dropped:
-                    span._dropped_attributes = dropped
-            else:
-                span._attributes = {}
-            span._tracer = self
-            if not record_exception:
-                span._record_exception = False
-            if not set_status_on_exception:
-                span._set_status_on_exception = False
-            if links:
-                for link in links:
-                    link_context = link.context
-                    if link_context.is_valid or link.attributes or link_context.trace_state:
-                        span._append_link(link_context, link.attributes)
+            span = new_span(self, name, span_context, parent, kind, start_time, attributes, links,
+                            record_exception, set_status_on_exception)
             starters = self._processor._starters
             if starters:
                 self._processor.on_start(span, context)
@@ -182,14 +158,6 @@ class Tracer(trace_api.Tracer):
                               end_on_exit=True):
         return _CurrentSpan(self, (name, context, kind, attributes, links, start_time, record_exception,
                                    set_status_on_exception), end_on_exit)
-
-
-def _as_kind(kind) -> SpanKind:
-    try:
-        return SpanKind(kind)  # e.g. an int
-    except Exception:
-        _log.warning("invalid span kind of type %s: INTERNAL used", type(kind).__name__)
-        return _INTERNAL
 
 
 def _check_ids(trace_id, span_id) -> None:

@@ -254,7 +254,8 @@ class InstrumentationScope:
 
 
 class Span(trace_api.Span):
-    """A recording span.  Created only by ``Tracer.start_span``."""
+    """A recording span.  Created only by ``new_span`` (which ``Tracer.start_span`` calls): the slots
+    below are this module's private layout, written nowhere else (the OTLP encoder reads them)."""
 
     __slots__ = ("_name", "_context", "_parent", "_kind", "_start_time", "_end_time", "_attributes", "_tracer")
 
@@ -412,7 +413,7 @@ class Span(trace_api.Span):
         if self._end_time is not None:
             _warn("ended", "Calling end() on an ended span (further such warnings are rate-limited)")
             return
-        self._end_time = _timestamp(end_time)
+        self._end_time = _time_ns() if end_time is None else _timestamp(end_time)
         tracer = self._tracer
         tracer._count_ended()
         try:
@@ -525,6 +526,63 @@ class Span(trace_api.Span):
     def __repr__(self) -> str:
         ctx = self._context
         return f"Span(name={self._name!r}, trace_id=0x{ctx.trace_id:032x}, span_id=0x{ctx.span_id:016x})"
+
+
+def new_span(tracer, name, span_context, parent, kind, start_time, attributes, links, record_exception,
+             set_status_on_exception) -> Span:
+    """The one constructor of a recording span: ``Tracer.start_span`` calls it once the sampler has
+    said RECORD.  ``tracer`` gives the limits, the resource, the scope and the processor (read on
+    ``end()``); ``parent`` is the parent ``SpanContext`` or None; the other arguments are
+    ``start_span``'s, not yet validated (a bad name, kind or timestamp is repaired here, bad
+    attributes and links are dropped and counted).
+
+    The slots are set directly on a bare object (no ``__init__`` call), and the rarely changed
+    fields (events, status, dropped counts, the exception flags) keep their class defaults: the
+    common span costs one allocation and no lock."""
+    span = _new_object(Span)
+    span._name = name if type(name) is str else _as_name(name)
+    span._context = span_context
+    span._parent = parent
+    span._kind = kind if type(kind) is SpanKind else _as_kind(kind)
+    span._start_time = _time_ns() if start_time is None else _timestamp(start_time)
+    span._end_time = None
+    if attributes:
+        limits = tracer._limits
+        span._attributes, dropped = clean_attributes(attributes, limits.max_span_attributes,
+                                                     limits.max_span_attribute_length)
+        if dropped:
+            span._dropped_attributes = dropped
+    else:
+        span._attributes = {}
+    span._tracer = tracer
+    if not record_exception:
+        span._record_exception = False
+    if not set_status_on_exception:
+        span._set_status_on_exception = False
+    if links:
+        for link in links:
+            link_context = link.context
+            if link_context.is_valid or link.attributes or link_context.trace_state:
+                span._append_link(link_context, link.attributes)
+    return span
+
+
+def set_kind(span, kind) -> bool:
+    """Change the kind of a recording otel_lite span after its start (the OpenTelemetry API fixes it
+    at start, but OpenCensus code sets it just after; the OpenCensus shim calls this).  False when
+    ``span`` is not an otel_lite span or has ended."""
+    if not isinstance(span, Span) or span._end_time is not None:
+        return False
+    span._kind = kind if type(kind) is SpanKind else _as_kind(kind)
+    return True
+
+
+def _as_kind(kind) -> SpanKind:
+    try:
+        return SpanKind(kind)  # e.g. an int
+    except Exception:
+        _log.warning("invalid span kind of type %s: INTERNAL used", type(kind).__name__)
+        return SpanKind.INTERNAL
 
 
 def _iso(ns: int | None) -> str | None:

@@ -1,6 +1,8 @@
 """The recording span: the API's write side and opentelemetry-sdk's read side."""
+import ast
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from opentelemetry import baggage, context, trace
@@ -8,6 +10,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, T
 from opentelemetry.trace.status import Status, StatusCode
 
 import otel_lite
+from otel_lite.span import Span, new_span, set_kind
 
 
 def test_parent_child_through_current_span(recorder):
@@ -313,3 +316,72 @@ def test_scope_attributes_with_sequences_do_not_break_get_tracer():
     other = provider.get_tracer("lib", "1.0", attributes={"tags": ["a"], "n": 1})
     assert first is again and first is not other
     assert dict(first.instrumentation_scope.attributes)["n"] == 1
+
+
+# -- construction: one place, otel_lite.span.new_span; no other module of otel_lite or the shims writes a
+# span's private fields (the OTLP encoder and the batch processor only read them)
+
+ROOT = Path(__file__).resolve().parents[2]
+# the slots plus the class-level defaults that a span overrides on demand
+SPAN_FIELDS = set(Span.__slots__) | {"_events", "_links", "_status", "_dropped_attributes", "_dropped_events",
+                                     "_dropped_links", "_record_exception", "_set_status_on_exception"}
+
+# Not yet moved to otel_lite.span.set_kind: OpenCensus sets a span's kind after start (the shims'
+# owners switch it over; then this entry goes).
+KNOWN = {("shims/opencensus/install.py", "self._otel_span._kind")}
+
+
+def _writes(tree):
+    """(line, target) of every assignment to ``<not self>.<span field>`` in a module."""
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if (isinstance(element, ast.Attribute) and element.attr in SPAN_FIELDS
+                        and not (isinstance(element.value, ast.Name) and element.value.id == "self")):
+                    yield node.lineno, ast.unparse(element)
+
+
+def test_only_span_module_writes_span_fields():
+    offenders = []
+    for folder in ("otel_lite", "shims"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == ROOT / "otel_lite" / "span.py":
+                continue
+            for line, target in _writes(ast.parse(path.read_text(), str(path))):
+                if (str(path.relative_to(ROOT)), target) not in KNOWN:
+                    offenders.append(f"{path.relative_to(ROOT)}:{line}: {target}")
+    assert not offenders, "span fields written outside otel_lite/span.py:\n" + "\n".join(offenders)
+
+
+def test_new_span_fills_every_slot_and_repairs_bad_input():
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False, span_limits=otel_lite.SpanLimits(max_span_attributes=1))
+    tracer = provider.get_tracer("t")
+    ctx = SpanContext(1, 2, False, TraceFlags(1))
+    link_ctx = SpanContext(3, 4, False)
+    span = new_span(tracer, 42, ctx, None, 3, "not a time", {"a": 1, "b": 2},
+                    [Link(link_ctx, {"k": "v"}), Link(SpanContext(0, 0, False))], False, False)
+    for slot in Span.__slots__:
+        getattr(span, slot)  # all set: none raises AttributeError
+    assert span.name == "42" and span.kind is SpanKind.PRODUCER and span.context is ctx and span.parent is None
+    assert isinstance(span.start_time, int) and span.end_time is None and span.is_recording()
+    assert dict(span.attributes) == {"b": 2} and span.dropped_attributes == 1
+    assert [link.context for link in span.links] == [link_ctx]  # the invalid, empty link is left out
+    assert span._record_exception is False and span._set_status_on_exception is False
+    plain = new_span(tracer, "plain", ctx, ctx, SpanKind.SERVER, 5, None, None, True, True)
+    assert plain.start_time == 5 and dict(plain.attributes) == {} and plain.links == () and plain.events == ()
+    assert plain.parent is ctx and plain.dropped_attributes == 0 and "_record_exception" not in plain.__dict__
+    provider.shutdown()
+
+
+def test_set_kind_changes_a_recording_span_only():
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False)
+    span = provider.get_tracer("t").start_span("s")
+    assert set_kind(span, SpanKind.SERVER) and span.kind is SpanKind.SERVER
+    assert set_kind(span, 3) and span.kind is SpanKind.PRODUCER
+    span.end()
+    assert not set_kind(span, SpanKind.CLIENT) and span.kind is SpanKind.PRODUCER
+    assert not set_kind(object(), SpanKind.CLIENT)
+    provider.shutdown()
