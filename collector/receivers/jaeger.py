@@ -6,8 +6,10 @@ Protocols (only those listed under ``protocols`` start, as in the Go receiver):
   A reader thread only queues the packet (bounded by ``queue_size``; a full
   queue drops and counts it), ``workers`` threads decode and push, so a slow
   pipeline never stalls the socket reader nor the collector's loop;
-- ``thrift_http``: ``POST /api/traces`` with a Thrift binary ``Batch`` (14268);
-  statuses as Go: 202 accepted, 400 bad content type or body, 500 pipeline error;
+- ``thrift_http``: ``POST /api/traces`` with a Thrift binary ``Batch`` (14268), optionally
+  compressed (``Content-Encoding``, as Go's confighttp); 202 accepted, 400 bad content type or
+  body (as Go); a pipeline error is answered as by every receiver (``receivers.errors``): 503
+  retryable, 429 + Retry-After throttled, 500 permanent (Go answers 500 to all three);
 - ``grpc``: api_v2 ``jaeger.api_v2.CollectorService/PostSpans`` (14250).
 
 Thrift is decoded by thriftpy2 from the IDL in collector/legacy_proto/jaeger (compact
@@ -34,18 +36,19 @@ from google.protobuf.message import DecodeError
 from thriftpy2.protocol import TCompactProtocol, TCyBinaryProtocol
 from thriftpy2.transport import TCyBufferedTransport, TMemoryBuffer
 
-from otel_lite.otlp.responses import STATUS_DETAILS_TRAILER, rpc_status
+from otel_lite.otlp.responses import media_type
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ThrottledError, Traces
+from ..consumer import Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
 from ..grpc_server import start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
+from .errors import abort_grpc, http_failure
+from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_body, read_body
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
 from .obsreport import TransportReport
-from .otlp import grpc_status_for
 
 __all__ = ["FACTORY", "JaegerReceiverConfig", "JaegerReceiver", "decode_agent_packet", "decode_thrift_batch",
            "TRANSPORTS"]
@@ -472,11 +475,7 @@ class JaegerReceiver(Component):
         err = await self.push(traces, T_GRPC)
         if err is None:
             return _EMPTY_RESPONSE
-        code = grpc_status_for(err)  # the OTLP receiver's mapping (Go answers a plain error: UNKNOWN)
-        status = rpc_status(code, str(err) or type(err).__name__,
-                            err.delay if isinstance(err, ThrottledError) else None)
-        await context.abort(code, status.message,
-                            trailing_metadata=((STATUS_DETAILS_TRAILER, status.SerializeToString()),))
+        await abort_grpc(context, err)  # the OTLP receiver's mapping (Go answers a plain error: UNKNOWN)
 
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
         server, port = await start_server(
@@ -494,30 +493,30 @@ class JaegerReceiver(Component):
 
         receiver, limit = self, cfg.max_request_body_size
 
-        def bad(message: str, status: int = 400) -> Response:
+        def bad(message: str, status: int = 400, headers=None) -> Response:
             receiver.reject(T_HTTP, message)
-            return PlainTextResponse(message + "\n", status)
+            return PlainTextResponse(message + "\n", status, headers)
 
         async def post_traces(request) -> Response:
-            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            ctype = media_type(request.headers.get("content-type"))
             if ctype not in _THRIFT_CONTENT_TYPES:
                 return bad(f"Unsupported content type: {ctype[:100]}")
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    return bad(f"Unable to process request body: larger than {limit} bytes")
-                chunks.append(chunk)
             try:
-                traces = await _decode(_http_body_to_traces, b"".join(chunks))
-            except BadInput as e:
+                body = await read_body(request, limit)
+                traces = await decode_body(body, content_encoding(request), limit, _http_body_to_traces,
+                                           offload_bytes=_OFFLOAD_BYTES)
+            except BodyNotRead as e:
+                return bad(f"Unable to process request body: {e}", e.status, CLOSE)
+            except (BadRequest, BadInput) as e:
                 return bad(str(e))
             if traces.span_count:
                 if cfg.include_metadata:
                     traces.metadata = dict(request.headers)
                 err = await receiver.push(traces, T_HTTP)
                 if err is not None:
-                    return PlainTextResponse(f"Cannot submit Jaeger batch: {err}\n", 500)
+                    failure = http_failure(err)
+                    return PlainTextResponse(f"Cannot submit Jaeger batch: {failure.message}\n", failure.status,
+                                             failure.headers)
             return Response(status_code=202)
 
         return Starlette(routes=[Route("/api/traces", post_traces, methods=["POST"])])

@@ -25,6 +25,11 @@ class TransportReport:
     def reject(self, reason: str, spans: int = 0) -> None:
         """Bad input: counted as refused spans (1 when the input's span count is unknown)."""
         self.refused.inc(spans or 1)
+        self.bad_request(reason)
+
+    def bad_request(self, reason: str) -> None:
+        """Bad input counted as a failed request only (no spans: as the Go OTLP receiver, which cannot
+        count the spans of a request it could not read)."""
         self.requests["failure"].inc()
         self._log.debug("%s input rejected: %s", self._transport, reason)
 

@@ -25,12 +25,13 @@ from google.protobuf.message import DecodeError
 from ..auth import grpc_interceptor, server_authenticator
 from ..component import Component, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ThrottledError, Traces, count_spans
+from ..consumer import Traces, count_spans
 from ..grpc_server import start_server
 from ..legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
+from .errors import grpc_failure
 from .opencensus_translate import resource_from_node, spans_to_request
 from .obsreport import TransportReport
-from .otlp import GRPCServerConfig, _status_message, grpc_status_for
+from .otlp import GRPCServerConfig
 
 __all__ = ["FACTORY", "OpenCensusReceiverConfig", "OpenCensusReceiver", "TRACE_SERVICE"]
 
@@ -49,9 +50,11 @@ class OpenCensusReceiverConfig(GRPCServerConfig):
 
 
 class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, details: bytes | None = None):
+    """Ends the call with ``context.abort(code, message, trailing_metadata)``."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, trailing_metadata: tuple = ()):
         super().__init__(message)
-        self.code, self.message, self.details = code, message, details
+        self.code, self.message, self.trailing_metadata = code, message, trailing_metadata
 
 
 def _translate(raw: bytes, node, resource, base):
@@ -96,10 +99,7 @@ class OpenCensusReceiver(Component):
         err = await self.push(Traces(request, None, count, metadata))
         if err is None:
             return
-        code = grpc_status_for(err)
-        delay = err.delay if isinstance(err, ThrottledError) else None
-        status = _status_message(code, str(err) or type(err).__name__, delay)
-        raise _Abort(code, status.message, status.SerializeToString())
+        raise _Abort(*grpc_failure(err))
 
     async def _translate(self, raw: bytes, node, resource, base):
         if len(raw) > _OFFLOAD_BYTES:  # big messages are translated off the loop
@@ -108,8 +108,7 @@ class OpenCensusReceiver(Component):
 
     @staticmethod
     async def _abort(context, e: _Abort):
-        trailing = (("grpc-status-details-bin", e.details),) if e.details else None
-        await context.abort(e.code, e.message, trailing_metadata=trailing or ())
+        await context.abort(e.code, e.message, e.trailing_metadata)
 
     # -- gRPC handlers -----------------------------------------------------------
     async def _export(self, request_iterator, context: grpc.aio.ServicerContext) -> None:

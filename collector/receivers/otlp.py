@@ -3,41 +3,37 @@
 Requests stay protobuf: the gRPC handler takes raw bytes (no deserializer),
 parses them once with upb to validate and count spans, and hands the pipeline
 a ``Traces`` holding both the message and the original bytes.  Pipeline errors
-map to status codes exactly as the Go receiver does (see ``grpc_status_for`` /
-``http_status_for``).
+map to status codes exactly as the Go receiver does (``receivers.errors``, shared by every
+receiver); bodies are read, capped and decompressed by ``receivers.http_body``.
 """
 from __future__ import annotations
 
-import asyncio
-import io
 import operator
-import zlib
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from otel_lite.otlp.json_codec import OTLPJSONError, json_to_request
-from otel_lite.otlp.responses import (GRPC_RETRYABLE_CODES, RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER,
-                                      format_retry_after, rpc_status)
+from otel_lite.otlp.responses import media_type
 
 from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
-from ..consumer import PermanentError, ThrottledError, Traces, count_spans
+from ..consumer import Traces, count_spans
 from ..grpc_server import start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
+from .errors import abort_grpc, http_failure, status_body
+from .http_body import CLOSE, COMPRESSIONS, BadRequest, BodyNotRead, BodyTimeout, content_encoding, decode_body, \
+    read_body
 from .obsreport import TransportReport
 
-__all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "grpc_status_for", "http_status_for",
-           "otlp_json_to_request"]
+__all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "otlp_json_to_request"]
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 MIB = 1024 * 1024
@@ -103,16 +99,13 @@ class CORSConfig(ComponentConfig):
     max_age: int = 0
 
 
-_COMPRESSIONS = ("", "identity", "gzip", "zstd", "zlib", "deflate")
-
-
 @dataclass
 class HTTPServerConfig(ComponentConfig):
     endpoint: str = "127.0.0.1:4318"
     traces_url_path: str = "/v1/traces"
     max_request_body_size: int = 20 * MIB
     include_metadata: bool = False
-    compression_algorithms: list[str] = field(default_factory=lambda: list(_COMPRESSIONS))
+    compression_algorithms: list[str] = field(default_factory=lambda: list(COMPRESSIONS))
     # slow senders are cut off: a request's headers must arrive within read_header_timeout of the
     # connection (or of the previous response on it), its body within read_timeout; 0 disables
     read_header_timeout: Duration = Duration(10.0)
@@ -126,7 +119,7 @@ class HTTPServerConfig(ComponentConfig):
         if self.max_request_body_size <= 0:
             raise ConfigError("max_request_body_size", "must be positive")
         for i, name in enumerate(self.compression_algorithms):
-            if name not in _COMPRESSIONS:
+            if name not in COMPRESSIONS:
                 raise ConfigError(f"compression_algorithms[{i}]",
                                   f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
         if not self.traces_url_path.startswith("/"):  # sanitised like the Go receiver
@@ -160,52 +153,7 @@ class OTLPReceiverConfig(ComponentConfig):
 
 
 # ---------------------------------------------------------------------------
-# Error mapping (receiver/otlpreceiver/internal/errors)
-
-_GRPC_TO_HTTP = {
-    **{grpc.StatusCode[name]: 503 for name in GRPC_RETRYABLE_CODES},  # retryable: 503, which HTTP retries
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNIMPLEMENTED: 404,
-}
-_CODE_BY_NUMBER = {c.value[0]: c for c in grpc.StatusCode}
-
-
-def _as_status_code(code) -> grpc.StatusCode | None:
-    if code is None or isinstance(code, grpc.StatusCode):
-        return code
-    return _CODE_BY_NUMBER.get(int(code))
-
-
-def grpc_status_for(exc: BaseException) -> grpc.StatusCode:
-    if isinstance(exc, ThrottledError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED
-    if isinstance(exc, PermanentError):
-        return _as_status_code(exc.grpc_code) or grpc.StatusCode.INTERNAL
-    return grpc.StatusCode.UNAVAILABLE  # retryable, or any plain error (as the Go receiver)
-
-
-def http_status_for(exc: BaseException) -> int:
-    if isinstance(exc, ThrottledError):
-        return 429
-    if isinstance(exc, PermanentError):
-        if exc.http_status:
-            return exc.http_status
-        code = _as_status_code(exc.grpc_code)
-        return _GRPC_TO_HTTP.get(code, 500) if code is not None else 500
-    return 503
-
-
-def _status_message(code: grpc.StatusCode, message: str, delay: float | None = None) -> status_pb2.Status:
-    return rpc_status(code, message, delay)
-
-
-# ---------------------------------------------------------------------------
 # OTLP JSON (hex ids): otel_lite.otlp.json_codec, shared with the exporters
-
-class BadRequest(Exception):
-    pass
-
 
 def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
     """Parse an OTLP/JSON body (hex ids, unknown fields ignored); raises ``BadRequest``."""
@@ -215,69 +163,11 @@ def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
         raise BadRequest(str(e)) from None
 
 
-# ---------------------------------------------------------------------------
-# Request body decompression with a cap on the expanded size
-
-class TooLarge(BadRequest):
-    pass
+def _json_body(body: bytes) -> tuple[ExportTraceServiceRequest, None]:
+    return otlp_json_to_request(body), None
 
 
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    if encoding in ("", "identity"):
-        return body
-    if encoding == "zstd":
-        import zstandard
-
-        chunks, total, data = [], 0, body
-        try:
-            while data:  # frame by frame: concatenated frames are one body, as for Go's reader
-                # a bounded read first (a frame may expand a million-fold and need not declare its size);
-                # then the same frame with decompressobj, which tells whether the frame is complete (a
-                # truncated stream reads as a short one) and where the next frame starts
-                with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
-                    if len(reader.read(limit - total + 1)) > limit - total:
-                        raise TooLarge(f"decompressed body exceeds {limit} bytes")
-                d = zstandard.ZstdDecompressor().decompressobj()
-                out = d.decompress(data)
-                if not d.eof:
-                    raise BadRequest("truncated zstd body")
-                total += len(out)
-                chunks.append(out)
-                data = d.unused_data
-        except zstandard.ZstdError as e:
-            raise BadRequest(f"invalid zstd body: {e}") from None
-        return b"".join(chunks)
-    if encoding == "gzip":
-        wbits = 16 + zlib.MAX_WBITS
-    elif encoding in ("deflate", "zlib"):
-        wbits = zlib.MAX_WBITS  # HTTP "deflate" is zlib-wrapped (as Go's zlib reader expects)
-    else:
-        raise BadRequest(f"unsupported Content-Encoding {encoding!r}")
-    chunks, total, data = [], 0, body
-    try:
-        while data:
-            d = zlib.decompressobj(wbits)
-            out = d.decompress(data, limit - total + 1)
-            total += len(out)
-            chunks.append(out)
-            if total > limit or d.unconsumed_tail:
-                raise TooLarge(f"decompressed body exceeds {limit} bytes")
-            if not d.eof:
-                raise BadRequest(f"truncated {encoding} body")
-            data = d.unused_data if encoding == "gzip" else b""  # gzip may have several members
-    except zlib.error as e:
-        raise BadRequest(f"invalid {encoding} body: {e}") from None
-    return b"".join(chunks)
-
-
-_OFFLOAD_BYTES = 256 * 1024
-
-
-def _decode_body(body: bytes, encoding: str, as_json: bool, limit: int):
-    """Decompress and parse an HTTP request body → (message, raw protobuf bytes or None)."""
-    body = _decompress(body, encoding, limit)
-    if as_json:
-        return otlp_json_to_request(body), None
+def _proto_body(body: bytes) -> tuple[ExportTraceServiceRequest, bytes]:
     return _parse_proto(body), body
 
 
@@ -332,7 +222,7 @@ class OTLPReceiver(Component):
         try:
             msg = _parse_proto(raw)
         except BadRequest as e:
-            self._m["grpc"].requests["failure"].inc()
+            self._m["grpc"].bad_request(str(e))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         count = count_spans(msg)
         if count == 0:
@@ -341,13 +231,7 @@ class OTLPReceiver(Component):
         err = await self._push(Traces(msg, raw, count, metadata), "grpc")
         if err is None:
             return _EMPTY_RESPONSE
-        code = grpc_status_for(err)
-        delay = err.delay if isinstance(err, ThrottledError) else None
-        status = _status_message(code, str(err) or type(err).__name__, delay)
-        trailers = ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)
-        if delay is not None:  # opentelemetry-python's gRPC exporter reads RetryInfo only from this trailer
-            trailers += ((RETRY_INFO_TRAILER, status.details[0].value),)
-        await context.abort(code, status.message, trailing_metadata=trailers)
+        await abort_grpc(context, err)
 
     def _path(self, transport: str, key: str) -> str:
         return f"receivers.{self.settings.id}.protocols.{transport}.{key}"
@@ -385,18 +269,16 @@ class OTLPReceiver(Component):
         receiver = self
         limit = cfg.max_request_body_size
         allowed_encodings = set(cfg.compression_algorithms)
-        requests_failed = self._m["http"].requests["failure"]
+        report = self._m["http"]
 
         def error(status: int, code: grpc.StatusCode, message: str, as_json: bool, headers=None) -> Response:
-            body = _status_message(code, message)
-            if as_json:
-                return Response(json_format.MessageToJson(body, indent=None), status, headers, _JSON)
-            return Response(body.SerializeToString(), status, headers, _PROTO)
+            body, media_type = status_body(code, message, as_json)
+            return Response(body, status, headers, media_type)
 
         async def export(request: Request) -> Response:
             if request.method != "POST":
                 return Response("405 method not allowed, supported: [POST]", 405, {"Allow": "POST"}, "text/plain")
-            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            ctype = media_type(request.headers.get("content-type"))
             if ctype == _PROTO:
                 as_json = False
             elif ctype == _JSON:
@@ -404,49 +286,25 @@ class OTLPReceiver(Component):
             else:
                 return Response(f"415 unsupported media type, supported: [{_JSON}, {_PROTO}]", 415, None,
                                 "text/plain")
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                requests_failed.inc()
-                return error(400, grpc.StatusCode.INVALID_ARGUMENT,
-                             f"request body too large (limit {limit} bytes)", as_json, {"Connection": "close"})
-            chunks, size = [], 0
             try:
-                async with asyncio.timeout(cfg.read_timeout or None):
-                    async for chunk in request.stream():
-                        size += len(chunk)
-                        if size > limit:
-                            requests_failed.inc()
-                            return error(400, grpc.StatusCode.INVALID_ARGUMENT,
-                                         f"request body too large (limit {limit} bytes)", as_json,
-                                         {"Connection": "close"})
-                        chunks.append(chunk)
-            except TimeoutError:  # a sender trickling its body
-                requests_failed.inc()
-                return error(408, grpc.StatusCode.DEADLINE_EXCEEDED,
-                             f"request body not received within read_timeout ({cfg.read_timeout:g}s)", as_json,
-                             {"Connection": "close"})
-            body = b"".join(chunks)
-            encoding = request.headers.get("content-encoding", "").strip().lower()
-            try:
-                if encoding not in allowed_encodings:
-                    raise BadRequest(f"unsupported Content-Encoding {encoding!r}")
-                if size < _OFFLOAD_BYTES and not encoding:
-                    msg, raw = _decode_body(body, encoding, as_json, limit)
-                else:  # big or compressed bodies are decoded off the loop so other clients stay served
-                    msg, raw = await asyncio.to_thread(_decode_body, body, encoding, as_json, limit)
+                body = await read_body(request, limit, cfg.read_timeout)
+                msg, raw = await decode_body(body, content_encoding(request), limit,
+                                             _json_body if as_json else _proto_body, allowed=allowed_encodings)
+            except BodyNotRead as e:
+                report.bad_request(str(e))
+                code = grpc.StatusCode.DEADLINE_EXCEEDED if isinstance(e, BodyTimeout) else \
+                    grpc.StatusCode.INVALID_ARGUMENT
+                return error(e.status, code, str(e), as_json, CLOSE)
             except BadRequest as e:
-                requests_failed.inc()
+                report.bad_request(str(e))
                 return error(400, grpc.StatusCode.INVALID_ARGUMENT, str(e), as_json)
             count = count_spans(msg)
             if count:
                 metadata = dict(request.headers) if cfg.include_metadata else None
                 err = await receiver._push(Traces(msg, raw, count, metadata), "http")
                 if err is not None:
-                    headers = None
-                    if isinstance(err, ThrottledError):
-                        headers = {"Retry-After": format_retry_after(err.delay)}
-                    return error(http_status_for(err), grpc_status_for(err), str(err) or type(err).__name__,
-                                 as_json, headers)
+                    failure = http_failure(err)
+                    return error(failure.status, failure.code, failure.message, as_json, failure.headers)
             if as_json:
                 return Response(b"{}", 200, None, _JSON)
             return Response(_EMPTY_RESPONSE, 200, None, _PROTO)
@@ -457,10 +315,7 @@ class OTLPReceiver(Component):
         authenticator = self._authenticator(cfg.auth, "http")
         if authenticator is not None:  # added before CORS, so CORS wraps it and preflights need no token
             def auth_error(message: str, as_json: bool) -> tuple[bytes, str]:
-                body = _status_message(grpc.StatusCode.UNAUTHENTICATED, message)
-                if as_json:
-                    return json_format.MessageToJson(body, indent=None).encode(), _JSON
-                return body.SerializeToString(), _PROTO
+                return status_body(grpc.StatusCode.UNAUTHENTICATED, message, as_json)
 
             app.add_middleware(AuthMiddleware, authenticator=authenticator, error_body=auth_error,
                                on_refused=self._m["http"].requests["refused"].inc)

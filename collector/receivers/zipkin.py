@@ -2,34 +2,35 @@
 
 ``POST /api/v2/spans`` takes JSON (``application/json``) or protobuf
 (``application/x-protobuf``, ``zipkin.proto3.ListOfSpans``) bodies and
-``POST /api/v1/spans`` v1 JSON, optionally gzip/deflate/zstd-compressed (the
-OTLP receiver's size-capped decompression).  Success is ``202 Accepted`` as in
-Zipkin's API and the Go receiver; a body that does not parse is ``400`` with the
+``POST /api/v1/spans`` v1 JSON, optionally gzip/deflate/zstd-compressed (every
+HTTP receiver's size-capped reading and decompression: ``receivers.http_body``).
+Success is ``202 Accepted`` as in Zipkin's API and the Go receiver; a body that
+does not parse is ``400`` with the
 reason, and is counted in ``otelcol_receiver_refused_spans`` under its
 transport (``http_v2_json``, ``http_v2_proto``, ``http_v1_json``: the Go
 receiver's names).  Translation rules: ``zipkin_translate``.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
+from functools import partial
 
-from otel_lite.otlp.responses import format_retry_after
+from otel_lite.otlp.responses import media_type
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import ThrottledError, Traces, count_spans
+from ..consumer import Traces, count_spans
 from ..http_server import HTTPServer
+from .errors import http_failure
+from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_body, read_body
 from .obsreport import TransportReport
-from .otlp import MIB, BadRequest, TooLarge, _decompress, http_status_for
 from .zipkin_translate import ZipkinError, v1_json_to_request, v2_json_to_request, v2_proto_to_request
 
 __all__ = ["FACTORY", "ZipkinReceiverConfig", "ZipkinReceiver"]
 
 T_V2_JSON, T_V2_PROTO, T_V1_JSON = "http_v2_json", "http_v2_proto", "http_v1_json"
 TRANSPORTS = (T_V2_JSON, T_V2_PROTO, T_V1_JSON)
-_ENCODINGS = ("", "identity", "gzip", "deflate", "zlib", "zstd")
-_OFFLOAD_BYTES = 256 * 1024
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -47,10 +48,8 @@ class ZipkinReceiverConfig(ComponentConfig):
             raise ConfigError("max_request_body_size", "must be positive")
 
 
-def decode_body(body: bytes, encoding: str, transport: str, limit: int, parse_string_tags: bool):
-    """Decompress and translate a request body -> ExportTraceServiceRequest.
-    Raises ``BadRequest`` (bad encoding, too large) or ``ZipkinError`` (bad Zipkin data)."""
-    body = _decompress(body, encoding, limit)
+def translate(body: bytes, transport: str, parse_string_tags: bool):
+    """Translate a (decompressed) request body -> ExportTraceServiceRequest; raises ``ZipkinError``."""
     if transport == T_V2_PROTO:
         return v2_proto_to_request(body, parse_string_tags)
     if transport == T_V1_JSON:
@@ -86,7 +85,7 @@ class ZipkinReceiver(Component):
         limit, parse = cfg.max_request_body_size, cfg.parse_string_tags
 
         async def handle(request, v1: bool) -> Response:
-            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            ctype = media_type(request.headers.get("content-type"))
             if v1:
                 if ctype == "application/x-thrift":
                     receiver.reject(T_V1_JSON, "v1 Thrift is not supported")
@@ -94,31 +93,13 @@ class ZipkinReceiver(Component):
                 transport = T_V1_JSON
             else:
                 transport = T_V2_PROTO if ctype == "application/x-protobuf" else T_V2_JSON
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                receiver.reject(transport, "body too large")
-                return PlainTextResponse(f"request body too large (limit {limit} bytes)\n", 400,
-                                         {"Connection": "close"})
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    receiver.reject(transport, "body too large")
-                    return PlainTextResponse(f"request body too large (limit {limit} bytes)\n", 400,
-                                             {"Connection": "close"})
-                chunks.append(chunk)
-            body = b"".join(chunks)
-            encoding = request.headers.get("content-encoding", "").strip().lower()
             try:
-                if encoding not in _ENCODINGS:
-                    raise BadRequest(f"unsupported Content-Encoding {encoding[:40]!r}")
-                if size < _OFFLOAD_BYTES and not encoding:
-                    message = decode_body(body, encoding, transport, limit, parse)
-                else:  # big or compressed bodies are decoded off the loop
-                    message = await asyncio.to_thread(decode_body, body, encoding, transport, limit, parse)
-            except TooLarge as e:
+                body = await read_body(request, limit)
+                message = await decode_body(body, content_encoding(request), limit,
+                                            partial(translate, transport=transport, parse_string_tags=parse))
+            except BodyNotRead as e:
                 receiver.reject(transport, str(e))
-                return PlainTextResponse(f"{e}\n", 400)
+                return PlainTextResponse(f"{e}\n", e.status, CLOSE)
             except BadRequest as e:
                 receiver.reject(transport, str(e))
                 return PlainTextResponse(f"{e}\n", 400)
@@ -130,10 +111,8 @@ class ZipkinReceiver(Component):
                 metadata = dict(request.headers) if cfg.include_metadata else None
                 err = await receiver.push(Traces(message, None, count, metadata), transport)
                 if err is not None:
-                    headers = None
-                    if isinstance(err, ThrottledError):
-                        headers = {"Retry-After": format_retry_after(err.delay)}
-                    return PlainTextResponse(f"{err or type(err).__name__}\n", http_status_for(err), headers)
+                    failure = http_failure(err)
+                    return PlainTextResponse(f"{failure.message}\n", failure.status, failure.headers)
             return Response(status_code=202)
 
         async def v2(request):

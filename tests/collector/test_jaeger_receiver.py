@@ -3,22 +3,27 @@ and the real jaeger-client 4.8.0 → collector → OTLP backend path."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import struct
 import time
+import zlib
 
 import grpc
 import pytest
 import requests
+import zstandard
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from thriftpy2.protocol import TBinaryProtocol, TCompactProtocol
 from thriftpy2.thrift import TMessageType
 from thriftpy2.transport import TMemoryBuffer
 
+from otel_lite.otlp.responses import grpc_retry_delay
+
 from collector import registry
 from collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
 from collector.config import build_config, parse_yaml
-from collector.consumer import RetryableError
+from collector.consumer import PermanentError, RetryableError, ThrottledError
 from collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
 from collector.receivers.jaeger import agent_thrift, jaeger_thrift as jt
 from collector.service import Collector
@@ -212,16 +217,37 @@ def test_grpc_post_spans(running):
     assert running.metric("accepted", "grpc") == 2
 
 
-def test_pipeline_errors_map_to_statuses(running):
-    running.capture.fail_with = [RetryableError("full"), RetryableError("full")]
+@pytest.mark.parametrize("error,code,status", [
+    (RetryableError("full"), grpc.StatusCode.UNAVAILABLE, 503),
+    (ThrottledError("slow down", 2.5), grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    (PermanentError("no"), grpc.StatusCode.INTERNAL, 500),
+    (RuntimeError("bug"), grpc.StatusCode.UNAVAILABLE, 503),  # a component bug: retryable, as a plain Go error
+], ids=["retryable", "throttled", "permanent", "bug"])
+def test_pipeline_errors_map_to_statuses(running, error, code, status):
+    """As every receiver (the OTLP receiver's mapping), not Go's Jaeger receiver, which answers every
+    pipeline error with 500 over HTTP: a sender must be told to retry when it may."""
+    running.capture.fail_with = [error, error]
     with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel:
         with pytest.raises(grpc.RpcError) as e:
             collector_pb2_grpc.CollectorServiceStub(channel).PostSpans(proto_request(2), timeout=5)
-    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert e.value.code() == code
+    assert (grpc_retry_delay(e.value.trailing_metadata()) == 2.5) == isinstance(error, ThrottledError)
     r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces", data=thrift_body(batch(3)),
                       headers={"Content-Type": "application/x-thrift"}, timeout=5)
-    assert r.status_code == 500 and "Cannot submit Jaeger batch" in r.text  # as the Go receiver
-    assert running.metric("refused", "grpc") == 2 and running.metric("refused", "collector_http") == 3
+    assert r.status_code == status and f"Cannot submit Jaeger batch: {error}" in r.text
+    assert r.headers.get("Retry-After") == ("3" if status == 429 else None)
+    for transport, spans in (("grpc", 2), ("collector_http", 3)):  # refused, or failed for a component bug
+        assert running.metric("refused", transport) + running.metric("failed", transport) == spans
+
+
+@pytest.mark.parametrize("encoding,compress", [("gzip", gzip.compress), ("deflate", zlib.compress),
+                                                ("zstd", lambda b: zstandard.ZstdCompressor().compress(b))])
+def test_thrift_http_compressed_bodies(running, encoding, compress):
+    r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces",
+                      data=compress(thrift_body(batch(2))),
+                      headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding}, timeout=5)
+    assert r.status_code == 202
+    assert len(running.capture.spans()) == 2
 
 
 # ---------------------------------------------------------------------------
@@ -284,6 +310,29 @@ def test_bad_thrift_http_requests(running, body, ctype, status):
     assert not running.capture.spans()
     r = requests.post(url, data=thrift_body(batch(1)), headers={"Content-Type": "application/x-thrift"}, timeout=5)
     assert r.status_code == 202
+
+
+@pytest.mark.parametrize("body,encoding,reason", [
+    (b"not gzip", "gzip", "invalid gzip body"),
+    (b"whatever", "br", "unsupported Content-Encoding"),
+    (None, "gzip", "decompressed body exceeds 100000 bytes"),  # a bomb: over max_request_body_size expanded
+], ids=["bad-gzip", "unknown-encoding", "bomb"])
+def test_bad_thrift_http_encodings(running, body, encoding, reason):
+    url = f"http://127.0.0.1:{running.receiver.http_port}/api/traces"
+    body = gzip.compress(b"\0" * 1_000_000) if body is None else body
+    r = requests.post(url, data=body, headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding},
+                      timeout=5)
+    assert r.status_code == 400 and reason in r.text
+    assert running.metric("refused", "collector_http") == 1
+    r = requests.post(url, data=thrift_body(batch(1)), headers={"Content-Type": "application/x-thrift"}, timeout=5)
+    assert r.status_code == 202
+
+
+def test_thrift_http_oversized_body_closes_the_connection(running):
+    r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces", data=b"\x0c" * 200_000,
+                      headers={"Content-Type": "application/x-thrift"}, timeout=5)
+    assert r.status_code == 400 and "request body too large (limit 100000 bytes)" in r.text
+    assert r.headers["Connection"] == "close"
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xff\xff", proto_request(1).SerializeToString()[:-3],

@@ -20,6 +20,7 @@ from collector.legacy_proto.opencensus.resource.v1 import resource_pb2
 from collector.legacy_proto.opencensus.trace.v1 import trace_pb2
 from collector.receivers.opencensus_translate import resource_from_node, spans_to_request
 from collector.service import Collector
+from otel_lite.otlp.responses import grpc_retry_delay
 from tests.collector.test_otlp_receiver import lookup
 
 FIXTURES = Path(__file__).parent / "data"
@@ -292,6 +293,7 @@ def test_pipeline_error_ends_the_stream_with_its_status(running):
     with pytest.raises(grpc.RpcError) as e:
         running.export(Request(node=NODE, spans=[oc_span(1)]), Request(spans=[oc_span(2)]))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert grpc_retry_delay(e.value.trailing_metadata()) == 1.0  # RetryInfo, as every receiver sends it
     assert running.metric("otelcol_receiver_refused_spans_total") == 1
 
 

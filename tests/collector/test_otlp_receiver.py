@@ -24,7 +24,7 @@ from collector import registry
 from collector.component import Component, ComponentConfig, Factory
 from collector.config import build_config, parse_yaml
 from collector.consumer import PermanentError, RetryableError, ThrottledError
-from collector.receivers.otlp import _decompress, BadRequest, TooLarge
+from collector.receivers.http_body import BadRequest, TooLarge, decompress
 from collector.service import Collector
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -262,13 +262,13 @@ def test_decompress_caps_expansion():
     bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
     assert len(bomb) < 8 * 1024
     with pytest.raises(TooLarge):
-        _decompress(bomb, "gzip", 1024 * 1024)
+        decompress(bomb, "gzip", 1024 * 1024)
     with pytest.raises(TooLarge):
-        _decompress(zstandard.ZstdCompressor().compress(b"\0" * (4 * 1024 * 1024)), "zstd", 1024 * 1024)
+        decompress(zstandard.ZstdCompressor().compress(b"\0" * (4 * 1024 * 1024)), "zstd", 1024 * 1024)
     with pytest.raises(BadRequest):
-        _decompress(b"not gzip", "gzip", 1024)
+        decompress(b"not gzip", "gzip", 1024)
     # several gzip members concatenate, as Go's reader does
-    assert _decompress(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip", 10) == b"abcd"
+    assert decompress(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip", 10) == b"abcd"
 
 
 # ---------------------------------------------------------------------------
