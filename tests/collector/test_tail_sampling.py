@@ -437,6 +437,18 @@ def test_forward_failure_at_decision_is_counted_not_raised():
         "max_total_spans_per_second": 5, "policy_order": ["zz"],
         "composite_sub_policy": [{"name": "a", "type": "always_sample"}]}}]}, "policies[0].composite.policy_order[0]"),
     ({"policies": [{"name": "r", "type": "rate_limiting"}]}, "policies[0].rate_limiting.spans_per_second"),
+    ({"policies": [{"name": "l", "type": "latency", "latency": {"threshold_ms": 10, "upper_threshold_ms": 5}}]},
+     "policies[0].latency.upper_threshold_ms"),
+    ({"policies": [{"name": "n", "type": "numeric_attribute", "numeric_attribute": {"min_value": 1}}]},
+     "policies[0].numeric_attribute.key"),
+    ({"policies": [{"name": "n", "type": "numeric_attribute",
+                    "numeric_attribute": {"key": "k", "min_value": 5, "max_value": 1}}]},
+     "policies[0].numeric_attribute.max_value"),
+    ({"policies": [{"name": "c", "type": "span_count", "span_count": {"min_spans": 5, "max_spans": 1}}]},
+     "policies[0].span_count.max_spans"),
+    ({"policies": [{"name": "t", "type": "trace_state", "trace_state": {"key": "k"}}]},
+     "policies[0].trace_state.values"),
+    ({"policies": [{"name": "b", "type": "boolean_attribute"}]}, "policies[0].boolean_attribute.key"),
     ({"policies": [{"name": "a", "type": "always_sample"}], "typo": 1}, "typo"),
 ])
 def test_invalid_config_names_the_key(cfg, path):

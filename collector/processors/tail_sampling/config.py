@@ -21,28 +21,43 @@ __all__ = [
     "CompositeConfig", "PolicyConfig", "DecisionCacheConfig", "TailSamplingConfig", "STATUS_CODES",
 ]
 
+
+def _check_upper_bound(cfg, lower: str, upper: str, unset) -> None:
+    """``upper`` (when set, i.e. not ``unset``) must not be below ``lower`` (when set)."""
+    lo, hi = getattr(cfg, lower), getattr(cfg, upper)
+    if hi != unset and lo is not None and hi < lo:
+        raise ConfigError(upper, f"must be greater than or equal to {lower}")
+
+
+@dataclass
+class _KeyedConfig(ComponentConfig):
+    """A policy reading one attribute (or tracestate) key."""
+
+    key: str = ""
+
+    def validate(self):
+        if not self.key:
+            raise ConfigError("key", "must be set")
+
+
 @dataclass
 class LatencyConfig(ComponentConfig):
     threshold_ms: int = 0
     upper_threshold_ms: int = 0
 
     def validate(self):
-        if self.upper_threshold_ms and self.upper_threshold_ms < self.threshold_ms:
-            raise ConfigError("upper_threshold_ms", "must be greater than threshold_ms")
+        _check_upper_bound(self, "threshold_ms", "upper_threshold_ms", unset=0)
 
 
 @dataclass
-class NumericAttributeConfig(ComponentConfig):
-    key: str = ""
+class NumericAttributeConfig(_KeyedConfig):
     min_value: int | None = None
     max_value: int | None = None
     invert_match: bool = False
 
     def validate(self):
-        if not self.key:
-            raise ConfigError("key", "must be set")
-        if self.min_value is not None and self.max_value is not None and self.max_value < self.min_value:
-            raise ConfigError("max_value", "must be greater than or equal to min_value")
+        super().validate()
+        _check_upper_bound(self, "min_value", "max_value", unset=None)
 
 
 @dataclass
@@ -71,16 +86,14 @@ class StatusCodeConfig(ComponentConfig):
 
 
 @dataclass
-class StringAttributeConfig(ComponentConfig):
-    key: str = ""
+class StringAttributeConfig(_KeyedConfig):
     values: list[str] = field(default_factory=list)
     enabled_regex_matching: bool = False
     cache_max_size: int = 10
     invert_match: bool = False
 
     def validate(self):
-        if not self.key:
-            raise ConfigError("key", "must be set")
+        super().validate()
         if self.enabled_regex_matching:
             for i, v in enumerate(self.values):
                 try:
@@ -90,14 +103,9 @@ class StringAttributeConfig(ComponentConfig):
 
 
 @dataclass
-class BooleanAttributeConfig(ComponentConfig):
-    key: str = ""
+class BooleanAttributeConfig(_KeyedConfig):
     value: bool = False
     invert_match: bool = False
-
-    def validate(self):
-        if not self.key:
-            raise ConfigError("key", "must be set")
 
 
 @dataclass
@@ -115,18 +123,15 @@ class SpanCountConfig(ComponentConfig):
     max_spans: int = 0
 
     def validate(self):
-        if self.max_spans and self.max_spans < self.min_spans:
-            raise ConfigError("max_spans", "must be greater than or equal to min_spans")
+        _check_upper_bound(self, "min_spans", "max_spans", unset=0)
 
 
 @dataclass
-class TraceStateConfig(ComponentConfig):
-    key: str = ""
+class TraceStateConfig(_KeyedConfig):
     values: list[str] = field(default_factory=list)
 
     def validate(self):
-        if not self.key:
-            raise ConfigError("key", "must be set")
+        super().validate()
         if not self.values:
             raise ConfigError("values", "at least one value must be set")
 

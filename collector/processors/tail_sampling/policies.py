@@ -139,14 +139,26 @@ class Latency:
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-class NumericAttribute:
+class _AttributePolicy:
+    """Matches one attribute key's value on a resource or any span of the trace."""
+
     span_fields = frozenset(("attributes",))
 
+    def __init__(self, key: str, invert: bool):
+        self.key, self.invert = key, invert
+
+    def _matches(self, value) -> bool:
+        raise NotImplementedError
+
+    def evaluate(self, trace_id, trace):
+        return _has_resource_or_span(trace, self.key, self._matches, self.invert)
+
+
+class NumericAttribute(_AttributePolicy):
     def __init__(self, cfg: NumericAttributeConfig):
-        self.key = cfg.key
+        super().__init__(cfg.key, cfg.invert_match)
         self.lo = _INT64_MIN if cfg.min_value is None else cfg.min_value
         self.hi = _INT64_MAX if cfg.max_value is None else cfg.max_value
-        self.invert = cfg.invert_match
 
     def _matches(self, v) -> bool:
         kind = v.WhichOneof("value")
@@ -156,16 +168,10 @@ class NumericAttribute:
             return self.lo <= v.double_value <= self.hi
         return False
 
-    def evaluate(self, trace_id, trace):
-        return _has_resource_or_span(trace, self.key, self._matches, self.invert)
 
-
-class StringAttribute:
-    span_fields = frozenset(("attributes",))
-
+class StringAttribute(_AttributePolicy):
     def __init__(self, cfg: StringAttributeConfig):
-        self.key = cfg.key
-        self.invert = cfg.invert_match
+        super().__init__(cfg.key, cfg.invert_match)
         if cfg.enabled_regex_matching:
             self._regexes = [re.compile(v) for v in cfg.values]
             self._cache: OrderedDict[str, bool] = OrderedDict()
@@ -188,21 +194,14 @@ class StringAttribute:
     def _matches(self, v) -> bool:
         return v.WhichOneof("value") == "string_value" and self._match_str(v.string_value)
 
-    def evaluate(self, trace_id, trace):
-        return _has_resource_or_span(trace, self.key, self._matches, self.invert)
 
-
-class BooleanAttribute:
-    span_fields = frozenset(("attributes",))
-
+class BooleanAttribute(_AttributePolicy):
     def __init__(self, cfg: BooleanAttributeConfig):
-        self.key, self.value, self.invert = cfg.key, cfg.value, cfg.invert_match
+        super().__init__(cfg.key, cfg.invert_match)
+        self.value = cfg.value
 
     def _matches(self, v) -> bool:
         return v.WhichOneof("value") == "bool_value" and v.bool_value == self.value
-
-    def evaluate(self, trace_id, trace):
-        return _has_resource_or_span(trace, self.key, self._matches, self.invert)
 
 
 class StatusCode:
