@@ -57,17 +57,6 @@ def env_int(name: str, default: int | None = None, *, minimum: int | None = None
     return number
 
 
-def env_float(name: str, default: float | None = None) -> float | None:
-    value = env_str(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        _warn_once(name, value, "a number")
-        return default
-
-
 def env_bool(name: str, default: bool | None = None) -> bool | None:
     value = env_str(name)
     if value is None:

@@ -22,7 +22,11 @@ _log = logging.getLogger("otel_lite.processors")
 _SUPPRESS_KEY = context_api._SUPPRESS_INSTRUMENTATION_KEY
 
 
-def _count_value(counter) -> int:
+def count_value(counter: itertools.count) -> int:
+    """Read an ``itertools.count()`` without advancing it.  The SDK counts with ``next()`` on
+    ``itertools.count`` objects because that is one atomic C call under the GIL (no lock on the span
+    path); the count has no reader, so it is read from its repr, ``count(N)`` (the one place that
+    does; ``tests/sdk/test_batch_processor.py`` pins the format)."""
     return int(repr(counter)[6:-1])
 
 
@@ -234,8 +238,8 @@ class SimpleSpanProcessor(SpanProcessor):
         return True
 
     def stats(self) -> dict:
-        failed = _count_value(self._failed)
-        return {"spans_exported": _count_value(self._exported), "spans_export_failed": failed,
+        failed = count_value(self._failed)
+        return {"spans_exported": count_value(self._exported), "spans_export_failed": failed,
                 "export_failures": failed}
 
 
@@ -390,7 +394,7 @@ class BatchSpanProcessor(SpanProcessor):
     def stats(self) -> dict:
         return {
             "spans_queued": len(self._queue),
-            "spans_dropped": _count_value(self._dropped),
+            "spans_dropped": count_value(self._dropped),
             "spans_exported": self._exported,
             "spans_export_failed": self._failed_spans,
             "export_failures": self._failures,

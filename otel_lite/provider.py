@@ -30,7 +30,7 @@ from opentelemetry.trace.status import Status, StatusCode
 from .config import env_bool
 from .ids import IdGenerator, RandomIdGenerator
 from .limits import SpanLimits
-from .processors import SpanProcessorChain
+from .processors import SpanProcessorChain, count_value
 from .resource import as_resource
 from .sampling import Sampler, _as_decision, constant_decisions, sampler_from_env
 from .span import InstrumentationScope, _as_name, new_span
@@ -331,12 +331,7 @@ class TracerProvider(trace_api.TracerProvider):
     def stats(self) -> dict:
         """Counters: spans ended (recording), queued, dropped, exported, export failures."""
         stats = self._processor.stats()
-        stats["spans_started"] = _count_value(self._started)
-        stats["spans_ended"] = _count_value(self._ended)
+        stats["spans_started"] = count_value(self._started)
+        stats["spans_ended"] = count_value(self._ended)
         return stats
-
-
-def _count_value(counter: itertools.count) -> int:
-    """Read an itertools.count without advancing it (its repr is 'count(N)')."""
-    return int(repr(counter)[6:-1])
 

@@ -212,3 +212,16 @@ def test_invalid_arguments_raise():
         otel_lite.BatchSpanProcessor(otel_lite.InMemorySpanExporter(), max_queue_size=0)
     with pytest.raises(ValueError):
         otel_lite.BatchSpanProcessor(otel_lite.InMemorySpanExporter(), max_queue_size=10, max_export_batch_size=20)
+
+
+def test_count_value_reads_an_itertools_count_without_advancing_it():
+    import itertools
+
+    from otel_lite.processors import count_value
+
+    counter = itertools.count()
+    assert count_value(counter) == 0
+    for _ in range(3):
+        next(counter)
+    assert count_value(counter) == count_value(counter) == 3
+    assert count_value(itertools.count(2 ** 70)) == 2 ** 70
