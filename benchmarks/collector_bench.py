@@ -26,13 +26,19 @@ Scenarios:
               (sending_queue.batch, in memory and persistent) and the batch
               processor, next to rotel and the transport floor.  A sequential
               sender's rate is spans per request / ack latency.
+  sdk         real SDKs on their defaults (opentelemetry-sdk and otel_lite
+              BatchSpanProcessor + OTLP exporters), each in its own process
+              (sdk_senders.py), producing 10k / 20k spans/s for 4 s: spans
+              the SDK dropped and spans delivered, against our default config,
+              batch + a persistent queue, rotel and the raw counting sink.
 
-    python benchmarks/collector_bench.py            # full run, ~13 minutes
+    python benchmarks/collector_bench.py            # full run, ~16 minutes
     python benchmarks/collector_bench.py --quick    # ~4 minutes
     python benchmarks/collector_bench.py --scenarios throughput --sizes 1000
     python benchmarks/collector_bench.py --scenarios sequential             # ~3-4 minutes
     python benchmarks/collector_bench.py --scenarios sequential --sequential-seconds 2 \
         --sequential-sizes 100 --sequential-configs default,queue-batch
+    python benchmarks/collector_bench.py --scenarios sdk                    # ~3 minutes
 
 Zero-loss maximum: a closed-loop probe estimates capacity, then fixed-rate
 steps (from 0.9x the estimate, going up while they pass, down while they
@@ -274,6 +280,7 @@ class Settings:
     probe_inflight: int
     seq_time: float = 5.0        # sequential scenario: measured window per row
     seq_warmup: float = 1.0      # sequential scenario: warm-up before it (not counted)
+    sdk_time: float = 4.0        # sdk scenario: seconds of paced production per run
 
 
 def log(msg: str) -> None:
@@ -863,6 +870,226 @@ def scenario_sequential(systems: Systems, s: Settings, sizes, configs, transport
     return text
 
 
+# -- SDK senders ------------------------------------------------------------------
+
+SDK_SENDERS = ("official-grpc", "lite-grpc", "lite-http")   # benchmarks/sdk_senders.py
+SDK_TARGETS = ("default", "batch-persistent", "rotel", "raw")
+SDK_RATES = (10_000, 20_000)
+SDK_SENDER_HELP = {
+    "official-grpc": "opentelemetry-sdk `BatchSpanProcessor()` + the official OTLP/gRPC exporter",
+    "lite-grpc": "otel_lite `BatchSpanProcessor` + otel_lite's OTLP/gRPC exporter",
+    "lite-http": "otel_lite `BatchSpanProcessor` + otel_lite's OTLP/HTTP (protobuf) exporter",
+}
+SDK_TARGET_HELP = {
+    "default": "ours, " + targets.SDK_CONFIG_HELP["default"] + "; delivered = `spanId`s in the file exporter's "
+               "JSON lines",
+    "batch-persistent": "ours, " + targets.SDK_CONFIG_HELP["batch-persistent"] + " -> counting sink",
+    "rotel": "rotel with its default config -> counting sink",
+    "raw": "the counting sink alone (gRPC or HTTP as the sender speaks): the floor, an instant collector",
+}
+
+
+@dataclass
+class SdkRow:
+    """One SDK sender process at one rate against one freshly started target."""
+    sender: str
+    rate: int
+    target: str
+    status: str = "ok"                # ok | unsupported | failed | not run
+    reason: str | None = None
+    started: int | None = None
+    achieved_spans_per_s: float | None = None
+    dropped: int | None = None        # by the SDK's BatchSpanProcessor (queue full)
+    export_failed_spans: int | None = None
+    delivered: int | None = None      # at the output, the sender's warm-up span excluded
+    exports: int | None = None
+    export_ms_p50: float | None = None
+    export_ms_p99: float | None = None
+    sender_cpu_pct: float | None = None
+    target_cpu_pct: float | None = None   # over the sender process's lifetime
+    collector_losses: int | None = None   # our loss/refusal counters
+    wall_s: float | None = None           # the sender process, start to exit
+    result: dict = field(default_factory=dict)  # the sender's JSON line
+
+    @property
+    def unaccounted(self) -> int | None:
+        """started - dropped - failed - delivered: > 0 lost without being counted, < 0 counted twice."""
+        if None in (self.started, self.dropped, self.delivered):
+            return None
+        return self.started - self.dropped - (self.export_failed_spans or 0) - self.delivered
+
+
+def sender_transport(sender: str) -> str:
+    return sender.rpartition("-")[2]
+
+
+def start_sdk_target(target: str, transport: str) -> Running:
+    if target == "raw":
+        return targets.start_raw(transport)
+    if target == "rotel":
+        return targets.start_rotel(transport)
+    return targets.start_ours_config(target, transport)
+
+
+def run_sender(sender: str, ep: str, rate: int, seconds: float, flush_timeout: float = 60.0) -> tuple[dict, float]:
+    """benchmarks/sdk_senders.py in its own process; its JSON line and wall time."""
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_senders.py"),
+           "--sender", sender, "--endpoint", ep, "--rate", str(rate), "--seconds", str(seconds),
+           "--flush-timeout", str(flush_timeout)]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=4 * seconds + flush_timeout + 60)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("sender did not finish in time") from None
+    wall = time.monotonic() - t0
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = [x for x in (proc.stderr or proc.stdout).strip().splitlines() if x.strip()][-1:]
+        raise RuntimeError(f"sender exited {proc.returncode}: {' '.join(tail) or 'no output'}")
+    return json.loads(lines[-1]), wall
+
+
+def drain_output(run: Running, base: int, expected: int, timeout: float = 30.0, quiet: float = 3.0) -> int:
+    """Spans at the output since ``base``, once ``expected`` arrived and the count held
+    still for a moment (later duplicates or uncounted spans show up too), or nothing
+    new arrived for ``quiet`` s (+ the output's settle time), or ``timeout``."""
+    hold = max(0.5, run.settle_time)
+    quiet += run.settle_time
+    deadline = time.monotonic() + timeout + run.settle_time
+    last, last_change = None, time.monotonic()
+    while True:
+        got = run.delivered() - base
+        now = time.monotonic()
+        if got != last:
+            last, last_change = got, now
+        still = now - last_change
+        if (got >= expected and still >= hold) or still >= quiet or now >= deadline:
+            return got
+        time.sleep(0.1)
+
+
+def measure_sdk(row: SdkRow, s: Settings) -> None:
+    transport = sender_transport(row.sender)
+    run = start_sdk_target(row.target, transport)
+    try:
+        base = run.delivered()
+        metrics0 = targets.scrape(run.metrics_url)
+        mon = Monitor(run.pid).start()
+        res, wall = run_sender(row.sender, endpoint(run, transport), row.rate, s.sdk_time)
+        row.target_cpu_pct = round(mon.stop()[0], 1)
+        row.result, row.wall_s = res, round(wall, 2)
+        row.started, row.achieved_spans_per_s = res["started"], res["achieved_spans_per_s"]
+        row.dropped, row.export_failed_spans = res["dropped"], res["export_failed_spans"]
+        row.exports, row.export_ms_p50, row.export_ms_p99 = res["exports"], res["export_ms_p50"], res["export_ms_p99"]
+        row.sender_cpu_pct = res["cpu_pct"]
+        warm = res.get("warmup_spans", 0)
+        expected = res["started"] + warm - (res["dropped"] or 0) - res["export_failed_spans"]
+        row.delivered = drain_output(run, base, expected) - warm
+        metrics1 = targets.scrape(run.metrics_url)
+        if metrics0 is not None and metrics1 is not None:
+            row.collector_losses = targets.losses(metrics1) - targets.losses(metrics0)
+        problems = []
+        if not res["flushed"]:
+            problems.append("force_flush timed out")
+        if res["dropped"] is None:
+            problems.append("the SDK dropped spans but its drop counter was not found")
+        if not run.alive():
+            problems.append(f"{run.name} died")
+        if problems:
+            row.status, row.reason = "failed", "; ".join(problems)
+    finally:
+        run.stop()
+
+
+def describe_sdk(row: SdkRow) -> str:
+    head = f"    {row.sender:<14} {row.rate:>6,}/s -> {row.target:<17}"
+    if row.started is None:
+        return f"{head} {row.status}: {row.reason}"
+    return (f"{head} achieved {row.achieved_spans_per_s:>9,.0f}/s  started {row.started:,}  dropped {row.dropped}  "
+            f"export-failed {row.export_failed_spans}  delivered {row.delivered:,}  unaccounted {row.unaccounted}  "
+            f"exports {row.exports} p50 {row.export_ms_p50} ms p99 {row.export_ms_p99} ms  "
+            f"sender cpu {row.sender_cpu_pct}%  target cpu {row.target_cpu_pct}%  losses {row.collector_losses}  "
+            f"wall {row.wall_s} s" + (f"  {row.status}: {row.reason}" if row.reason else ""))
+
+
+def scenario_sdk(systems: Systems, s: Settings, senders, sdk_targets, rates, report: dict) -> str:
+    system_of = {"default": "ours", "batch-persistent": "ours", "rotel": "rotel", "raw": "raw"}
+    rows: dict[tuple, SdkRow] = {}
+    refused: dict[tuple, tuple] = {}   # (target, transport) -> (status, reason): not retried
+    for rate in rates:
+        for sender in senders:
+            log(f"== sdk: {sender} at {rate:,} spans/s, {s.sdk_time:g} s")
+            for target in sdk_targets:
+                row = rows[(sender, rate, target)] = SdkRow(sender, rate, target)
+                system = system_of[target]
+                key = (target, sender_transport(sender))
+                if system not in systems.wanted:
+                    row.status, row.reason = "not run", f"--systems has no {system}"
+                elif system in systems.skipped:
+                    row.status, row.reason = "not run", systems.skipped[system]
+                elif key in refused:
+                    row.status, row.reason = refused[key]
+                else:
+                    try:
+                        measure_sdk(row, s)
+                    except Unavailable as exc:
+                        status = "unsupported" if isinstance(exc, targets.Unsupported) else "failed"
+                        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+                        row.status = status
+                        row.reason = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else "failed"
+                        refused[key] = (row.status, row.reason)
+                    except (RuntimeError, TimeoutError, EOFError, OSError, ValueError, KeyError) as exc:
+                        row.status, row.reason = "failed", (str(exc).splitlines() or [repr(exc)])[0]
+                log(describe_sdk(row))
+    report["sdk"] = [asdict(r) | {"unaccounted": r.unaccounted} for r in rows.values()]
+
+    notes: dict[tuple, list[str]] = {}
+
+    def note(row: SdkRow) -> None:
+        if row.status != "ok":
+            where = notes.setdefault((row.target, row.status, row.reason), [])
+            if row.sender not in where:
+                where.append(row.sender)
+
+    def main_cell(row: SdkRow) -> str:
+        note(row)
+        if row.started is None:
+            return f"{row.status} (see below)"
+        delivered = "all" if row.delivered == row.started else f"{row.delivered:,}"
+        text = f"{row.dropped:,} / {delivered}" if row.dropped is not None else f"? / {delivered}"
+        extra = []
+        if row.export_failed_spans:
+            extra.append(f"{row.export_failed_spans:,} in failed exports")
+        off = row.unaccounted
+        if off:
+            extra.append(f"{off:,} unaccounted" if off > 0 else f"{-off:,} over")
+        if row.status != "ok":
+            extra.append(f"{row.status}, see below")
+        return text + (f" ({'; '.join(extra)})" if extra else "")
+
+    def sender_cell(row: SdkRow) -> str:
+        if row.started is None:
+            return "n/a"
+        return (f"{row.achieved_spans_per_s:,.0f}/s, {fmt(row.export_ms_p50)} / {fmt(row.export_ms_p99)} ms, "
+                f"{fmt(row.sender_cpu_pct, 0)}%")
+
+    main_rows, side_rows = [], []
+    for sender in senders:
+        for rate in rates:
+            cells = [rows[(sender, rate, t)] for t in sdk_targets]
+            started = next((str(f"{c.started:,}") for c in cells if c.started is not None), "n/a")
+            main_rows.append([sender, f"{rate:,}", started] + [main_cell(c) for c in cells])
+            side_rows.append([sender, f"{rate:,}"] + [sender_cell(c) for c in cells])
+    text = table(["sender", "spans/s", "started"] + [f"{t}: dropped / delivered" for t in sdk_targets], main_rows)
+    if notes:
+        text += "\n\n" + "\n".join(f"- `{target}` ({', '.join(where)}): {status}: {reason}"
+                                     for (target, status, reason), where in notes.items())
+    text += ("\n\nSender side, per target: achieved production rate, export call p50 / p99 (ms, one export of up "
+             "to 512 spans at a time), the sender process's CPU (% of one core over production + flush):\n\n")
+    text += table(["sender", "spans/s"] + sdk_targets, side_rows)
+    return text
+
+
 # -- main ------------------------------------------------------------------------
 
 def _interrupt(signum, frame):
@@ -900,6 +1127,10 @@ def settings(quick: bool, args) -> Settings:
         s.seq_time = args.sequential_seconds
     if args.sequential_warmup is not None:
         s.seq_warmup = args.sequential_warmup
+    if quick:
+        s.sdk_time = 2.0
+    if args.sdk_seconds:
+        s.sdk_time = args.sdk_seconds
     return s
 
 
@@ -912,7 +1143,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="short steps, cpu + throughput + sequential only (~4 minutes)")
     p.add_argument("--scenarios", type=csv,
-                   help="cpu,throughput,variants,legacy,sequential (default: all; --quick: "
+                   help="cpu,throughput,variants,legacy,sequential,sdk (default: all; --quick: "
                         "cpu,throughput,sequential)")
     p.add_argument("--legacy", type=csv, default=None,
                    help="legacy protocols for the legacy scenario (default: all in legacy_load.PROTOCOLS)")
@@ -937,14 +1168,24 @@ def main(argv=None) -> int:
                    help="measured window per sequential row (default 5; --quick 3)")
     p.add_argument("--sequential-warmup", type=float,
                    help="warm-up before each sequential row, not counted (default 1; --quick 0.5)")
+    p.add_argument("--sdk-senders", type=csv, default=list(SDK_SENDERS),
+                   help="senders of the sdk scenario: " + ",".join(SDK_SENDERS))
+    p.add_argument("--sdk-targets", type=csv, default=list(SDK_TARGETS),
+                   help="targets of the sdk scenario: " + ",".join(SDK_TARGETS))
+    p.add_argument("--sdk-rates", type=csv, default=[str(r) for r in SDK_RATES],
+                   help="spans/s each sender produces in the sdk scenario (default 10000,20000)")
+    p.add_argument("--sdk-seconds", type=float,
+                   help="seconds of paced production per sdk run (default 4; --quick 2)")
     p.add_argument("--output", help="also write the Markdown report here")
     p.add_argument("--json", help="write every step's raw figures here")
     args = p.parse_args(argv)
 
     s = settings(args.quick, args)
     scenarios = args.scenarios or (["cpu", "throughput", "sequential"] if args.quick
-                                   else ["cpu", "throughput", "variants", "legacy", "sequential"])
-    unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy", "sequential"}
+                                   else ["cpu", "throughput", "variants", "legacy", "sequential", "sdk"])
+    unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy", "sequential", "sdk"}
+    unknown |= {f"sdk sender {x}" for x in set(args.sdk_senders) - set(SDK_SENDERS)}
+    unknown |= {f"sdk target {x}" for x in set(args.sdk_targets) - set(SDK_TARGETS)}
     unknown |= {f"sequential config {x}" for x in set(args.sequential_configs) - set(targets.SEQUENTIAL_CONFIGS)}
     unknown |= {f"sequential transport {x}" for x in set(args.sequential_transports) - set(SEQ_TRANSPORTS)}
     unknown |= {f"system {x}" for x in set(args.systems) - {"floor", "raw", "ours", "rotel"}}
@@ -955,6 +1196,7 @@ def main(argv=None) -> int:
         sizes = [int(x) for x in args.sizes]
         seq_sizes = [int(x) for x in args.sequential_sizes]
         variant_sizes = [int(x) for x in args.variant_sizes]
+        sdk_rates = [int(x) for x in args.sdk_rates]
         if args.cpu_loads:
             loads = [(t, int(r), int(n)) for t, r, n in (x.split(":") for x in args.cpu_loads)]
         else:
@@ -1024,6 +1266,24 @@ def main(argv=None) -> int:
                          "Errors: failed calls seen by the sender, plus our collector's loss/refusal counters.", "",
                          scenario_sequential(systems, s, seq_sizes, args.sequential_configs,
                                              args.sequential_transports, report), ""]
+        if "sdk" in scenarios:
+            t0 = time.monotonic()
+            body = scenario_sdk(systems, s, args.sdk_senders, args.sdk_targets, sdk_rates, report)
+            sections += ["## (6) SDK senders on their defaults: spans dropped by the SDK, spans delivered", "",
+                         "A service on an SDK's defaults (`BatchSpanProcessor`: queue 2048, batches of 512, one "
+                         "export at a time) producing N spans/s, paced, from one thread for "
+                         f"{s.sdk_time:g} s, then `force_flush`. Each run is a fresh sender process "
+                         "(`benchmarks/sdk_senders.py`, its CPU is its own) against a freshly started target. "
+                         "Cells: spans the SDK dropped on a full queue (its own counter) / spans that reached "
+                         "the target's output ('all' = every started span). 'unaccounted' = started - dropped - "
+                         "delivered (lost without being counted); 'over' = the reverse (opentelemetry-sdk counts a "
+                         "drop when it sees a full queue, and its worker may take spans before the append evicts "
+                         "one, so its count can run a few high). Senders: "
+                         + "; ".join(f"`{x}` = {SDK_SENDER_HELP[x]}" for x in args.sdk_senders) + ". Targets: "
+                         + "; ".join(f"`{x}` = {SDK_TARGET_HELP[x]}" for x in args.sdk_targets) + ". "
+                         "When an SDK drops even against `raw`, the limit is the sender process itself (its CPU / "
+                         "the GIL: producing and encoding share one core), not the collector.", "",
+                         body, "", f"_sdk scenario: {time.monotonic() - t0:.0f} s_", ""]
     except KeyboardInterrupt:
         log("interrupted: processes stopped, partial report follows")
         sections.append("_interrupted: partial results_")

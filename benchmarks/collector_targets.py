@@ -13,7 +13,9 @@ Systems under test (each started fresh, on free loopback ports):
 For the one-sequential-sender scenario, ``start_ours_config`` starts our
 collector with one of ``SEQUENTIAL_CONFIGS`` (the embedded default config,
 exporter-side batching in the sending queue, the same with a persistent queue,
-or the batch processor pipeline above).
+or the batch processor pipeline above).  The SDK-sender scenario also uses
+``batch-persistent`` (``SDK_CONFIGS``): otlp -> batch -> otlp_grpc with a
+persistent sending queue; it and ``default`` listen on both OTLP protocols.
 """
 from __future__ import annotations
 
@@ -287,6 +289,35 @@ SEQUENTIAL_CONFIG_HELP = {
 }
 
 
+# The SDK-sender scenario's configs of ours (``default`` as above).
+SDK_CONFIGS = ("default", "batch-persistent")
+SDK_CONFIG_HELP = {
+    "default": SEQUENTIAL_CONFIG_HELP["default"],
+    "batch-persistent": "otlp (gRPC + HTTP) -> batch -> otlp_grpc with sending_queue: {storage: file_storage}",
+}
+OURS_CONFIGS = SEQUENTIAL_CONFIGS + tuple(c for c in SDK_CONFIGS if c not in SEQUENTIAL_CONFIGS)
+
+
+def batch_persistent_config(grpc_port: int, http_port: int, sink_endpoint: str, metrics_port: int,
+                            storage_dir: str) -> str:
+    """otlp (both protocols) -> batch (defaults) -> otlp_grpc on a persistent
+    sending queue (file_storage) -> the counting sink."""
+    config = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                                             "http": {"endpoint": f"127.0.0.1:{http_port}"}}}},
+        "processors": {"batch": {}},
+        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True},
+                                    "compression": "none", "sending_queue": {"storage": "file_storage"}}},
+        "extensions": {"file_storage": {"directory": storage_dir}},
+        "service": {
+            "extensions": ["file_storage"],
+            "telemetry": {"metrics": {"address": f"127.0.0.1:{metrics_port}"}},
+            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["otlp_grpc"]}},
+        },
+    }
+    return json.dumps(config, indent=2)
+
+
 def sequential_config(name: str, transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int,
                       storage_dir: str) -> str:
     """The YAML of one of SEQUENTIAL_CONFIGS other than ``default`` (which is the embedded file)."""
@@ -345,10 +376,12 @@ def _config_errors(log: Path) -> list[str]:
 
 
 def start_ours_config(name: str, transport: str) -> Running:
-    """Our collector with one of SEQUENTIAL_CONFIGS, listening on ``transport``.
-    Raises ``Unsupported`` when the collector rejects the configuration."""
-    if name not in SEQUENTIAL_CONFIGS:
-        raise ValueError(f"unknown sequential config {name!r}")
+    """Our collector with one of OURS_CONFIGS, listening on ``transport``
+    (``default`` and ``batch-persistent``: on both protocols, ``transport``'s on
+    the port checked at start-up).  Raises ``Unsupported`` when the collector
+    rejects the configuration."""
+    if name not in OURS_CONFIGS:
+        raise ValueError(f"unknown config of ours {name!r}")
     tmp = Path(tempfile.mkdtemp(prefix=f"otel-lite-bench-{name}-"))
     port, other_port, metrics_port = free_port(), free_port(), free_port()
     sink = None
@@ -366,8 +399,13 @@ def start_ours_config(name: str, transport: str) -> Running:
     else:
         sink = SinkProcess("grpc-count")
         cfg = tmp / "collector.yaml"
-        cfg.write_text(sequential_config(name, transport, port, sink.grpc_endpoint, metrics_port,
-                                         str(tmp / "storage")))
+        if name == "batch-persistent":
+            grpc_port, http_port = (port, other_port) if transport == "grpc" else (other_port, port)
+            cfg.write_text(batch_persistent_config(grpc_port, http_port, sink.grpc_endpoint, metrics_port,
+                                                   str(tmp / "storage")))
+        else:
+            cfg.write_text(sequential_config(name, transport, port, sink.grpc_endpoint, metrics_port,
+                                             str(tmp / "storage")))
         (tmp / "storage").mkdir()
         args = ["--config", str(cfg)]
         counter = sink
@@ -387,6 +425,8 @@ def start_ours_config(name: str, transport: str) -> Running:
     try:
         try:
             _wait_listening(proc, port, log, f"our collector ({name})")
+            if name in SDK_CONFIGS:
+                _wait_listening(proc, other_port, log, f"our collector ({name}), other protocol")
         except Unavailable:
             errors = _config_errors(log) if proc.poll() is not None else []
             if errors:
@@ -395,9 +435,11 @@ def start_ours_config(name: str, transport: str) -> Running:
     except BaseException:
         cleanup()
         raise
+    both = name in SDK_CONFIGS  # these listen on both protocols
+    grpc_port, http_port = (port, other_port) if transport == "grpc" else (other_port, port)
     return Running(f"ours-{name}-{transport}", proc.pid,
-                   f"127.0.0.1:{port}" if transport == "grpc" else None,
-                   f"http://127.0.0.1:{port}" if transport == "http" else None,
+                   f"127.0.0.1:{grpc_port}" if transport == "grpc" or both else None,
+                   f"http://127.0.0.1:{http_port}" if transport == "http" or both else None,
                    counter=counter, settle_time=settle,
                    metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", _stop=[cleanup])
 
