@@ -15,6 +15,7 @@ from opentelemetry import context as context_api
 
 from ._log import RateLimitedLog
 from .config import env_int, pick
+from .export import SpanExporter
 
 _log = logging.getLogger("otel_lite.processors")
 
@@ -103,7 +104,7 @@ class SpanProcessorChain(SpanProcessor):
 
     def shutdown(self, timeout_millis: int = 30000) -> bool:
         def shut(processor, remaining):
-            if _takes_timeout(processor.shutdown):
+            if _takes_timeout(processor):
                 return processor.shutdown(remaining) is not False
             return processor.shutdown() is not False
         return self._each_within(timeout_millis, "shutdown", shut)
@@ -171,13 +172,11 @@ def _call_within(seconds: float, fn, *args):
     return value
 
 
-def _takes_timeout(method) -> bool:
-    try:
-        import inspect
-
-        return "timeout_millis" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
+def _takes_timeout(plugin) -> bool:
+    """Whether ``plugin`` takes ``timeout_millis`` in ``export`` and ``shutdown``: declared by the
+    interfaces (``SpanExporter``, ``SpanProcessor``), so true of their subclasses; other objects
+    (opentelemetry-sdk's exporters and processors) are called without it."""
+    return isinstance(plugin, (SpanExporter, SpanProcessor))
 
 
 def _is_success(result) -> bool:
@@ -188,19 +187,19 @@ def _is_success(result) -> bool:
 
 
 class _Exporting:
-    """Runs one export: suppresses instrumentation, passes our exporters a
-    deadline, and turns exceptions into a failure result."""
+    """Runs one export: suppresses instrumentation, passes a ``SpanExporter`` its
+    deadline, and turns exceptions into a failure result; and the exporter's shutdown."""
 
     def __init__(self, exporter, timeout_millis: int | None):
         self._exporter = exporter
         self._timeout_millis = timeout_millis
-        self._deadline_aware = _takes_timeout(exporter.export)
+        self.deadline_aware = _takes_timeout(exporter)
 
     def __call__(self, spans, timeout_millis: int | None = None) -> bool:
         timeout = timeout_millis if timeout_millis is not None else self._timeout_millis
         token = context_api.attach(context_api.set_value(_SUPPRESS_KEY, True))
         try:
-            if self._deadline_aware and timeout is not None:
+            if self.deadline_aware and timeout is not None:
                 result = self._exporter.export(spans, timeout_millis=timeout)
             else:
                 result = self._exporter.export(spans)
@@ -211,6 +210,12 @@ class _Exporting:
             return False
         finally:
             context_api.detach(token)
+
+    def shutdown(self, timeout_millis: int) -> None:
+        if self.deadline_aware:
+            self._exporter.shutdown(timeout_millis=timeout_millis)
+        else:
+            self._exporter.shutdown()
 
 
 class SimpleSpanProcessor(SpanProcessor):
@@ -232,7 +237,8 @@ class SimpleSpanProcessor(SpanProcessor):
             next(self._failed)
 
     def shutdown(self, timeout_millis: int = 30000) -> bool:
-        if _call_within(max(0, timeout_millis) / 1000, self.span_exporter.shutdown) is _TIMED_OUT:
+        timeout_millis = max(0, timeout_millis)
+        if _call_within(timeout_millis / 1000, self._export.shutdown, timeout_millis) is _TIMED_OUT:
             _warn("exporter_shutdown", "exporter %r did not shut down within the timeout", self.span_exporter)
             return False
         return True
@@ -380,11 +386,7 @@ class BatchSpanProcessor(SpanProcessor):
         drained = not self._worker.is_alive()
         try:
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            shutdown = self.span_exporter.shutdown
-            if _takes_timeout(shutdown):
-                result = _call_within(remaining / 1000, lambda: shutdown(timeout_millis=remaining))
-            else:
-                result = _call_within(remaining / 1000, shutdown)
+            result = _call_within(remaining / 1000, self._export.shutdown, remaining)
             if result is _TIMED_OUT:  # an exporter that hangs must not hold the application (or its exit)
                 _warn("exporter_shutdown", "exporter %r did not shut down within the timeout", self.span_exporter)
         except Exception:

@@ -14,13 +14,20 @@ class SpanExportResult(enum.Enum):
 
 
 class SpanExporter:
-    """Interface (same as opentelemetry-sdk's).  Any object with ``export(spans)``
-    and ``shutdown()`` works; opentelemetry-sdk exporters work as they are."""
+    """Interface: opentelemetry-sdk's, plus a deadline.  ``export`` and ``shutdown`` take
+    ``timeout_millis``, the time the caller has left (the batch processor's export timeout, what
+    remains of a ``shutdown(timeout_millis)``), or None for the exporter's own timeout; an exporter
+    must not take longer (it may finish sooner).  A subclass keeps the keyword in its overrides,
+    even if it ignores it: the processors pass it to every ``SpanExporter``.
 
-    def export(self, spans: typing.Sequence) -> SpanExportResult:
+    Any other object with ``export(spans)`` and ``shutdown()`` works too (opentelemetry-sdk's
+    exporters as they are): it is called without the keyword, and the processors bound its time
+    from the outside instead (a hanging one is abandoned on its thread)."""
+
+    def export(self, spans: typing.Sequence, timeout_millis: float | None = None) -> SpanExportResult:
         raise NotImplementedError
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: float | None = None) -> None:
         return None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -35,7 +42,7 @@ class InMemorySpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._stopped = False
 
-    def export(self, spans) -> SpanExportResult:
+    def export(self, spans, timeout_millis: float | None = None) -> SpanExportResult:
         if self._stopped:
             return SpanExportResult.FAILURE
         with self._lock:
@@ -50,7 +57,7 @@ class InMemorySpanExporter(SpanExporter):
         with self._lock:
             self._spans.clear()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: float | None = None) -> None:
         self._stopped = True
 
 
@@ -61,7 +68,7 @@ class ConsoleSpanExporter(SpanExporter):
         self._out = out
         self._formatter = formatter or (lambda span: span.to_json() + "\n")
 
-    def export(self, spans) -> SpanExportResult:
+    def export(self, spans, timeout_millis: float | None = None) -> SpanExportResult:
         out = self._out or sys.stdout
         for span in spans:
             out.write(self._formatter(span))

@@ -382,12 +382,12 @@ def hang():
 
 
 def test_hanging_exporter_blocks_neither_spans_nor_flush_nor_shutdown(hang):
-    class Exporter(otel_lite.SpanExporter):
-        def export(self, spans):
+    class Exporter(otel_lite.SpanExporter):  # ignores its deadline
+        def export(self, spans, timeout_millis=None):
             hang.wait()
             return otel_lite.SpanExportResult.SUCCESS
 
-        def shutdown(self):
+        def shutdown(self, timeout_millis=None):
             hang.wait()
 
         def force_flush(self, timeout_millis=30000):
@@ -435,7 +435,7 @@ def test_hanging_custom_processor_is_abandoned_after_the_timeout(hang, method):
 
 def test_hanging_exporter_shutdown_behind_a_simple_processor(hang):
     class Exporter(otel_lite.InMemorySpanExporter):
-        def shutdown(self):
+        def shutdown(self, timeout_millis=None):
             hang.wait()
 
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)

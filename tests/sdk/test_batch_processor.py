@@ -29,8 +29,9 @@ class BlockingExporter(SpanExporter):
         self.batches.append(list(spans))
         return SpanExportResult.SUCCESS
 
-    def shutdown(self):
+    def shutdown(self, timeout_millis=None):
         self.shutdown_called = True
+        self.shutdown_timeout = timeout_millis
 
     @property
     def exported(self) -> int:
@@ -184,6 +185,35 @@ def test_export_timeout_reaches_deadline_aware_exporters(monkeypatch):
     assert provider.force_flush(10_000)
     assert exporter.timeouts == [1234]
     provider.shutdown()
+
+
+@pytest.mark.parametrize("processor", ["batch", "simple"])
+def test_timeout_millis_goes_to_span_exporters_and_not_to_other_objects(processor):
+    """The keyword is declared by the SpanExporter interface: its subclasses get it in export and
+    shutdown; an object that is not one (an opentelemetry-sdk exporter) is called without it."""
+    class Plain:  # export(spans) / shutdown() only: a TypeError would fail the export
+        def __init__(self):
+            self.exported, self.shut = 0, False
+
+        def export(self, spans):
+            self.exported += len(spans)
+
+        def shutdown(self):
+            self.shut = True
+
+    ours, plain = BlockingExporter(), Plain()
+    ours.release.set()
+    make = ((lambda e: otel_lite.BatchSpanProcessor(e, schedule_delay_millis=10, export_timeout_millis=4321))
+            if processor == "batch" else otel_lite.SimpleSpanProcessor)
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(make(ours))
+    provider.add_span_processor(make(plain))
+    provider.get_tracer("t").start_span("x").end()
+    assert provider.force_flush(10_000)
+    assert ours.exported == plain.exported == 1
+    assert ours.timeouts == ([4321] if processor == "batch" else [None])
+    assert provider.shutdown(5000)
+    assert plain.shut and ours.shutdown_called and 0 < ours.shutdown_timeout <= 5000
 
 
 def test_exporters_without_timeout_and_failing_exporters_are_handled():

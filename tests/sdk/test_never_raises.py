@@ -61,7 +61,7 @@ def test_failing_sampler_does_not_raise():
 
 def test_failing_exporter_does_not_raise():
     class Broken(otel_lite.SpanExporter):
-        def export(self, spans):
+        def export(self, spans, timeout_millis=None):
             raise RuntimeError("exporter bug")
 
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)
