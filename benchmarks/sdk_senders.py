@@ -48,7 +48,9 @@ SENDERS = ("official-grpc", "lite-grpc", "lite-http")
 
 
 class TimedExporter:
-    """Wraps a span exporter: times every ``export`` call, counts failed spans."""
+    """Wraps a span exporter: times every ``export`` call, counts failed spans.
+    Arguments pass through as the processor gives them (for otel_lite, see
+    ``lite``: the wrapper is a ``SpanExporter`` so that it gets the deadline)."""
 
     def __init__(self, exporter):
         self._exporter = exporter
@@ -63,7 +65,13 @@ class TimedExporter:
             self.failed_spans += len(spans)
         return result
 
-    def __getattr__(self, name):  # shutdown, force_flush, ...
+    def shutdown(self, *args, **kwargs):
+        return self._exporter.shutdown(*args, **kwargs)
+
+    def force_flush(self, *args, **kwargs):
+        return self._exporter.force_flush(*args, **kwargs)
+
+    def __getattr__(self, name):
         return getattr(self._exporter, name)
 
 
@@ -109,6 +117,10 @@ def official(endpoint: str):
 
 def lite(transport: str, endpoint: str):
     import otel_lite
+    from otel_lite.export import SpanExporter
+
+    class LiteTimedExporter(TimedExporter, SpanExporter):
+        """otel_lite's processor passes ``timeout_millis`` only to ``SpanExporter``s."""
 
     if transport == "grpc":
         from otel_lite.export.otlp_grpc import OTLPSpanExporter
@@ -119,7 +131,7 @@ def lite(transport: str, endpoint: str):
 
         url = endpoint if endpoint.endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
         raw = OTLPSpanExporter(endpoint=url)
-    exporter = TimedExporter(raw)
+    exporter = LiteTimedExporter(raw)
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(otel_lite.BatchSpanProcessor(exporter))
     return provider, exporter, lambda: provider.stats()["spans_dropped"]
