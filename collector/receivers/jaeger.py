@@ -42,7 +42,7 @@ from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
-from ..grpc_server import start_server
+from ..grpc_server import GRPCServerConfig, start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .errors import abort_grpc, http_failure
@@ -100,21 +100,10 @@ class BinaryUDPConfig(UDPServerConfig):
 
 
 @dataclass
-class JaegerGRPCConfig(ComponentConfig):
-    endpoint: str = "127.0.0.1:14250"
-    max_recv_msg_size_mib: int = 4
-    max_concurrent_streams: int = 0  # 0 = gRPC default
-    tls: TLSServerConfig | None = None
-    include_metadata: bool = False
+class JaegerGRPCConfig(GRPCServerConfig):
+    """configgrpc server settings (as the Go receiver), on the Jaeger collector's gRPC port."""
 
-    def validate(self) -> None:
-        split_endpoint(self.endpoint, "endpoint")
-        if self.tls is not None and not self.tls.uses_grpc_default_versions():
-            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3")
-        if not 0 < self.max_recv_msg_size_mib <= 2047:
-            raise ConfigError("max_recv_msg_size_mib", "must be between 1 and 2047")
-        if self.max_concurrent_streams < 0:
-            raise ConfigError("max_concurrent_streams", "must not be negative")
+    endpoint: str = "127.0.0.1:14250"
 
 
 @dataclass
@@ -439,6 +428,7 @@ class JaegerReceiver(Component):
         self.udp: dict[str, _UDPServer] = {}
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: HTTPServer | None = None
+        self._host = None
         self.grpc_port: int | None = None
         self.http_port: int | None = None
 
@@ -480,7 +470,8 @@ class JaegerReceiver(Component):
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
         server, port = await start_server(
             cfg, COLLECTOR_SERVICE, {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)},  # raw bytes
-            name="jaeger receiver", credentials=cfg.tls.grpc_credentials() if cfg.tls else None)
+            name="jaeger receiver", path=f"receivers.{self.settings.id}.protocols.grpc", host=self._host,
+            on_auth_refused=self._m[T_GRPC].requests["refused"].inc)
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("Jaeger gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
@@ -532,6 +523,7 @@ class JaegerReceiver(Component):
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, host) -> None:
+        self._host = host  # authenticator extensions are looked up here
         p = self.config.protocols
         try:
             if p.thrift_compact is not None:

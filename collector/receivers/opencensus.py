@@ -22,16 +22,14 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.message import DecodeError
 
-from ..auth import grpc_interceptor, server_authenticator
-from ..component import Component, ConfigError, Factory
+from ..component import Component, Factory
 from ..config import split_endpoint
 from ..consumer import Traces, count_spans
-from ..grpc_server import start_server
+from ..grpc_server import GRPCServerConfig, start_server
 from ..legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 from .errors import grpc_failure
 from .opencensus_translate import resource_from_node, spans_to_request
 from .obsreport import TransportReport
-from .otlp import GRPCServerConfig
 
 __all__ = ["FACTORY", "OpenCensusReceiverConfig", "OpenCensusReceiver", "TRACE_SERVICE"]
 
@@ -176,21 +174,12 @@ class OpenCensusReceiver(Component):
     async def start(self, host) -> None:
         self._host = host
         cfg = self.config
-        interceptors = []
-        if cfg.auth is not None:
-            authenticator = server_authenticator(host, cfg.auth, f"receivers.{self.settings.id}.auth")
-            interceptors.append(grpc_interceptor(authenticator, self._report.requests["refused"].inc))
-        credentials = None
-        if cfg.tls:
-            try:
-                credentials = cfg.tls.grpc_credentials()
-            except ConfigError as e:
-                raise ConfigError(f"receivers.{self.settings.id}.tls.{e.path}", e.message) from None
         server, port = await start_server(cfg, TRACE_SERVICE, {
             # raw bytes in and out: messages are parsed once, in _translate
             "Export": grpc.stream_stream_rpc_method_handler(self._export),
             "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
-        }, name="opencensus receiver", credentials=credentials, interceptors=interceptors)
+        }, name="opencensus receiver", path=f"receivers.{self.settings.id}", host=host,
+            on_auth_refused=self._report.requests["refused"].inc)
         self._server, self.port = server, port
         host_name = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OpenCensus receiver listening", extra={"endpoint": f"{host_name}:{port}"})

@@ -21,11 +21,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_lite.otlp.json_codec import OTLPJSONError, json_to_request
 from otel_lite.otlp.responses import media_type
 
-from ..auth import AuthConfig, AuthMiddleware, grpc_interceptor, server_authenticator
+from ..auth import AuthConfig, AuthMiddleware, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
 from ..consumer import Traces, count_spans
-from ..grpc_server import start_server
+from ..grpc_server import GRPCServerConfig, start_server
 from ..http_server import HTTPServer
 from ..tls import TLSServerConfig
 from .errors import abort_grpc, http_failure, status_body
@@ -43,53 +43,12 @@ _JSON = "application/json"
 
 
 # ---------------------------------------------------------------------------
-# Config (names and defaults of configgrpc.ServerConfig / confighttp.ServerConfig)
+# Config (names and defaults of the Go receiver: configgrpc.ServerConfig, in collector.grpc_server, and
+# confighttp.ServerConfig)
 
 @dataclass
-class KeepaliveServerParameters(ComponentConfig):
-    max_connection_idle: Duration | None = None
-    max_connection_age: Duration | None = None
-    max_connection_age_grace: Duration | None = None
-    time: Duration | None = None
-    timeout: Duration | None = None
-
-
-@dataclass
-class KeepaliveEnforcementPolicy(ComponentConfig):
-    min_time: Duration | None = None
-    permit_without_stream: bool = False
-
-
-@dataclass
-class KeepaliveServerConfig(ComponentConfig):
-    server_parameters: KeepaliveServerParameters | None = None
-    enforcement_policy: KeepaliveEnforcementPolicy | None = None
-
-
-@dataclass
-class GRPCServerConfig(ComponentConfig):
+class OTLPGRPCConfig(GRPCServerConfig):
     endpoint: str = "127.0.0.1:4317"
-    transport: str = "tcp"
-    max_recv_msg_size_mib: int = 4
-    max_concurrent_streams: int = 0  # 0 = gRPC default
-    read_buffer_size: int = 512 * 1024
-    write_buffer_size: int = 0
-    keepalive: KeepaliveServerConfig | None = None
-    tls: TLSServerConfig | None = None
-    auth: AuthConfig | None = None
-    include_metadata: bool = False
-
-    def validate(self) -> None:
-        split_endpoint(self.endpoint, "endpoint")
-        if self.transport != "tcp":
-            raise ConfigError("transport", "only tcp is supported")
-        if self.tls is not None and not self.tls.uses_grpc_default_versions():
-            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
-                                                 "and max_version cannot be changed on the gRPC protocol")
-        if not 0 < self.max_recv_msg_size_mib <= 2047:
-            raise ConfigError("max_recv_msg_size_mib", "must be between 1 and 2047")
-        if self.max_concurrent_streams < 0:
-            raise ConfigError("max_concurrent_streams", "must not be negative")
 
 
 @dataclass
@@ -128,7 +87,7 @@ class HTTPServerConfig(ComponentConfig):
 
 @dataclass
 class Protocols(ComponentConfig):
-    grpc: GRPCServerConfig | None = None
+    grpc: OTLPGRPCConfig | None = None
     http: HTTPServerConfig | None = None
 
 
@@ -233,8 +192,10 @@ class OTLPReceiver(Component):
             return _EMPTY_RESPONSE
         await abort_grpc(context, err)
 
-    def _path(self, transport: str, key: str) -> str:
-        return f"receivers.{self.settings.id}.protocols.{transport}.{key}"
+    def _path(self, transport: str, key: str = "") -> str:
+        """Where a protocol's setting stands in the configuration."""
+        path = f"receivers.{self.settings.id}.protocols.{transport}"
+        return f"{path}.{key}" if key else path
 
     def _authenticator(self, auth: AuthConfig | None, transport: str):
         """The started authenticator extension ``auth`` names (None without ``auth``)."""
@@ -248,15 +209,11 @@ class OTLPReceiver(Component):
         except ConfigError as e:
             raise ConfigError(self._path(transport, f"tls.{e.path}"), e.message) from None
 
-    async def _start_grpc(self, cfg: GRPCServerConfig) -> None:
-        authenticator = self._authenticator(cfg.auth, "grpc")
-        interceptors = []
-        if authenticator is not None:
-            interceptors.append(grpc_interceptor(authenticator, self._m["grpc"].requests["refused"].inc))
-        credentials = self._tls("grpc", cfg.tls.grpc_credentials) if cfg.tls else None
+    async def _start_grpc(self, cfg: OTLPGRPCConfig) -> None:
         server, port = await start_server(
             cfg, TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
-            name="otlp receiver", credentials=credentials, interceptors=interceptors)
+            name="otlp receiver", path=self._path("grpc"), host=getattr(self, "_host", None),
+            on_auth_refused=self._m["grpc"].requests["refused"].inc)
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OTLP/gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
