@@ -1,4 +1,6 @@
-"""An ASGI app served by uvicorn on the collector's event loop: what every HTTP receiver needs.
+"""The HTTP server side every HTTP receiver shares (the Go Collector's ``confighttp``): the server
+config (its keys and defaults), and an ASGI app served by uvicorn on the collector's event loop.
+Request bodies (size limit, read timeout, decompression) are ``collector.receivers.http_body``'s.
 
 Binding happens before serving so a busy port fails the component's start with a clear error;
 the collector, not uvicorn, owns SIGTERM/SIGINT; a sender that trickles its request headers is
@@ -12,12 +14,56 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import dataclass, field
 
+from .component import ComponentConfig, ConfigError, Duration
 from .config import split_endpoint
+from .receivers.http_body import COMPRESSIONS
+from .tls import TLSServerConfig
 
-__all__ = ["HTTPServer", "DEFAULT_READ_HEADER_TIMEOUT"]
+__all__ = ["HTTPServerConfig", "HTTPServer", "DEFAULT_READ_HEADER_TIMEOUT"]
 
 DEFAULT_READ_HEADER_TIMEOUT = 10.0  # seconds, as the Go Collector's confighttp
+_MIB = 1024 * 1024
+
+
+@dataclass
+class HTTPServerConfig(ComponentConfig):
+    """``confighttp.ServerConfig``: the keys every HTTP receiver serves; a receiver subclasses it to give
+    ``endpoint`` its default (and to add its own keys)."""
+
+    endpoint: str = ""
+    # applies to the body as sent and to its decompressed size
+    max_request_body_size: int = 20 * _MIB
+    include_metadata: bool = False
+    # what Content-Encoding may say ("" and "identity": not compressed)
+    compression_algorithms: list[str] = field(default_factory=lambda: list(COMPRESSIONS))
+    # slow senders are cut off: a request's headers must arrive within read_header_timeout of the
+    # connection (or of the previous response on it), its body within read_timeout; 0 disables
+    read_header_timeout: Duration = Duration(DEFAULT_READ_HEADER_TIMEOUT)
+    read_timeout: Duration = Duration(30.0)
+    tls: TLSServerConfig | None = None
+
+    def validate(self) -> None:
+        split_endpoint(self.endpoint, "endpoint")
+        if self.max_request_body_size <= 0:
+            raise ConfigError("max_request_body_size", "must be positive")
+        for i, name in enumerate(self.compression_algorithms):
+            if name not in COMPRESSIONS:
+                raise ConfigError(f"compression_algorithms[{i}]",
+                                  f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
+
+    def server(self, app, *, name: str, log: logging.Logger, path: str) -> "HTTPServer":
+        """An ``HTTPServer`` for ``app`` with these settings (not started); ``path``: where this config
+        stands in the configuration, named by TLS errors."""
+        ssl_context = None
+        if self.tls is not None:
+            try:
+                ssl_context = self.tls.ssl_context()
+            except ConfigError as e:
+                raise ConfigError(f"{path}.tls.{e.path}", e.message) from None
+        return HTTPServer(app, self.endpoint, name=name, log=log, ssl_context=ssl_context,
+                          read_header_timeout=float(self.read_header_timeout))
 
 
 class HTTPServer:

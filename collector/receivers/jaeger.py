@@ -43,8 +43,7 @@ from ..config import split_endpoint
 from ..consumer import Traces
 from ..legacy_proto.jaeger.api_v2 import collector_pb2
 from ..grpc_server import GRPCServerConfig, start_server
-from ..http_server import HTTPServer
-from ..tls import TLSServerConfig
+from ..http_server import HTTPServer, HTTPServerConfig
 from .errors import abort_grpc, http_failure
 from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_body, read_body
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
@@ -53,7 +52,6 @@ from .obsreport import TransportReport
 __all__ = ["FACTORY", "JaegerReceiverConfig", "JaegerReceiver", "decode_agent_packet", "decode_thrift_batch",
            "TRANSPORTS"]
 
-MIB = 1024 * 1024
 COLLECTOR_SERVICE = "jaeger.api_v2.CollectorService"
 _IDL_DIR = Path(__file__).resolve().parent.parent / "legacy_proto" / "jaeger"
 # thriftpy2 builds the Thrift classes from the IDL once per process
@@ -107,16 +105,10 @@ class JaegerGRPCConfig(GRPCServerConfig):
 
 
 @dataclass
-class ThriftHTTPConfig(ComponentConfig):
-    endpoint: str = "127.0.0.1:14268"
-    max_request_body_size: int = 20 * MIB
-    tls: TLSServerConfig | None = None
-    include_metadata: bool = False
+class ThriftHTTPConfig(HTTPServerConfig):
+    """confighttp server settings (as the Go receiver), on the Jaeger collector's HTTP port."""
 
-    def validate(self) -> None:
-        split_endpoint(self.endpoint, "endpoint")
-        if self.max_request_body_size <= 0:
-            raise ConfigError("max_request_body_size", "must be positive")
+    endpoint: str = "127.0.0.1:14268"
 
 
 @dataclass
@@ -482,7 +474,7 @@ class JaegerReceiver(Component):
         from starlette.responses import PlainTextResponse, Response
         from starlette.routing import Route
 
-        receiver, limit = self, cfg.max_request_body_size
+        receiver, limit, allowed = self, cfg.max_request_body_size, set(cfg.compression_algorithms)
 
         def bad(message: str, status: int = 400, headers=None) -> Response:
             receiver.reject(T_HTTP, message)
@@ -493,9 +485,9 @@ class JaegerReceiver(Component):
             if ctype not in _THRIFT_CONTENT_TYPES:
                 return bad(f"Unsupported content type: {ctype[:100]}")
             try:
-                body = await read_body(request, limit)
+                body = await read_body(request, limit, cfg.read_timeout)
                 traces = await decode_body(body, content_encoding(request), limit, _http_body_to_traces,
-                                           offload_bytes=_OFFLOAD_BYTES)
+                                           allowed=allowed, offload_bytes=_OFFLOAD_BYTES)
             except BodyNotRead as e:
                 return bad(f"Unable to process request body: {e}", e.status, CLOSE)
             except (BadRequest, BadInput) as e:
@@ -513,9 +505,8 @@ class JaegerReceiver(Component):
         return Starlette(routes=[Route("/api/traces", post_traces, methods=["POST"])])
 
     async def _start_http(self, cfg: ThriftHTTPConfig) -> None:
-        ssl_context = cfg.tls.ssl_context() if cfg.tls else None
-        server = HTTPServer(self._http_app(cfg), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log,
-                            ssl_context=ssl_context)
+        server = cfg.server(self._http_app(cfg), name=f"receiver {self.settings.id}", log=self.log,
+                            path=f"receivers.{self.settings.id}.protocols.thrift_http")
         await server.start()
         self._http_server, self.http_port = server, server.port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]

@@ -22,21 +22,19 @@ from otel_lite.otlp.json_codec import OTLPJSONError, json_to_request
 from otel_lite.otlp.responses import media_type
 
 from ..auth import AuthConfig, AuthMiddleware, server_authenticator
-from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
+from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import Traces, count_spans
 from ..grpc_server import GRPCServerConfig, start_server
-from ..http_server import HTTPServer
-from ..tls import TLSServerConfig
+from ..http_server import HTTPServer, HTTPServerConfig
+from ..tls import TLSServerConfig  # noqa: F401  (both protocols' tls: tests/collector/test_tls.py looks for it here)
 from .errors import abort_grpc, http_failure, status_body
-from .http_body import CLOSE, COMPRESSIONS, BadRequest, BodyNotRead, BodyTimeout, content_encoding, decode_body, \
-    read_body
+from .http_body import CLOSE, BadRequest, BodyNotRead, BodyTimeout, content_encoding, decode_body, read_body
 from .obsreport import TransportReport
 
 __all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "otlp_json_to_request"]
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
-MIB = 1024 * 1024
 _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 _PROTO = "application/x-protobuf"
 _JSON = "application/json"
@@ -59,28 +57,14 @@ class CORSConfig(ComponentConfig):
 
 
 @dataclass
-class HTTPServerConfig(ComponentConfig):
+class OTLPHTTPConfig(HTTPServerConfig):
     endpoint: str = "127.0.0.1:4318"
     traces_url_path: str = "/v1/traces"
-    max_request_body_size: int = 20 * MIB
-    include_metadata: bool = False
-    compression_algorithms: list[str] = field(default_factory=lambda: list(COMPRESSIONS))
-    # slow senders are cut off: a request's headers must arrive within read_header_timeout of the
-    # connection (or of the previous response on it), its body within read_timeout; 0 disables
-    read_header_timeout: Duration = Duration(10.0)
-    read_timeout: Duration = Duration(30.0)
     cors: CORSConfig | None = None
-    tls: TLSServerConfig | None = None
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
-        split_endpoint(self.endpoint, "endpoint")
-        if self.max_request_body_size <= 0:
-            raise ConfigError("max_request_body_size", "must be positive")
-        for i, name in enumerate(self.compression_algorithms):
-            if name not in COMPRESSIONS:
-                raise ConfigError(f"compression_algorithms[{i}]",
-                                  f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
+        super().validate()
         if not self.traces_url_path.startswith("/"):  # sanitised like the Go receiver
             self.traces_url_path = "/" + self.traces_url_path
 
@@ -88,7 +72,7 @@ class HTTPServerConfig(ComponentConfig):
 @dataclass
 class Protocols(ComponentConfig):
     grpc: OTLPGRPCConfig | None = None
-    http: HTTPServerConfig | None = None
+    http: OTLPHTTPConfig | None = None
 
 
 @dataclass
@@ -203,12 +187,6 @@ class OTLPReceiver(Component):
             return None
         return server_authenticator(getattr(self, "_host", None), auth, self._path(transport, "auth"))
 
-    def _tls(self, transport: str, make):
-        try:
-            return make()
-        except ConfigError as e:
-            raise ConfigError(self._path(transport, f"tls.{e.path}"), e.message) from None
-
     async def _start_grpc(self, cfg: OTLPGRPCConfig) -> None:
         server, port = await start_server(
             cfg, TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
@@ -219,7 +197,7 @@ class OTLPReceiver(Component):
         self.log.info("OTLP/gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
 
     # -- HTTP ----------------------------------------------------------------
-    def _http_app(self, cfg: HTTPServerConfig):
+    def _http_app(self, cfg: OTLPHTTPConfig):
         from fastapi import FastAPI, Request, Response
 
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -284,10 +262,9 @@ class OTLPReceiver(Component):
                                max_age=cfg.cors.max_age or 600)
         return app
 
-    async def _start_http(self, cfg: HTTPServerConfig) -> None:
-        ssl_context = self._tls("http", cfg.tls.ssl_context) if cfg.tls else None
-        server = HTTPServer(self._http_app(cfg), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log,
-                            ssl_context=ssl_context, read_header_timeout=float(cfg.read_header_timeout))
+    async def _start_http(self, cfg: OTLPHTTPConfig) -> None:
+        server = cfg.server(self._http_app(cfg), name=f"receiver {self.settings.id}", log=self.log,
+                            path=self._path("http"))
         await server.start()
         self._http_server, self.http_port = server, server.port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]

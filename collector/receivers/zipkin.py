@@ -17,10 +17,10 @@ from functools import partial
 
 from otel_lite.otlp.responses import media_type
 
-from ..component import Component, ComponentConfig, ConfigError, Factory
+from ..component import Component, Factory
 from ..config import split_endpoint
 from ..consumer import Traces, count_spans
-from ..http_server import HTTPServer
+from ..http_server import HTTPServer, HTTPServerConfig
 from .errors import http_failure
 from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_body, read_body
 from .obsreport import TransportReport
@@ -30,22 +30,15 @@ __all__ = ["FACTORY", "ZipkinReceiverConfig", "ZipkinReceiver"]
 
 T_V2_JSON, T_V2_PROTO, T_V1_JSON = "http_v2_json", "http_v2_proto", "http_v1_json"
 TRANSPORTS = (T_V2_JSON, T_V2_PROTO, T_V1_JSON)
-MIB = 1024 * 1024
 
 
 @dataclass
-class ZipkinReceiverConfig(ComponentConfig):
+class ZipkinReceiverConfig(HTTPServerConfig):
+    """confighttp server settings (as the Go receiver, which squashes them into its config)."""
+
     endpoint: str = "127.0.0.1:9411"
     # parse string tags/binary annotations into int/double/bool when they read as one (Go: false)
     parse_string_tags: bool = False
-    # applies to the body as sent and to its decompressed size
-    max_request_body_size: int = 20 * MIB
-    include_metadata: bool = False
-
-    def validate(self) -> None:
-        split_endpoint(self.endpoint, "endpoint")
-        if self.max_request_body_size <= 0:
-            raise ConfigError("max_request_body_size", "must be positive")
 
 
 def translate(body: bytes, transport: str, parse_string_tags: bool):
@@ -82,7 +75,7 @@ class ZipkinReceiver(Component):
         from starlette.routing import Route
 
         receiver, cfg = self, self.config
-        limit, parse = cfg.max_request_body_size, cfg.parse_string_tags
+        limit, parse, allowed = cfg.max_request_body_size, cfg.parse_string_tags, set(cfg.compression_algorithms)
 
         async def handle(request, v1: bool) -> Response:
             ctype = media_type(request.headers.get("content-type"))
@@ -94,9 +87,10 @@ class ZipkinReceiver(Component):
             else:
                 transport = T_V2_PROTO if ctype == "application/x-protobuf" else T_V2_JSON
             try:
-                body = await read_body(request, limit)
+                body = await read_body(request, limit, cfg.read_timeout)
                 message = await decode_body(body, content_encoding(request), limit,
-                                            partial(translate, transport=transport, parse_string_tags=parse))
+                                            partial(translate, transport=transport, parse_string_tags=parse),
+                                            allowed=allowed)
             except BodyNotRead as e:
                 receiver.reject(transport, str(e))
                 return PlainTextResponse(f"{e}\n", e.status, CLOSE)
@@ -127,7 +121,8 @@ class ZipkinReceiver(Component):
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, host) -> None:
         cfg = self.config
-        server = HTTPServer(self._app(), cfg.endpoint, name=f"receiver {self.settings.id}", log=self.log)
+        server = cfg.server(self._app(), name=f"receiver {self.settings.id}", log=self.log,
+                            path=f"receivers.{self.settings.id}")
         await server.start()
         self._server, self.port = server, server.port
         host_name = split_endpoint(cfg.endpoint, "endpoint")[0]

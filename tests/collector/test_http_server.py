@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from collector.component import ConfigError
 from collector.http_server import HTTPServer
 from tests.collector.conftest import free_port
 
@@ -63,3 +64,75 @@ def test_stop_returns_while_idle_keep_alive_connections_are_open(loop_thread):
         assert time.monotonic() - started < 4
     finally:
         session.close()
+
+
+# ---------------------------------------------------------------------------
+# confighttp: the keys every HTTP receiver serves, and what they do on each of them
+
+def test_every_http_receiver_has_the_confighttp_keys():
+    from collector.http_server import HTTPServerConfig
+    from collector.receivers.jaeger import JaegerReceiverConfig
+    from collector.receivers.otlp import OTLPReceiverConfig
+    from collector.receivers.zipkin import ZipkinReceiverConfig
+
+    otlp = OTLPReceiverConfig.from_mapping({"protocols": {"http": None}}).protocols.http
+    jaeger = JaegerReceiverConfig.from_mapping({"protocols": {"thrift_http": None}}).protocols.thrift_http
+    zipkin = ZipkinReceiverConfig.from_mapping({})
+    for cfg, endpoint in ((otlp, "127.0.0.1:4318"), (jaeger, "127.0.0.1:14268"), (zipkin, "127.0.0.1:9411")):
+        assert isinstance(cfg, HTTPServerConfig) and cfg.endpoint == endpoint
+        assert (cfg.max_request_body_size, cfg.read_header_timeout, cfg.read_timeout) == (20 * 1024 * 1024, 10, 30)
+        assert "gzip" in cfg.compression_algorithms and cfg.tls is None
+    with pytest.raises(ConfigError) as e:
+        ZipkinReceiverConfig.from_mapping({"compression_algorithms": ["gzip", "br"]}, "receivers.zipkin")
+    assert e.value.path == "receivers.zipkin.compression_algorithms[1]"
+
+
+ZIPKIN = """
+receivers:
+  zipkin: {endpoint: "127.0.0.1:0", read_timeout: 300ms, compression_algorithms: ["", gzip]}
+  jaeger:
+    protocols:
+      thrift_http: {endpoint: "127.0.0.1:0", read_timeout: 300ms, compression_algorithms: [""]}
+exporters:
+  debug: {verbosity: basic}
+service:
+  pipelines:
+    traces: {receivers: [zipkin, jaeger], exporters: [debug]}
+  telemetry: {metrics: {level: none}}
+"""
+
+
+def _trickle(port: int, path: str, ctype: str) -> bytes:
+    """Headers, then 10 of the 100 body bytes they declare: the answer the receiver gives meanwhile."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+        slow.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                     "Content-Length: 100\r\n\r\n".encode() + b"x" * 10)
+        answer = b""
+        while chunk := slow.recv(4096):  # until the receiver closes the connection
+            answer += chunk
+        return answer
+
+
+def test_read_timeout_and_compression_algorithms_on_zipkin_and_jaeger(loop_thread):
+    import gzip
+
+    from collector.config import build_config, parse_yaml
+    from collector.service import Collector
+
+    collector = loop_thread.call(Collector, build_config(parse_yaml(ZIPKIN)))
+    loop_thread.run(collector.start())
+    try:
+        zipkin = collector.graph.get("receiver", "zipkin").port
+        jaeger = collector.graph.get("receiver", "jaeger").http_port
+        answer = _trickle(zipkin, "/api/v2/spans", "application/json")
+        assert answer.startswith(b"HTTP/1.1 408") and b"read_timeout (0.3s)" in answer
+        answer = _trickle(jaeger, "/api/traces", "application/x-thrift")
+        assert answer.startswith(b"HTTP/1.1 408") and b"read_timeout (0.3s)" in answer
+        url = f"http://127.0.0.1:{zipkin}/api/v2/spans"
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        assert requests.post(url, data=gzip.compress(b"[]"), headers=headers, timeout=5).status_code == 202
+        r = requests.post(f"http://127.0.0.1:{jaeger}/api/traces", data=gzip.compress(b"x"), timeout=5,
+                          headers={"Content-Type": "application/x-thrift", "Content-Encoding": "gzip"})
+        assert r.status_code == 400 and "unsupported Content-Encoding 'gzip'" in r.text  # not in its list
+    finally:
+        loop_thread.run(collector.shutdown())
