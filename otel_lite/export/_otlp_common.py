@@ -1,6 +1,7 @@
-"""What the OTLP gRPC and HTTP span exporters share: settings from arguments
-and ``OTEL_EXPORTER_OTLP_[TRACES_]*``, the counters and partial-success
-handling.
+"""The OTLP span exporter (``OTLPExporter``: the export loop) over a transport
+(``OTLPTransport``: ``otlp_grpc.GrpcTransport``, ``otlp_http.HttpTransport``),
+and what both transports share: settings from arguments and
+``OTEL_EXPORTER_OTLP_[TRACES_]*``, the counters and partial-success handling.
 
 Settings order: constructor argument, then ``OTEL_EXPORTER_OTLP_TRACES_*``,
 then ``OTEL_EXPORTER_OTLP_*``, then the default.  ``timeout`` arguments are
@@ -15,10 +16,13 @@ import logging
 import re
 import threading
 import time
+from typing import Protocol, Sequence
 
+from .._log import RateLimitedLog
 from ..config import _warn_once, env_int, env_str, first_env_str, parse_key_values
 from ..version import __version__
-from .retry import retry_until_deadline
+from . import SpanExporter, SpanExportResult
+from .retry import DEFAULT_POLICY, Attempt, RetryPolicy, retry_until_deadline
 
 USER_AGENT = f"OTel-OTLP-Exporter-Python-otel-lite/{__version__}"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -191,44 +195,125 @@ def record_partial_success(stats: ExportStats, warn, exporter: str, endpoint: st
              exporter, endpoint, rejected, span_count, (message or "(no message)")[:512])
 
 
-class OTLPExporterBase:
-    """What both OTLP exporters do around their transport: refuse after shutdown, turn the
-    export timeout into a deadline, send with retries and account for the outcome.
+class OTLPTransport(Protocol):
+    """What the OTLP exporter needs of a transport (``otlp_grpc.GrpcTransport``,
+    ``otlp_http.HttpTransport``): one request at a time, no retries, no accounting."""
 
-    A subclass sets ``_stats``, ``_warn``, ``_timeout``, ``_stop``, ``_policy``, ``_shutdown``,
-    ``_KIND`` ("grpc"/"http"), ``_NAME`` and ``_where`` (endpoint for logs), and implements
-    ``_send(body, seconds_left) -> Attempt``."""
+    kind: str  # "grpc" or "http": log keys and the logger's name (otel_lite.export.otlp_<kind>)
+    name: str  # for log lines: "OTLP gRPC exporter"
+    where: str  # the endpoint, for log lines
+    max_request_size: int  # the default bound on an encoded request (the receivers' usual limit)
 
-    def _refused_after_shutdown(self, spans) -> bool:
+    def encode(self, spans: Sequence) -> bytes:
+        """The request body before compression (what ``max_request_size`` bounds)."""
+
+    def prepare(self, body: bytes) -> bytes:
+        """The body as sent, once per request before any retry (HTTP compresses here)."""
+
+    def send(self, body: bytes, seconds_left: float) -> Attempt:
+        """One request; on success ``Attempt.value`` is the response's ``PartialSuccess``.
+        Never raises.  Re-opens its connections first in a child forked without at-fork hooks."""
+
+    def close(self) -> None:
+        """Close the connections (a send in flight is cancelled; later sends fail)."""
+
+
+class OTLPExporter(SpanExporter):
+    """The OTLP span exporter: the export loop over a transport (``OTLPTransport``).
+
+    Per ``export``: refuse after shutdown; turn ``timeout`` (seconds, the whole export,
+    retries included; ``timeout_millis`` from the processor can only shorten it) into one
+    deadline; encode; split a batch whose encoding exceeds ``max_request_size`` in halves (a
+    single span too large is dropped and counted); send each request with
+    ``retry.retry_until_deadline`` under ``retry_policy``; count the outcome (``stats()``),
+    partial success included, and log failures (rate-limited).  ``export`` never raises.
+
+    ``otlp_grpc.OTLPSpanExporter`` and ``otlp_http.OTLPSpanExporter`` are this class with their
+    transport built from opentelemetry-sdk's constructor arguments for each protocol."""
+
+    def __init__(self, transport: OTLPTransport, timeout: float | None = None, *,
+                 retry_policy: RetryPolicy | None = None, max_request_size: int | None = None):
+        self.transport = transport
+        self._timeout = resolve_timeout(timeout)
+        self._policy = retry_policy or DEFAULT_POLICY
+        self._max_request_size = int(max_request_size if max_request_size is not None
+                                     else transport.max_request_size)
+        if self._max_request_size <= 0:
+            raise ValueError(f"max_request_size must be a positive number of bytes, not {max_request_size!r}")
+        self._kind = transport.kind
+        self._stats = ExportStats()
+        # per exporter: each kind of failure at most once a minute
+        self._warn = RateLimitedLog(logging.getLogger(f"otel_lite.export.otlp_{transport.kind}"))
+        self._stop = threading.Event()
+        self._shutdown = False
+
+    def export(self, spans: Sequence, timeout_millis: float | None = None) -> SpanExportResult:
         if self._shutdown:
-            self._warn(f"{self._KIND}_after_shutdown", "%s already shut down: dropping %d spans", self._NAME,
-                       len(spans))
+            self._warn(f"{self._kind}_after_shutdown", "%s already shut down: dropping %d spans",
+                       self.transport.name, len(spans))
             self._stats.record(failed=len(spans))
-        return self._shutdown
-
-    def _deadline(self, timeout_millis: float | None) -> float:
+            return SpanExportResult.FAILURE
+        if not spans:
+            return SpanExportResult.SUCCESS
         timeout = self._timeout
         if timeout_millis is not None:
             timeout = min(timeout, max(0.0, timeout_millis / 1000))
-        return time.monotonic() + timeout
+        ok = self._export(spans, time.monotonic() + timeout)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def _encode_failed(self, spans) -> None:
-        self._warn(f"{self._KIND}_encode", "%s could not encode %d spans", self._NAME, len(spans), exc_info=True)
-        self._stats.record(failed=len(spans))
+    def _export(self, spans: Sequence, deadline: float) -> bool:
+        transport = self.transport
+        try:
+            body = transport.encode(spans)
+        except Exception:
+            self._warn(f"{self._kind}_encode", "%s could not encode %d spans", transport.name, len(spans),
+                       exc_info=True)
+            self._stats.record(failed=len(spans))
+            return False
+        if len(body) > self._max_request_size:
+            if len(spans) > 1:  # split rather than lose the whole batch to the receiver's size limit
+                half = len(spans) // 2
+                first = self._export(spans[:half], deadline)
+                return self._export(spans[half:], deadline) and first
+            self._warn(f"{self._kind}_too_large", "%s dropped a span whose encoding (%d bytes) exceeds "
+                       "max_request_size (%d)", transport.name, len(body), self._max_request_size)
+            self._stats.record(failed=1)
+            return False
+        try:
+            body = transport.prepare(body)
+        except Exception:
+            self._warn(f"{self._kind}_encode", "%s could not prepare a request of %d spans", transport.name,
+                       len(spans), exc_info=True)
+            self._stats.record(failed=len(spans))
+            return False
+        return self._send_with_retries(body, len(spans), deadline)
 
-    def _send_with_retries(self, body: bytes, span_count: int, deadline: float, partial_success) -> bool:
-        """Send ``body`` until success, a permanent error or the deadline; ``partial_success(value)``
-        gives (rejected spans, message) of a successful response."""
-        attempt = retry_until_deadline(lambda left: self._send(body, left), deadline, self._stop, self._policy)
+    def _send_with_retries(self, body: bytes, span_count: int, deadline: float) -> bool:
+        """Send ``body`` until success, a permanent error or the deadline, and count the outcome."""
+        transport = self.transport
+        attempt = retry_until_deadline(lambda left: transport.send(body, left), deadline, self._stop, self._policy)
         self._stats.record(requests=attempt.sends, retries=max(0, attempt.sends - 1))
         if attempt.ok:
-            rejected, message = partial_success(attempt.value)
-            record_partial_success(self._stats, self._warn, self._NAME, self._where, span_count, rejected, message)
+            rejected, message = attempt.value if attempt.value is not None else (0, "")
+            record_partial_success(self._stats, self._warn, transport.name, transport.where, span_count,
+                                   rejected, message)
             return True
         self._stats.record(failed=span_count)
-        self._warn(f"{self._KIND}_{attempt.kind}", "%s failed to export %d spans to %s: %s", self._NAME, span_count,
-                   self._where, attempt.reason)
+        self._warn(f"{self._kind}_{attempt.kind}", "%s failed to export %d spans to %s: %s", transport.name,
+                   span_count, transport.where, attempt.reason)
         return False
+
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        """Abort any retry wait and close the transport (which cancels a request in flight)."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self._stop.set()
+        try:
+            self.transport.close()
+        except Exception:  # closing must never raise into the caller
+            logging.getLogger(f"otel_lite.export.otlp_{self._kind}").debug("closing the %s transport failed",
+                                                                           self._kind, exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -237,3 +322,6 @@ class OTLPExporterBase:
         """spans_exported, spans_failed (rejected spans included), partial_success_rejected,
         partial_success_responses, requests, retries."""
         return self._stats.as_dict()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.transport!r})"  # e.g. OTLPSpanExporter(GrpcTransport(endpoint=...))

@@ -1,9 +1,11 @@
-"""OTLP/HTTP span exporter (binary protobuf or OTLP JSON) over urllib3.
+"""OTLP/HTTP span exporter (binary protobuf or OTLP JSON):
+``_otlp_common.OTLPExporter`` (the export loop: batch splitting, deadline,
+retries, accounting) over ``HttpTransport`` (urllib3).
 
 One ``urllib3.PoolManager`` keeps connections alive between exports and
 carries the TLS settings (CA bundle, client certificate and key).  Requests
-are retried by ``retry.retry_until_deadline`` (429/502/503/504 and connection
-errors; ``Retry-After`` honoured), never by urllib3 itself.
+are retried by the exporter with ``retry.retry_until_deadline`` (429/502/503/504
+and connection errors; ``Retry-After`` honoured), never by urllib3 itself.
 
 Endpoint: the argument and ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` are used as
 they are; ``OTEL_EXPORTER_OTLP_ENDPOINT`` gets ``/v1/traces`` appended (the
@@ -15,25 +17,20 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import threading
 import weakref
 import zlib
-from typing import Sequence
 from urllib.parse import urlparse
 
 import urllib3
 
-from . import SpanExporter, SpanExportResult
-from .otlp_encode import encode_spans, encode_spans_json
-from ._otlp_common import (USER_AGENT, ExportStats, OTLPExporterBase, read_file, resolve_compression,
-                           resolve_file, resolve_headers, resolve_timeout)
-from .._log import RateLimitedLog
 from ..config import _warn_once, env_str
 from ..otlp.responses import (PartialSuccess, error_message, http_status_retryable, media_type,
                               parse_partial_success, parse_retry_after)
-from .retry import DEFAULT_POLICY, Attempt, RetryPolicy
+from ._otlp_common import USER_AGENT, OTLPExporter, read_file, resolve_compression, resolve_file, resolve_headers
+from .otlp_encode import encode_spans, encode_spans_json
+from .retry import Attempt, RetryPolicy
 
-__all__ = ["OTLPSpanExporter"]
+__all__ = ["OTLPSpanExporter", "HttpTransport"]
 
 _log = logging.getLogger("otel_lite.export.otlp_http")
 
@@ -87,38 +84,26 @@ def _request_headers(user: dict, content_type: str, content_encoding: str | None
     return headers
 
 
-class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
-    """Exports spans over OTLP/HTTP.  ``encoding`` is ``"proto"`` (default) or
-    ``"json"``; ``compression`` ``"gzip"``, ``"deflate"`` or ``"none"``;
-    ``timeout`` in seconds covers the whole export, retries included
-    (``timeout_millis`` from the batch processor can only shorten it).
-    ``session`` is a ready ``urllib3.PoolManager`` or a ``requests.Session``
-    (like the official exporter's) to use instead of our pool; ``insecure`` is accepted for
-    symmetry with the gRPC exporter but the URL scheme decides TLS.  A batch
-    whose encoding exceeds ``max_request_size`` is split in halves (a single
-    span too large is dropped and counted).  ``export`` never raises."""
+class HttpTransport:
+    """OTLP/HTTP requests over one urllib3 pool or a given session (an ``OTLPTransport``).
+    Arguments as ``OTLPSpanExporter``'s; the resolved settings are attributes (``endpoint``,
+    ``encoding``, ``compression``, ``headers``: the request headers, ours included)."""
 
-    _KIND, _NAME = "http", "OTLP HTTP exporter"
+    kind, name = "http", "OTLP HTTP exporter"
+    max_request_size = DEFAULT_MAX_REQUEST_SIZE
 
-    def __init__(self, endpoint: str | None = None, headers=None, timeout: float | None = None, compression=None,
-                 encoding: str = "proto", certificate_file: str | None = None, client_key_file: str | None = None,
-                 client_certificate_file: str | None = None, insecure: bool | None = None, session=None, *,
-                 retry_policy: RetryPolicy | None = None, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE):
+    def __init__(self, endpoint: str | None = None, headers=None, compression=None, encoding: str = "proto",
+                 certificate_file: str | None = None, client_key_file: str | None = None,
+                 client_certificate_file: str | None = None, session=None):
         if encoding not in _CONTENT_TYPES:
             raise ValueError(f"OTLP/HTTP encoding must be 'proto' or 'json', not {encoding!r}")
-        self._endpoint = _resolve_endpoint(endpoint)
-        self._encoding = encoding
-        self._timeout = resolve_timeout(timeout)
-        self._compression = resolve_compression(compression, ("gzip", "deflate", "none"))
-        self._compress = _COMPRESSORS.get(self._compression)
-        self._headers = _request_headers(resolve_headers(headers, "http"), _CONTENT_TYPES[encoding],
-                                         self._compression if self._compress is not None else None)
-        self._max_request_size = int(max_request_size)
-        self._policy = retry_policy or DEFAULT_POLICY
-        self._stats = ExportStats()
-        self._warn = RateLimitedLog(_log)  # per exporter: each kind of failure at most once a minute
-        self._stop = threading.Event()
-        self._shutdown = False
+        self.endpoint = _resolve_endpoint(endpoint)
+        self.encoding = encoding
+        self.encode = encode_spans_json if encoding == "json" else encode_spans
+        self.compression = resolve_compression(compression, ("gzip", "deflate", "none"))
+        self._compress = _COMPRESSORS.get(self.compression)
+        self.headers = _request_headers(resolve_headers(headers, "http"), _CONTENT_TYPES[encoding],
+                                        self.compression if self._compress is not None else None)
         self._own_pool = session is None
         self._pool_settings = self._tls_settings(certificate_file, client_key_file, client_certificate_file)
         self._pool = session if session is not None else self._new_pool()
@@ -135,6 +120,10 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
             ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: _forget_pool(ref()))
 
+    @property
+    def where(self) -> str:
+        return self.endpoint
+
     @staticmethod
     def _tls_settings(certificate_file, client_key_file, client_certificate_file) -> dict:
         settings = {}
@@ -149,46 +138,15 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
         return settings
 
     def _new_pool(self) -> urllib3.PoolManager:
-        # retries=False: retrying is ours (deadline, Retry-After, shutdown abort)
+        # retries=False: retrying is the exporter's (deadline, Retry-After, shutdown abort)
         return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **self._pool_settings)
 
-    # -- exporting --------------------------------------------------------------------------------------
+    def prepare(self, body: bytes) -> bytes:
+        return self._compress(body) if self._compress is not None else body
 
-    def export(self, spans: Sequence, timeout_millis: float | None = None) -> SpanExportResult:
-        if self._refused_after_shutdown(spans):
-            return SpanExportResult.FAILURE
-        if not spans:
-            return SpanExportResult.SUCCESS
-        deadline = self._deadline(timeout_millis)
+    def send(self, body: bytes, seconds_left: float) -> Attempt:
         if self._own_pool and self._pid != os.getpid():  # forked without at-fork hooks
             _forget_pool(self)
-        return SpanExportResult.SUCCESS if self._export(spans, deadline) else SpanExportResult.FAILURE
-
-    def _export(self, spans: Sequence, deadline: float) -> bool:
-        try:
-            body = self._encode(spans)
-        except Exception:
-            self._encode_failed(spans)
-            return False
-        if len(body) > self._max_request_size:
-            if len(spans) > 1:  # split rather than lose the whole batch
-                half = len(spans) // 2
-                first = self._export(spans[:half], deadline)
-                return self._export(spans[half:], deadline) and first
-            self._warn("http_too_large", "OTLP HTTP exporter dropped a span whose encoding (%d bytes) exceeds "
-                       "max_request_size (%d)", len(body), self._max_request_size)
-            self._stats.record(failed=1)
-            return False
-        if self._compress is not None:
-            body = self._compress(body)
-        return self._send_with_retries(body, len(spans), deadline, lambda value: value)  # value: (rejected, msg)
-
-    def _encode(self, spans) -> bytes:
-        if self._encoding == "json":
-            return encode_spans_json(spans)
-        return encode_spans(spans)
-
-    def _send(self, body: bytes, seconds_left: float) -> Attempt:
         try:
             status, reason, headers, data = self._post(body, seconds_left)
         except self._connection_errors as error:  # refused/reset, timeouts, TLS errors: worth another try
@@ -208,7 +166,7 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
 
     def _post_urllib3(self, body: bytes, seconds_left: float):
         """POST with a urllib3 pool: (status, reason, headers, body of at most _MAX_RESPONSE_SIZE)."""
-        response = self._pool.request("POST", self._endpoint, body=body, headers=self._headers,
+        response = self._pool.request("POST", self.endpoint, body=body, headers=self.headers,
                                       timeout=urllib3.Timeout(total=seconds_left), retries=False,
                                       redirect=False, preload_content=False)
         try:
@@ -222,7 +180,7 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
 
     def _post_requests(self, body: bytes, seconds_left: float):
         """The same with a ``requests.Session`` (what the official exporter's ``session`` is)."""
-        response = self._pool.post(self._endpoint, data=body, headers=self._headers, timeout=seconds_left,
+        response = self._pool.post(self.endpoint, data=body, headers=self.headers, timeout=seconds_left,
                                    allow_redirects=False, stream=True)
         try:
             data = response.raw.read(_MAX_RESPONSE_SIZE + 1, decode_content=True)
@@ -242,34 +200,42 @@ class OTLPSpanExporter(OTLPExporterBase, SpanExporter):
         try:
             return parse_partial_success(data, content_type)
         except ValueError:
-            _log.debug("unparsable OTLP response body from %s", self._endpoint, exc_info=True)
+            _log.debug("unparsable OTLP response body from %s", self.endpoint, exc_info=True)
             return PartialSuccess()
 
-    # -- lifecycle --------------------------------------------------------------------------------------
-
-    def shutdown(self, timeout_millis: float | None = None) -> None:
-        """Abort any retry wait and close the pooled connections."""
-        if self._shutdown:
-            return
-        self._shutdown = True
-        self._stop.set()
+    def close(self) -> None:
+        """Close the pooled connections (a given session is the caller's to close)."""
         if self._own_pool:
-            try:
-                self._pool.clear()
-            except Exception:
-                _log.debug("closing the HTTP connection pool failed", exc_info=True)
-
-    @property
-    def _where(self) -> str:
-        return self._endpoint
+            self._pool.clear()
 
     def __repr__(self) -> str:
-        return f"OTLPSpanExporter(http/{self._encoding}, endpoint={self._endpoint!r})"
+        return f"HttpTransport({self.encoding}, endpoint={self.endpoint!r})"
 
 
-def _forget_pool(exporter: OTLPSpanExporter | None) -> None:
+class OTLPSpanExporter(OTLPExporter):
+    """Exports spans over OTLP/HTTP, with opentelemetry-sdk's constructor arguments
+    (``OTLPExporter`` over an ``HttpTransport``).  ``encoding`` is ``"proto"``
+    (default) or ``"json"``; ``compression`` ``"gzip"``, ``"deflate"`` or ``"none"``;
+    ``timeout`` in seconds covers the whole export, retries included
+    (``timeout_millis`` from the batch processor can only shorten it).
+    ``session`` is a ready ``urllib3.PoolManager`` or a ``requests.Session``
+    (like the official exporter's) to use instead of our pool; ``insecure`` is accepted for
+    symmetry with the gRPC exporter but the URL scheme decides TLS.  A batch
+    whose encoding exceeds ``max_request_size`` (default 64 MiB) is split in halves (a single
+    span too large is dropped and counted).  ``export`` never raises."""
+
+    def __init__(self, endpoint: str | None = None, headers=None, timeout: float | None = None, compression=None,
+                 encoding: str = "proto", certificate_file: str | None = None, client_key_file: str | None = None,
+                 client_certificate_file: str | None = None, insecure: bool | None = None, session=None, *,
+                 retry_policy: RetryPolicy | None = None, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE):
+        transport = HttpTransport(endpoint, headers, compression, encoding, certificate_file, client_key_file,
+                                  client_certificate_file, session)
+        super().__init__(transport, timeout, retry_policy=retry_policy, max_request_size=max_request_size)
+
+
+def _forget_pool(transport: HttpTransport | None) -> None:
     """A forked child must not share the parent's keep-alive sockets: it gets
     a new pool (the old one is dropped without closing the shared sockets)."""
-    if exporter is not None and exporter._own_pool:
-        exporter._pool = exporter._new_pool()
-        exporter._pid = os.getpid()
+    if transport is not None and transport._own_pool:
+        transport._pool = transport._new_pool()
+        transport._pid = os.getpid()

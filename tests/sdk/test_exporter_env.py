@@ -26,17 +26,17 @@ def clean_env(monkeypatch):
 
 def test_grpc_defaults():
     exporter = GrpcExporter()
-    assert exporter._target == "localhost:4317" and exporter._insecure is True
-    assert exporter._timeout == 10.0 and exporter._metadata == ()
-    assert exporter._compression == grpc.Compression.NoCompression
+    assert exporter.transport.target == "localhost:4317" and exporter.transport.insecure is True
+    assert exporter._timeout == 10.0 and exporter.transport.metadata == ()
+    assert exporter.transport.compression == grpc.Compression.NoCompression
 
 
 def test_grpc_traces_endpoint_wins_over_generic(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4317")
-    assert GrpcExporter()._target == "generic:4317"
+    assert GrpcExporter().transport.target == "generic:4317"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:1234")
-    assert GrpcExporter()._target == "traces:1234"
-    assert GrpcExporter("http://arg:9")._target == "arg:9"
+    assert GrpcExporter().transport.target == "traces:1234"
+    assert GrpcExporter("http://arg:9").transport.target == "arg:9"
 
 
 @pytest.mark.parametrize("endpoint, insecure_arg, env, expected", [
@@ -59,21 +59,21 @@ def test_grpc_insecure_resolution(endpoint, insecure_arg, env, expected, monkeyp
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     exporter = GrpcExporter(endpoint, insecure=insecure_arg)
-    assert exporter._insecure is expected
-    assert exporter._target == "h:4317"
+    assert exporter.transport.insecure is expected
+    assert exporter.transport.target == "h:4317"
     exporter.shutdown()
 
 
 def test_grpc_target_forms_are_kept():
-    assert GrpcExporter("dns:///collector:4317", insecure=True)._target == "dns:///collector:4317"
-    assert GrpcExporter("unix:/tmp/otlp.sock", insecure=True)._target == "unix:/tmp/otlp.sock"
+    assert GrpcExporter("dns:///collector:4317", insecure=True).transport.target == "dns:///collector:4317"
+    assert GrpcExporter("unix:/tmp/otlp.sock", insecure=True).transport.target == "unix:/tmp/otlp.sock"
 
 
 def test_grpc_certificate_from_env_that_cannot_be_read_is_logged_not_raised(monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(tmp_path / "missing.pem"))
     with caplog.at_level(logging.ERROR, logger="otel_lite"):
         exporter = GrpcExporter("https://h:4317")
-    assert exporter._credentials is not None
+    assert exporter.transport.credentials is not None
     assert any("missing.pem" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match="certificate file"):
         GrpcExporter("https://h:4317", certificate_file=str(tmp_path / "missing.pem"))
@@ -84,19 +84,19 @@ def test_grpc_certificate_files_are_read(monkeypatch, tmp_path):
     pem.write_bytes(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", str(pem))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(tmp_path / "other.pem"))  # not read: TRACES wins
-    assert GrpcExporter("https://h:4317")._credentials is not None
+    assert GrpcExporter("https://h:4317").transport.credentials is not None
 
 
 def test_grpc_explicit_credentials_are_used():
     credentials = grpc.ssl_channel_credentials()
-    assert GrpcExporter("h:4317", credentials=credentials)._credentials is credentials
+    assert GrpcExporter("h:4317", credentials=credentials).transport.credentials is credentials
 
 
 # -- HTTP endpoint ----------------------------------------------------------------------------------------
 
 
 def test_http_default_endpoint():
-    assert HttpExporter()._endpoint == "http://localhost:4318/v1/traces"
+    assert HttpExporter().transport.endpoint == "http://localhost:4318/v1/traces"
 
 
 @pytest.mark.parametrize("generic, expected", [
@@ -106,14 +106,14 @@ def test_http_default_endpoint():
 ])
 def test_http_generic_endpoint_gets_the_signal_path(generic, expected, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", generic)
-    assert HttpExporter()._endpoint == expected
+    assert HttpExporter().transport.endpoint == expected
 
 
 def test_http_traces_endpoint_is_used_as_is_and_wins(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom/path")
-    assert HttpExporter()._endpoint == "http://traces:4318/custom/path"
-    assert HttpExporter("http://arg:1/x")._endpoint == "http://arg:1/x"
+    assert HttpExporter().transport.endpoint == "http://traces:4318/custom/path"
+    assert HttpExporter("http://arg:1/x").transport.endpoint == "http://arg:1/x"
 
 
 def test_http_bad_endpoints(monkeypatch, caplog):
@@ -122,13 +122,13 @@ def test_http_bad_endpoints(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318")
     with caplog.at_level(logging.WARNING, logger="otel_lite"):
-        assert HttpExporter()._endpoint == "http://generic:4318/v1/traces"
+        assert HttpExporter().transport.endpoint == "http://generic:4318/v1/traces"
     assert any("not a url" in r.getMessage() for r in caplog.records)
 
 
 def test_http_content_type_and_bad_encoding():
-    assert HttpExporter()._headers["Content-Type"] == "application/x-protobuf"
-    assert HttpExporter(encoding="json")._headers["Content-Type"] == "application/json"
+    assert HttpExporter().transport.headers["Content-Type"] == "application/x-protobuf"
+    assert HttpExporter(encoding="json").transport.headers["Content-Type"] == "application/json"
     with pytest.raises(ValueError, match="encoding"):
         HttpExporter(encoding="xml")
 
@@ -154,20 +154,20 @@ def test_timeout_env_is_milliseconds_and_argument_is_seconds(exporter_class, mon
 
 def test_compression_from_env_and_arguments(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    assert GrpcExporter()._compression == grpc.Compression.Gzip
-    assert HttpExporter()._headers["Content-Encoding"] == "gzip"
+    assert GrpcExporter().transport.compression == grpc.Compression.Gzip
+    assert HttpExporter().transport.headers["Content-Encoding"] == "gzip"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")
-    assert GrpcExporter()._compression == grpc.Compression.NoCompression
-    assert "Content-Encoding" not in HttpExporter()._headers
+    assert GrpcExporter().transport.compression == grpc.Compression.NoCompression
+    assert "Content-Encoding" not in HttpExporter().transport.headers
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "deflate")
-    assert HttpExporter()._headers["Content-Encoding"] == "deflate"
+    assert HttpExporter().transport.headers["Content-Encoding"] == "deflate"
     with caplog.at_level(logging.WARNING, logger="otel_lite"):
-        assert GrpcExporter()._compression == grpc.Compression.Gzip  # deflate is not gRPC's: next variable
+        assert GrpcExporter().transport.compression == grpc.Compression.Gzip  # deflate is not gRPC's: next variable
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_COMPRESSION")
-    assert "Content-Encoding" not in HttpExporter()._headers
-    assert GrpcExporter(compression="gzip")._compression == grpc.Compression.Gzip
-    assert GrpcExporter(compression=grpc.Compression.Gzip)._compression == grpc.Compression.Gzip
+    assert "Content-Encoding" not in HttpExporter().transport.headers
+    assert GrpcExporter(compression="gzip").transport.compression == grpc.Compression.Gzip
+    assert GrpcExporter(compression=grpc.Compression.Gzip).transport.compression == grpc.Compression.Gzip
     with pytest.raises(ValueError, match="compression"):
         GrpcExporter(compression="deflate")
     with pytest.raises(ValueError, match="compression"):
@@ -177,7 +177,7 @@ def test_compression_from_env_and_arguments(monkeypatch, caplog):
 @pytest.mark.parametrize("exporter_class", [GrpcExporter, HttpExporter])
 def test_header_precedence(exporter_class, monkeypatch):
     def headers(exporter):
-        return dict(exporter._metadata) if exporter_class is GrpcExporter else exporter._headers
+        return dict(exporter.transport.metadata) if exporter_class is GrpcExporter else exporter.transport.headers
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2")
     assert headers(exporter_class())["a"] == "1"
@@ -191,7 +191,7 @@ def test_header_precedence(exporter_class, monkeypatch):
 
 
 def test_grpc_metadata_keys_are_lowercased():
-    assert GrpcExporter(headers={"X-Tenant": "A"})._metadata == (("x-tenant", "A"),)
+    assert GrpcExporter(headers={"X-Tenant": "A"}).transport.metadata == (("x-tenant", "A"),)
 
 
 # -- protocol selection through configure() -------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_configure_picks_the_protocol_from_the_environment_and_delivers(protocol
         expected = GrpcExporter if kind == "grpc" else HttpExporter
         assert type(exporter) is expected
         if kind != "grpc":
-            assert exporter._encoding == ("json" if kind == "http/json" else "proto")
+            assert exporter.transport.encoding == ("json" if kind == "http/json" else "proto")
         with provider.get_tracer("cfg").start_as_current_span("configured-span"):
             pass
         assert provider.force_flush(10_000)
@@ -234,15 +234,15 @@ def test_traces_protocol_wins_and_configure_arguments_win(monkeypatch):
     provider = otel_lite.configure(set_global=False, timeout=1.5, compression="gzip", headers={"k": "v"})
     try:
         exporter = provider._processor._processors[0].span_exporter
-        assert type(exporter) is HttpExporter and exporter._encoding == "json"
-        assert exporter._timeout == 1.5 and exporter._headers["Content-Encoding"] == "gzip"
-        assert exporter._headers["k"] == "v"
+        assert type(exporter) is HttpExporter and exporter.transport.encoding == "json"
+        assert exporter._timeout == 1.5 and exporter.transport.headers["Content-Encoding"] == "gzip"
+        assert exporter.transport.headers["k"] == "v"
     finally:
         provider.shutdown()
     provider = otel_lite.configure(set_global=False, protocol="grpc", endpoint="http://x:1", insecure=False)
     try:
         exporter = provider._processor._processors[0].span_exporter
-        assert type(exporter) is GrpcExporter and exporter._target == "x:1" and exporter._insecure is False
+        assert type(exporter) is GrpcExporter and exporter.transport.target == "x:1" and exporter.transport.insecure is False
     finally:
         provider.shutdown()
 
@@ -262,20 +262,20 @@ def test_bad_headers_from_the_environment_are_left_out_with_a_warning(exporter_c
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "good=1,bad%20key=2,other=a%0Ab")
     with caplog.at_level(logging.WARNING, logger="otel_lite"):
         exporter = exporter_class()
-    headers = dict(exporter._metadata) if exporter_class is GrpcExporter else exporter._headers
+    headers = dict(exporter.transport.metadata) if exporter_class is GrpcExporter else exporter.transport.headers
     assert headers["good"] == "1" and "bad key" not in headers and "other" not in headers
     assert sum("ignoring OTLP exporter header" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_grpc_binary_metadata_values_become_bytes():
     exporter = GrpcExporter(headers={"Trace-Bin": "\x01abc", "raw-bin": b"\x00\xff"})
-    assert dict(exporter._metadata) == {"trace-bin": b"\x01abc", "raw-bin": b"\x00\xff"}
+    assert dict(exporter.transport.metadata) == {"trace-bin": b"\x01abc", "raw-bin": b"\x00\xff"}
 
 
 def test_http_user_agent_can_be_replaced_but_not_the_body_headers():
     exporter = HttpExporter(headers={"user-agent": "mine/1", "content-type": "text/plain", "X": "y"},
                             compression="gzip")
-    assert exporter._headers == {"user-agent": "mine/1", "X": "y", "Content-Type": "application/x-protobuf",
+    assert exporter.transport.headers == {"user-agent": "mine/1", "X": "y", "Content-Type": "application/x-protobuf",
                                  "Content-Encoding": "gzip"}
 
 
@@ -287,4 +287,4 @@ def test_http_user_agent_can_be_replaced_but_not_the_body_headers():
 def test_configure_http_endpoint_without_a_path_gets_the_signal_path(endpoint, expected):
     import otel_lite
 
-    assert otel_lite.otlp_exporter("http/protobuf", endpoint=endpoint)._endpoint == expected
+    assert otel_lite.otlp_exporter("http/protobuf", endpoint=endpoint).transport.endpoint == expected

@@ -460,8 +460,9 @@ def test_headers_from_the_environment_are_percent_decoded(kind, sink, monkeypatc
     assert headers["x-api-key"] == "s=cret,1" and headers["authorization"] == "Bearer tok"
 
 
-def test_http_oversized_batch_is_split_not_dropped(sink):
-    exporter = make_exporter("http-proto", sink, max_request_size=2000)
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_oversized_batch_is_split_not_dropped(kind, sink):
+    exporter = make_exporter(kind, sink, max_request_size=2000)
     _, tracer = make_provider(otel_lite.SimpleSpanProcessor(otel_lite.InMemorySpanExporter()))
     spans = [one_span(tracer, f"span-{i}") for i in range(40)]
     assert exporter.export(spans) is SpanExportResult.SUCCESS
@@ -637,3 +638,60 @@ def test_mutual_tls_from_arguments_and_environment(kind, tls_files, tls_receiver
     assert exporter.export([span]) is SpanExportResult.FAILURE
     exporter.shutdown()
     assert len(tls_receivers["received"]) == 2
+
+
+# -- one export loop over a transport ---------------------------------------------------------------------
+
+
+class FakeTransport:
+    """An OTLPTransport answering from a script: each send pops the next Attempt (default: success)."""
+
+    kind, name, where, max_request_size = "fake", "OTLP fake exporter", "fake:0", 100
+
+    def __init__(self, answers=()):
+        self.answers = list(answers)
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def encode(self, spans):
+        return b"".join(s.encode() for s in spans)  # "spans" are str here: 1 byte each
+
+    def prepare(self, body):
+        return b"<" + body + b">"
+
+    def send(self, body, seconds_left):
+        from otel_lite.export.retry import Attempt
+
+        self.sent.append(body)
+        return self.answers.pop(0) if self.answers else Attempt(True)
+
+    def close(self):
+        self.closed = True
+
+
+def test_export_loop_splits_retries_and_counts_over_any_transport():
+    from otel_lite.export._otlp_common import OTLPExporter
+    from otel_lite.export.retry import Attempt
+    from otel_lite.otlp.responses import PartialSuccess
+
+    transport = FakeTransport([Attempt(False, retryable=True, server_delay=0), Attempt(True),
+                               Attempt(True, value=PartialSuccess(1, "one too old"))])
+    exporter = OTLPExporter(transport, timeout=5, retry_policy=FAST, max_request_size=4)
+    assert exporter.export(list("abcdefg")) is SpanExportResult.SUCCESS  # 7 bytes > 4: halves of 3 and 4
+    assert transport.sent == [b"<abc>", b"<abc>", b"<defg>"]  # prepared once, the first retried once
+    assert exporter.stats() == {"spans_exported": 6, "spans_failed": 1, "partial_success_rejected": 1,
+                                "partial_success_responses": 1, "requests": 3, "retries": 1}
+    transport.answers = [Attempt(False, reason="bad request", kind="status_400")]
+    assert exporter.export(["x"]) is SpanExportResult.FAILURE and exporter.stats()["spans_failed"] == 2
+    assert exporter.export(["too big"]) is SpanExportResult.FAILURE  # one span over the limit: dropped
+    assert transport.sent[-1] == b"<x>" and exporter.stats()["spans_failed"] == 3
+    assert OTLPExporter(FakeTransport())._max_request_size == FakeTransport.max_request_size
+    exporter.shutdown()
+    assert transport.closed and exporter.export(["y"]) is SpanExportResult.FAILURE
+
+
+def test_grpc_splits_at_the_receivers_default_limit():
+    exporter = GrpcExporter("http://127.0.0.1:1")
+    assert exporter._max_request_size == 4 * 1024 * 1024 == exporter.transport.max_request_size
+    assert HttpExporter()._max_request_size == 64 * 1024 * 1024
+    exporter.shutdown()
