@@ -1,5 +1,7 @@
 """Span exporters: the interface, an in-memory one for tests and a console one
-for debugging.  The OTLP exporters live in ``otlp_grpc`` and ``otlp_http``."""
+for debugging.  The OTLP exporter is one export loop (``_otlp_common.OTLPExporter``)
+over a transport; ``otlp_grpc.OTLPSpanExporter`` and ``otlp_http.OTLPSpanExporter``
+build it with opentelemetry-sdk's constructor arguments for each protocol."""
 from __future__ import annotations
 
 import enum
