@@ -279,6 +279,7 @@ class Settings:
     ref_rate: int
     probe_inflight: int
     seq_time: float = 5.0        # sequential scenario: measured window per row
+    seq_rate: float | None = None  # sequential scenario: spans/s offered (None: as fast as answers come)
     seq_warmup: float = 1.0      # sequential scenario: warm-up before it (not counted)
     sdk_time: float = 4.0        # sdk scenario: seconds of paced production per run
 
@@ -735,7 +736,7 @@ def measure_sequential(run: Running, lg: LoadGen, row: SeqRow, s: Settings) -> N
     lg.start(None, s.seq_warmup, 1, endpoint=ep)   # warm-up: connection, code paths; not counted
     warm = lg.result()
     mon = Monitor(run.pid).start()
-    lg.start(None, s.seq_time, 1, endpoint=ep)
+    lg.start(s.seq_rate, s.seq_time, 1, endpoint=ep)
     res = lg.result()
     row.cpu_pct = round(mon.stop()[0], 1)
     row.warmup_load, row.load = warm, res
@@ -1125,6 +1126,8 @@ def settings(quick: bool, args) -> Settings:
         s.seq_time, s.seq_warmup = 3.0, 0.5
     if args.sequential_seconds:
         s.seq_time = args.sequential_seconds
+    if args.sequential_rate:
+        s.seq_rate = args.sequential_rate
     if args.sequential_warmup is not None:
         s.seq_warmup = args.sequential_warmup
     if quick:
@@ -1164,6 +1167,9 @@ def main(argv=None) -> int:
                    help="our configs in the sequential scenario: " + ",".join(targets.SEQUENTIAL_CONFIGS))
     p.add_argument("--sequential-transports", type=csv, default=list(SEQ_TRANSPORTS),
                    help="transports of the sequential scenario (default grpc,http)")
+    p.add_argument("--sequential-rate", type=float,
+                   help="sequential scenario: offer this many spans/s (one request in flight at a time) "
+                        "instead of sending as fast as answers come; ack latency at a fixed load")
     p.add_argument("--sequential-seconds", type=float,
                    help="measured window per sequential row (default 5; --quick 3)")
     p.add_argument("--sequential-warmup", type=float,
@@ -1255,9 +1261,12 @@ def main(argv=None) -> int:
                          scenario_legacy(systems, s, args.legacy or list(legacy_load.PROTOCOLS), report), ""]
         if "sequential" in scenarios:
             sections += ["## (5) One sequential sender (one request in flight, like an SDK's BatchSpanProcessor)", "",
-                         "One client sends its next request as soon as the previous one is acknowledged "
-                         "(closed loop, max_inflight=1, no rate limit), so its rate is spans per request / ack "
-                         f"latency. {s.seq_time:g} s per row after {s.seq_warmup:g} s warm-up (not counted). "
+                         ("One client sends its next request as soon as the previous one is acknowledged "
+                          "(closed loop, max_inflight=1, no rate limit), so its rate is spans per request / ack "
+                          "latency. " if s.seq_rate is None else
+                          f"One client offers {s.seq_rate:,.0f} spans/s, never more than one request in flight "
+                          "(an SDK's batch processor at that load): the latencies are at a fixed load. ") +
+                         f"{s.seq_time:g} s per row after {s.seq_warmup:g} s warm-up (not counted). "
                          "Floor = do-nothing server on the same transport; rotel with its default config. "
                          "Ours: " + "; ".join(f"`{c}` = {targets.SEQUENTIAL_CONFIG_HELP[c]}"
                                               for c in args.sequential_configs) + ". "
