@@ -29,10 +29,22 @@ from dataclasses import dataclass
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..consumer import Traces
 from ..partial_otlp import SpanIdentityRequest
-from ..sampling import (ALL_PROBABILITIES_RANDOMNESS, ALWAYS_SAMPLE, MIN_SAMPLING_PROBABILITY, NEVER_SAMPLE,
-                        ProbabilityRangeError, TraceStateError, W3CTraceState, f32, hash_randomness,
-                        hash_scaled_rate, hash_seed_threshold, probability_to_threshold, threshold_probability,
-                        w3c_randomness)
+from ..sampling import (
+    ALL_PROBABILITIES_RANDOMNESS,
+    ALWAYS_SAMPLE,
+    MIN_SAMPLING_PROBABILITY,
+    NEVER_SAMPLE,
+    ProbabilityRangeError,
+    TraceStateError,
+    W3CTraceState,
+    f32,
+    hash_randomness,
+    hash_scaled_rate,
+    hash_seed_threshold,
+    probability_to_threshold,
+    threshold_probability,
+    w3c_randomness,
+)
 
 __all__ = ["ProbabilisticSamplerConfig", "ProbabilisticSamplerProcessor", "FACTORY"]
 
@@ -57,9 +69,9 @@ class ProbabilisticSamplerConfig(ComponentConfig):
         if math.isnan(pct) or math.isinf(pct):
             raise ConfigError("sampling_percentage", "sampling rate is invalid: must be a finite number")
         if pct < 0:
-            raise ConfigError("sampling_percentage", "sampling rate is negative: %g%%" % pct)
+            raise ConfigError("sampling_percentage", f"sampling rate is negative: {pct:g}%")
         if pct != 0 and f32(pct) / 100 < MIN_SAMPLING_PROBABILITY:
-            raise ConfigError("sampling_percentage", "sampling rate is too small: %g%%" % pct)
+            raise ConfigError("sampling_percentage", f"sampling rate is too small: {pct:g}%")
         if not 0 <= self.hash_seed <= 0xFFFFFFFF:
             raise ConfigError("hash_seed", "must be an unsigned 32-bit integer")
         if self.mode not in MODES and self.mode != "":

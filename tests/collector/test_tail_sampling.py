@@ -534,5 +534,6 @@ def test_sampled_traces_are_forwarded_intact_with_resource_scope_and_schema_urls
     sink = asyncio.run(main())
     got = ExportTraceServiceRequest.FromString(b"".join(t.to_bytes() for t in sink.received))
     assert len(got.resource_spans) == 2
-    for out_rs, in_rs in zip(got.resource_spans, ExportTraceServiceRequest.FromString(sent).resource_spans):
+    for out_rs, in_rs in zip(got.resource_spans, ExportTraceServiceRequest.FromString(sent).resource_spans,
+                             strict=True):
         assert out_rs == in_rs

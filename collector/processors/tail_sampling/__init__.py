@@ -15,13 +15,46 @@ The sampling arithmetic the ``probabilistic`` policy shares with the
 from __future__ import annotations
 
 from .buffer import DecisionCache, Trace, TraceBuffer
-from .config import (LEAF_TYPES, AndConfig, BooleanAttributeConfig, CompositeConfig, CompositeSubPolicyConfig,
-                     DecisionCacheConfig, DropConfig, LatencyConfig, LeafPolicyConfig, NumericAttributeConfig,
-                     PolicyConfig, ProbabilisticConfig, RateAllocationConfig, RateLimitingConfig, SpanCountConfig,
-                     StatusCodeConfig, StringAttributeConfig, TailSamplingConfig, TraceStateConfig)
-from .policies import (AlwaysSample, And, BooleanAttribute, Composite, Decision, Drop, Latency, NumericAttribute,
-                       Policy, Probabilistic, RateLimiting, SpanCount, StatusCode, StringAttribute, TraceState,
-                       build_policy, final_decision)
+from .config import (
+    LEAF_TYPES,
+    AndConfig,
+    BooleanAttributeConfig,
+    CompositeConfig,
+    CompositeSubPolicyConfig,
+    DecisionCacheConfig,
+    DropConfig,
+    LatencyConfig,
+    LeafPolicyConfig,
+    NumericAttributeConfig,
+    PolicyConfig,
+    ProbabilisticConfig,
+    RateAllocationConfig,
+    RateLimitingConfig,
+    SpanCountConfig,
+    StatusCodeConfig,
+    StringAttributeConfig,
+    TailSamplingConfig,
+    TraceStateConfig,
+)
+from .policies import (
+    AlwaysSample,
+    And,
+    BooleanAttribute,
+    Composite,
+    Decision,
+    Drop,
+    Latency,
+    NumericAttribute,
+    Policy,
+    Probabilistic,
+    RateLimiting,
+    SpanCount,
+    StatusCode,
+    StringAttribute,
+    TraceState,
+    build_policy,
+    final_decision,
+)
 from .processor import FACTORY, TailSamplingProcessor
 
 __all__ = [

@@ -9,10 +9,17 @@ concatenate, so forwarding joins those bytes).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
-from otel_lite.otlp.wire import (T_REQUEST_RESOURCE_SPANS, T_RESOURCE_SPANS_RESOURCE, T_RESOURCE_SPANS_SCOPE_SPANS,
-                                  T_SCHEMA_URL, T_SCOPE_SPANS_SCOPE, T_SCOPE_SPANS_SPAN, len_field)
+from otel_lite.otlp.wire import (
+    T_REQUEST_RESOURCE_SPANS,
+    T_RESOURCE_SPANS_RESOURCE,
+    T_RESOURCE_SPANS_SCOPE_SPANS,
+    T_SCHEMA_URL,
+    T_SCOPE_SPANS_SCOPE,
+    T_SCOPE_SPANS_SPAN,
+    len_field,
+)
 
 __all__ = ["Trace", "TraceBuffer", "DecisionCache"]
 

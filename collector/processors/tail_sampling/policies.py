@@ -14,13 +14,24 @@ import enum
 import re
 import time
 from collections import OrderedDict
-from typing import Callable, Collection, Protocol
+from collections.abc import Callable, Collection
+from typing import Protocol
 
 from ...sampling import TraceStateError, ratio_threshold_u64, salt_hash, salted_hash_sampled, tracestate_members
 from .buffer import Trace
-from .config import (STATUS_CODES, BooleanAttributeConfig, LatencyConfig, LeafPolicyConfig, NumericAttributeConfig,
-                     ProbabilisticConfig, RateLimitingConfig, SpanCountConfig, StatusCodeConfig,
-                     StringAttributeConfig, TraceStateConfig)
+from .config import (
+    STATUS_CODES,
+    BooleanAttributeConfig,
+    LatencyConfig,
+    LeafPolicyConfig,
+    NumericAttributeConfig,
+    ProbabilisticConfig,
+    RateLimitingConfig,
+    SpanCountConfig,
+    StatusCodeConfig,
+    StringAttributeConfig,
+    TraceStateConfig,
+)
 
 __all__ = [
     "Decision", "Policy", "final_decision", "build_policy",

@@ -103,7 +103,7 @@ class TailSamplingProcessor(Component):
             try:
                 await asyncio.wait_for(stop.wait(), self._tick)
                 return  # shutdown: it decides on what is left itself
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.decide_due()
