@@ -195,7 +195,7 @@ class DropConfig(ComponentConfig):
 class CompositeSubPolicyConfig(LeafPolicyConfig):
     and_: AndConfig | None = field(default=None, metadata={"key": "and"})
 
-    allowed_types = LEAF_TYPES + ("and",)
+    allowed_types = (*LEAF_TYPES, "and")
 
 
 @dataclass
@@ -236,7 +236,7 @@ class PolicyConfig(CompositeSubPolicyConfig):
     drop: DropConfig | None = None
     composite: CompositeConfig | None = None
 
-    allowed_types = LEAF_TYPES + ("and", "drop", "composite")
+    allowed_types = (*LEAF_TYPES, "and", "drop", "composite")
 
 
 _OPTION_CLASSES = {
