@@ -9,7 +9,7 @@ import statistics
 import sys
 import time
 import timeit
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 perf_counter_ns = time.perf_counter_ns
 

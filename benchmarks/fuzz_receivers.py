@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import given, settings
 
-from tests.collector import fuzz_harness as fh  # noqa: E402
+from tests.collector import fuzz_harness as fh
 
 MIB = 1024 * 1024
 

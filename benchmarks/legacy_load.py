@@ -86,7 +86,8 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
     from thriftpy2.transport import TMemoryBuffer
 
     from collector.legacy_proto.jaeger.api_v2 import collector_pb2, model_pb2
-    from collector.receivers.jaeger import agent_thrift, jaeger_thrift as jt
+    from collector.receivers.jaeger import agent_thrift
+    from collector.receivers.jaeger import jaeger_thrift as jt
 
     rng = random.Random(seed)
     now_us = time.time_ns() // 1000
@@ -433,7 +434,7 @@ def start_ours_legacy(protocol: str):
     cfg.write_text(collector_config(protocol, port, sink.grpc_endpoint, metrics_port))
     log = tmp / "collector.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(targets.collector_command() + ["--config", str(cfg)], cwd=str(REPO),
+        proc = subprocess.Popen([*targets.collector_command(), "--config", str(cfg)], cwd=str(REPO),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -354,7 +354,7 @@ async def run_step(sender, pool_len: int, spans: int, rate: float | None, durati
                 slot_free.clear()
                 try:
                     await asyncio.wait_for(slot_free.wait(), max(0.001, end - loop.time()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             next_due = start + stats.sent_requests * interval

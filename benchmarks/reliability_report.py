@@ -43,8 +43,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from _common import calibration_line  # noqa: E402
 
-from tests.support.reliability import (Backend, CollectorProcess, Ledger, LoadGenerator,  # noqa: E402
-                                       pipeline_config, wait_until)
+from tests.support.reliability import Backend, CollectorProcess, Ledger, LoadGenerator, pipeline_config, wait_until  # noqa: E402
 
 MIB = 1 << 20
 _DROP_LINES = (re.compile(r"Dropping data\. error=.*?dropped_items=(\d+)"),

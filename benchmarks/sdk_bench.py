@@ -40,14 +40,14 @@ import sys
 import time
 import traceback
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from _common import (  # noqa: E402
+from _common import (
     alternate_rounds,
     calibration_line,
     fmt_bytes,
@@ -59,7 +59,7 @@ from _common import (  # noqa: E402
     perf_counter_ns,
     spread,
 )
-from opentelemetry.trace import SpanKind  # noqa: E402
+from opentelemetry.trace import SpanKind
 
 OFFICIAL = "opentelemetry-sdk"
 OURS = "otel_lite"
@@ -577,7 +577,8 @@ def breakdown(sdks: list[Sdk], cfg: Config) -> None:
         official, ours = median(costs[title, OFFICIAL]), median(costs[title, OURS])
         step = "—"
         if previous is not None:
-            delta = median([now - before for now, before in zip(costs[title, OURS], costs[previous, OURS])])
+            pairs = zip(costs[title, OURS], costs[previous, OURS], strict=True)
+            delta = median([now - before for now, before in pairs])
             step = f"{'+' if delta >= 0 else '−'}{fmt_time(abs(delta))}"
         rows.append([title, fmt_time(official), fmt_time(ours), fmt_ratio(official / ours), step])
         previous = title

@@ -16,8 +16,8 @@ measured is span recording, not export):
 * Native OpenTelemetry ``start_as_current_span`` on both SDKs, for scale.
 
 Our shims are also timed over ``opentelemetry-sdk``, which separates the cost
-of the shim from the cost of the SDK under it.  Rounds alternate between contenders; medians (and the min–max spread) are
-printed with the ratio peer / ours (above 1 means ours is faster).
+of the shim from the cost of the SDK under it.  Rounds alternate between contenders; medians (and the
+min–max spread) are printed with the ratio peer / ours (above 1 means ours is faster).
 Needs ``pip install opentelemetry-opentracing-shim`` for the peer OT shim.
 """
 from __future__ import annotations
@@ -29,8 +29,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _common import (alternate_rounds, calibration_line, fmt_ratio, fmt_time, markdown_table,  # noqa: E402
-                     median, perf_counter_ns, spread)
+from _common import (
+    alternate_rounds,
+    calibration_line,
+    fmt_ratio,
+    fmt_time,
+    markdown_table,
+    median,
+    perf_counter_ns,
+    spread,
+)
 
 
 class NullExporter:

@@ -17,8 +17,9 @@ receiver or exporter changes.  Refusals never echo the credentials they saw.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .component import ComponentConfig, ComponentID, ConfigError
 

@@ -61,8 +61,8 @@ def _components() -> int:
                 stability = factory.stability if factory else "unavailable"
             except ImportError:
                 stability = "unavailable"
-            alias = aliases.get((kind, type_name))
-            extra = f" (alias: {', '.join(alias)})" if alias else ""
+            names = aliases.get((kind, type_name))
+            extra = f" (alias: {', '.join(names)})" if names else ""
             print(f"  {type_name}{extra}  [{stability}]")
     return 0
 

@@ -7,13 +7,15 @@ builds it from a YAML mapping, rejecting unknown keys with their path.
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import logging
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "ConfigError",
@@ -46,7 +48,7 @@ class ComponentID:
     name: str = ""
 
     @classmethod
-    def parse(cls, text: str, path: str = "") -> "ComponentID":
+    def parse(cls, text: str, path: str = "") -> ComponentID:
         if not isinstance(text, str) or not _ID_RE.match(text):
             raise ConfigError(path, f"invalid component id {text!r} (expected type[/name])")
         type_, _, name = text.partition("/")
@@ -117,7 +119,7 @@ def decode(tp: Any, value: Any, path: str) -> Any:
             value = {}
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
-        return _decode_dataclass(tp, value, path)
+        return _decode_dataclass(tp, value, path)  # type: ignore[arg-type]  # a dataclass type, not an instance
     if origin in (list, tuple) or tp in (list, tuple):
         if value is None:
             return [] if origin is list or tp is list else ()
@@ -271,7 +273,7 @@ class Factory:
 
     kind: str
     type: str
-    config_class: type
+    config_class: builtins.type[ComponentConfig]  # (``type`` is the field above)
     create: Callable[..., Any]
     aliases: tuple[str, ...] = ()
     stability: str = "beta"

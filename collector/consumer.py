@@ -55,7 +55,7 @@ class Traces:
         self.metadata = metadata
 
     @classmethod
-    def from_bytes(cls, raw: bytes, span_count: int | None = None) -> "Traces":
+    def from_bytes(cls, raw: bytes, span_count: int | None = None) -> Traces:
         """Wrap serialized bytes; raises ``google.protobuf.message.DecodeError`` when they do not parse
         and ``span_count`` is not given (it is computed by parsing)."""
         if span_count is None:
@@ -71,7 +71,7 @@ class Traces:
 
     def to_bytes(self) -> bytes:
         if self._raw is None:
-            self._raw = self._message.SerializeToString()
+            self._raw = self.message.SerializeToString()  # one of the two is always set
         return self._raw
 
     @property
@@ -89,7 +89,7 @@ class Traces:
         self.span_count = count_spans(self.message)
 
     @staticmethod
-    def merge(parts: "list[Traces]") -> "Traces":
+    def merge(parts: list[Traces]) -> Traces:
         """Concatenate batches.  Serialized protobuf messages merge by concatenation
         (repeated fields append), so no span is decoded here."""
         if len(parts) == 1:

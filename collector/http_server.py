@@ -15,6 +15,7 @@ import contextlib
 import logging
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from .component import ComponentConfig, ConfigError, Duration
 from .config import split_endpoint
@@ -53,7 +54,7 @@ class HTTPServerConfig(ComponentConfig):
                 raise ConfigError(f"compression_algorithms[{i}]",
                                   f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
 
-    def server(self, app, *, name: str, log: logging.Logger, path: str) -> "HTTPServer":
+    def server(self, app, *, name: str, log: logging.Logger, path: str) -> HTTPServer:
         """An ``HTTPServer`` for ``app`` with these settings (not started); ``path``: where this config
         stands in the configuration, named by TLS errors."""
         ssl_context = None
@@ -78,7 +79,7 @@ class HTTPServer:
         self.ssl_context = ssl_context
         self.read_header_timeout = read_header_timeout
         self.port: int | None = None
-        self._server = None
+        self._server: Any = None  # a uvicorn.Server (imported when started)
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

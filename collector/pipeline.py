@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .component import ComponentID, CreateSettings
-from .config import CollectorConfig, ComponentEntry
+from .config import CollectorConfig, ComponentEntry, resolved_ids
 from .consumer import PermanentError, ThrottledError, Traces
 
 __all__ = ["Host", "Graph", "FanOut", "worst_error"]
@@ -31,7 +31,7 @@ class Host:
         self.ready = False
         self.started_at = time.time()
 
-    def get_extension(self, id: "ComponentID | str"):
+    def get_extension(self, id: ComponentID | str):
         if isinstance(id, str):
             id = ComponentID.parse(id)
         return self.extensions.get(id)
@@ -72,7 +72,7 @@ class FanOut:
                                   for _ in self.consumers[1:]]
         else:
             batches = [traces] * len(self.consumers)
-        results = await asyncio.gather(*(c.consume(b) for c, b in zip(self.consumers, batches)),
+        results = await asyncio.gather(*(c.consume(b) for c, b in zip(self.consumers, batches, strict=True)),
                                        return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
@@ -169,7 +169,7 @@ class Graph:
 
         exporters: dict[ComponentID, Any] = {}
         for pipe in svc.pipelines.values():
-            for xid in pipe.exporters:
+            for xid in resolved_ids(pipe.exporters):
                 if xid not in exporters:
                     entry = cfg.exporters[xid]
                     exporters[xid] = entry.factory.create(self._settings(entry), entry.config, None)
@@ -177,9 +177,9 @@ class Graph:
 
         heads: dict[ComponentID, list] = {}  # receiver id -> first consumer of each pipeline using it
         for name, pipe in svc.pipelines.items():
-            nxt = fan_out([exporters[x] for x in pipe.exporters])
+            nxt = fan_out([exporters[x] for x in resolved_ids(pipe.exporters)])
             chain = []
-            for pid in reversed(pipe.processors):
+            for pid in reversed(resolved_ids(pipe.processors)):
                 entry = cfg.processors[pid]
                 labels = {"processor": str(pid), "otel_signal": "traces"}
                 out = _CountOutgoing(nxt, self.telemetry.processor_outgoing_items.labels(**labels))
@@ -187,7 +187,7 @@ class Graph:
                 chain.append((f"processor {pid} (pipeline {name})", proc))
                 nxt = _CountIncoming(proc, self.telemetry.processor_incoming_items.labels(**labels))
             self.processors.extend(reversed(chain))
-            for rid in pipe.receivers:
+            for rid in resolved_ids(pipe.receivers):
                 heads.setdefault(rid, []).append(nxt)
 
         for rid, consumers in heads.items():
@@ -195,7 +195,7 @@ class Graph:
             rec = entry.factory.create(self._settings(entry), entry.config, fan_out(consumers, clone=True))
             self.receivers.append((f"receiver {rid}", rec))
 
-    def get(self, kind: str, id: "ComponentID | str"):
+    def get(self, kind: str, id: ComponentID | str):
         """A built component by kind and id (the first one for a per-pipeline processor)."""
         prefix = f"{kind} {id}"
         for group in (self.extensions, self.exporters, self.processors, self.receivers):

@@ -30,8 +30,8 @@ def _type_name(tp) -> str:
 def _default(f: dataclasses.Field):
     if f.default is not dataclasses.MISSING:
         value = f.default
-    elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = f.default_factory()  # type: ignore[misc]
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
     else:
         return "required"
     if dataclasses.is_dataclass(value):
@@ -68,6 +68,8 @@ def render_reference() -> str:
             try:
                 factory = lookup(kind, type_name)
             except ImportError:
+                continue
+            if factory is None:
                 continue
             aliases = [a for a, t in ALIASES.get(kind, {}).items() if t == type_name]
             title = f"### {kind} `{type_name}`" + (f" (alias `{'`, `'.join(aliases)}`)" if aliases else "")

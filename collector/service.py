@@ -7,7 +7,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
+from typing import Any
 
 from .config import CollectorConfig, split_endpoint
 from .pipeline import Graph, Host
@@ -76,8 +78,8 @@ class Collector:
         self.host = Host()
         self.graph = Graph(config, self.telemetry, self.host)
         self.metrics_port: int | None = None
-        self._metrics_server = None
-        self._metrics_thread = None
+        self._metrics_server: Any = None
+        self._metrics_thread: threading.Thread | None = None
         self._stop = asyncio.Event()
         self._running = False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .component import ComponentConfig, ConfigError, Duration
 
@@ -54,7 +55,7 @@ class TLSSetting(ComponentConfig):
     max_version: str = ""  # "" = the newest supported (1.3)
     reload_interval: Duration | None = None  # accepted; certificates are read once, at start
 
-    _FILE_KEYS = ("ca_file", "cert_file", "key_file")
+    _FILE_KEYS: ClassVar[tuple[str, ...]] = ("ca_file", "cert_file", "key_file")
 
     def validate(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
@@ -96,7 +97,7 @@ class TLSServerConfig(TLSSetting):
 
     client_ca_file: str = ""
 
-    _FILE_KEYS = ("ca_file", "cert_file", "key_file", "client_ca_file")
+    _FILE_KEYS: ClassVar[tuple[str, ...]] = ("ca_file", "cert_file", "key_file", "client_ca_file")
 
     def validate(self) -> None:
         if not self.cert_file and not self.key_file:

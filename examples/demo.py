@@ -39,9 +39,9 @@ def send_demo_spans(protocol: str, endpoint: str, count: int) -> None:
                                    endpoint=endpoint, set_global=False, schedule_delay_millis=200)
     tracer = provider.get_tracer("examples.demo")
     for i in range(count):
-        with tracer.start_as_current_span("GET /cart", attributes={"http.route": "/cart", "demo.request": i}):
-            with tracer.start_as_current_span("SELECT cart_items", attributes={"db.system": "sqlite"}) as db:
-                db.add_event("rows fetched", {"rows": i % 7})
+        with (tracer.start_as_current_span("GET /cart", attributes={"http.route": "/cart", "demo.request": i}),
+              tracer.start_as_current_span("SELECT cart_items", attributes={"db.system": "sqlite"}) as db):
+            db.add_event("rows fetched", {"rows": i % 7})
     provider.force_flush(10_000)
     provider.shutdown()
 

@@ -21,7 +21,7 @@ from opentelemetry.context import Context
 
 _log = logging.getLogger(__name__)
 _INVALID_SPAN = trace_api.INVALID_SPAN
-_EMPTY = MappingProxyType({})
+_EMPTY: MappingProxyType = MappingProxyType({})
 
 try:
     from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_KEY
@@ -35,13 +35,14 @@ except (ImportError, AttributeError):
 
 FAST = _VAR is not None
 
-if FAST:
+if _VAR is not None:  # FAST
     current = _VAR.get
     attach = _VAR.set
+    _reset = _VAR.reset
 
     def detach(token) -> None:
         try:
-            _VAR.reset(token)
+            _reset(token)
         except ValueError:  # made in another context (thread/task): the API only logs it too
             _log.warning("OpenTelemetry context token detached in the wrong context; ignored")
 
@@ -66,7 +67,7 @@ if FAST:
             values[key] = value
         return Context(values)
 else:
-    current = context_api.get_current
+    current = context_api.get_current  # type: ignore[assignment]  # the API's, not the ContextVar's
     attach = context_api.attach
     detach = context_api.detach
 

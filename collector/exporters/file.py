@@ -81,7 +81,7 @@ class _RotatingWriter:
         self.max_bytes = rotation.max_megabytes * 1024 * 1024 if rotation else 0
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-        self.file = open(path, "wb" if truncate else "ab")
+        self.file = open(path, "wb" if truncate else "ab")  # noqa: SIM115 - open until close() or rotation
         self.size = self.file.tell()
 
     def write(self, chunk: bytes) -> None:
@@ -94,6 +94,7 @@ class _RotatingWriter:
         self.file.close()
         stem, ext = os.path.splitext(self.path)
         now = time.time()
+        assert self.rotation is not None  # rotation happens only when configured
         t = time.localtime(now) if self.rotation.localtime else time.gmtime(now)
         stamp = time.strftime("%Y-%m-%dT%H-%M-%S", t) + f".{int(now * 1000) % 1000:03d}"
         backup = f"{stem}-{stamp}{ext}"
@@ -102,12 +103,13 @@ class _RotatingWriter:
             backup = f"{stem}-{stamp}.{n}{ext}"
             n += 1
         os.replace(self.path, backup)
-        self.file = open(self.path, "wb")
+        self.file = open(self.path, "wb")  # noqa: SIM115 - open until close() or the next rotation
         self.size = 0
         self._prune(stem, ext)
 
     def _prune(self, stem: str, ext: str) -> None:
         backups = sorted(glob.glob(glob.escape(stem) + "-*" + glob.escape(ext)), key=os.path.getmtime)
+        assert self.rotation is not None
         keep = self.rotation.max_backups
         doomed = backups[:-keep] if keep else []
         if self.rotation.max_days:
@@ -212,6 +214,7 @@ class FileExporter(Exporter):
     def _write_sync(self, parts: list[Traces]) -> None:
         with self._thread_lock:
             writer = self._writer
+            assert writer is not None, "file exporter not started"
             for traces in parts:
                 writer.write(self._encode(traces))
             writer.flush()

@@ -267,12 +267,12 @@ class Exporter(Component):
         try:
             while True:
                 try:
-                    await self.queue.put(traces, waiter)
+                    await self.queue.put(traces, waiter)  # type: ignore[union-attr]  # built with queue_cfg
                     break
                 except QueueFullError:
                     if not q.block_on_overflow or self._stopping:
                         raise
-                    await self.queue.wait_for_room()
+                    await self.queue.wait_for_room()  # type: ignore[union-attr]
         except ConsumerError as e:
             self._m_enqueue_failed.inc(n)
             self._refused_spans += n
@@ -323,7 +323,7 @@ class Exporter(Component):
                 await self.push(traces)
         except ConsumerError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RetryableError(f"request timed out after {self.timeout:g}s") from None
         except asyncio.CancelledError:
             raise
@@ -361,7 +361,7 @@ class Exporter(Component):
                           err, delay)
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             # shutdown interrupted the sleep: one last attempt, unless the queue keeps the item
             if self.queue is not None and self.queue.keeps_unsent:

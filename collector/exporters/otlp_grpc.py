@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_lite.otlp.responses import grpc_code_name, grpc_code_retryable, grpc_retry_delay, partial_success
 
-from ..auth import AuthConfig, client_authenticator
+from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
 from ..component import ConfigError, Factory
 from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
 from .helper import Exporter, ExporterConfig, TLSConfig
@@ -72,7 +72,7 @@ def classify_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
     if not grpc_code_retryable(code, delay is not None):
         return PermanentError(message, grpc_code=code)
     if delay or grpc_code_name(code) == "RESOURCE_EXHAUSTED":  # retryable only because of its RetryInfo
-        return ThrottledError(message, delay)
+        return ThrottledError(message, delay or 0.0)  # RESOURCE_EXHAUSTED is retryable only with a delay
     return RetryableError(message)
 
 
@@ -84,7 +84,7 @@ class OTLPGrpcExporter(Exporter):
         self._call = None
         self._metadata = tuple(config.headers.items()) or None
         self._compression = _COMPRESSION[config.compression]
-        self._auth = None  # client authenticator extension: its headers go in every call's metadata
+        self._auth: ClientAuthenticator | None = None  # auth extension: its headers go in every call's metadata
 
     async def start_client(self, host) -> None:
         cfg = self.config

@@ -23,7 +23,7 @@ import httpx
 from otel_lite.otlp.json_codec import request_to_json
 from otel_lite.otlp.responses import error_message, http_status_retryable, parse_partial_success, parse_retry_after
 
-from ..auth import AuthConfig, client_authenticator
+from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
 from ..component import ConfigError, Duration, Factory
 from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
 from .helper import Exporter, ExporterConfig, TLSConfig
@@ -99,7 +99,7 @@ class OTLPHttpExporter(Exporter):
         if self._compress is not None:
             self._headers["Content-Encoding"] = "deflate" if config.compression == "zlib" else config.compression
         self._headers.update(config.headers)
-        self._auth = None  # client authenticator extension: its headers are added to every request
+        self._auth: ClientAuthenticator | None = None  # auth extension: its headers go in every request
         self._extensions = {"sni_hostname": config.tls.server_name_override} if config.tls.server_name_override \
             else None
 

@@ -94,13 +94,15 @@ class PersistentQueue:
     def _commit_sync(self, rows: list[tuple[bytes, int]], deletes: list[int]) -> list[int]:
         """One transaction: insert ``rows`` (returning their ids) and delete finished ids."""
         conn = self._conn
-        ids = []
+        assert conn is not None, "persistent queue not open"
+        ids: list[int] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             if deletes:
                 conn.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in deletes])
             for data, spans in rows:
-                ids.append(conn.execute("INSERT INTO queue (spans, data) VALUES (?, ?)", (spans, data)).lastrowid)
+                ids.append(conn.execute("INSERT INTO queue (spans, data) VALUES (?, ?)",
+                                        (spans, data)).lastrowid)  # type: ignore[arg-type]  # set by INSERT
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -108,7 +110,8 @@ class PersistentQueue:
         return ids
 
     def _read_sync(self, row_id: int):
-        row = self._conn.execute("SELECT data FROM queue WHERE id = ?", (row_id,)).fetchone()
+        row = self._conn.execute(  # type: ignore[union-attr]  # open while the queue runs
+            "SELECT data FROM queue WHERE id = ?", (row_id,)).fetchone()
         return None if row is None else row[0]
 
     def _close_sync(self) -> None:
@@ -176,7 +179,7 @@ class PersistentQueue:
                         committed.set_exception(RetryableError(f"persistent queue write failed: {e}"))
                 # unsent deletes are harmless: those batches are sent again after a restart
                 continue
-            for row_id, (_, spans, units, waiter, committed) in zip(ids, batch):
+            for row_id, (_, spans, units, waiter, committed) in zip(ids, batch, strict=True):
                 self._pending.append((row_id, spans, units))
                 self._pending_units += units
                 self._stored += spans
@@ -218,7 +221,7 @@ class PersistentQueue:
                 return None
             try:
                 await asyncio.wait_for(self._ready.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
 
     async def ack(self, entry: QueueEntry, keep: bool = False) -> None:
@@ -256,7 +259,7 @@ class PersistentQueue:
             await asyncio.gather(self._writer, return_exceptions=True)
         if self._to_delete:  # a done() raced with the last commit
             self._kick()
-            await asyncio.gather(self._writer, return_exceptions=True)
+            await asyncio.gather(self._writer, return_exceptions=True)  # type: ignore[arg-type]  # _kick starts it
         if self._exec is not None:
             await self._call(self._close_sync)
             self._exec.shutdown(wait=True)

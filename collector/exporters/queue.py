@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from ..consumer import PermanentError, RetryableError, Traces
 
@@ -139,7 +140,7 @@ class MemoryQueue:
                     await self._ready.wait()
                 else:
                     await asyncio.wait_for(self._ready.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return self._items.popleft()
 

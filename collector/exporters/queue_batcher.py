@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..batching import QueueBatchConfig, sizer, split_to_size
 from ..consumer import ConsumerError, RetryableError, Traces
@@ -136,12 +136,12 @@ class QueueBatcher:
             raise
         finally:
             keep = isinstance(error, ShutdownError)
-            for e in entries:
+            for entry in entries:
                 try:
-                    await self.queue.ack(e, keep=keep)
+                    await self.queue.ack(entry, keep=keep)
                 except Exception as exc:  # storage failure: the row stays for the next start
                     self.log.error("persistent queue error: %s", exc)
-                resolve(e.waiter, error)
+                resolve(entry.waiter, error)
             self._slots.release()
 
     def flush_now(self) -> None:
@@ -158,7 +158,7 @@ class QueueBatcher:
         if self._runner is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._runner), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._runner.cancel()
                 await asyncio.gather(self._runner, return_exceptions=True)
         while self._senders and loop.time() < deadline:

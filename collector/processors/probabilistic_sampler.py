@@ -238,6 +238,7 @@ class ProbabilisticSamplerProcessor(Component):
     def decide(self, trace_id: bytes, trace_state: str, priority: bool | None) -> tuple[str, bool, str | None]:
         """-> (policy name, sampled, new tracestate or None when not to be written)."""
         parse_error = None
+        ts: W3CTraceState | None
         try:
             ts = W3CTraceState.parse(trace_state)
         except TraceStateError as e:
@@ -290,6 +291,7 @@ class ProbabilisticSamplerProcessor(Component):
                 for i, span in enumerate(spans):
                     priority = None if partial or not len(span.attributes) else _sampling_priority(span)
                     trace_state = span.trace_state
+                    result: tuple[str, bool, str | None] | None
                     if trace_state:
                         result = decide(span.trace_id, trace_state, priority)
                     elif priority is None:

@@ -19,13 +19,19 @@ A gRPC failure carries the ``google.rpc.Status`` (``otel_lite.otlp.responses.rpc
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf import json_format
 
-from otel_lite.otlp.responses import (GRPC_RETRYABLE_CODES, RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER,
-                                      format_retry_after, grpc_code_name, rpc_status)
+from otel_lite.otlp.responses import (
+    GRPC_RETRYABLE_CODES,
+    RETRY_INFO_TRAILER,
+    STATUS_DETAILS_TRAILER,
+    format_retry_after,
+    grpc_code_name,
+    rpc_status,
+)
 
 from ..consumer import PermanentError, ThrottledError
 
@@ -96,7 +102,7 @@ def grpc_failure(exc: BaseException) -> GRPCFailure:
     """The gRPC answer to a pipeline error: code, message and the status-details trailers."""
     code, delay = grpc_status_for(exc), retry_delay(exc)
     status = rpc_status(code, describe(exc), delay)
-    trailers = ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)
+    trailers: tuple[tuple[str, Any], ...] = ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)
     if delay is not None:
         trailers += ((RETRY_INFO_TRAILER, status.details[0].value),)
     return GRPCFailure(code, status.message, trailers)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import zlib
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["BadRequest", "TooLarge", "BodyNotRead", "BodyTooLarge", "BodyTimeout", "CLOSE", "COMPRESSIONS",
            "OFFLOAD_BYTES", "read_body", "content_encoding", "decompress", "decode_body"]

@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import thriftpy2
@@ -41,9 +42,9 @@ from otel_lite.otlp.responses import media_type
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
 from ..consumer import Traces
-from ..legacy_proto.jaeger.api_v2 import collector_pb2
 from ..grpc_server import GRPCServerConfig, start_server
 from ..http_server import HTTPServer, HTTPServerConfig
+from ..legacy_proto.jaeger.api_v2 import collector_pb2
 from .errors import abort_grpc, http_failure
 from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_body, read_body
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
@@ -211,6 +212,7 @@ def decode_agent_packet(data: bytes, compact: bool):
         if compact and _fastbinary is not None:
             args = _read_compact_fast(data)
         else:
+            proto: Any
             if compact:
                 proto = TCompactProtocol(TMemoryBuffer(data))
             else:
@@ -286,7 +288,7 @@ _STOP = object()
 
 
 class _UDPServer:
-    def __init__(self, receiver: "JaegerReceiver", cfg: UDPServerConfig, transport_name: str, compact: bool):
+    def __init__(self, receiver: JaegerReceiver, cfg: UDPServerConfig, transport_name: str, compact: bool):
         self.receiver, self.cfg, self.name, self.compact = receiver, cfg, transport_name, compact
         self.queue: queue.Queue = queue.Queue(cfg.queue_size)
         self.sock: socket.socket | None = None
@@ -335,7 +337,8 @@ class _UDPServer:
                 continue
             self.inflight.acquire()
             try:  # errors are counted by push; UDP has no one to answer
-                future = asyncio.run_coroutine_threadsafe(self.receiver.push(traces, self.name), self.loop)
+                future = asyncio.run_coroutine_threadsafe(self.receiver.push(traces, self.name),
+                                                          self.loop)  # type: ignore[arg-type]  # set by start()
             except RuntimeError:  # the loop is gone: nothing left to deliver to
                 self.inflight.release()
                 return
@@ -444,7 +447,7 @@ class JaegerReceiver(Component):
         return await self._m[transport].push(self.next, traces)
 
     # -- gRPC ------------------------------------------------------------------
-    async def _post_spans(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def _post_spans(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[return]
         try:
             traces = await _decode(_post_spans_to_traces, raw)
         except BadInput as e:
@@ -452,7 +455,7 @@ class JaegerReceiver(Component):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if traces.span_count == 0:
             return _EMPTY_RESPONSE
-        if self.config.protocols.grpc.include_metadata:
+        if self.config.protocols.grpc.include_metadata:  # type: ignore[union-attr]  # served only when configured
             traces.metadata = dict(context.invocation_metadata() or ())
         err = await self.push(traces, T_GRPC)
         if err is None:
@@ -535,9 +538,9 @@ class JaegerReceiver(Component):
         udp, self.udp = list(self.udp.values()), {}
         for server in udp:
             await server.stop()
-        server, self._http_server = self._http_server, None
-        if server is not None:
-            await server.stop()
+        http_server, self._http_server = self._http_server, None
+        if http_server is not None:
+            await http_server.stop()
         grpc_server, self._grpc_server = self._grpc_server, None
         if grpc_server is not None:
             await grpc_server.stop(grace=5)

@@ -21,6 +21,7 @@ int, bytes) and share one writer, so every mapping rule lives once:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -86,7 +87,8 @@ def _http_status(value, kind: int) -> int | None:
 
 def _status(kind: int, attrs: dict) -> tuple[int, str] | None:
     """Go's setInternalSpanStatus: the ``error`` tag wins, then otel.status_code, then http.status_code."""
-    code, message, exists = Status.STATUS_CODE_UNSET, "", False
+    code: int = Status.STATUS_CODE_UNSET
+    message, exists = "", False
     if attrs.get("error") is True:
         del attrs["error"]
         code, exists = Status.STATUS_CODE_ERROR, True
@@ -132,7 +134,7 @@ class _ResourceWriter:
 
     def __init__(self, request, service_name: str, tags: dict):
         self.rs = request.resource_spans.add()
-        self.scopes: dict[tuple[str, str], object] = {}
+        self.scopes: dict[tuple[str, str], Any] = {}  # scope -> its ScopeSpans message
         self.count = 0
         attrs = {}
         if service_name and service_name != NO_SERVICE_NAME:
@@ -188,7 +190,7 @@ def _event(ts_ns: int, fields: dict) -> tuple[int, str, dict]:
 
 # Thrift TagType: STRING, DOUBLE, BOOL, LONG, BINARY
 def _thrift_tags(tags) -> dict:
-    out = {}
+    out: dict = {}
     if not tags:
         return out
     for t in tags:
@@ -323,7 +325,7 @@ def proto_batches_to_request(batches, request: ExportTraceServiceRequest | None 
         writers: dict[bytes, _ResourceWriter] = {}
         batch_key = batch.process.SerializeToString(deterministic=True)
 
-        def writer_for(process, key):
+        def writer_for(process, key, writers=writers):  # this batch's writers (bound: defined in the loop)
             w = writers.get(key)
             if w is None:
                 w = writers[key] = _ResourceWriter(request, process.service_name, _proto_tags(process.tags))

@@ -28,8 +28,8 @@ from ..consumer import Traces, count_spans
 from ..grpc_server import GRPCServerConfig, start_server
 from ..legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 from .errors import grpc_failure
-from .opencensus_translate import resource_from_node, spans_to_request
 from .obsreport import TransportReport
+from .opencensus_translate import resource_from_node, spans_to_request
 
 __all__ = ["FACTORY", "OpenCensusReceiverConfig", "OpenCensusReceiver", "TRACE_SERVICE"]
 

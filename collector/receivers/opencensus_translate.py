@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -73,7 +73,7 @@ def _put(attributes, key: str, value) -> None:
 
 
 def _rfc3339(ts) -> str:
-    moment = datetime.fromtimestamp(ts.seconds, timezone.utc)
+    moment = datetime.fromtimestamp(ts.seconds, UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if ts.nanos:
         text += ("." + f"{ts.nanos:09d}").rstrip("0")

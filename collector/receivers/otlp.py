@@ -161,7 +161,7 @@ class OTLPReceiver(Component):
         return await self._m[transport].push(self.next, traces)
 
     # -- gRPC ----------------------------------------------------------------
-    async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[return]
         try:
             msg = _parse_proto(raw)
         except BadRequest as e:
@@ -170,7 +170,7 @@ class OTLPReceiver(Component):
         count = count_spans(msg)
         if count == 0:
             return _EMPTY_RESPONSE
-        metadata = dict(context.invocation_metadata() or ()) if self.config.protocols.grpc.include_metadata else None
+        metadata = dict(context.invocation_metadata() or ()) if self.config.protocols.grpc.include_metadata else None  # type: ignore[union-attr]
         err = await self._push(Traces(msg, raw, count, metadata), "grpc")
         if err is None:
             return _EMPTY_RESPONSE

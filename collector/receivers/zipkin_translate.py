@@ -171,6 +171,8 @@ def _ip_text(ipv4, ipv6) -> str | None:
 class _Span:
     __slots__ = ("trace_id", "span_id", "parent_id", "kind", "name", "timestamp", "duration", "service",
                  "local_ip", "local_port", "remote_service", "remote_ip", "remote_port", "annotations", "tags")
+    trace_id: bytes  # set by the decoder right after construction
+    span_id: bytes
 
     def __init__(self):
         self.parent_id = b""
@@ -338,7 +340,7 @@ def _v1_json_span(obj, i: int) -> _Span:
         local = fallback
     if local is not None:
         s.service, s.local_ip, s.local_port = local
-    if not s.timestamp and first is not None:
+    if not s.timestamp and first is not None and last is not None:
         s.timestamp, s.duration = first, last - first
     return s
 
@@ -524,9 +526,8 @@ def spans_to_request(spans: list[_Span], parse_string_tags: bool) -> ExportTrace
             if s.service:
                 _add_attr(attrs, "service.name", s.service)
             for key, value in resource_tags.items():
-                if key == "service.name":
-                    if s.service:
-                        continue  # the local endpoint names the service
+                if key == "service.name" and s.service:
+                    continue  # the local endpoint names the service
                 if parse_string_tags and isinstance(value, str):
                     value = typed_tag(value)
                 _add_attr(attrs, key, value)

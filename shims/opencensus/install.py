@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any, ClassVar
 
 from opencensus.trace import execution_context
 from opencensus.trace import tracer as oc_tracer_module
@@ -53,8 +54,8 @@ _set_oc_span = execution_context.set_current_span
 
 class _State:
     lock = threading.Lock()
-    otel_tracer = None  # set while installed
-    saved: dict = {}    # class attribute name -> original value (or _MISSING)
+    otel_tracer: Any = None  # set while installed
+    saved: ClassVar[dict] = {}  # class attribute name -> original value (or _MISSING)
 
 
 def install_shim(tracer_provider=None) -> None:
@@ -103,7 +104,7 @@ def _keep_original_tracer(oc_tracer, value) -> None:
     oc_tracer.__dict__["tracer"] = value
 
 
-def _shim_tracer_of(oc_tracer) -> "ShimContextTracer":
+def _shim_tracer_of(oc_tracer) -> ShimContextTracer:
     shim = oc_tracer.__dict__.get(_SHIM_ATTR)
     otel_tracer = _State.otel_tracer
     if shim is None or shim._otel_tracer is not otel_tracer:
@@ -202,7 +203,7 @@ class ShimContextTracer:
         token, span._token = span._token, None
         if token is not None:
             current = _current()
-            if current.get(_SPAN_KEY) is span and _span_in(current) is span._otel_span:
+            if current.get(_SPAN_KEY) is span and _span_in(current) is span._otel_span:  # type: ignore[attr-defined]
                 _context.detach(token)
             else:  # ended out of order: leave the context to whoever owns it now
                 _log.debug("OpenCensus span %r ended while not current", span.name)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
@@ -73,13 +73,10 @@ def iso_to_ns(timestamp) -> int | None:
     if timestamp is None:
         return None
     try:
-        if isinstance(timestamp, datetime):
-            moment = timestamp
-        else:
-            moment = datetime.fromisoformat(str(timestamp).rstrip("Z"))
+        moment = timestamp if isinstance(timestamp, datetime) else datetime.fromisoformat(str(timestamp).rstrip("Z"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
+        delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
         return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     except (TypeError, ValueError):
         _log.debug("unparsable OpenCensus timestamp %r; using now", timestamp)
@@ -88,7 +85,7 @@ def iso_to_ns(timestamp) -> int | None:
 
 def message_event(event) -> tuple[str, dict, int | None]:
     """OpenCensus ``MessageEvent`` -> (event name, attributes, timestamp ns)."""
-    attrs = {"message.event.type": _MESSAGE_TYPES.get(event.type, str(event.type))}
+    attrs: dict = {"message.event.type": _MESSAGE_TYPES.get(event.type, str(event.type))}
     if event.id is not None:
         attrs["message.event.id"] = attribute_value(event.id)
     if event.uncompressed_size_bytes is not None:

@@ -29,7 +29,6 @@ import struct
 from collections.abc import Mapping
 
 import opentracing
-from opentracing import Format
 from opentelemetry import baggage as baggage_api
 from opentelemetry import propagate
 from opentelemetry import trace as trace_api
@@ -37,6 +36,7 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentracing import Format
 
 from .span import SpanContextShim
 

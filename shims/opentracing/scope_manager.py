@@ -42,7 +42,7 @@ class ScopeShim(opentracing.Scope):
         super().__init__(manager, span)
         self._finish_on_close = finish_on_close
         self._otel_span = otel_span
-        self._tokens = []  # context tokens to detach on close, innermost last
+        self._tokens: list = []  # context tokens to detach on close, innermost last
 
     def _is_active(self) -> bool:
         context = _current()

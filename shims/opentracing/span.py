@@ -12,10 +12,10 @@ import traceback as traceback_module
 from types import MappingProxyType
 
 import opentracing
-from opentracing import logs as ot_logs
 from opentelemetry.trace import Status, StatusCode
+from opentracing import logs as ot_logs
 
-_EMPTY = MappingProxyType({})
+_EMPTY: MappingProxyType = MappingProxyType({})
 _OK = Status(StatusCode.OK)
 _ERROR = Status(StatusCode.ERROR)
 # One lock for every baggage update: updates are rare, and a lock per span
@@ -73,7 +73,7 @@ class SpanContextShim(opentracing.SpanContext):
     def span_id(self) -> int:
         return self._otel_context.span_id
 
-    def with_baggage_item(self, key: str, value) -> "SpanContextShim":
+    def with_baggage_item(self, key: str, value) -> SpanContextShim:
         baggage = dict(self._baggage)
         if value is None:
             baggage.pop(key, None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 
 import opentracing
-from opentracing import Format, ReferenceType
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
+from opentracing import Format, ReferenceType
 
 from .. import _context
 from . import propagation
@@ -27,7 +27,7 @@ _EMPTY_CONTEXT = Context()
 
 
 def create_tracer(tracer_provider=None, *, map_span_kind: bool = False, text_map_propagator=None,
-                  http_headers_propagator=None) -> "TracerShim":
+                  http_headers_propagator=None) -> TracerShim:
     """An OpenTracing tracer recording through ``tracer_provider`` (the global
     OpenTelemetry provider when None) with scope name ``opentracing-shim``.
 

@@ -39,14 +39,13 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from otel_lite.otlp.wire import varint
-
 from collector import registry
 from collector.component import Component, ComponentConfig, Factory
 from collector.config import build_config, parse_yaml
 from collector.consumer import count_spans
 from collector.receivers.otlp import otlp_json_to_request
 from collector.service import Collector
+from otel_lite.otlp.wire import varint
 from tests.collector.conftest import LoopThread
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -131,7 +130,7 @@ class Case:
                            "body_b64": base64.b64encode(self.body).decode()}, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "Case":
+    def from_json(cls, text: str) -> Case:
         d = json.loads(text)
         return cls(d["kind"], d["protocol"], base64.b64decode(d["body_b64"]), d["ctype"], d["encoding"],
                    d["invalid"])
@@ -194,7 +193,7 @@ class Harness:
         if accepted:
             self.expected_other += local_span_count(case)
 
-    def verify_consumer(self, good: "GoodClients | None" = None) -> None:
+    def verify_consumer(self, good: GoodClients | None = None) -> None:
         with self.consumer.lock:
             other, received_good = self.consumer.other_spans, collections.Counter(self.consumer.good)
         if other != self.expected_other:
@@ -214,7 +213,7 @@ def http_post(port: int, body: bytes, ctype: str | None, encoding: str | None, t
     try:
         conn.request("POST", "/v1/traces", body=body, headers=headers)
         resp = conn.getresponse()
-        return ("http", resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read())
+        return ("http", resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     except (ConnectionError, http.client.RemoteDisconnected) as e:
         # an oversized body may be refused (400 + close) while it is still being sent: the client then
         # sees the connection close instead of the answer, as with any HTTP server
@@ -407,7 +406,6 @@ class GoodClients:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
         from opentelemetry.sdk.trace.id_generator import IdGenerator
 
         class UrandomIds(IdGenerator):  # not the `random` module, which hypothesis reseeds per example
@@ -425,9 +423,9 @@ class GoodClients:
             state["grpc"] = GrpcExporter(endpoint=self.h.grpc_target, insecure=True, timeout=30)
             state["http"] = HttpExporter(endpoint=self.h.http_url, timeout=30)
         tracer = state["provider"].get_tracer("good-official")
-        with tracer.start_as_current_span(f"official-{seq}", attributes={"seq": seq}):
-            with tracer.start_as_current_span("child"):
-                pass
+        with tracer.start_as_current_span(f"official-{seq}", attributes={"seq": seq}), \
+                tracer.start_as_current_span("child"):
+            pass
         spans = state["memory"].get_finished_spans()
         state["memory"].clear()
         exporter = state["grpc"] if seq % 2 else state["http"]
@@ -475,7 +473,7 @@ def wire_nested_value(depth: int, shape: str) -> bytes:
     """An AnyValue nested ``depth`` levels deep through arrays ("array") or kvlists ("kvlist")."""
     value = ld(1, b"leaf")  # AnyValue.string_value
     for _ in range(depth):
-        if shape == "array":
+        if shape == "array":  # noqa: SIM108 - one comment per wire shape
             value = ld(5, ld(1, value))  # AnyValue.array_value{values}
         else:
             value = ld(6, ld(1, ld(1, b"k") + ld(2, value)))  # AnyValue.kvlist_value{values{key, value}}
@@ -607,10 +605,10 @@ def _paths(obj, prefix=()):
     yield prefix
     if isinstance(obj, dict):
         for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
+            yield from _paths(v, (*prefix, k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
+            yield from _paths(v, (*prefix, i))
 
 
 def _replace(obj, path, value):
@@ -644,7 +642,8 @@ def json_bad_ids(draw) -> bytes:
     size = 16 if key == "traceId" else 8
     bad = draw(
         st.text(alphabet="0123456789abcdef", max_size=40).filter(lambda s: s and len(s) != size * 2)
-        | st.text(min_size=size * 2, max_size=size * 2).filter(lambda s: not all(c in "0123456789abcdefABCDEF" for c in s))
+        | st.text(min_size=size * 2, max_size=size * 2).filter(
+            lambda s: not all(c in "0123456789abcdefABCDEF" for c in s))
         | st.just(base64.b64encode(b"\x01" * size).decode())
         | st.just(" " + "ab" * (size - 1) + " ")
         | st.just("ab " * (size - 1) + "ab"))

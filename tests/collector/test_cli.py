@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import requests
 
 from tests.collector.conftest import free_port
@@ -129,7 +128,7 @@ def test_default_config_daemon_serves_and_stops_on_sigterm(tmp_path):
         metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert 'otelcol_receiver_accepted_spans_total{receiver="otlp",transport="http"} 4.0' in metrics
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -16,7 +16,6 @@ from collector.service import Collector
 from tests.collector.conftest import free_port
 from tests.collector.test_otlp_receiver import grpc_error, make_request, post
 
-
 # ---------------------------------------------------------------------------
 # Test components recording their lifecycle into one shared journal
 

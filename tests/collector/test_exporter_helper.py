@@ -10,8 +10,14 @@ import pytest
 
 from collector.component import ComponentID, ConfigError, CreateSettings
 from collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
-from collector.exporters.helper import (Exporter, ExporterConfig, QueueFullError, RetryConfig, ShutdownError,
-                                        backoff_delays)
+from collector.exporters.helper import (
+    Exporter,
+    ExporterConfig,
+    QueueFullError,
+    RetryConfig,
+    ShutdownError,
+    backoff_delays,
+)
 from collector.pipeline import Host
 from collector.telemetry import Telemetry
 
@@ -101,7 +107,7 @@ def test_backoff_grows_to_max_with_jitter_bounds():
     cfg = RetryConfig(initial_interval=1.0, max_interval=4.0, multiplier=2.0, randomization_factor=0.5)
     it = backoff_delays(cfg)
     delays = [next(it) for _ in range(6)]
-    for d, base in zip(delays, [1, 2, 4, 4, 4, 4]):
+    for d, base in zip(delays, [1, 2, 4, 4, 4, 4], strict=True):
         assert base * 0.5 <= d <= base * 1.5
 
 
@@ -147,7 +153,7 @@ def test_permanent_error_is_not_retried_and_reaches_waiting_caller():
 
 def test_throttle_delay_is_a_lower_bound_for_the_next_attempt():
     async def main():
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"enabled": False}},
+        exp, _tel = build({"retry_on_failure": FAST, "sending_queue": {"enabled": False}},
                          script=[ThrottledError("slow down", 0.3), None])
         await exp.start(Host())
         await exp.consume(make_traces(1))
@@ -175,7 +181,7 @@ def test_gives_up_after_max_elapsed_time():
 
 def test_retry_disabled_makes_one_attempt():
     async def main():
-        exp, tel = build({"retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}},
+        exp, _tel = build({"retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}},
                          script=[RetryableError("down")])
         await exp.start(Host())
         with pytest.raises(RetryableError, match="down"):
@@ -269,7 +275,7 @@ def test_without_wait_for_result_the_caller_returns_once_queued():
 def test_wait_for_result_surfaces_retryable_failure_after_retries():
     async def main():
         retry = dict(FAST, max_elapsed_time="60ms")
-        exp, tel = build({"retry_on_failure": retry, "sending_queue": {"wait_for_result": True}},
+        exp, _tel = build({"retry_on_failure": retry, "sending_queue": {"wait_for_result": True}},
                          script=[RetryableError("backend down")] * 1000)
         await exp.start(Host())
         with pytest.raises(RetryableError, match="backend down"):
@@ -281,7 +287,7 @@ def test_wait_for_result_surfaces_retryable_failure_after_retries():
 
 def test_empty_batches_are_ignored():
     async def main():
-        exp, tel = build({"sending_queue": {"wait_for_result": True}})
+        exp, _tel = build({"sending_queue": {"wait_for_result": True}})
         await exp.start(Host())
         await exp.consume(Traces())
         await exp.shutdown()
@@ -326,10 +332,10 @@ def test_shutdown_aborts_retry_sleeps():
 
 def test_lifecycle_edges():
     async def main():
-        exp, tel = build()
+        exp, _tel = build()
         await exp.shutdown()  # never started
         await exp.shutdown()  # twice
-        exp, tel = build()
+        exp, _tel = build()
         await exp.start(Host())
         await exp.shutdown()
         with pytest.raises(RetryableError, match="shutting down"):
@@ -341,7 +347,7 @@ def test_lifecycle_edges():
 def test_waiting_caller_gets_shutdown_error_when_its_batch_cannot_be_sent():
     async def main():
         gate = asyncio.Event()
-        exp, tel = build({"sending_queue": {"num_consumers": 1, "wait_for_result": True}}, gate=gate)
+        exp, _tel = build({"sending_queue": {"num_consumers": 1, "wait_for_result": True}}, gate=gate)
         exp.drain_timeout = 0.1
         await exp.start(Host())
         first = asyncio.create_task(exp.consume(make_traces(1)))

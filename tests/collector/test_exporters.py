@@ -185,7 +185,7 @@ def test_grpc_resource_exhausted_without_retry_info_is_permanent(otlp_sink):
 def test_grpc_backend_down_is_retryable():
     cfg = {"endpoint": f"127.0.0.1:{free_port()}", "tls": {"insecure": True}, "timeout": "2s",
            "retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}}
-    tel, errors = run(export("otlp", cfg, [make_traces(3)]))
+    _tel, errors = run(export("otlp", cfg, [make_traces(3)]))
     assert len(errors) == 1 and isinstance(errors[0], RetryableError)
     assert not isinstance(errors[0], PermanentError)
 
@@ -234,7 +234,7 @@ def test_http_delivers_every_span(otlp_sink, encoding, compression):
                                                   headers={"X-Tenant": "acme"}), batches))
     assert errors == []
     assert span_keys(otlp_sink.spans()) == sent_keys(*batches)
-    got_link = [s for s in otlp_sink.spans() if s.links][0].links[0]
+    got_link = next(s for s in otlp_sink.spans() if s.links).links[0]
     want_link = batches[0].message.resource_spans[0].scope_spans[0].spans[0].links[0]
     assert (got_link.trace_id, got_link.span_id) == (want_link.trace_id, want_link.span_id)
     h = otlp_sink.request_headers[0]
@@ -385,7 +385,7 @@ def test_file_json_lines_parse_back(tmp_path):
 def test_file_write_failures_are_counted_once(flush_interval):
     """Buffered batches were acknowledged already: a failed write counts them as failed
     sends (once, whether the flush loop or the caller's own push hit the error)."""
-    tel, errors = run(export("file", {"path": "/dev/full", "flush_interval": flush_interval},
+    tel, _errors = run(export("file", {"path": "/dev/full", "flush_interval": flush_interval},
                              [make_traces(5, 0), make_traces(3, 1)]))
     assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="file", error_permanent="true") == 8
     assert metric(tel, "otelcol_exporter_sent_spans_total", exporter="file") in (0, 8)

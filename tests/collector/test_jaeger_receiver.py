@@ -18,15 +18,15 @@ from thriftpy2.protocol import TBinaryProtocol, TCompactProtocol
 from thriftpy2.thrift import TMessageType
 from thriftpy2.transport import TMemoryBuffer
 
-from otel_lite.otlp.responses import grpc_retry_delay
-
 from collector import registry
 from collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
 from collector.config import build_config, parse_yaml
 from collector.consumer import PermanentError, RetryableError, ThrottledError
 from collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
-from collector.receivers.jaeger import agent_thrift, jaeger_thrift as jt
+from collector.receivers.jaeger import agent_thrift
+from collector.receivers.jaeger import jaeger_thrift as jt
 from collector.service import Collector
+from otel_lite.otlp.responses import grpc_retry_delay
 from tests.collector.conftest import free_port
 
 POST_SPANS = "/jaeger.api_v2.CollectorService/PostSpans"
@@ -227,9 +227,9 @@ def test_pipeline_errors_map_to_statuses(running, error, code, status):
     """As every receiver (the OTLP receiver's mapping), not Go's Jaeger receiver, which answers every
     pipeline error with 500 over HTTP: a sender must be told to retry when it may."""
     running.capture.fail_with = [error, error]
-    with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel:
-        with pytest.raises(grpc.RpcError) as e:
-            collector_pb2_grpc.CollectorServiceStub(channel).PostSpans(proto_request(2), timeout=5)
+    with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel, \
+            pytest.raises(grpc.RpcError) as e:
+        collector_pb2_grpc.CollectorServiceStub(channel).PostSpans(proto_request(2), timeout=5)
     assert e.value.code() == code
     assert (grpc_retry_delay(e.value.trailing_metadata()) == 2.5) == isinstance(error, ThrottledError)
     r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces", data=thrift_body(batch(3)),
@@ -359,7 +359,7 @@ def test_slow_pipeline_drops_udp_packets_without_blocking_the_loop(loop_thread):
         # two pushes in flight (the bound is queue_size), a third packet held by the worker ...
         for i in range(3):
             r.send_udp(agent_packet(batch(1)))
-            assert r.wait(lambda: server.received_packets == i + 1 and server.queue.empty())
+            assert r.wait(lambda i=i: server.received_packets == i + 1 and server.queue.empty())
         # ... so of seven more, two are queued and five dropped and counted
         for _ in range(7):
             r.send_udp(agent_packet(batch(1)))
@@ -455,7 +455,7 @@ service:
     # jaeger-client reports its first reference, here FOLLOWS_FROM, as parentSpanId too; like Go we keep
     # parentSpanId and make every reference but a CHILD_OF to that parent a link
     assert job.trace_id == trace_id and job.parent_span_id == root.span_id
-    assert [(l.span_id, l.attributes[0].value.string_value) for l in job.links] == [(root.span_id, "follows_from")]
+    assert [(ln.span_id, ln.attributes[0].value.string_value) for ln in job.links] == [(root.span_id, "follows_from")]
     for req in otlp_sink.requests:
         for rs in req.resource_spans:
             res = {a.key: a.value.string_value for a in rs.resource.attributes}

@@ -98,10 +98,11 @@ CASES = [
     ("parent span id", {"parent": PARENT}, None,
      lambda rs, ss, s: s.parent_span_id == sid(PARENT) and len(s.links) == 0),
     ("first CHILD_OF reference is the parent", {"refs": [(1, 5, 5, 9), (0, TRACE_HIGH, TRACE_LOW, 77)]}, None,
-     lambda rs, ss, s: s.parent_span_id == sid(77) and [(l.span_id, attrs(l.attributes)) for l in s.links]
+     lambda rs, ss, s: s.parent_span_id == sid(77) and [(ln.span_id, attrs(ln.attributes)) for ln in s.links]
      == [(sid(9), {"opentracing.ref_type": "follows_from"})]),
     ("other references become links", {"parent": PARENT, "refs": [(0, 1, 2, 3), (1, 4, 5, 6)]}, None,
-     lambda rs, ss, s: s.parent_span_id == sid(PARENT) and [(l.trace_id, l.span_id, attrs(l.attributes)["opentracing.ref_type"]) for l in s.links]
+     lambda rs, ss, s: s.parent_span_id == sid(PARENT)
+     and [(ln.trace_id, ln.span_id, attrs(ln.attributes)["opentracing.ref_type"]) for ln in s.links]
      == [(ids(1, 2), sid(3), "child_of"), (ids(4, 5), sid(6), "follows_from")]),
     ("tag types kept", {"tags": {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"}}, None,
      lambda rs, ss, s: attrs(s.attributes) == {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"}),

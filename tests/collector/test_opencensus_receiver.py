@@ -113,8 +113,10 @@ def test_ids_times_name_tracestate_and_typed_attributes():
                   same_process_as_parent_span=wrappers_pb2.BoolValue(value=False))
     src.attributes.dropped_attributes_count = 3
     _, span = one(spans_to_request(None, None, [src]))
-    assert (span.trace_id, span.span_id, span.parent_span_id) == (TRACE, (1).to_bytes(8, "big"), (9).to_bytes(8, "big"))
-    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (1_700_000_000_000_000_005, 1_700_000_001_000_000_007)
+    assert (span.trace_id, span.span_id, span.parent_span_id) == (TRACE, (1).to_bytes(8, "big"),
+                                                                   (9).to_bytes(8, "big"))
+    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (1_700_000_000_000_000_005,
+                                                                     1_700_000_001_000_000_007)
     assert span.name == "op" and span.trace_state == "a=1,b=2"
     assert attrs(span) == {"s": "x", "i": 7, "b": True, "d": 0.25, "opencensus.same_process_as_parent_span": False}
     assert span.dropped_attributes_count == 3
@@ -178,7 +180,7 @@ def test_links():
         Span.Link(trace_id=b"bad", span_id=b"\x03" * 8),
     ], dropped_links_count=1)
     _, span = one(spans_to_request(None, None, [oc_span(links=links)]))
-    assert [(l.trace_id, l.span_id, l.trace_state, attrs(l)) for l in span.links] == [
+    assert [(ln.trace_id, ln.span_id, ln.trace_state, attrs(ln)) for ln in span.links] == [
         (other, b"\x01" * 8, "k=v", {"w": 1, "opencensus.link.type": "PARENT_LINKED_SPAN"}),
         (other, b"\x02" * 8, "", {"opencensus.link.type": "TYPE_UNSPECIFIED"}),
     ]
@@ -242,7 +244,8 @@ def running(loop_thread):
 
 
 def _resource_of_each_batch(capture):
-    return [[(attrs(rs.resource), [s.name for ss in rs.scope_spans for s in ss.spans]) for rs in t.message.resource_spans]
+    return [[(attrs(rs.resource), [s.name for ss in rs.scope_spans for s in ss.spans])
+             for rs in t.message.resource_spans]
             for t in capture.batches]
 
 

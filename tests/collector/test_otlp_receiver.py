@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 import zlib
+from typing import ClassVar
 
 import grpc
 import pytest
@@ -34,7 +35,7 @@ EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # A capturing exporter plugged into the real config/pipeline machinery
 
 class CaptureExporter(Component):
-    instances: list = []
+    instances: ClassVar[list] = []
 
     def __init__(self):
         self.batches = []
@@ -46,7 +47,7 @@ class CaptureExporter(Component):
         self.calls += 1
         if self.fail_with:
             raise self.fail_with.pop(0)
-        traces.message  # the receiver's message/bytes must parse
+        _ = traces.message  # the receiver's message/bytes must parse
         self.batches.append(traces)
 
     def spans(self):
@@ -220,7 +221,8 @@ def test_http_json_with_hex_ids(running):
                                    "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
                                    "parentSpanId": "", "name": "json-span", "kind": 2,
                                    "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
-                                   "links": [{"traceId": "5b8efff798038103d269b633813fc60d", "spanId": "eee19b7ec3c1b175"}],
+                                   "links": [{"traceId": "5b8efff798038103d269b633813fc60d",
+                                              "spanId": "eee19b7ec3c1b175"}],
                                    "unknownField": {"ignored": True}}]}]}]}
     resp = post(running.http_url, json.dumps(body).encode(), "application/json")
     assert resp.status_code == 200, resp.text
@@ -495,7 +497,7 @@ def _self_signed(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(hours=1))

@@ -16,8 +16,14 @@ from collector.component import ComponentID, ConfigError, CreateSettings
 from collector.consumer import RetryableError
 from collector.exporters.helper import QueueFullError
 from collector.exporters.persistent_queue import PersistentQueue
-from collector.extensions.file_storage import (FACTORY as FS_FACTORY, FileStorageConfig, client_file_name,
-                                               default_directory)
+from collector.extensions.file_storage import (
+    FACTORY as FS_FACTORY,
+)
+from collector.extensions.file_storage import (
+    FileStorageConfig,
+    client_file_name,
+    default_directory,
+)
 from collector.pipeline import Host
 from collector.telemetry import Telemetry
 from tests.support.otlp_sink import OtlpSink
@@ -178,7 +184,7 @@ def test_wait_for_result_with_persistent_queue_surfaces_permanent_errors(tmp_pat
                                    FileStorageConfig.from_mapping({"directory": str(tmp_path)}), None)
             await fs.start(host)
             host.extensions[ComponentID("file_storage")] = fs
-            exp, tel = make_exporter("otlp", {
+            exp, _tel = make_exporter("otlp", {
                 "endpoint": sink.grpc_endpoint, "tls": {"insecure": True},
                 "sending_queue": {"storage": "file_storage", "wait_for_result": True}}, host=host)
             await exp.start(host)

@@ -99,9 +99,9 @@ def test_known_bad_inputs(harness, case):
 def test_grpc_compressed_bomb_is_resource_exhausted(harness):
     """gRPC's own gzip: 8 MiB of zeros (a few KiB on the wire) against the 1 MiB message limit."""
     bomb = fh.huge_request(8 * MIB, 0).SerializeToString()
-    with grpc.insecure_channel(harness.grpc_target, compression=grpc.Compression.Gzip) as channel:
-        with pytest.raises(grpc.RpcError) as info:
-            channel.unary_unary(fh.EXPORT_METHOD)(bomb, timeout=30)
+    with grpc.insecure_channel(harness.grpc_target, compression=grpc.Compression.Gzip) as channel, \
+            pytest.raises(grpc.RpcError) as info:
+        channel.unary_unary(fh.EXPORT_METHOD)(bomb, timeout=30)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and info.value.details()
     harness.verify_consumer()
 
@@ -128,7 +128,7 @@ def _trickle(port: int, at_once: bytes, slowly: bytes, results: list, stop: thre
             sock.settimeout(0.1)
             try:
                 chunk = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -208,7 +208,7 @@ def test_grpc_port_tricklers_do_not_disturb_others(harness):
 
 def test_http_header_flood_is_refused(harness):
     """Headers past uvicorn's 64 KiB incomplete-event limit: a 4xx and the connection closed."""
-    head = (f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    head = ("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
             + "".join(f"X-Flood-{i}: {'v' * 100}\r\n" for i in range(2000))).encode()
     with socket.create_connection(("127.0.0.1", harness.http_port), timeout=30) as sock:
         try:

@@ -11,12 +11,10 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from otel_lite.otlp.responses import RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER, grpc_retry_delay
-
 from collector.consumer import PermanentError, RetryableError, ThrottledError
 from collector.receivers.errors import grpc_failure, grpc_status_for, http_failure, http_status_for, status_body
-from collector.receivers.http_body import (BadRequest, BodyTimeout, BodyTooLarge, TooLarge, decode_body,
-                                           read_body)
+from collector.receivers.http_body import BadRequest, BodyTimeout, BodyTooLarge, TooLarge, decode_body, read_body
+from otel_lite.otlp.responses import RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER, grpc_retry_delay
 
 C = grpc.StatusCode
 
@@ -102,5 +100,5 @@ def test_decode_body_decompresses_off_the_loop_only_when_needed():
         asyncio.run(decode_body(gzip.compress(b"\0" * 1000), "gzip", 100, parse))
     with pytest.raises(BadRequest, match="unsupported Content-Encoding 'gzip'"):
         asyncio.run(decode_body(gzip.compress(b"x"), "gzip", 100, parse, allowed=("",)))
-    with pytest.raises(BadRequest, match="unsupported Content-Encoding 'x{40}'$"):
+    with pytest.raises(BadRequest, match=r"unsupported Content-Encoding 'x{40}'$"):
         asyncio.run(decode_body(b"x", "x" * 100, 100, parse))

@@ -21,8 +21,18 @@ import time
 
 import pytest
 
-from tests.support.reliability import (Backend, CollectorProcess, GrpcClient, HttpClient, Ledger, LoadGenerator,
-                                       free_port, pipeline_config, send_request, wait_until)
+from tests.support.reliability import (
+    Backend,
+    CollectorProcess,
+    GrpcClient,
+    HttpClient,
+    Ledger,
+    LoadGenerator,
+    free_port,
+    pipeline_config,
+    send_request,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -144,7 +154,7 @@ def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is
             t.join(60)
     for e in exporters.values():
         e.shutdown()
-    assert {n: getattr(r, "name", r) for n, r in results.items()} == {n: "SUCCESS" for n in exporters}
+    assert {n: getattr(r, "name", r) for n, r in results.items()} == dict.fromkeys(exporters, "SUCCESS")
     transient = [r for r in caplog.records if "Transient error" in r.getMessage()]
     assert any("grpc" in r.name for r in transient) and any("http" in r.name for r in transient)
     assert exporters["lite-grpc"].stats()["retries"] > 0 and exporters["lite-http"].stats()["retries"] > 0
@@ -379,9 +389,9 @@ def test_kill_9_under_load_loses_nothing_acknowledged(backend, collectors, batch
     ledger = Ledger()
     load = LoadGenerator(c, ledger, threads=6, spans=50, rate=3000, backoff=0.05).start()
     try:
-        for kill in range(2):
+        for _ in range(2):
             target = len(ledger.acked) + 1000
-            assert wait_until(lambda: len(ledger.acked) >= target, 30)
+            assert wait_until(lambda target=target: len(ledger.acked) >= target, 30)
             c.kill9()
             c.start()
         target = len(ledger.acked) + 300

@@ -29,8 +29,17 @@ import time
 import pytest
 import requests
 
-from tests.support.reliability import (REPO, Backend, CollectorProcess, GrpcClient, Ledger, _port_open,
-                                       free_port, send_request, wait_until)
+from tests.support.reliability import (
+    REPO,
+    Backend,
+    CollectorProcess,
+    GrpcClient,
+    Ledger,
+    _port_open,
+    free_port,
+    send_request,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,12 +68,9 @@ class ArgsCollector(CollectorProcess):
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        log = open(self.log_path, "a")
-        try:
+        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen([sys.executable, "-m", "collector", *self.args], cwd=REPO,
                                          stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        finally:
-            log.close()
         self.starts += 1
 
         def ready() -> bool:

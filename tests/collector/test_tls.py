@@ -188,9 +188,8 @@ def test_otel_lite_exporters_over_tls_and_mutual_tls(loop_thread, pki):
             http_exporter.shutdown()
         assert r.capture.span_names() == ["lite-grpc", "lite-http"]
         # plaintext is not served on a TLS port
-        with pytest.raises(grpc.RpcError):
-            with grpc.insecure_channel(r.grpc_target) as channel:
-                channel.unary_unary(EXPORT_METHOD)(b"", timeout=5)
+        with pytest.raises(grpc.RpcError), grpc.insecure_channel(r.grpc_target) as channel:
+            channel.unary_unary(EXPORT_METHOD)(b"", timeout=5)
     finally:
         r.stop()
 
@@ -204,9 +203,9 @@ def test_http_min_version_refuses_older_clients(loop_thread, pki):
     def handshake(max_version):
         ctx = ssl.create_default_context(cafile=pki.ca)
         ctx.maximum_version = max_version
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-                return tls.version()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
+                ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+            return tls.version()
 
     try:
         with pytest.raises(ssl.SSLError):
@@ -218,7 +217,7 @@ def test_http_min_version_refuses_older_clients(loop_thread, pki):
 
 def test_receiver_start_reports_a_bad_key_with_its_path(loop_thread, pki, tmp_path):
     wrong_key = tmp_path / "wrong-key.pem"  # readable, but not the certificate's key
-    wrong_key.write_bytes(open(pki.client_key, "rb").read())
+    wrong_key.write_bytes(Path(pki.client_key).read_bytes())
     text = f"""
 receivers:
   otlp:
@@ -319,7 +318,7 @@ def test_server_tls_validation(pki, tmp_path):
             OTLPReceiverConfig.from_mapping({"protocols": {protocol: {"tls": tls}}}, "receivers.otlp")
         return info.value
 
-    base = f"receivers.otlp.protocols.http.tls"
+    base = "receivers.otlp.protocols.http.tls"
     good = {"cert_file": pki.server_cert, "key_file": pki.server_key}
     assert error({}).path == f"{base}.cert_file"
     assert error({"cert_file": pki.server_cert}).path == f"{base}.key_file"
@@ -363,7 +362,7 @@ def test_one_tls_module_for_both_sides():
 
     assert helper.TLSConfig is TLSClientConfig
     assert otlp.TLSServerConfig is TLSServerConfig
-    assert {f for f in TLSClientConfig.__dataclass_fields__} >= {
+    assert set(TLSClientConfig.__dataclass_fields__) >= {
         "ca_file", "cert_file", "key_file", "insecure", "insecure_skip_verify", "min_version", "max_version",
         "server_name_override", "reload_interval"}
     assert "client_ca_file" in TLSServerConfig.__dataclass_fields__

@@ -9,8 +9,16 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_lite.otlp import (SPAN_ID_SIZE, TRACE_ID_SIZE, OTLPJSONError, hex_to_id, id_to_hex, json_to_request,
-                            request_to_json, request_to_json_dict)
+from otel_lite.otlp import (
+    SPAN_ID_SIZE,
+    TRACE_ID_SIZE,
+    OTLPJSONError,
+    hex_to_id,
+    id_to_hex,
+    json_to_request,
+    request_to_json,
+    request_to_json_dict,
+)
 
 
 def make_request() -> ExportTraceServiceRequest:
@@ -125,7 +133,7 @@ def _reference_dict(request) -> dict:
     for rs in data.get("resourceSpans", ()):
         for ss in rs.get("scopeSpans", ()):
             for span in ss.get("spans", ()):
-                for holder in [span] + span.get("links", []):
+                for holder in [span, *span.get("links", [])]:
                     for key in ("traceId", "spanId", "parentSpanId"):
                         if holder.get(key):
                             holder[key] = base64.b64decode(holder[key]).hex()
@@ -173,7 +181,7 @@ def test_writer_matches_protobufs_json_mapping(seed):
 
     rnd = random.Random(seed)
     request = ExportTraceServiceRequest()
-    for r in range(rnd.randint(0, 3)):
+    for _ in range(rnd.randint(0, 3)):
         rs = request.resource_spans.add()
         if rnd.random() < 0.8:
             rs.resource.SetInParent()

@@ -12,11 +12,26 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from otel_lite.otlp import (GRPC_RETRYABLE_CODES, HTTP_RETRYABLE_STATUSES, RETRY_INFO_TRAILER,
-                            STATUS_DETAILS_TRAILER, PartialSuccess, error_message, format_retry_after, grpc_code_name,
-                            grpc_code_number, grpc_code_retryable, grpc_retry_delay, http_status_retryable,
-                            media_type, parse_partial_success, parse_retry_after, partial_success,
-                            retry_delay_from_status, rpc_status)
+from otel_lite.otlp import (
+    GRPC_RETRYABLE_CODES,
+    HTTP_RETRYABLE_STATUSES,
+    RETRY_INFO_TRAILER,
+    STATUS_DETAILS_TRAILER,
+    PartialSuccess,
+    error_message,
+    format_retry_after,
+    grpc_code_name,
+    grpc_code_number,
+    grpc_code_retryable,
+    grpc_retry_delay,
+    http_status_retryable,
+    media_type,
+    parse_partial_success,
+    parse_retry_after,
+    partial_success,
+    retry_delay_from_status,
+    rpc_status,
+)
 
 # -- classification: the table of /work/shared/reference/collector.md §1.1 (OTLP specification) ---------------
 
@@ -167,7 +182,7 @@ def test_retry_info_in_the_legacy_trailer():
     assert grpc_retry_delay(trailers) == pytest.approx(0.3)
     # the status details win when both are there
     status = rpc_status(8, "x", 2)
-    assert grpc_retry_delay(trailers + ((STATUS_DETAILS_TRAILER, status.SerializeToString()),)) == 2
+    assert grpc_retry_delay((*trailers, (STATUS_DETAILS_TRAILER, status.SerializeToString()))) == 2
 
 
 def test_retry_info_is_recognised_by_type_name_whatever_the_url_prefix():

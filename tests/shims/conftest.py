@@ -20,7 +20,8 @@ def _sdk_parts():
         return TracerProvider(), SimpleSpanProcessor, InMemorySpanExporter
     import otel_lite
 
-    return otel_lite.TracerProvider(shutdown_on_exit=False), otel_lite.SimpleSpanProcessor, otel_lite.InMemorySpanExporter
+    return (otel_lite.TracerProvider(shutdown_on_exit=False), otel_lite.SimpleSpanProcessor,
+            otel_lite.InMemorySpanExporter)
 
 
 class Recorder:

@@ -10,8 +10,9 @@ import pytest
 from opencensus.trace import execution_context
 from opencensus.trace.propagation.trace_context_http_header_format import TraceContextPropagator
 from opencensus.trace.tracer import Tracer as OCTracer
+from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as context_api
 from opentracing import Format
-from opentelemetry import baggage, context as context_api, propagate, trace
 
 from shims.opencensus import install_shim, uninstall_shim
 from shims.opentracing import create_tracer
@@ -42,7 +43,7 @@ def _check_chain(spans, names):
     chain = [spans[n] for n in names]
     assert len({s.context.trace_id for s in chain}) == 1, "one trace"
     assert chain[0].parent is None
-    for parent, child in zip(chain, chain[1:]):
+    for parent, child in itertools.pairwise(chain):
         assert child.parent.span_id == parent.context.span_id, (parent.name, child.name)
 
 
@@ -112,10 +113,9 @@ def test_baggage_from_opentracing_seen_by_otel_and_back(apis):
             assert baggage.get_baggage("from") == "ot"
             token = context_api.attach(baggage.set_baggage("added", "otel"))
             try:
-                with OCTracer().span("oc"):
-                    with ot.start_active_span("ot_leaf") as leaf:
-                        assert leaf.span.context.baggage == {"from": "ot", "added": "otel"}
-                        assert ot.active_span.get_baggage_item("added") == "otel"
+                with OCTracer().span("oc"), ot.start_active_span("ot_leaf") as leaf:
+                    assert leaf.span.context.baggage == {"from": "ot", "added": "otel"}
+                    assert ot.active_span.get_baggage_item("added") == "otel"
             finally:
                 context_api.detach(token)
     _check_chain(recorder.by_name(), ["ot", "otel", "oc", "ot_leaf"])

@@ -4,8 +4,10 @@ import datetime
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from opencensus.trace import execution_context, link as oc_link, status as oc_status, time_event
+from opencensus.trace import execution_context, time_event
+from opencensus.trace import link as oc_link
 from opencensus.trace import span as oc_span
+from opencensus.trace import status as oc_status
 from opencensus.trace.propagation.b3_format import B3FormatPropagator
 from opencensus.trace.propagation.trace_context_http_header_format import TraceContextPropagator
 from opencensus.trace.samplers import AlwaysOffSampler, AlwaysOnSampler
@@ -58,7 +60,7 @@ def test_mapping_table(shimmed):
     assert message.name == "42" and dict(message.attributes) == {
         "message.event.type": "RECEIVED", "message.event.id": 42,
         "message.event.size.uncompressed": 1000, "message.event.size.compressed": 600}
-    assert message.timestamp == int(when.replace(tzinfo=datetime.timezone.utc).timestamp()) * 10**9 + 600_000_000
+    assert message.timestamp == int(when.replace(tzinfo=datetime.UTC).timestamp()) * 10**9 + 600_000_000
     (link,) = s.links
     assert (link.context.trace_id, link.context.span_id) == (int(TRACE_ID, 16), int(SPAN_ID, 16))
     assert dict(link.attributes) == {"why": "batch", "opencensus.link.type": "PARENT_LINKED_SPAN"}
@@ -74,9 +76,8 @@ def test_status_ok_exceptions_and_bad_input(shimmed):
             span.add_link("not a link")
         with pytest.raises(TypeError):
             span.set_status(500)
-    with pytest.raises(RuntimeError):
-        with tracer.span("boom"):
-            raise RuntimeError("bad")
+    with pytest.raises(RuntimeError), tracer.span("boom"):
+        raise RuntimeError("bad")
     with tracer.span("untouched"):
         pass
     spans = shimmed.by_name()
@@ -123,11 +124,10 @@ def test_child_span_not_current(shimmed):
 def test_otel_oc_otel_sandwich(shimmed):
     tracer = Tracer()
     otel = shimmed.otel_tracer
-    with otel.start_as_current_span("otel_root"):
-        with tracer.span("oc_middle") as middle:
-            assert middle.unwrap() is trace.get_current_span()
-            with otel.start_as_current_span("otel_leaf"):
-                tracer.add_attribute_to_current_span("set_via_oc", True)  # the current span is the OTel leaf
+    with otel.start_as_current_span("otel_root"), tracer.span("oc_middle") as middle:
+        assert middle.unwrap() is trace.get_current_span()
+        with otel.start_as_current_span("otel_leaf"):
+            tracer.add_attribute_to_current_span("set_via_oc", True)  # the current span is the OTel leaf
     spans = shimmed.by_name()
     assert parent_id(spans["oc_middle"]) == spans["otel_root"].context.span_id
     assert parent_id(spans["otel_leaf"]) == spans["oc_middle"].context.span_id
@@ -183,9 +183,8 @@ def test_local_span_context_without_parent_is_root(shimmed):
 def test_threads_and_asyncio(shimmed):
     def request(i):
         tracer = Tracer()
-        with tracer.span(f"req{i}"):
-            with tracer.span(f"db{i}"):
-                pass
+        with tracer.span(f"req{i}"), tracer.span(f"db{i}"):
+            pass
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(request, range(4)))

@@ -5,13 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import opentracing
 import pytest
-from opentracing import Format
-from opentelemetry import baggage, context as context_api, propagate, trace
+from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as context_api
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.jaeger import JaegerPropagator
 from opentelemetry.trace import SpanKind, StatusCode
+from opentracing import Format
 
 from shims.opentracing import SCOPE_NAME, SpanContextShim, create_tracer
 
@@ -133,9 +134,8 @@ def test_log_kv_events_and_errors(ot, recorder):
 
 
 def test_exception_in_with_block(ot, recorder):
-    with pytest.raises(ValueError):
-        with ot.start_active_span("fails"):
-            raise ValueError("bad")
+    with pytest.raises(ValueError), ot.start_active_span("fails"):
+        raise ValueError("bad")
     (s,) = recorder.spans()
     assert s.status.status_code == StatusCode.ERROR
     (event,) = s.events

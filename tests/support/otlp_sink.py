@@ -237,7 +237,7 @@ class OtlpSink:
             self._http_server.server_close()
             self._http_server = None
 
-    def __enter__(self) -> "OtlpSink":
+    def __enter__(self) -> OtlpSink:
         return self
 
     def __exit__(self, *exc) -> None:

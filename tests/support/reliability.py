@@ -139,7 +139,7 @@ class Backend:
             counts = self.counts
             return all(i in counts for i in ids)
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -219,14 +219,11 @@ class CollectorProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        log = open(self.log_path, "a")
-        log.write(f"--- start {self.starts}\n")
-        log.flush()
-        try:
+        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
+            log.write(f"--- start {self.starts}\n")
+            log.flush()
             self.proc = subprocess.Popen([sys.executable, "-m", "collector", "--config", self.config_path],
                                          cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        finally:
-            log.close()
         self.starts += 1
 
         def ready() -> bool:
@@ -465,7 +462,7 @@ class LoadGenerator:
         self._threads = [threading.Thread(target=self._run, args=(transports[i % len(transports)],),
                                           name=f"load-{i}", daemon=True) for i in range(threads)]
 
-    def start(self) -> "LoadGenerator":
+    def start(self) -> LoadGenerator:
         for t in self._threads:
             t.start()
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ...component import ComponentConfig, ConfigError, Duration, validate_tree
 
@@ -156,7 +157,7 @@ class LeafPolicyConfig(ComponentConfig):
     boolean_attribute: BooleanAttributeConfig | None = None
     trace_state: TraceStateConfig | None = None
 
-    allowed_types = LEAF_TYPES
+    allowed_types: ClassVar[tuple[str, ...]] = LEAF_TYPES
 
     def validate(self):
         if not self.name:
@@ -195,7 +196,7 @@ class DropConfig(ComponentConfig):
 class CompositeSubPolicyConfig(LeafPolicyConfig):
     and_: AndConfig | None = field(default=None, metadata={"key": "and"})
 
-    allowed_types = (*LEAF_TYPES, "and")
+    allowed_types: ClassVar[tuple[str, ...]] = (*LEAF_TYPES, "and")
 
 
 @dataclass
@@ -236,7 +237,7 @@ class PolicyConfig(CompositeSubPolicyConfig):
     drop: DropConfig | None = None
     composite: CompositeConfig | None = None
 
-    allowed_types = (*LEAF_TYPES, "and", "drop", "composite")
+    allowed_types: ClassVar[tuple[str, ...]] = (*LEAF_TYPES, "and", "drop", "composite")
 
 
 _OPTION_CLASSES = {

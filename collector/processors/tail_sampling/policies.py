@@ -15,7 +15,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...sampling import TraceStateError, ratio_threshold_u64, salt_hash, salted_hash_sampled, tracestate_members
 from .buffer import Trace
@@ -119,7 +119,7 @@ def _has_resource_or_span(trace: Trace, key: str, matches: Callable, invert: boo
 
 
 class AlwaysSample:
-    span_fields = frozenset()
+    span_fields: frozenset[str] = frozenset()
 
     def evaluate(self, trace_id, trace):
         return SAMPLED
@@ -187,7 +187,7 @@ class StringAttribute(_AttributePolicy):
             self._regexes = [re.compile(v) for v in cfg.values]
             self._cache: OrderedDict[str, bool] = OrderedDict()
             self._cache_size = cfg.cache_max_size
-            self._match_str = self._regex_match
+            self._match_str: Callable[[str], bool] = self._regex_match
         else:
             values = frozenset(cfg.values)
             self._match_str = values.__contains__
@@ -230,7 +230,7 @@ class StatusCode:
 
 
 class Probabilistic:
-    span_fields = frozenset()
+    span_fields: frozenset[str] = frozenset()
 
     def __init__(self, cfg: ProbabilisticConfig):
         self.salt_state = salt_hash(cfg.hash_salt)
@@ -241,7 +241,7 @@ class Probabilistic:
 
 
 class RateLimiting:
-    span_fields = frozenset()
+    span_fields: frozenset[str] = frozenset()
 
     def __init__(self, cfg: RateLimitingConfig, clock=time.time):
         self.limit = cfg.spans_per_second
@@ -261,7 +261,7 @@ class RateLimiting:
 
 
 class SpanCount:
-    span_fields = frozenset()
+    span_fields: frozenset[str] = frozenset()
 
     def __init__(self, cfg: SpanCountConfig):
         self.lo, self.hi = cfg.min_spans, cfg.max_spans
@@ -342,7 +342,7 @@ class Composite:
         return NOT_SAMPLED
 
 
-_LEAF_BUILDERS = {
+_LEAF_BUILDERS: dict[str, Callable[[Any], Policy]] = {
     "always_sample": lambda cfg: AlwaysSample(),
     "latency": lambda cfg: Latency(cfg.latency),
     "numeric_attribute": lambda cfg: NumericAttribute(cfg.numeric_attribute),
@@ -358,11 +358,11 @@ _LEAF_BUILDERS = {
 
 def build_policy(cfg: LeafPolicyConfig) -> Policy:
     if cfg.type == "and":
-        return And([build_policy(p) for p in cfg.and_.and_sub_policy])
+        return And([build_policy(p) for p in cfg.and_.and_sub_policy])  # type: ignore[attr-defined]  # a subclass's
     if cfg.type == "drop":
-        return Drop([build_policy(p) for p in cfg.drop.drop_sub_policy])
+        return Drop([build_policy(p) for p in cfg.drop.drop_sub_policy])  # type: ignore[attr-defined]
     if cfg.type == "composite":
-        c = cfg.composite
+        c = cfg.composite  # type: ignore[attr-defined]
         total = c.max_total_spans_per_second
         default = total / len(c.composite_sub_policy)
         alloc = {a.policy: (a.percent / 100 * total if a.percent > 0 else default) for a in c.rate_allocation}

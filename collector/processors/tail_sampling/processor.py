@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from ...component import Component, Factory
 from ...consumer import Traces
@@ -56,7 +57,7 @@ class TailSamplingProcessor(Component):
                                      "Global count of traces that were sampled or not by at least one policy",
                                      ["processor", "sampled", "decision"])
         self._policy_counters: dict[tuple, tuple] = {}
-        self._global_counters: dict[Decision, object] = {}
+        self._global_counters: dict[Decision, Any] = {}  # prometheus_client Counter children
         self._m_too_early = tel.counter(prefix + "sampling_trace_dropped_too_early",
                                         "Count of traces that needed to be dropped before the configured wait time",
                                         ["processor"]).labels(label)
@@ -227,7 +228,7 @@ class TailSamplingProcessor(Component):
         task, self._task = self._task, None
         if task is not None:
             # let a running decision finish forwarding rather than cancelling it mid-send
-            self._stop.set()
+            self._stop.set()  # type: ignore[union-attr]  # made with the task
             await task
         if self._cfg.drop_pending_traces_on_shutdown:
             self._buffer.clear()

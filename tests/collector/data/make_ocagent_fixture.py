@@ -27,7 +27,7 @@ class RecordingClient:
     def __init__(self):
         self.messages = []
 
-    def Export(self, requests):  # noqa: N802 (the stub's method name)
+    def Export(self, requests):  # the stub's method name
         self.messages.extend(r.SerializeToString() for r in requests)
         return iter(())
 
