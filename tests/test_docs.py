@@ -22,7 +22,7 @@ def test_configuration_reference_is_generated_from_the_config_classes():
 def test_readme_opens_with_the_two_commands_ci_runs():
     readme = (ROOT / "README.md").read_text()
     first_block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).splitlines()
-    assert first_block[0] == "pip install -e . && python examples/demo.py"
+    assert first_block[0] == "pip install -e '.[collector]' && python examples/demo.py"
     assert first_block[1] == "pip install -e '.[test]' && python3 -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -q -e '.[test]'" in ci and "python3 -m pytest -q" in ci
