@@ -63,10 +63,9 @@ from dataclasses import asdict, dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import psutil  # noqa: E402
-
-import collector_targets as targets  # noqa: E402
-from collector_targets import LoadGen, Running, Unavailable  # noqa: E402
+import collector_targets as targets
+import psutil
+from collector_targets import LoadGen, Running, Unavailable
 
 MIB = 1024 * 1024
 
@@ -75,7 +74,7 @@ MIB = 1024 * 1024
 
 def tree_cpu_seconds(proc: psutil.Process) -> float:
     total = 0.0
-    for p in [proc] + proc.children(recursive=True):
+    for p in [proc, *proc.children(recursive=True)]:
         try:
             t = p.cpu_times()
             total += t.user + t.system
@@ -86,7 +85,7 @@ def tree_cpu_seconds(proc: psutil.Process) -> float:
 
 def tree_rss(proc: psutil.Process) -> int:
     total = 0
-    for p in [proc] + proc.children(recursive=True):
+    for p in [proc, *proc.children(recursive=True)]:
         try:
             total += p.memory_info().rss
         except psutil.Error:
@@ -111,7 +110,7 @@ class Monitor:
             if self._stop.wait(self.interval):
                 return
 
-    def start(self) -> "Monitor":
+    def start(self) -> Monitor:
         psutil.cpu_percent(None)  # machine-wide busy %, measured from here
         self.t0 = time.monotonic()
         self.cpu0 = tree_cpu_seconds(self.proc)
@@ -217,10 +216,7 @@ def run_step(run: Running, lg: LoadGen, rate: float | None, duration: float, war
             while delivered < sampled_out and time.monotonic() < deadline:
                 time.sleep(0.1)
                 delivered = run.delivered() - base
-    if window0 is None:
-        window_rate = res["acked_spans_per_s"]
-    else:
-        window_rate = (window1 - window0) / duration
+    window_rate = res["acked_spans_per_s"] if window0 is None else (window1 - window0) / duration
     reasons = []
     if res["errors"]:
         reasons.append(f"errors {res['errors']}")
@@ -248,7 +244,7 @@ def nice(rate: float) -> int:
         return 0
     digits = len(str(int(rate))) - 2
     unit = 10 ** max(digits, 0)
-    return max(unit, int(round(rate / unit)) * unit)
+    return max(unit, round(rate / unit) * unit)
 
 
 @dataclass
@@ -292,7 +288,8 @@ def describe(step: Step) -> str:
     rate = f"{step.rate:.0f}/s" if step.rate else "closed-loop"
     status = "ok" if step.ok else "FAIL: " + "; ".join(step.reasons)
     return (f"    {step.system:<24} {rate:>12} x{step.spans_per_request:<5} cpu {step.cpu_pct:6.1f}%  "
-            f"rss {step.rss_avg_mib:5.1f}/{step.rss_peak_mib:5.1f} MiB  acked {step.load['acked_spans_per_s']:>9.0f}/s  "
+            f"rss {step.rss_avg_mib:5.1f}/{step.rss_peak_mib:5.1f} MiB  "
+            f"acked {step.load['acked_spans_per_s']:>9.0f}/s  "
             f"sink {step.window_delivered_rate:>9.0f}/s  p99 {step.load['latency_ms_p99']} ms  "
             f"loadgen {step.load['loadgen_cpu_pct']}%  machine {step.machine_busy_pct:.0f}%  {status}")
 
@@ -862,7 +859,7 @@ def scenario_sequential(systems: Systems, s: Settings, sizes, configs, transport
                              errors_cell(row), delivered_cell(row)]
                     if row.status != "ok":
                         cells[-1] += f" ({row.status}, see below)"
-                table_rows.append([f"OTLP/{transport}", str(spr), label] + cells)
+                table_rows.append([f"OTLP/{transport}", str(spr), label, *cells])
     text = table(["transport", "spans/request", "system / config", "acked spans/s", "ack p50 ms", "ack p99 ms",
                   "ours/rotel rate", "errors / refusals", "delivered"], table_rows)
     if notes:
@@ -1087,7 +1084,7 @@ def scenario_sdk(systems: Systems, s: Settings, senders, sdk_targets, rates, rep
                                      for (target, status, reason), where in notes.items())
     text += ("\n\nSender side, per target: achieved production rate, export call p50 / p99 (ms, one export of up "
              "to 512 spans at a time), the sender process's CPU (% of one core over production + flush):\n\n")
-    text += table(["sender", "spans/s"] + sdk_targets, side_rows)
+    text += table(["sender", "spans/s", *sdk_targets], side_rows)
     return text
 
 
@@ -1100,7 +1097,7 @@ def _interrupt(signum, frame):
 def preflight_ours(command: list[str]) -> str | None:
     """None if our collector's CLI answers, else why not."""
     try:
-        res = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=30, cwd=str(targets.REPO))
+        res = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=30, cwd=str(targets.REPO))
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{shlex.join(command)} --help failed: {exc}"
     if res.returncode != 0:

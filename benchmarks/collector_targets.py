@@ -252,7 +252,7 @@ def start_ours(transport: str, sampler: str | None = None) -> Running:
     cfg.write_text(collector_config(transport, port, sink.grpc_endpoint, metrics_port, sampler))
     log = tmp / "collector.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(collector_command() + ["--config", str(cfg)], cwd=str(REPO),
+        proc = subprocess.Popen([*collector_command(), "--config", str(cfg)], cwd=str(REPO),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -53,13 +53,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the names as if imported here
-    from ._configure import configure, otlp_exporter, set_propagators
+    # `X as X`: names __getattr__ serves beyond __all__, re-exported for type checkers
+    from ._configure import configure
+    from ._configure import otlp_exporter as otlp_exporter
+    from ._configure import set_propagators as set_propagators
     from .export import ConsoleSpanExporter, InMemorySpanExporter, SpanExporter, SpanExportResult
     from .ids import IdGenerator, RandomIdGenerator
     from .limits import SpanLimits
     from .processors import BatchSpanProcessor, SimpleSpanProcessor, SpanProcessor
     from .provider import Tracer, TracerProvider
     from .resource import Resource
-    from .sampling import (ALWAYS_OFF, ALWAYS_ON, DEFAULT_OFF, DEFAULT_ON, Decision, ParentBased,
-                           ParentBasedTraceIdRatio, Sampler, SamplingResult, TraceIdRatioBased, sampler_from_name)
+    from .sampling import (
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        DEFAULT_OFF,
+        DEFAULT_ON,
+        Decision,
+        ParentBased,
+        ParentBasedTraceIdRatio,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+    from .sampling import sampler_from_name as sampler_from_name
     from .span import Event, InstrumentationScope, Span

@@ -6,7 +6,7 @@ Re-exported by ``otel_lite`` (``otel_lite.configure``, ``otel_lite.otlp_exporter
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlparse
 
 from ._log import apply_log_level

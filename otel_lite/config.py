@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
-from typing import Mapping
+from collections.abc import Mapping
 
 _log = logging.getLogger("otel_lite.config")
 

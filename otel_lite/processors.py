@@ -75,9 +75,9 @@ class SpanProcessorChain(SpanProcessor):
 
     def add_span_processor(self, processor) -> None:
         with self._lock:
-            self._processors = self._processors + (processor,)
+            self._processors = (*self._processors, processor)
             if _overrides_on_start(processor):
-                self._starters = self._starters + (processor,)
+                self._starters = (*self._starters, processor)
             # with one processor (the usual case) spans go straight to it; Span.end catches its errors
             if len(self._processors) == 1:
                 self.on_end = processor.on_end

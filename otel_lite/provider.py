@@ -61,7 +61,7 @@ _getrandbits = random.getrandbits
 class Tracer(trace_api.Tracer):
     """Starts spans for one instrumentation scope.  Obtain from ``TracerProvider.get_tracer``."""
 
-    def __init__(self, provider: "TracerProvider", scope: InstrumentationScope):
+    def __init__(self, provider: TracerProvider, scope: InstrumentationScope):
         self._provider = provider
         self._scope = scope
         self._resource = provider._resource

@@ -7,8 +7,8 @@ import platform
 import socket
 import sys
 import uuid
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from .config import env_str, parse_key_values
 from .version import __version__
@@ -38,11 +38,11 @@ class Resource:
         return self._schema_url
 
     @staticmethod
-    def get_empty() -> "Resource":
+    def get_empty() -> Resource:
         return _EMPTY
 
     @staticmethod
-    def create(attributes: Mapping | None = None, schema_url: str | None = None) -> "Resource":
+    def create(attributes: Mapping | None = None, schema_url: str | None = None) -> Resource:
         """Defaults (telemetry.sdk.*, process, host) merged with the environment
         (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME) and then ``attributes``."""
         resource = _default_resource().merge(_env_resource()).merge(Resource(attributes, schema_url))
@@ -51,7 +51,7 @@ class Resource:
             resource = resource.merge(Resource({SERVICE_NAME: f"unknown_service:{exe}"}))
         return resource
 
-    def merge(self, other: "Resource") -> "Resource":
+    def merge(self, other: Resource) -> Resource:
         """The spec's merge: ``other`` wins on conflicting keys; conflicting
         non-empty schema URLs keep this resource (logged)."""
         if self._schema_url and other._schema_url and self._schema_url != other._schema_url:

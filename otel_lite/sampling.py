@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from types import MappingProxyType
-from typing import Sequence
 
 from opentelemetry import trace as trace_api
 from opentelemetry.trace.span import TraceState

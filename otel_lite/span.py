@@ -13,8 +13,8 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import _clean_attribute_value
@@ -515,10 +515,10 @@ class Span(trace_api.Span):
             "attributes": dict(self._attributes),
             "events": [{"name": e.name, "timestamp": _iso(e.timestamp), "attributes": dict(e.attributes)}
                        for e in self.events],
-            "links": [{"context": {"trace_id": f"0x{l.context.trace_id:032x}",
-                                   "span_id": f"0x{l.context.span_id:016x}",
-                                   "trace_state": repr(l.context.trace_state)},
-                       "attributes": dict(l.attributes or {})} for l in self.links],
+            "links": [{"context": {"trace_id": f"0x{link.context.trace_id:032x}",
+                                   "span_id": f"0x{link.context.span_id:016x}",
+                                   "trace_state": repr(link.context.trace_state)},
+                       "attributes": dict(link.attributes or {})} for link in self.links],
             "resource": json.loads(self.resource.to_json()),
         }
         return json.dumps(data, indent=indent, default=str)
@@ -590,4 +590,4 @@ def _iso(ns: int | None) -> str | None:
         return None
     import datetime
 
-    return datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.UTC).isoformat().replace("+00:00", "Z")

@@ -16,7 +16,8 @@ import logging
 import re
 import threading
 import time
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from .._log import RateLimitedLog
 from ..config import _warn_once, env_int, env_str, first_env_str, parse_key_values

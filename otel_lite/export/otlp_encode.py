@@ -41,11 +41,11 @@ from opentelemetry.trace.status import StatusCode
 from .._log import RateLimitedLog
 from ..otlp import wire as _wire
 from ..otlp.json_codec import request_to_json, request_to_json_dict
+from ..span import _UNSET_STATUS
 from ..span import Event as _LiteEvent
 from ..span import ExceptionEvent as _LiteExceptionEvent
 from ..span import Link as _LiteLink
 from ..span import Span as _LiteSpan
-from ..span import _UNSET_STATUS
 
 __all__ = ["encode_spans", "encode_spans_json", "spans_to_json_dict"]
 

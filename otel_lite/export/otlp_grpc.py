@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 import grpc
@@ -27,8 +27,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ..config import env_bool
 from ..otlp.responses import grpc_code_retryable, grpc_retry_delay, partial_success
-from ._otlp_common import (USER_AGENT, OTLPExporter, env_names, first_env, read_file, resolve_compression,
-                           resolve_file, resolve_headers)
+from ._otlp_common import (
+    USER_AGENT,
+    OTLPExporter,
+    env_names,
+    first_env,
+    read_file,
+    resolve_compression,
+    resolve_file,
+    resolve_headers,
+)
 from .otlp_encode import encode_spans
 from .retry import Attempt, RetryPolicy
 
@@ -51,7 +59,7 @@ def _resolve_insecure(insecure: bool | None, scheme: str) -> bool:
     if scheme == "https":
         return False
     if insecure is None:
-        for name in env_names("INSECURE") + ("OTEL_EXPORTER_OTLP_SPAN_INSECURE",):
+        for name in (*env_names("INSECURE"), "OTEL_EXPORTER_OTLP_SPAN_INSECURE"):
             insecure = env_bool(name)
             if insecure is not None:
                 break

@@ -24,8 +24,14 @@ from urllib.parse import urlparse
 import urllib3
 
 from ..config import _warn_once, env_str
-from ..otlp.responses import (PartialSuccess, error_message, http_status_retryable, media_type,
-                              parse_partial_success, parse_retry_after)
+from ..otlp.responses import (
+    PartialSuccess,
+    error_message,
+    http_status_retryable,
+    media_type,
+    parse_partial_success,
+    parse_retry_after,
+)
 from ._otlp_common import USER_AGENT, OTLPExporter, read_file, resolve_compression, resolve_file, resolve_headers
 from .otlp_encode import encode_spans, encode_spans_json
 from .retry import Attempt, RetryPolicy

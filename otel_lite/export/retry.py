@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 # the protocol's rules, shared with the collector (re-exported here, where they used to live)
 from ..otlp.responses import grpc_code_retryable, grpc_retry_delay, http_status_retryable, parse_retry_after

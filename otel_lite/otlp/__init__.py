@@ -14,13 +14,36 @@ need them.
 """
 from __future__ import annotations
 
-from .json_codec import (SPAN_ID_SIZE, TRACE_ID_SIZE, OTLPJSONError, hex_to_id, id_to_hex, json_to_request,
-                         request_to_json, request_to_json_dict)
-from .responses import (GRPC_RETRYABLE_CODES, HTTP_RETRYABLE_STATUSES, RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER,
-                        PartialSuccess, error_message, format_retry_after, grpc_code_name, grpc_code_number,
-                        grpc_code_retryable, grpc_retry_delay, http_status_retryable, media_type,
-                        parse_partial_success, parse_retry_after, partial_success, retry_delay_from_status,
-                        rpc_status)
+from .json_codec import (
+    SPAN_ID_SIZE,
+    TRACE_ID_SIZE,
+    OTLPJSONError,
+    hex_to_id,
+    id_to_hex,
+    json_to_request,
+    request_to_json,
+    request_to_json_dict,
+)
+from .responses import (
+    GRPC_RETRYABLE_CODES,
+    HTTP_RETRYABLE_STATUSES,
+    RETRY_INFO_TRAILER,
+    STATUS_DETAILS_TRAILER,
+    PartialSuccess,
+    error_message,
+    format_retry_after,
+    grpc_code_name,
+    grpc_code_number,
+    grpc_code_retryable,
+    grpc_retry_delay,
+    http_status_retryable,
+    media_type,
+    parse_partial_success,
+    parse_retry_after,
+    partial_success,
+    retry_delay_from_status,
+    rpc_status,
+)
 from .wire import len_field, varint
 
 __all__ = [

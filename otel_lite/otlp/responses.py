@@ -95,7 +95,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if _DELAY_SECONDS.fullmatch(value):
         return min(float(value), _MAX_DELAY)
     import email.utils  # here: importing it costs more than everything else in this package
-    from datetime import timezone
+    from datetime import UTC
 
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -104,7 +104,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when is None:
         return None
     if when.tzinfo is None:  # asctime dates (and "-0000") name no zone: HTTP-dates are always GMT
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return _bounded_delay(when.timestamp() - (time.time() if now is None else now))
 
 

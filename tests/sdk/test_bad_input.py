@@ -352,9 +352,9 @@ def test_misbehaving_plugins_never_reach_the_application(sampler, ids, processor
             child.set_attribute("b", 2)
             child.get_span_context().trace_id  # noqa: B018 (read by application code)
         parent.add_event("e")
-    with pytest.raises(ValueError):  # the application's own exception propagates, untouched
-        with tracer.start_as_current_span("failing"):
-            raise ValueError("app error")
+    # the application's own exception propagates, untouched
+    with pytest.raises(ValueError), tracer.start_as_current_span("failing"):
+        raise ValueError("app error")
     started = time.monotonic()
     provider.force_flush(2000)
     provider.shutdown(2000)

@@ -131,7 +131,7 @@ def test_shutdown_exports_what_is_queued():
 def test_spans_ending_after_the_processor_shut_down_are_counted_as_dropped():
     exporter = otel_lite.InMemorySpanExporter()
     processor = otel_lite.BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
-    provider, tracer = provider_with(processor)
+    _provider, tracer = provider_with(processor)
     late = tracer.start_span("late")  # started while running, ends after the processor stopped
     assert processor.shutdown(10_000)
     late.end()

@@ -242,7 +242,8 @@ def test_traces_protocol_wins_and_configure_arguments_win(monkeypatch):
     provider = otel_lite.configure(set_global=False, protocol="grpc", endpoint="http://x:1", insecure=False)
     try:
         exporter = provider._processor._processors[0].span_exporter
-        assert type(exporter) is GrpcExporter and exporter.transport.target == "x:1" and exporter.transport.insecure is False
+        assert type(exporter) is GrpcExporter
+        assert exporter.transport.target == "x:1" and exporter.transport.insecure is False
     finally:
         provider.shutdown()
 

@@ -59,7 +59,8 @@ def test_malformed_limit_warns_and_is_ignored(monkeypatch, caplog):
 
 
 def test_resource_from_env(monkeypatch):
-    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=a%20b,broken, deployment.environment=prod")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES",
+                       "service.name=from-attrs,team=a%20b,broken, deployment.environment=prod")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
     resource = Resource.create({"extra": 1})
     attrs = resource.attributes

@@ -25,8 +25,8 @@ from opentelemetry.trace.status import Status, StatusCode
 
 import otel_lite
 from otel_lite.export import otlp_encode
-from tests.support.otlp_sink import otlp_json_to_message
 from otel_lite.export.otlp_encode import encode_spans, encode_spans_json, spans_to_json_dict
+from tests.support.otlp_sink import otlp_json_to_message
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 UINT64_MAX = 2 ** 64 - 1
@@ -186,9 +186,8 @@ def test_span_limits_produce_dropped_counts():
 def test_record_exception_event_is_materialized_once():
     provider, exporter = lite_provider()
     tracer = provider.get_tracer("t")
-    with pytest.raises(ValueError):
-        with tracer.start_as_current_span("failing"):
-            raise ValueError("bad input ü")
+    with pytest.raises(ValueError), tracer.start_as_current_span("failing"):
+        raise ValueError("bad input ü")
     spans = exporter.get_finished_spans()
     ours = encode_spans(spans)  # ours first: the traceback is formatted by our read
     message = assert_same_as_official(spans, ours)
@@ -270,7 +269,8 @@ def test_mixed_batch_of_otel_lite_and_sdk_spans():
     for i in range(3):
         lite.get_tracer("t").start_span(f"lite{i}", attributes={"i": i}).end()
         sdk.get_tracer("t").start_span(f"sdk{i}", attributes={"i": i}).end()
-    spans = [s for pair in zip(lite_exporter.get_finished_spans(), sdk_exporter.get_finished_spans()) for s in pair]
+    spans = [s for pair in zip(lite_exporter.get_finished_spans(), sdk_exporter.get_finished_spans(), strict=True)
+             for s in pair]
     message = assert_same_as_official(spans)
     assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [3, 3]
 
@@ -299,7 +299,7 @@ def test_opentelemetry_sdk_spans():
 
 
 def test_values_that_cannot_be_encoded_are_skipped():
-    provider, exporter = lite_provider()
+    provider, _exporter = lite_provider()
     span = provider.get_tracer("t").start_span("weird")
     loop: list = []
     loop.append(loop)
@@ -318,7 +318,7 @@ def test_a_broken_span_is_skipped_and_the_batch_kept():
     provider, exporter = lite_provider()
     provider.get_tracer("t").start_span("good").end()
     spans = list(exporter.get_finished_spans())
-    message = parse(encode_spans([object()] + spans))
+    message = parse(encode_spans([object(), *spans]))
     assert [s.name for s in message.resource_spans[0].scope_spans[0].spans] == ["good"]
     assert encode_spans([]) == b""
 
@@ -385,7 +385,7 @@ def test_json_encoding_parses_back_to_the_same_message():
     assert {a["key"]: a["value"] for a in js["attributes"]}["i"] == {"intValue": "7"}
     # back to protobuf: OTLP/JSON ids are hex where protobuf's JSON mapping expects base64
     for span_json in [js]:
-        for holder in [span_json] + span_json.get("links", []):
+        for holder in [span_json, *span_json.get("links", [])]:
             for field in ("traceId", "spanId", "parentSpanId"):
                 if field in holder:
                     holder[field] = base64.b64encode(bytes.fromhex(holder[field])).decode()

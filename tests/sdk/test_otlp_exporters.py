@@ -518,7 +518,7 @@ def tls_files(tmp_path_factory):
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def write_key(name, key):
         (directory / name).write_bytes(key.private_bytes(serialization.Encoding.PEM,

@@ -100,7 +100,8 @@ def test_span_context_tuple_layout():
     state = TraceState([("k", "v")])
     ctx = SpanContext(1, 2, True, TraceFlags(1), state)
     assert isinstance(ctx, tuple)
-    assert tuple(ctx) == (1, 2, True, TraceFlags(1), state, True)  # trace_id, span_id, is_remote, flags, state, is_valid
+    # trace_id, span_id, is_remote, flags, state, is_valid
+    assert tuple(ctx) == (1, 2, True, TraceFlags(1), state, True)
     built = tuple.__new__(SpanContext, (3, 4, False, TraceFlags(1), state, True))
     assert (built.trace_id, built.span_id, built.is_remote, built.trace_flags, built.trace_state,
             built.is_valid) == (3, 4, False, TraceFlags(1), state, True)

@@ -6,8 +6,15 @@ import time
 
 import pytest
 
-from otel_lite.export.retry import (Attempt, RetryPolicy, grpc_code_retryable, grpc_retry_delay,
-                                    http_status_retryable, parse_retry_after, retry_until_deadline)
+from otel_lite.export.retry import (
+    Attempt,
+    RetryPolicy,
+    grpc_code_retryable,
+    grpc_retry_delay,
+    http_status_retryable,
+    parse_retry_after,
+    retry_until_deadline,
+)
 
 
 def test_backoff_grows_exponentially_within_jitter_and_cap():

@@ -14,7 +14,7 @@ from otel_lite.span import Span, new_span, set_kind
 
 
 def test_parent_child_through_current_span(recorder):
-    provider, tracer, exporter = recorder
+    _provider, tracer, exporter = recorder
     with tracer.start_as_current_span("parent") as parent:
         assert trace.get_current_span() is parent
         with tracer.start_as_current_span("child") as child:
@@ -93,7 +93,7 @@ def test_events_links_status_update_name(recorder):
     span.end(end_time=10**19)
     done = exporter.get_finished_spans()[0]
     assert done.name == "new" and done.end_time == 10**19
-    assert [(e.name, dict(e.attributes), e.timestamp) for e in done.events][0] == ("e1", {"k": "v"}, 123)
+    assert next((e.name, dict(e.attributes), e.timestamp) for e in done.events) == ("e1", {"k": "v"}, 123)
     assert done.events[1].name == "e2" and dict(done.events[1].attributes) == {}
     assert [link.context.span_id for link in done.links] == [0xBB, 0xDD]
     assert dict(done.links[0].attributes) == {"why": "batch"}
@@ -126,9 +126,8 @@ def test_end_is_idempotent_and_ended_span_is_frozen(recorder, caplog):
 
 def test_exception_in_current_span_sets_status_and_event(recorder):
     _, tracer, exporter = recorder
-    with pytest.raises(ValueError):
-        with tracer.start_as_current_span("fails"):
-            raise ValueError("boom")
+    with pytest.raises(ValueError), tracer.start_as_current_span("fails"):
+        raise ValueError("boom")
     span = exporter.get_finished_spans()[0]
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "ValueError: boom"
@@ -141,9 +140,9 @@ def test_exception_in_current_span_sets_status_and_event(recorder):
 
 def test_record_exception_options(recorder):
     _, tracer, exporter = recorder
-    with pytest.raises(KeyError):
-        with tracer.start_as_current_span("quiet", record_exception=False, set_status_on_exception=False):
-            raise KeyError("k")
+    with (pytest.raises(KeyError),
+          tracer.start_as_current_span("quiet", record_exception=False, set_status_on_exception=False)):
+        raise KeyError("k")
     span = exporter.get_finished_spans()[0]
     assert span.events == () and span.status.status_code is StatusCode.UNSET
 
@@ -157,7 +156,8 @@ def test_record_exception_options(recorder):
         s.record_exception(exc, attributes={"extra": 1}, escaped=True)
     s.end()
     attrs = exporter.get_finished_spans()[1].events[0].attributes
-    assert attrs["exception.type"].endswith("test_span.test_record_exception_options.<locals>.Custom") and attrs["extra"] == 1
+    assert attrs["exception.type"].endswith("test_span.test_record_exception_options.<locals>.Custom")
+    assert attrs["extra"] == 1
     assert attrs["exception.escaped"] == "True"
 
 
