@@ -115,9 +115,9 @@ def otlp_exporter(protocol: str | None = None, **options):
                     "http/protobuf")
     options = {k: v for k, v in options.items() if v is not None}
     if protocol == "grpc":
-        from .export.otlp_grpc import OTLPSpanExporter
+        from .export.otlp_grpc import OTLPSpanExporter as GrpcSpanExporter
 
-        return OTLPSpanExporter(**options)
+        return GrpcSpanExporter(**options)
     if protocol not in ("http/protobuf", "http/json"):
         _log.warning("unknown OTLP protocol %r, using http/protobuf", protocol)
         protocol = "http/protobuf"

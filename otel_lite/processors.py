@@ -80,7 +80,8 @@ class SpanProcessorChain(SpanProcessor):
                 self._starters = (*self._starters, processor)
             # with one processor (the usual case) spans go straight to it; Span.end catches its errors
             if len(self._processors) == 1:
-                self.on_end = processor.on_end
+                # an instance attribute shadowing the method: the lone processor's on_end, no loop
+                self.on_end = processor.on_end  # type: ignore[method-assign]
             else:
                 self.__dict__.pop("on_end", None)
 

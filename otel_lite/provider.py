@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import weakref
+from typing import Literal
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -51,7 +52,7 @@ if isinstance(_RUNTIME, ContextVarsRuntimeContext):
     _attach = _CONTEXT_VAR.set
     _reset = _CONTEXT_VAR.reset
 else:  # a custom OTEL_PYTHON_CONTEXT: use the API
-    _get_current = context_api.get_current
+    _get_current = context_api.get_current  # type: ignore[assignment]  # same call, () -> Context
     _attach = context_api.attach
     _reset = context_api.detach
 _dict_set = dict.__setitem__
@@ -193,7 +194,7 @@ class _CurrentSpan:
             self._token = None
         return span
 
-    def __exit__(self, exc_type, exc_val, exc_tb) -> bool:
+    def __exit__(self, exc_type, exc_val, exc_tb) -> Literal[False]:
         try:
             _reset(self._token)
         except Exception:  # same tolerance as opentelemetry.context.detach
@@ -286,8 +287,8 @@ class TracerProvider(trace_api.TracerProvider):
             _log.error("get_tracer called with missing module name.")
             instrumenting_module_name = ""
         try:
-            key = (instrumenting_module_name, instrumenting_library_version, schema_url,
-                   tuple(sorted(attributes.items())) if attributes else None)
+            key: tuple = (instrumenting_module_name, instrumenting_library_version, schema_url,
+                          tuple(sorted(attributes.items())) if attributes else None)
             hash(key)
         except Exception:  # list-valued (or otherwise unhashable) scope attributes, or not a mapping
             try:

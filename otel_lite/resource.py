@@ -27,7 +27,7 @@ class Resource:
     def __init__(self, attributes: Mapping | None = None, schema_url: str | None = None):
         self._attributes = MappingProxyType(dict(attributes or {}))
         self._schema_url = schema_url or ""
-        self._hash = None
+        self._hash: int | None = None
 
     @property
     def attributes(self) -> Mapping:

@@ -14,7 +14,8 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import _clean_attribute_value
@@ -22,6 +23,9 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.trace.status import Status, StatusCode
 
 from ._log import RateLimitedLog
+
+if TYPE_CHECKING:
+    from .provider import Tracer
 
 _log = logging.getLogger("otel_lite.span")
 _warn = RateLimitedLog(_log)
@@ -148,6 +152,10 @@ class ExceptionEvent(Event):
 
     __slots__ = ("_exception", "_traceback", "_extra", "_escaped", "_limits")
 
+    # the slots' types (annotations only: no class attribute, nothing at run time); None once materialized
+    _exception: BaseException | None
+    _traceback: TracebackType | None
+
     def __init__(self, exception: BaseException, extra, timestamp, escaped, limits):
         Event.__init__(self, "exception", None, timestamp)
         self._exception = exception
@@ -169,7 +177,7 @@ class ExceptionEvent(Event):
             self._materialize()
         return self._dropped
 
-    def materialized_attributes(self) -> dict:
+    def materialized_attributes(self) -> Mapping:
         if self._exception is not None:
             self._materialize()
         return self._attributes if self._attributes is not None else {}  # record_exception(None)
@@ -180,7 +188,8 @@ class ExceptionEvent(Event):
         module = exc_type.__module__
         qualname = exc_type.__qualname__
         try:
-            stacktrace = "".join(traceback.format_exception(exc_type, exc, self._traceback))
+            # ignore: runs only while _exception is set (and a non-exception is caught below)
+            stacktrace = "".join(traceback.format_exception(exc_type, exc, self._traceback))  # type: ignore[arg-type]
             message = str(exc)
         except Exception:  # a broken __str__ (or not an exception at all) must not break export
             stacktrace = ""
@@ -259,10 +268,20 @@ class Span(trace_api.Span):
 
     __slots__ = ("_name", "_context", "_parent", "_kind", "_start_time", "_end_time", "_attributes", "_tracer")
 
+    # the slots' types, for type checkers: annotations only (no class attribute, nothing at run time)
+    _name: str
+    _context: trace_api.SpanContext
+    _parent: trace_api.SpanContext | None
+    _kind: SpanKind
+    _start_time: int
+    _end_time: int | None
+    _attributes: dict
+    _tracer: Tracer
+
     # Rarely changed from these defaults, so kept out of __slots__: a new span
     # does not pay to set them, and the few that change them get an instance dict.
-    _events = None
-    _links = None
+    _events: list[Event] | None = None
+    _links: list[Link] | None = None
     _status = _UNSET_STATUS
     _dropped_attributes = 0
     _dropped_events = 0

@@ -202,7 +202,10 @@ class OTLPTransport(Protocol):
 
     kind: str  # "grpc" or "http": log keys and the logger's name (otel_lite.export.otlp_<kind>)
     name: str  # for log lines: "OTLP gRPC exporter"
-    where: str  # the endpoint, for log lines
+
+    @property
+    def where(self) -> str:
+        """The endpoint, for log lines."""
     max_request_size: int  # the default bound on an encoded request (the receivers' usual limit)
 
     def encode(self, spans: Sequence) -> bytes:

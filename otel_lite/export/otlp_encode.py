@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
@@ -676,6 +677,7 @@ def encode_spans(spans) -> bytes:
     kv_values, kv_bools = span_kvs.values, span_kvs.bools
     heads, heads_size, mask64 = _SPAN_HEADS, len(_SPAN_HEADS), _MASK64
     default_trace_state, rare_in_dict = DEFAULT_TRACE_STATE, _RARE_IN_DICT
+    target: Any  # the current tracer's span list (a declaration only: no code runs for it)
     last_tracer = target = None
     for span in spans:
         try:

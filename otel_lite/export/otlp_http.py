@@ -19,6 +19,8 @@ import logging
 import os
 import weakref
 import zlib
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import urllib3
@@ -74,7 +76,7 @@ def _gzip(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
-_COMPRESSORS = {"gzip": _gzip, "deflate": zlib.compress}
+_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": _gzip, "deflate": zlib.compress}
 
 
 def _request_headers(user: dict, content_type: str, content_encoding: str | None) -> dict:
@@ -112,7 +114,8 @@ class HttpTransport:
                                         self.compression if self._compress is not None else None)
         self._own_pool = session is None
         self._pool_settings = self._tls_settings(certificate_file, client_key_file, client_certificate_file)
-        self._pool = session if session is not None else self._new_pool()
+        # our urllib3 pool, or the caller's session (a requests.Session: _post_requests)
+        self._pool: Any = session if session is not None else self._new_pool()
         self._connection_errors: tuple = (urllib3.exceptions.HTTPError,)
         self._post = self._post_urllib3
         if session is not None and hasattr(session, "mount"):  # a requests.Session

@@ -169,14 +169,14 @@ def request_to_json_dict(request) -> dict:
     """The OTLP/JSON object of an ``ExportTraceServiceRequest`` message."""
     out = []
     for rs in request.resource_spans:
-        robj = {}
+        robj: dict[str, object] = {}
         if rs.HasField("resource"):
-            res = {}
+            res: dict[str, object] = {}
             _put_attributes(res, rs.resource)
             robj["resource"] = res
         scopes = []
         for ss in rs.scope_spans:
-            sobj = {}
+            sobj: dict[str, object] = {}
             if ss.HasField("scope"):
                 sc = ss.scope
                 scope = {}

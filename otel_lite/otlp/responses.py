@@ -240,8 +240,8 @@ def error_message(body: bytes, content_type: str | None, limit: int = 512) -> st
     try:
         if media_type(content_type) == "application/json":
             data = json.loads(body)
-            message = data.get("message") if isinstance(data, dict) else ""
-            message = message if isinstance(message, str) else ""
+            value = data.get("message") if isinstance(data, dict) else ""
+            message = value if isinstance(value, str) else ""
         else:
             from google.rpc import status_pb2
 
