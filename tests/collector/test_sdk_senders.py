@@ -22,23 +22,17 @@ import logging
 import os
 import re
 import statistics
-import subprocess
-import sys
 import time
 
 import pytest
-import requests
 
 from tests.support.reliability import (
-    REPO,
     Backend,
     CollectorProcess,
     GrpcClient,
     Ledger,
-    _port_open,
     free_port,
     send_request,
-    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -66,25 +60,8 @@ class ArgsCollector(CollectorProcess):
         self.starts = 0
         self.peak_rss = 0
 
-    def start(self, timeout: float = 30.0) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "collector", *self.args], cwd=REPO,
-                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        self.starts += 1
-
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).ok and \
-                    _port_open(self.grpc_port) and _port_open(self.http_port)
-            except requests.RequestException:
-                return False
-
-        if not wait_until(ready, timeout, 0.05):
-            self.stop()
-            raise RuntimeError(f"collector did not start:\n{self.log()[-3000:]}")
+    def arguments(self) -> list[str]:
+        return self.args
 
 
 def default_config_args(output_path: str):

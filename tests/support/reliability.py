@@ -217,12 +217,16 @@ class CollectorProcess:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/v1/traces"
 
+    def arguments(self) -> list[str]:
+        """The command line after ``python -m collector``."""
+        return ["--config", self.config_path]
+
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
             log.write(f"--- start {self.starts}\n")
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "collector", "--config", self.config_path],
+            self.proc = subprocess.Popen([sys.executable, "-m", "collector", *self.arguments()],
                                          cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.starts += 1
 
