@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -275,7 +275,4 @@ class Factory:
     type: str
     config_class: builtins.type[ComponentConfig]  # (``type`` is the field above)
     create: Callable[..., Any]
-    aliases: tuple[str, ...] = ()
     stability: str = "beta"
-    # a receiver shared by several pipelines is created once per config (like the Go sharedcomponent)
-    shared: ClassVar[bool] = False

@@ -136,5 +136,4 @@ def _create(settings, config: OTLPGrpcExporterConfig, next_consumer) -> OTLPGrpc
     return OTLPGrpcExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="otlp_grpc", config_class=OTLPGrpcExporterConfig, create=_create,
-                  aliases=("otlp",))
+FACTORY = Factory(kind="exporter", type="otlp_grpc", config_class=OTLPGrpcExporterConfig, create=_create)

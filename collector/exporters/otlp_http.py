@@ -186,5 +186,4 @@ def _create(settings, config: OTLPHttpExporterConfig, next_consumer) -> OTLPHttp
     return OTLPHttpExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="otlp_http", config_class=OTLPHttpExporterConfig, create=_create,
-                  aliases=("otlphttp",))
+FACTORY = Factory(kind="exporter", type="otlp_http", config_class=OTLPHttpExporterConfig, create=_create)
