@@ -9,7 +9,9 @@ import sys
 
 from . import registry
 from .component import ConfigError
-from .config import ConfigErrors, build_config, dump_yaml, load_raw, redact_secrets
+from .config_loading import ConfigErrors, dump_yaml, load_raw
+from .config_redaction import redact_secrets
+from .config_validation import build_config
 
 __all__ = ["main", "default_config_source"]
 

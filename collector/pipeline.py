@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .component import ComponentID, CreateSettings
-from .config import CollectorConfig, ComponentEntry, resolved_ids
+from .config_validation import CollectorConfig, ComponentEntry, resolved_ids
 from .consumer import PermanentError, ThrottledError, Traces
 
 __all__ = ["Host", "Graph", "FanOut", "worst_error"]

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from .config import CollectorConfig, split_endpoint
+from .config_validation import CollectorConfig, split_endpoint
 from .pipeline import Graph, Host
 from .telemetry import Telemetry
 

@@ -1,0 +1,314 @@
+"""Validating a resolved configuration into a typed ``CollectorConfig`` (Go's ``otelcol`` config checks).
+
+Each component's mapping is decoded through its factory's config class; the service section's pipelines,
+extensions and telemetry are checked, ids resolved, and every component's extension references checked
+against ``service.extensions``.  Every error is collected with its YAML path, so ``validate`` reports
+them all at once (``ConfigErrors``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import registry
+from .component import ComponentConfig, ComponentID, ConfigError, Factory
+from .config_loading import ConfigErrors
+
+__all__ = [
+    "KINDS",
+    "TOP_LEVEL_KEYS",
+    "Lookup",
+    "CollectorConfig",
+    "ComponentEntry",
+    "PipelineConfig",
+    "ServiceConfig",
+    "TelemetryConfig",
+    "MetricsTelemetryConfig",
+    "LogsTelemetryConfig",
+    "resolved_ids",
+    "split_endpoint",
+    "build_config",
+]
+
+KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "extensions": "extension"}
+TOP_LEVEL_KEYS = (*KINDS, "service")
+
+
+# ---------------------------------------------------------------------------
+# The service section
+
+@dataclass
+class PipelineConfig(ComponentConfig):
+    receivers: list[str] = field(default_factory=list)
+    processors: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)
+
+
+def resolved_ids(ids: list[str]) -> list[ComponentID]:
+    """A pipeline's ids for the type checker: strings in the YAML, ``ComponentID`` once ``build_config`` resolved
+    them (``_resolve_ids``)."""
+    return ids  # type: ignore[return-value]
+
+
+_METRICS_LEVELS = ("none", "basic", "normal", "detailed")
+_LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+@dataclass
+class MetricsTelemetryConfig(ComponentConfig):
+    level: str = "normal"
+    address: str = "127.0.0.1:8888"
+    # the Go collector's newer form: [{pull: {exporter: {prometheus: {host: ..., port: ...}}}}]
+    readers: list[Any] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.level not in _METRICS_LEVELS:
+            raise ConfigError("level", f"must be one of {', '.join(_METRICS_LEVELS)}")
+        if self.readers:
+            if len(self.readers) != 1:
+                raise ConfigError("readers", "only one (Prometheus pull) reader is supported")
+            try:
+                prom = self.readers[0]["pull"]["exporter"]["prometheus"]
+                host, port = prom.get("host", "127.0.0.1"), int(prom["port"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise ConfigError("readers[0]", "expected pull.exporter.prometheus with host and port") from None
+            self.address = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        if self.level != "none":
+            split_endpoint(self.address, "address")
+
+
+@dataclass
+class LogsTelemetryConfig(ComponentConfig):
+    level: str = "info"
+    encoding: str = "console"  # console = key=value lines; json = one JSON object per line
+
+    def validate(self) -> None:
+        if self.level.lower() not in _LOG_LEVELS:
+            raise ConfigError("level", f"must be one of {', '.join(_LOG_LEVELS)}")
+        if self.encoding not in ("console", "json"):
+            raise ConfigError("encoding", "must be console or json")
+
+
+@dataclass
+class TelemetryConfig(ComponentConfig):
+    metrics: MetricsTelemetryConfig = field(default_factory=MetricsTelemetryConfig)
+    logs: LogsTelemetryConfig = field(default_factory=LogsTelemetryConfig)
+
+
+@dataclass
+class ServiceConfig:
+    extensions: list[ComponentID] = field(default_factory=list)
+    pipelines: dict[str, PipelineConfig] = field(default_factory=dict)  # "traces[/name]" -> pipeline
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+
+
+@dataclass
+class ComponentEntry:
+    id: ComponentID
+    kind: str
+    factory: Factory
+    config: Any
+
+
+@dataclass
+class CollectorConfig:
+    receivers: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
+    processors: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
+    exporters: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
+    extensions: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    raw: dict = field(default_factory=dict)
+
+    def section(self, kind: str) -> dict[ComponentID, ComponentEntry]:
+        return getattr(self, kind + "s")
+
+
+def split_endpoint(endpoint: str, path: str) -> tuple[str, int]:
+    """``host:port`` → (host, port); ``[::1]:port`` accepted; raises ConfigError."""
+    host, sep, port = str(endpoint).rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(path, f"invalid endpoint {endpoint!r} (expected host:port)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
+
+
+Lookup = Callable[[str, str], "Factory | None"]
+
+
+def _decode_components(raw: Any, section: str, lookup: Lookup, errors: list, defined: set) -> dict:
+    kind = KINDS[section]
+    out: dict[ComponentID, ComponentEntry] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        errors.append(ConfigError(section, f"expected a mapping, got {type(raw).__name__}"))
+        return out
+    for key, data in raw.items():
+        path = f"{section}.{key}"
+        try:
+            cid = ComponentID.parse(key, path)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        defined.add(cid)  # referenced ids resolve even when this one has errors (reported once, here)
+        try:
+            factory = lookup(kind, cid.type)
+        except ImportError as e:
+            errors.append(ConfigError(path, f"{kind} type {cid.type!r} could not be loaded: {e}"))
+            continue
+        if factory is None:
+            known = ", ".join(registry.available().get(kind, []))
+            errors.append(ConfigError(path, f"unknown {kind} type {cid.type!r} (known: {known})"))
+            continue
+        try:
+            config = factory.config_class.from_mapping(data, path)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        out[cid] = ComponentEntry(cid, kind, factory, config)
+    return out
+
+
+def _resolve_ids(ids: list[str], defined: Collection, kind: str, path: str, errors: list) -> list[ComponentID]:
+    out: list[ComponentID] = []
+    for i, text in enumerate(ids):
+        item_path = f"{path}[{i}]"
+        try:
+            cid = ComponentID.parse(text, item_path)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        if cid in out:
+            errors.append(ConfigError(item_path, f"{kind} {text!r} is listed more than once"))
+            continue
+        if cid not in defined:
+            errors.append(ConfigError(item_path, f"references {kind} {text!r} which is not configured "
+                                                 f"(add it under {kind}s:)"))
+            continue
+        out.append(cid)
+    return out
+
+
+def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceConfig:
+    service = ServiceConfig()
+    if raw is None:
+        errors.append(ConfigError("service", "missing service section (service.pipelines is required)"))
+        return service
+    if not isinstance(raw, dict):
+        errors.append(ConfigError("service", f"expected a mapping, got {type(raw).__name__}"))
+        return service
+    for key in raw:
+        if key not in ("extensions", "pipelines", "telemetry"):
+            errors.append(ConfigError(f"service.{key}", "unknown key"))
+    ext = raw.get("extensions")
+    if ext is not None:
+        if not isinstance(ext, list):
+            errors.append(ConfigError("service.extensions", "expected a list of extension ids"))
+        else:
+            service.extensions = _resolve_ids(ext, defined["extensions"], "extension", "service.extensions", errors)
+    try:
+        service.telemetry = TelemetryConfig.from_mapping(raw.get("telemetry"), "service.telemetry")
+    except ConfigError as e:
+        errors.append(e)
+    pipelines = raw.get("pipelines")
+    if not pipelines:
+        errors.append(ConfigError("service.pipelines", "at least one pipeline is required"))
+        return service
+    if not isinstance(pipelines, dict):
+        errors.append(ConfigError("service.pipelines", f"expected a mapping, got {type(pipelines).__name__}"))
+        return service
+    for key, data in pipelines.items():
+        path = f"service.pipelines.{key}"
+        signal = str(key).partition("/")[0]
+        if signal in ("metrics", "logs", "profiles"):
+            errors.append(ConfigError(path, f"{signal} pipelines are not supported: "
+                                            "only traces pipelines are supported"))
+            continue
+        try:
+            ComponentID.parse(key, path)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        if signal != "traces":
+            errors.append(ConfigError(path, f"unknown signal {signal!r}: only traces pipelines are supported"))
+            continue
+        try:
+            pipe = PipelineConfig.from_mapping(data, path)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        pipe.receivers = _resolve_ids(pipe.receivers, defined["receivers"], "receiver", f"{path}.receivers", errors)
+        pipe.processors = _resolve_ids(pipe.processors, defined["processors"], "processor", f"{path}.processors",
+                                       errors)
+        pipe.exporters = _resolve_ids(pipe.exporters, defined["exporters"], "exporter", f"{path}.exporters", errors)
+        for kind in ("receivers", "exporters"):
+            if not (data or {}).get(kind):
+                errors.append(ConfigError(f"{path}.{kind}", f"must have at least one {kind[:-1]}"))
+        service.pipelines[str(key)] = pipe
+    return service
+
+
+def build_config(raw: Any, lookup: Lookup | None = None) -> CollectorConfig:
+    """Validate a resolved mapping into a ``CollectorConfig``; raises ``ConfigErrors`` with every problem."""
+    lookup = lookup or registry.lookup
+    errors: list[ConfigError] = []
+    cfg = CollectorConfig(raw=raw if isinstance(raw, dict) else {})
+    if not isinstance(raw, dict):
+        raise ConfigErrors([ConfigError("", "the configuration must be a mapping")])
+    for key in raw:
+        if key == "connectors":
+            errors.append(ConfigError("connectors", "connectors are not supported"))
+        elif key not in TOP_LEVEL_KEYS:
+            errors.append(ConfigError(str(key), "unknown key (expected one of: " + ", ".join(TOP_LEVEL_KEYS) + ")"))
+    defined: dict[str, set] = {section: set() for section in KINDS}
+    for section in KINDS:
+        setattr(cfg, section, _decode_components(raw.get(section), section, lookup, errors, defined[section]))
+    cfg.service = _decode_service(raw.get("service"), defined, errors)
+    _check_extension_refs(cfg, defined["extensions"], errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return cfg
+
+
+def _extension_refs(obj: Any, path: str):
+    """(path, id text) of every config field marked ``metadata={"extension": True}`` (e.g. ``auth.authenticator``)."""
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from _extension_refs(item, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from _extension_refs(item, f"{path}.{key}")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            sub = f"{path}.{f.metadata.get('key', f.name)}"
+            if f.metadata.get("extension") and isinstance(value, str) and value:
+                yield sub, value
+            else:
+                yield from _extension_refs(value, sub)
+
+
+def _check_extension_refs(cfg: CollectorConfig, defined: set, errors: list) -> None:
+    """A component in a pipeline may only name extensions that are configured and in ``service.extensions``."""
+    used: set[tuple[str, ComponentID]] = set()
+    for pipe in cfg.service.pipelines.values():
+        used.update(("receivers", rid) for rid in resolved_ids(pipe.receivers))
+        used.update(("processors", pid) for pid in resolved_ids(pipe.processors))
+        used.update(("exporters", xid) for xid in resolved_ids(pipe.exporters))
+    for section, cid in sorted(used, key=lambda u: (u[0], str(u[1]))):
+        entry = cfg.section(KINDS[section]).get(cid)
+        if entry is None:
+            continue
+        for path, text in _extension_refs(entry.config, f"{section}.{cid}"):
+            try:
+                ref = ComponentID.parse(text, path)
+            except ConfigError:
+                continue  # reported by the component's own validation
+            if ref not in defined:
+                errors.append(ConfigError(path, f"references extension {text!r} which is not configured "
+                                                "(add it under extensions:)"))
+            elif ref not in cfg.service.extensions:
+                errors.append(ConfigError(path, f"extension {text!r} is not enabled: add it to service.extensions"))
