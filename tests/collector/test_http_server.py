@@ -41,6 +41,24 @@ def test_serves_cuts_off_header_tricklers_and_stops(loop_thread):
         requests.get(url, timeout=2)
 
 
+def test_oversized_headers_are_refused_and_big_bodies_are_not(loop_thread):
+    """At most 64 KiB of request line and headers (httptools; the h11 fallback bounds only
+    headers that trickle in); a body of any size arriving with the headers does not count."""
+    server = _server(0, read_header_timeout=5)
+    loop_thread.run(server.start())
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as big:
+            big.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * (70 * 1024) + b"\r\n\r\n")
+            answer = big.recv(4096)
+            assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), answer[:80]
+        body = b"b" * (300 * 1024)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as ok:
+            ok.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            assert ok.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        loop_thread.run(server.stop())
+
+
 def test_a_busy_port_fails_start_with_the_endpoint(loop_thread):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
