@@ -16,15 +16,14 @@ from __future__ import annotations
 import logging
 
 import opentracing
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 
 from .. import _context
+from ._scope_key import SCOPE_KEY
 from .span import SpanContextShim, SpanShim
 
 _log = logging.getLogger(__name__)
 
-SCOPE_KEY = context_api.create_key("otel_lite.opentracing.scope")
 _INVALID_SPAN = trace_api.INVALID_SPAN
 _current = _context.current
 _attach = _context.attach
@@ -59,6 +58,14 @@ class ScopeShim(opentracing.Scope):
             _detach(token)
         if self._finish_on_close:
             self._span.finish()
+
+    def publish_baggage(self, span) -> None:
+        """After ``span.set_baggage_item``: if ``span`` is this scope's and the scope is
+        the active one here, make its new baggage the current OpenTelemetry baggage
+        (detached with the scope)."""
+        if self._span is not span or not self._tokens or not self._is_active():
+            return
+        self._tokens.append(_attach(_derive(_current(), baggage=span.context.baggage)))
 
 
 class ScopeManagerShim(opentracing.ScopeManager):
@@ -102,12 +109,3 @@ class ScopeManagerShim(opentracing.ScopeManager):
             otel_span = _INVALID_SPAN
         span = SpanShim(self._tracer, otel_span, SpanContextShim(otel_context, baggage))
         return ScopeShim(self, span, False)
-
-
-def publish_baggage(span) -> None:
-    """After ``set_baggage_item``: if ``span`` is the active one here, make its
-    new baggage the current OpenTelemetry baggage (detached with its scope)."""
-    scope = _context.get_value(SCOPE_KEY)
-    if scope is None or scope._span is not span or not scope._tokens or not scope._is_active():
-        return
-    scope._tokens.append(_attach(_derive(_current(), baggage=span.context.baggage)))

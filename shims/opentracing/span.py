@@ -15,7 +15,11 @@ import opentracing
 from opentelemetry.trace import Status, StatusCode
 from opentracing import logs as ot_logs
 
+from .. import _context
+from ._scope_key import SCOPE_KEY
+
 _EMPTY: MappingProxyType = MappingProxyType({})
+_get_value = _context.get_value
 _OK = Status(StatusCode.OK)
 _ERROR = Status(StatusCode.ERROR)
 # One lock for every baggage update: updates are rare, and a lock per span
@@ -123,9 +127,9 @@ class SpanShim(opentracing.Span):
     def set_baggage_item(self, key, value):
         with _BAGGAGE_LOCK:
             self._context = self._context.with_baggage_item(key, value)
-        from .scope_manager import publish_baggage  # here: scope_manager imports this module
-
-        publish_baggage(self)
+        scope = _get_value(SCOPE_KEY)  # the active ScopeShim, if any
+        if scope is not None:
+            scope.publish_baggage(self)
         return self
 
     def get_baggage_item(self, key):
