@@ -145,32 +145,80 @@ def http_protocol(read_header_timeout: float):
     try:
         import httptools  # noqa: F401
     except ImportError:
-        return _h11_protocol(read_header_timeout) if read_header_timeout else "h11"
+        return _h11_protocol(read_header_timeout)
     return _httptools_protocol(read_header_timeout)
 
 
+def _plain_response(status: bytes, reason: bytes) -> bytes:
+    return (b"HTTP/1.1 %s\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, len(reason), reason))
+
+
+_TIMEOUT_RESPONSE = _plain_response(b"408 Request Timeout", b"request headers not received within read_header_timeout")
+_TOO_LARGE_RESPONSE = _plain_response(b"431 Request Header Fields Too Large", b"request headers too large")
+
+
+class _HeaderDeadline:
+    """Mixed into a uvicorn protocol: a connection whose request headers have not arrived
+    ``read_header_timeout`` seconds after it was made or the previous response was sent is closed
+    (408 when part of a request arrived). uvicorn has no such timeout: a slowloris sender would
+    hold its connection forever. The parser-specific part is ``_awaiting_headers``."""
+
+    read_header_timeout = 0.0
+    _header_timer: asyncio.TimerHandle | None = None
+    transport: Any
+    loop: Any
+
+    def _awaiting_headers(self) -> tuple[bool, bool]:
+        """(no request is being read or answered, part of the next request arrived)"""
+        raise NotImplementedError
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _arm_header_timer(self) -> None:
+        if not self.read_header_timeout:
+            return
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.read_header_timeout, self._header_timeout)
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        idle, partial = self._awaiting_headers()
+        if self.transport.is_closing() or not idle:
+            return  # a request is being read or answered: the body has read_timeout
+        if partial:  # tell the sender why
+            self.transport.write(_TIMEOUT_RESPONSE)
+        self.transport.close()
+
+
 def _httptools_protocol(read_header_timeout: float):
-    """uvicorn's httptools protocol that bounds the request headers: at most ``_MAX_HEADER_BYTES``
-    (431 and close) and, with ``read_header_timeout``, complete within that many seconds of the
-    connection or of the previous response (408 when part of a request arrived, then close)."""
+    """uvicorn's httptools protocol with the header deadline and at most ``_MAX_HEADER_BYTES`` of
+    request line and headers (431 and close)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    def response(status: bytes, reason: bytes) -> bytes:
-        return (b"HTTP/1.1 %s\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
-                % (status, len(reason), reason))
-
-    timeout_response = response(b"408 Request Timeout", b"request headers not received within read_header_timeout")
-    too_large_response = response(b"431 Request Header Fields Too Large", b"request headers too large")
-
-    class Protocol(HttpToolsProtocol):
-        _header_timer: asyncio.TimerHandle | None = None
+    class Protocol(_HeaderDeadline, HttpToolsProtocol):
         _header_bytes = 0  # request line and headers parsed for the current request
         _in_request = False  # headers complete, response not yet sent
         _partial = False  # bytes of a next request arrived
 
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm_header_timer()
+        def _awaiting_headers(self) -> tuple[bool, bool]:
+            return not self._in_request, self._partial
 
         def data_received(self, data: bytes) -> None:
             if not self._in_request:
@@ -189,93 +237,33 @@ def _httptools_protocol(read_header_timeout: float):
             self._header_bytes += n
             if self._header_bytes > _MAX_HEADER_BYTES:
                 # stops the parser; uvicorn answers 400 and closes (after our 431 when it can)
-                self._refuse(too_large_response)
+                if not self.transport.is_closing():
+                    self.transport.write(_TOO_LARGE_RESPONSE)
+                    self.transport.close()
                 raise ValueError("request headers too large")
 
         def on_headers_complete(self) -> None:
-            self._in_request = True
-            self._partial = False
-            self._header_bytes = 0
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+            self._in_request, self._partial, self._header_bytes = True, False, 0
+            self._cancel_header_timer()
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
             self._in_request = False
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
 
-        def connection_lost(self, exc) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
-        def _arm_header_timer(self) -> None:
-            if not read_header_timeout:
-                return
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(read_header_timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            if self.transport.is_closing() or self._in_request:
-                return  # a request is being read or answered: the body has read_timeout
-            if self._partial:  # part of a request arrived: tell the sender why
-                self.transport.write(timeout_response)
-            self.transport.close()
-
-        def _refuse(self, answer: bytes) -> None:
-            if not self.transport.is_closing():
-                self.transport.write(answer)
-                self.transport.close()
-
+    Protocol.read_header_timeout = read_header_timeout
     return Protocol
 
 
 def _h11_protocol(read_header_timeout: float):
-    """uvicorn's h11 protocol that closes a connection whose request headers have not arrived
-    ``read_header_timeout`` seconds after the connection was made or the previous response was sent
-    (uvicorn has no such timeout: a slowloris sender would hold its connection forever)."""
+    """uvicorn's h11 protocol with the header deadline (h11 bounds trickled headers itself with
+    ``h11_max_incomplete_event_size``)."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    reason = b"request headers not received within read_header_timeout"
-    timeout_response = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
-                        b"content-length: %d\r\n\r\n%s" % (len(reason), reason))
+    class Protocol(_HeaderDeadline, H11Protocol):
+        def _awaiting_headers(self) -> tuple[bool, bool]:
+            return self.conn.their_state is h11.IDLE, bool(self.conn.trailing_data[0])
 
-    class Protocol(H11Protocol):
-        _header_timer = None
-
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm_header_timer()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-        def connection_lost(self, exc) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
-        def _arm_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(read_header_timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return  # a request is being read or answered: the body has read_timeout
-            if self.conn.trailing_data[0]:  # part of a request arrived: tell the sender why
-                self.transport.write(timeout_response)
-            self.transport.close()
-
+    Protocol.read_header_timeout = read_header_timeout
     return Protocol

@@ -23,7 +23,12 @@ def _server(port, **kw):
     return HTTPServer(_ok_app, f"127.0.0.1:{port}", name="receiver test", log=logging.getLogger("test"), **kw)
 
 
-def test_serves_cuts_off_header_tricklers_and_stops(loop_thread):
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_serves_cuts_off_header_tricklers_and_stops(loop_thread, monkeypatch, parser):
+    import collector.http_server as http_server
+
+    if parser == "h11":  # the fallback when httptools is not installed
+        monkeypatch.setattr(http_server, "http_protocol", http_server._h11_protocol)
     server = _server(0, read_header_timeout=0.3)
     loop_thread.run(server.start())
     try:
