@@ -137,8 +137,9 @@ def lite(transport: str, endpoint: str):
     return provider, exporter, lambda: provider.stats()["spans_dropped"]
 
 
-def produce(tracer, rate: float, total: int) -> float:
-    """``total`` spans from this thread at ``rate``; returns the seconds it took."""
+def produce(tracer, rate: float, total: int, span_ids: list[int] | None = None) -> float:
+    """``total`` spans from this thread at ``rate``; returns the seconds it took.
+    With ``span_ids``, each span's id is appended to it."""
     clock = time.perf_counter
     made = 0
     t0 = clock()
@@ -148,6 +149,8 @@ def produce(tracer, rate: float, total: int) -> float:
             span = tracer.start_span("request")
             span.set_attribute("http.route", "/cart")
             span.end()
+            if span_ids is not None:
+                span_ids.append(span.get_span_context().span_id)
             made += 1
         time.sleep(0.002)
     return clock() - t0
@@ -173,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, required=True, help="spans/s to produce")
     p.add_argument("--seconds", type=float, default=4.0, help="production time at the target rate (default 4)")
     p.add_argument("--flush-timeout", type=float, default=60.0, help="force_flush timeout, seconds")
+    p.add_argument("--span-ids", metavar="FILE",
+                   help="write the produced spans' ids there, one hex id per line (the tests check arrival)")
     args = p.parse_args(argv)
 
     if args.sender == "official-grpc":
@@ -190,7 +195,8 @@ def main(argv=None) -> int:
     exporter.failed_spans = 0
 
     cpu0 = cpu_seconds()
-    production = produce(tracer, args.rate, total)
+    span_ids: list[int] | None = [] if args.span_ids else None
+    production = produce(tracer, args.rate, total, span_ids)
     t1 = time.perf_counter()
     flushed = provider.force_flush(int(args.flush_timeout * 1000))
     flush = time.perf_counter() - t1
@@ -213,6 +219,9 @@ def main(argv=None) -> int:
         provider.shutdown()
     except Exception as exc:  # the figures are taken; say so but keep them
         out["shutdown_error"] = repr(exc)
+    if args.span_ids and span_ids is not None:
+        with open(args.span_ids, "w") as f:
+            f.writelines(f"{x:016x}\n" for x in span_ids)
     print(json.dumps(out), flush=True)
     return 0
 

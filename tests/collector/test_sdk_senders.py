@@ -18,10 +18,11 @@ SDK's own drop counters), except the ack-latency test, whose bound is loose
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import statistics
+import subprocess
+import sys
 import time
 
 import pytest
@@ -210,127 +211,33 @@ def wait_for_output(output, expected: set[int], target: int, timeout: float = 30
 
 
 # ---------------------------------------------------------------------------
-# SDK senders
+# SDK senders: benchmarks/sdk_senders.py, one "service" in its own process
 
-def produce(tracer, span_id_of, rate: float = RATE, duration: float = DURATION) -> tuple[list[int], float]:
-    """``rate * duration`` spans from this one thread, paced for real: small bursts
-    (whatever is due) separated by 2 ms sleeps.  Returns the span ids and the
-    achieved rate (for messages only)."""
-    total = int(rate * duration)
-    ids: list[int] = []
-    clock = time.perf_counter
-    t0 = clock()
-    while len(ids) < total:
-        due = min(total, int((clock() - t0) * rate) + 1)
-        while len(ids) < due:
-            span = tracer.start_span("request")
-            span.set_attribute("http.route", "/cart")
-            span.end()
-            ids.append(span_id_of(span))
-        time.sleep(0.002)
-    return ids, total / (clock() - t0)
+SENDERS = ("official-grpc", "lite-grpc", "lite-http")
+SENDER_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "sdk_senders.py")
 
 
-class _LogCounter(logging.Handler):
-    def __init__(self, needle: str):
-        super().__init__(logging.WARNING)
-        self.needle, self.count = needle, 0
-
-    def emit(self, record):
-        if self.needle in record.getMessage():
-            self.count += 1
-
-
-class OfficialSender:
-    """opentelemetry-sdk: TracerProvider + BatchSpanProcessor() with all defaults +
-    the official OTLP/gRPC exporter (insecure)."""
-
-    def __init__(self, c: ArgsCollector):
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        self.provider = TracerProvider(shutdown_on_exit=False)
-        self.bsp = BatchSpanProcessor(OTLPSpanExporter(endpoint=c.grpc_endpoint, insecure=True))
-        self.provider.add_span_processor(self.bsp)
-        self.tracer = self.provider.get_tracer("sdk-senders")
-        # The drop counter: BatchProcessor.emit calls _metrics.drop_items(1) for every span
-        # it drops on a full queue (opentelemetry-sdk 1.3x-1.4x, _shared_internal).  The
-        # "Queue full, dropping Span." warning is a backup only: a DuplicateFilter on that
-        # logger lets one such line through per 20 s.
-        self._dropped = 0
-        metrics = getattr(getattr(self.bsp, "_batch_processor", None), "_metrics", None)
-        self.counting = metrics is not None and hasattr(metrics, "drop_items")
-        if self.counting:
-            drop_items = metrics.drop_items
-
-            def counting_drop_items(count, *args, **kwargs):
-                self._dropped += count
-                return drop_items(count, *args, **kwargs)
-
-            metrics.drop_items = counting_drop_items
-        self._log = _LogCounter("Queue full, dropping")
-        self._logger = logging.getLogger("opentelemetry.sdk._shared_internal")
-        self._logger.addHandler(self._log)
-
-    @staticmethod
-    def span_id(span) -> int:
-        return span.get_span_context().span_id
-
-    def flush(self) -> None:
-        assert self.provider.force_flush(60000)
-
-    def dropped(self) -> int:
-        return max(self._dropped, 1 if self._log.count else 0)
-
-    def close(self) -> None:
-        self._logger.removeHandler(self._log)
-        self.provider.shutdown()
-
-
-class LiteSender:
-    """otel_lite: TracerProvider + BatchSpanProcessor with defaults + its OTLP exporter."""
-
-    def __init__(self, c: ArgsCollector, transport: str):
-        import otel_lite
-
-        if transport == "grpc":
-            from otel_lite.export.otlp_grpc import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter(endpoint=f"http://{c.grpc_endpoint}")
-        else:
-            from otel_lite.export.otlp_http import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter(endpoint=c.http_url)
-        self.provider = otel_lite.TracerProvider(shutdown_on_exit=False)
-        self.provider.add_span_processor(otel_lite.BatchSpanProcessor(exporter))
-        self.tracer = self.provider.get_tracer("sdk-senders")
-
-    @staticmethod
-    def span_id(span) -> int:
-        return span.get_span_context().span_id
-
-    def flush(self) -> None:
-        assert self.provider.force_flush(60000)
-
-    def dropped(self) -> int:
-        return self.provider.stats()["spans_dropped"]
-
-    def close(self) -> None:
-        self.provider.shutdown()
-
-
-SENDERS = {
-    "official-grpc": OfficialSender,
-    "lite-grpc": lambda c: LiteSender(c, "grpc"),
-    "lite-http": lambda c: LiteSender(c, "http"),
-}
+def run_sender(sender: str, c: ArgsCollector, workdir: str) -> tuple[list[int], dict]:
+    """Run the SDK sender in its own process, as a service runs (not inside this test
+    process, whose heap and threads after hundreds of tests would slow the SDK's
+    exporting thread).  Returns the ids of the spans it produced and its JSON line."""
+    endpoint = c.grpc_endpoint if sender.endswith("grpc") else c.http_url
+    ids_path = os.path.join(workdir, f"{sender}.ids")
+    run = subprocess.run(
+        [sys.executable, SENDER_SCRIPT, "--sender", sender, "--endpoint", endpoint, "--rate", str(RATE),
+         "--seconds", str(DURATION), "--span-ids", ids_path],
+        capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    with open(ids_path) as f:
+        ids = [int(line, 16) for line in f if line.strip()]
+    return ids, report
 
 
 # ---------------------------------------------------------------------------
 # 1-3: an SDK at 6,000 spans/s drops nothing and everything arrives
 
-@pytest.mark.parametrize("sender", list(SENDERS))
+@pytest.mark.parametrize("sender", SENDERS)
 @pytest.mark.parametrize("config", ["default-config", "batch-persistent-queue"])
 def test_sdk_batch_span_processor_at_6000_spans_per_second_drops_nothing(tmp_path, collectors, config, sender):
     """An SDK with a default BatchSpanProcessor producing 18,000 spans at 6,000 spans/s
@@ -350,19 +257,16 @@ def test_sdk_batch_span_processor_at_6000_spans_per_second_drops_nothing(tmp_pat
             c = collectors(config_file_args(str(tmp_path), BATCH_PERSISTENT_CONFIG, backend=backend.endpoint,
                                             storage_dir=str(storage)))
             output = BackendOutput(backend)
-        sdk = SENDERS[sender](c)
-        try:
-            ids, achieved = produce(sdk.tracer, sdk.span_id)
-            sdk.flush()
-            dropped = sdk.dropped()
-        finally:
-            sdk.close()
+        ids, report = run_sender(sender, c, str(tmp_path))
+        dropped = report["dropped"]
         started = set(ids)
         assert len(started) == len(ids) == int(RATE * DURATION)
-        arrived = wait_for_output(output, started, len(started) - dropped)
+        arrived = wait_for_output(output, started, len(started) - (dropped or 0))
         assert c.alive(), c.log()[-3000:]
-        detail = (f"{sender} -> {config}: started {len(started)} spans at {achieved:.0f} spans/s, "
-                  f"the SDK dropped {dropped}, {arrived} reached the output")
+        detail = (f"{sender} -> {config}: started {len(started)} spans at {report['achieved_spans_per_s']:.0f} "
+                  f"spans/s, the SDK dropped {dropped}, {arrived} reached the output; export calls "
+                  f"p50 {report['export_ms_p50']} ms, p99 {report['export_ms_p99']} ms, sender CPU "
+                  f"{report['cpu_pct']} %")
         assert dropped == 0, detail
         assert arrived == len(started), detail
     finally:
