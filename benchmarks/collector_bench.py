@@ -1154,7 +1154,7 @@ def main(argv=None) -> int:
     p.add_argument("--variant-sizes", type=csv, default=["1000"], help="spans per request for variants")
     p.add_argument("--cpu-loads", type=csv, help="fixed loads as transport:spans_per_s:spans_per_request, "
                    "default grpc:10000:100,http:10000:100,grpc:100000:1000 (--quick: the first)")
-    p.add_argument("--collector-cmd", help="command starting our collector (default: python -m collector)")
+    p.add_argument("--collector-cmd", help="command starting our collector (default: python -m otel_lite.collector)")
     p.add_argument("--measure-seconds", type=float, help="cpu scenario measurement window")
     p.add_argument("--step-seconds", type=float, help="length of each throughput step")
     p.add_argument("--ref-rate", type=int, help="fixed rate (spans/s) of the reference step of each search")

@@ -5,7 +5,7 @@ Systems under test (each started fresh, on free loopback ports):
   floor   do-nothing server on the same transport (grpcio handler that only
           returns / bare ASGI app on uvicorn answering 200)
   raw     a sink that only parses requests and counts spans
-  ours    ``python -m collector --config FILE`` (otlp -> [sampler] -> batch ->
+  ours    ``python -m otel_lite.collector --config FILE`` (otlp -> [sampler] -> batch ->
           otlp_grpc) in front of a counting gRPC sink
   rotel   the ``rotel-agent`` binary from the ``rotel`` PyPI package, same
           pipeline shape (otlp receiver -> batch -> otlp exporter), same sink
@@ -241,7 +241,7 @@ def collector_config(transport: str, receiver_port: int, sink_endpoint: str, met
 
 
 def collector_command() -> list[str]:
-    return [sys.executable, "-m", "collector"]
+    return [sys.executable, "-m", "otel_lite.collector"]
 
 
 def start_ours(transport: str, sampler: str | None = None) -> Running:

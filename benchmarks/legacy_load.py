@@ -85,9 +85,9 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
     from thriftpy2.thrift import TMessageType
     from thriftpy2.transport import TMemoryBuffer
 
-    from collector.legacy_proto.jaeger.api_v2 import collector_pb2, model_pb2
-    from collector.receivers.jaeger import agent_thrift
-    from collector.receivers.jaeger import jaeger_thrift as jt
+    from otel_lite.collector.legacy_proto.jaeger.api_v2 import collector_pb2, model_pb2
+    from otel_lite.collector.receivers.jaeger import agent_thrift
+    from otel_lite.collector.receivers.jaeger import jaeger_thrift as jt
 
     rng = random.Random(seed)
     now_us = time.time_ns() // 1000
@@ -151,9 +151,9 @@ def _zipkin_oc_payloads(protocol: str, rng: random.Random, spans_per_request: in
                         now_us: int) -> list[bytes]:
     """The same spans as Zipkin v2 JSON / ListOfSpans protobuf bodies, or OpenCensus agent
     ExportTraceServiceRequests (no Node: OCStreamSender sends it once, first on its stream)."""
-    from collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
-    from collector.legacy_proto.opencensus.trace.v1 import trace_pb2
-    from collector.legacy_proto.zipkin import zipkin_pb2
+    from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
+    from otel_lite.collector.legacy_proto.opencensus.trace.v1 import trace_pb2
+    from otel_lite.collector.legacy_proto.zipkin import zipkin_pb2
 
     zkinds = {"server": "SERVER", "client": "CLIENT"}
     pkinds = {"server": zipkin_pb2.Span.SERVER, "client": zipkin_pb2.Span.CLIENT}
@@ -228,8 +228,8 @@ class OCStreamSender:
         import grpc
 
         sys.path.insert(0, str(REPO))
-        from collector.legacy_proto.opencensus.agent.common.v1 import common_pb2
-        from collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
+        from otel_lite.collector.legacy_proto.opencensus.agent.common.v1 import common_pb2
+        from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 
         node = common_pb2.Node(service_info=common_pb2.ServiceInfo(name="checkout"),
                                identifier=common_pb2.ProcessIdentifier(host_name="node-01", pid=1),

@@ -6,7 +6,7 @@ SIGTERM, end to end, with longer runs than the CI tests
     python benchmarks/reliability_report.py --quick    # shorter runs
     python benchmarks/reliability_report.py --only load,kill9-batch
 
-Each scenario runs ``python -m collector`` (otlp receiver -> memory_limiter ->
+Each scenario runs ``python -m otel_lite.collector`` (otlp receiver -> memory_limiter ->
 [batch] -> otlp_grpc exporter with a sending queue, persistent unless noted)
 between raw OTLP clients (gRPC and HTTP, alternating threads; every span has a
 unique id; a request that is refused or unanswered is not resent) and an

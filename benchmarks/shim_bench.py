@@ -8,9 +8,9 @@ measured is span recording, not export):
 
 * OpenTracing ``with tracer.start_active_span(): pass`` (start, activate, close,
   finish) and ``tracer.start_span().finish()``:
-  ``shims.opentracing`` over otel_lite vs ``opentelemetry-opentracing-shim``
+  ``otel_lite.shims.opentracing`` over otel_lite vs ``opentelemetry-opentracing-shim``
   over ``opentelemetry-sdk``.
-* OpenCensus ``with tracer.span(): pass``: ``shims.opencensus`` over otel_lite
+* OpenCensus ``with tracer.span(): pass``: ``otel_lite.shims.opencensus`` over otel_lite
   vs plain OpenCensus with its own ``ContextTracer`` (AlwaysOnSampler, null
   exporter; the official OpenCensus shim is not on PyPI).
 * Native OpenTelemetry ``start_as_current_span`` on both SDKs, for scale.
@@ -136,8 +136,8 @@ def main() -> None:
     from opencensus.trace.samplers import AlwaysOnSampler
     from opencensus.trace.tracer import Tracer as OCTracer
 
-    from shims.opencensus import install_shim, uninstall_shim
-    from shims.opentracing import create_tracer
+    from otel_lite.shims.opencensus import install_shim, uninstall_shim
+    from otel_lite.shims.opentracing import create_tracer
 
     ours_provider, sdk = otel_lite_provider(), sdk_provider()
     try:

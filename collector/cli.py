@@ -20,7 +20,7 @@ log = logging.getLogger("otel_lite.collector")
 
 def default_config_source() -> str:
     """The embedded default config, as a ``yaml:`` source (works from a wheel or a zip too)."""
-    text = importlib.resources.files("collector").joinpath("default_config.yaml").read_text(encoding="utf-8")
+    text = importlib.resources.files("otel_lite.collector").joinpath("default_config.yaml").read_text(encoding="utf-8")
     return "yaml:" + text
 
 

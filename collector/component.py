@@ -235,7 +235,7 @@ def validate_tree(obj: Any, path: str) -> None:
 @dataclass
 class CreateSettings:
     """What a factory gets besides the config: the component's id, a logger, the
-    collector's telemetry (see ``collector.telemetry``) and the host (lookup of
+    collector's telemetry (see ``otel_lite.collector.telemetry``) and the host (lookup of
     extensions by id, e.g. a storage extension)."""
 
     id: ComponentID

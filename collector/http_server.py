@@ -1,6 +1,6 @@
 """The HTTP server side every HTTP receiver shares (the Go Collector's ``confighttp``): the server
 config (its keys and defaults), and an ASGI app served by uvicorn on the collector's event loop.
-Request bodies (size limit, read timeout, decompression) are ``collector.receivers.http_body``'s.
+Request bodies (size limit, read timeout, decompression) are ``otel_lite.collector.receivers.http_body``'s.
 
 Binding happens before serving so a busy port fails the component's start with a clear error;
 the collector, not uvicorn, owns SIGTERM/SIGINT; a sender that trickles its request headers is

@@ -1,7 +1,7 @@
 """The configuration reference, generated from the components' config classes.
 
 Each config class is the single place its options and defaults live; this
-renders them as Markdown for README.md (``python -m collector.reference``).
+renders them as Markdown for README.md (``python -m otel_lite.collector.reference``).
 """
 from __future__ import annotations
 

@@ -12,27 +12,27 @@ from .component import Factory
 
 BUILTIN_MODULES: dict[str, dict[str, str]] = {
     "receiver": {
-        "otlp": "collector.receivers.otlp",
-        "jaeger": "collector.receivers.jaeger",
-        "zipkin": "collector.receivers.zipkin",
-        "opencensus": "collector.receivers.opencensus",
+        "otlp": "otel_lite.collector.receivers.otlp",
+        "jaeger": "otel_lite.collector.receivers.jaeger",
+        "zipkin": "otel_lite.collector.receivers.zipkin",
+        "opencensus": "otel_lite.collector.receivers.opencensus",
     },
     "processor": {
-        "batch": "collector.processors.batch",
-        "memory_limiter": "collector.processors.memory_limiter",
-        "probabilistic_sampler": "collector.processors.probabilistic_sampler",
-        "tail_sampling": "collector.processors.tail_sampling",
+        "batch": "otel_lite.collector.processors.batch",
+        "memory_limiter": "otel_lite.collector.processors.memory_limiter",
+        "probabilistic_sampler": "otel_lite.collector.processors.probabilistic_sampler",
+        "tail_sampling": "otel_lite.collector.processors.tail_sampling",
     },
     "exporter": {
-        "otlp_grpc": "collector.exporters.otlp_grpc",
-        "otlp_http": "collector.exporters.otlp_http",
-        "file": "collector.exporters.file",
-        "debug": "collector.exporters.debug",
+        "otlp_grpc": "otel_lite.collector.exporters.otlp_grpc",
+        "otlp_http": "otel_lite.collector.exporters.otlp_http",
+        "file": "otel_lite.collector.exporters.file",
+        "debug": "otel_lite.collector.exporters.debug",
     },
     "extension": {
-        "health_check": "collector.extensions.health_check",
-        "file_storage": "collector.extensions.file_storage",
-        "bearertokenauth": "collector.extensions.bearertokenauth",
+        "health_check": "otel_lite.collector.extensions.health_check",
+        "file_storage": "otel_lite.collector.extensions.file_storage",
+        "bearertokenauth": "otel_lite.collector.extensions.bearertokenauth",
     },
 }
 

@@ -69,7 +69,7 @@ def main() -> int:
     grpc_port, http_port, health_port, metrics_port = args.ports
 
     before = count_spans(OUTPUT)
-    command = [sys.executable, "-m", "collector"]
+    command = [sys.executable, "-m", "otel_lite.collector"]
     if tuple(args.ports) != (4317, 4318, 13133, 8888):
         command += ["--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{grpc_port}",
                     "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{http_port}",

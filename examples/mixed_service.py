@@ -19,8 +19,8 @@ from opencensus.trace.tracer import Tracer as OpenCensusTracer
 from opentelemetry import baggage, trace
 
 import otel_lite
-from shims.opencensus import install_shim, uninstall_shim
-from shims.opentracing import create_tracer
+from otel_lite.shims.opencensus import install_shim, uninstall_shim
+from otel_lite.shims.opentracing import create_tracer
 
 
 def data_layer(key: str) -> str:  # legacy OpenCensus code

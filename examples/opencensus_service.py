@@ -24,7 +24,7 @@ from opencensus.trace.status import Status
 from opencensus.trace.tracer import Tracer
 
 import otel_lite
-from shims.opencensus import install_shim, uninstall_shim
+from otel_lite.shims.opencensus import install_shim, uninstall_shim
 
 PROPAGATOR = TraceContextPropagator()
 

@@ -22,7 +22,7 @@ from opentracing import Format
 from opentracing.ext import tags
 
 import otel_lite
-from shims.opentracing import create_tracer
+from otel_lite.shims.opentracing import create_tracer
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Regenerate the Python modules of every .proto under proto/ (committed; installs need no compiler).
 
-proto/ mirrors the package tree: proto/collector/legacy_proto/x/y.proto becomes
-collector/legacy_proto/x/y_pb2.py (+ _pb2_grpc.py, .pyi), so generated imports
-are absolute imports of our own package.
+proto/ mirrors the package tree: proto/otel_lite/collector/legacy_proto/x/y.proto becomes
+otel_lite/collector/legacy_proto/x/y_pb2.py (+ _pb2_grpc.py, .pyi; otel_lite/collector is the
+collector/ folder), so generated imports are absolute imports of our own package.
 
 grpcio-tools is not a project dependency: it pins its own protobuf, which would
 downgrade the runtime's. Run it from a throwaway venv:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     for src in sources:
         out_dir = ROOT / Path(src).parent
         d = out_dir
-        while d != ROOT and d.is_relative_to(ROOT / "collector"):
+        while d != ROOT / "otel_lite" and d.is_relative_to(ROOT / "otel_lite" / "collector"):
             init = d / "__init__.py"
             if not init.exists():
                 init.write_text('"""Generated protobuf modules (scripts/gen_protos.py); do not edit."""\n')

@@ -12,11 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_configuration_reference_is_generated_from_the_config_classes():
-    from collector.reference import render_reference
+    from otel_lite.collector.reference import render_reference
 
     current = (ROOT / "docs" / "configuration.md").read_text()
     assert current.strip() == render_reference().strip(), \
-        "regenerate it: python -m collector.reference > docs/configuration.md"
+        "regenerate it: python -m otel_lite.collector.reference > docs/configuration.md"
 
 
 def test_readme_opens_with_the_two_commands_ci_runs():
@@ -33,6 +33,6 @@ def test_readme_collector_configs_validate(index, tmp_path):
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     config = tmp_path / "config.yaml"
     config.write_text(blocks[index])
-    result = subprocess.run([sys.executable, "-m", "collector", "validate", "--config", str(config)],
+    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

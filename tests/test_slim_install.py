@@ -7,7 +7,7 @@ import subprocess
 import sys
 from importlib.metadata import requires
 
-from collector.entrypoint import COLLECTOR_MODULES
+from otel_lite.collector.entrypoint import COLLECTOR_MODULES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

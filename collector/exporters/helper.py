@@ -21,7 +21,7 @@ The send chain, outermost first: **sending queue → batcher → retry → timeo
 - ``timeout``: a bound on each attempt.
 
 A concrete exporter subclasses ``Exporter`` and implements ``push`` (raising the
-taxonomy errors of ``collector.consumer``) and, if it holds a client,
+taxonomy errors of ``otel_lite.collector.consumer``) and, if it holds a client,
 ``start_client`` / ``shutdown_client``.
 """
 from __future__ import annotations
@@ -104,7 +104,7 @@ class QueueConfig(ComponentConfig):
             ComponentID.parse(self.storage, "storage")
 
 
-# Client TLS (Go ``configtls.ClientConfig``) lives with the server side in ``collector.tls``.
+# Client TLS (Go ``configtls.ClientConfig``) lives with the server side in ``otel_lite.collector.tls``.
 TLSConfig = TLSClientConfig
 
 

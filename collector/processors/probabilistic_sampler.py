@@ -17,7 +17,7 @@ Decision-compatible with the contrib Go processor:
 
 Thresholds and randomness are plain ints in [0, 2**56]; a span is kept when
 ``randomness >= threshold``.  The arithmetic and the tracestate parser live in
-``collector.sampling`` (shared with the tail sampler's probabilistic policy);
+``otel_lite.collector.sampling`` (shared with the tail sampler's probabilistic policy);
 this module holds the modes and the processor.  Spans are removed from the
 parsed request in place; no span is converted to a Python object.
 """

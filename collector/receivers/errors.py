@@ -1,6 +1,6 @@
 """How every receiver answers a pipeline error (the Go Collector's ``receiver/otlpreceiver/internal/errors``).
 
-The exception a consumer raises is the backpressure protocol (``collector.consumer``); this module is
+The exception a consumer raises is the backpressure protocol (``otel_lite.collector.consumer``); this module is
 the one place it becomes an answer, for every receiver and transport:
 
 ======================================  ======================================  ==========================

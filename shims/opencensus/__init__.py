@@ -1,6 +1,6 @@
 """OpenCensus (0.11) tracing on OpenTelemetry.
 
-    from shims.opencensus import install_shim
+    from otel_lite.shims.opencensus import install_shim
     install_shim()            # the global TracerProvider; or install_shim(provider)
 
 After this, spans made through ``opencensus.trace.tracer.Tracer`` are

@@ -1,12 +1,12 @@
 """OpenTracing 2.x API on OpenTelemetry (the "OpenTracing compatibility" spec).
 
-    from shims.opentracing import create_tracer
+    from otel_lite.shims.opentracing import create_tracer
     import opentracing
     opentracing.tracer = create_tracer()          # the global TracerProvider
 
 Spans are OpenTelemetry spans of the given provider; the scope manager, active
 span and baggage live in the OpenTelemetry context (contextvars), so OpenTracing,
-OpenTelemetry and OpenCensus (through ``shims.opencensus``) code in one process
+OpenTelemetry and OpenCensus (through ``otel_lite.shims.opencensus``) code in one process
 share one current span and one baggage.  Only ``opentelemetry-api`` is used.
 """
 from .propagation import BINARY_MAX_BYTES

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from collector.component import ComponentID, CreateSettings
-from collector.exporters import otlp_grpc
-from collector.extensions import file_storage
-from collector.pipeline import Host
-from collector.telemetry import Telemetry
+from otel_lite.collector.component import ComponentID, CreateSettings
+from otel_lite.collector.exporters import otlp_grpc
+from otel_lite.collector.extensions import file_storage
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.telemetry import Telemetry
 
 from .exporter_util import make_traces
 

@@ -5,11 +5,11 @@ import os
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.component import ComponentID, CreateSettings
-from collector.consumer import Traces
-from collector.pipeline import Host
-from collector.registry import lookup
-from collector.telemetry import Telemetry
+from otel_lite.collector.component import ComponentID, CreateSettings
+from otel_lite.collector.consumer import Traces
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.registry import lookup
+from otel_lite.collector.telemetry import Telemetry
 
 FAST_RETRY = {"initial_interval": "10ms", "max_interval": "50ms", "max_elapsed_time": "10s"}
 

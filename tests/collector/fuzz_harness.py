@@ -39,12 +39,12 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from collector import registry
-from collector.component import Component, ComponentConfig, Factory
-from collector.config import build_config, parse_yaml
-from collector.consumer import count_spans
-from collector.receivers.otlp import otlp_json_to_request
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, Factory
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import count_spans
+from otel_lite.collector.receivers.otlp import otlp_json_to_request
+from otel_lite.collector.service import Collector
 from otel_lite.otlp.wire import varint
 from tests.collector.conftest import LoopThread
 

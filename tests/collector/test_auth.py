@@ -19,13 +19,13 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from collector import registry
-from collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
-from collector.config import ConfigErrors, build_config, parse_yaml
-from collector.consumer import PermanentError
-from collector.extensions import bearertokenauth
-from collector.pipeline import Host
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
+from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
+from otel_lite.collector.consumer import PermanentError
+from otel_lite.collector.extensions import bearertokenauth
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.service import Collector
 from tests.collector.conftest import free_port
 from tests.collector.exporter_util import make_exporter, make_traces, metric
 
@@ -75,7 +75,7 @@ service:
 
 class Running:
     def __init__(self, loop_thread, text: str):
-        from collector.config import expand_env
+        from otel_lite.collector.config import expand_env
 
         raw = expand_env(parse_yaml(text), env={"OTEL_LITE_TEST_TOKEN": TOKEN})
         self.lt = loop_thread
@@ -276,7 +276,7 @@ def start_extension(loop_thread, config: dict, name: str = ""):
 
 
 def authenticate(loop_thread, ext, value):
-    from collector.auth import AuthError
+    from otel_lite.collector.auth import AuthError
 
     try:
         loop_thread.run(ext.authenticate({} if value is None else {"authorization": value}))
@@ -305,7 +305,7 @@ def test_token_file_is_reread_when_it_changes(loop_thread, tmp_path, monkeypatch
 def test_custom_header_no_scheme_and_several_tokens(loop_thread):
     ext = start_extension(loop_thread, {"tokens": ["one", "two"], "scheme": "", "header": "X-Api-Key"})
     assert ext.headers() == {"X-Api-Key": "one"}
-    from collector.auth import AuthError
+    from otel_lite.collector.auth import AuthError
 
     for value, ok in (("one", True), ("two", True), ("three", False), ("Bearer one", False), ("", False)):
         try:
@@ -402,7 +402,7 @@ service:
   telemetry: {{metrics: {{level: none}}, logs: {{level: debug}}}}
 """)
     env = {**os.environ, "OTEL_LITE_TEST_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "collector", "--config", str(config)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "otel_lite.collector", "--config", str(config)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{http_port}/v1/traces"
@@ -435,7 +435,7 @@ service:
 
 
 def test_print_config_redacts_tokens_and_exporter_headers(tmp_path, monkeypatch, capsys):
-    from collector.cli import main
+    from otel_lite.collector.cli import main
 
     monkeypatch.setenv("OTEL_LITE_TEST_TOKEN", TOKEN)
     path = tmp_path / "config.yaml"
@@ -481,7 +481,7 @@ class TenantAuth(Component):
         self.seen = []
 
     async def authenticate(self, headers):
-        from collector.auth import AuthError
+        from otel_lite.collector.auth import AuthError
 
         self.seen.append(headers.get("x-tenant"))
         if headers.get("x-tenant") not in ("acme", "globex"):

@@ -6,11 +6,11 @@ import asyncio
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import RetryableError, Traces
-from collector.processors import batch as batch_mod
-from collector.processors.batch import BatchConfig, split_traces
-from collector.telemetry import Telemetry
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import RetryableError, Traces
+from otel_lite.collector.processors import batch as batch_mod
+from otel_lite.collector.processors.batch import BatchConfig, split_traces
+from otel_lite.collector.telemetry import Telemetry
 
 
 class Capture:
@@ -168,7 +168,7 @@ class QueuedExporter(Capture):
 
 
 def test_batching_moves_into_the_sending_queues_when_every_path_has_one():
-    from collector.pipeline import FanOut
+    from otel_lite.collector.pipeline import FanOut
 
     async def main():
         a, b = QueuedExporter(), QueuedExporter()

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_cli(*args, env=None, cwd=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "otel_lite.collector", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or ROOT, env={**os.environ, **(env or {})})
 
 
@@ -111,7 +111,7 @@ def _wait_until(predicate, timeout=30.0):
 def test_default_config_daemon_serves_and_stops_on_sigterm(tmp_path):
     grpc_port, http_port, metrics_port, health_port = free_port(), free_port(), free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector",
+        [sys.executable, "-m", "otel_lite.collector",
          "--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{grpc_port}",
          "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{http_port}",
          "--set", f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",

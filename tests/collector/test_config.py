@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from collector.component import ComponentConfig, ComponentID, ConfigError
-from collector.config import (
+from otel_lite.collector.component import ComponentConfig, ComponentID, ConfigError
+from otel_lite.collector.config import (
     ConfigErrors,
     build_config,
     expand_env,
@@ -86,8 +86,8 @@ exporters: {otlp_sink: {}}
 
 def _lookup_with_sink():
     """The registry plus a trivial exporter type, so config tests do not depend on other modules."""
-    from collector import registry
-    from collector.component import ComponentConfig, Factory
+    from otel_lite.collector import registry
+    from otel_lite.collector.component import ComponentConfig, Factory
 
     sink = Factory(kind="exporter", type="otlp_sink", config_class=ComponentConfig, create=lambda *a: None)
     return lambda kind, t: sink if (kind, t) == ("exporter", "otlp_sink") else registry.lookup(kind, t)
@@ -258,7 +258,7 @@ def test_endpoint_errors_carry_the_component_path():
 
 
 def test_default_config_is_valid():
-    from collector.cli import default_config_source
+    from otel_lite.collector.cli import default_config_source
 
     cfg = load_config([default_config_source()])
     pipe = cfg.service.pipelines["traces"]

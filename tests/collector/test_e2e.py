@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from collector import registry
-from collector.component import Component, ComponentConfig, Factory
-from collector.config import build_config, parse_yaml
-from collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
-from collector.pipeline import FanOut, worst_error
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, Factory
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
+from otel_lite.collector.pipeline import FanOut, worst_error
+from otel_lite.collector.service import Collector
 from tests.collector.conftest import free_port
 from tests.collector.test_otlp_receiver import grpc_error, make_request, post
 
@@ -326,8 +326,8 @@ service:
 
 SIGNAL_SCRIPT = r'''
 import asyncio, sys
-from collector.config import build_config, parse_yaml
-from collector.service import Collector, setup_logging
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.service import Collector, setup_logging
 from tests.collector.test_e2e import lookup, JOURNAL
 
 text = """

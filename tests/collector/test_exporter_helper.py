@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
-from collector.exporters.helper import (
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
+from otel_lite.collector.exporters.helper import (
     Exporter,
     ExporterConfig,
     QueueFullError,
@@ -18,8 +18,8 @@ from collector.exporters.helper import (
     ShutdownError,
     backoff_delays,
 )
-from collector.pipeline import Host
-from collector.telemetry import Telemetry
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.telemetry import Telemetry
 
 from .exporter_util import make_traces, metric
 

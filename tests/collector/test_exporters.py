@@ -12,14 +12,14 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.component import ConfigError
-from collector.consumer import PermanentError, RetryableError, ThrottledError
-from collector.exporters import debug as debug_mod
-from collector.exporters import file as file_mod
-from collector.exporters import otlp_grpc, otlp_http
-from collector.exporters.otlp_http import parse_retry_after
-from collector.pipeline import Host
-from collector.registry import lookup
+from otel_lite.collector.component import ConfigError
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
+from otel_lite.collector.exporters import debug as debug_mod
+from otel_lite.collector.exporters import file as file_mod
+from otel_lite.collector.exporters import otlp_grpc, otlp_http
+from otel_lite.collector.exporters.otlp_http import parse_retry_after
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.registry import lookup
 from tests.support.otlp_sink import otlp_json_to_message
 
 from .conftest import free_port

@@ -5,15 +5,15 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from collector import registry
-from collector.component import Component, ComponentConfig, ConfigError, Factory
-from collector.config import build_config, expand_env, parse_yaml
-from collector.grpc_server import GRPCServerConfig, server_options
-from collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
-from collector.receivers.jaeger import JaegerReceiverConfig
-from collector.receivers.opencensus import OpenCensusReceiverConfig
-from collector.receivers.otlp import OTLPReceiverConfig
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, ConfigError, Factory
+from otel_lite.collector.config import build_config, expand_env, parse_yaml
+from otel_lite.collector.grpc_server import GRPCServerConfig, server_options
+from otel_lite.collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
+from otel_lite.collector.receivers.jaeger import JaegerReceiverConfig
+from otel_lite.collector.receivers.opencensus import OpenCensusReceiverConfig
+from otel_lite.collector.receivers.otlp import OTLPReceiverConfig
+from otel_lite.collector.service import Collector
 
 
 def otlp_grpc(**keys):

@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from collector.component import ConfigError
-from collector.http_server import HTTPServer
+from otel_lite.collector.component import ConfigError
+from otel_lite.collector.http_server import HTTPServer
 from tests.collector.conftest import free_port
 
 
@@ -25,7 +25,7 @@ def _server(port, **kw):
 
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 def test_serves_cuts_off_header_tricklers_and_stops(loop_thread, monkeypatch, parser):
-    import collector.http_server as http_server
+    import otel_lite.collector.http_server as http_server
 
     if parser == "h11":  # the fallback when httptools is not installed
         monkeypatch.setattr(http_server, "http_protocol", http_server._h11_protocol)
@@ -93,10 +93,10 @@ def test_stop_returns_while_idle_keep_alive_connections_are_open(loop_thread):
 # confighttp: the keys every HTTP receiver serves, and what they do on each of them
 
 def test_every_http_receiver_has_the_confighttp_keys():
-    from collector.http_server import HTTPServerConfig
-    from collector.receivers.jaeger import JaegerReceiverConfig
-    from collector.receivers.otlp import OTLPReceiverConfig
-    from collector.receivers.zipkin import ZipkinReceiverConfig
+    from otel_lite.collector.http_server import HTTPServerConfig
+    from otel_lite.collector.receivers.jaeger import JaegerReceiverConfig
+    from otel_lite.collector.receivers.otlp import OTLPReceiverConfig
+    from otel_lite.collector.receivers.zipkin import ZipkinReceiverConfig
 
     otlp = OTLPReceiverConfig.from_mapping({"protocols": {"http": None}}).protocols.http
     jaeger = JaegerReceiverConfig.from_mapping({"protocols": {"thrift_http": None}}).protocols.thrift_http
@@ -139,8 +139,8 @@ def _trickle(port: int, path: str, ctype: str) -> bytes:
 def test_read_timeout_and_compression_algorithms_on_zipkin_and_jaeger(loop_thread):
     import gzip
 
-    from collector.config import build_config, parse_yaml
-    from collector.service import Collector
+    from otel_lite.collector.config import build_config, parse_yaml
+    from otel_lite.collector.service import Collector
 
     collector = loop_thread.call(Collector, build_config(parse_yaml(ZIPKIN)))
     loop_thread.run(collector.start())

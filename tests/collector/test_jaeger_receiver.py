@@ -18,14 +18,14 @@ from thriftpy2.protocol import TBinaryProtocol, TCompactProtocol
 from thriftpy2.thrift import TMessageType
 from thriftpy2.transport import TMemoryBuffer
 
-from collector import registry
-from collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
-from collector.config import build_config, parse_yaml
-from collector.consumer import PermanentError, RetryableError, ThrottledError
-from collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
-from collector.receivers.jaeger import agent_thrift
-from collector.receivers.jaeger import jaeger_thrift as jt
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
+from otel_lite.collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
+from otel_lite.collector.receivers.jaeger import agent_thrift
+from otel_lite.collector.receivers.jaeger import jaeger_thrift as jt
+from otel_lite.collector.service import Collector
 from otel_lite.otlp.responses import grpc_retry_delay
 from tests.collector.conftest import free_port
 
@@ -255,7 +255,7 @@ def test_thrift_http_compressed_bodies(running, encoding, compress):
 
 @pytest.mark.parametrize("fast", [True, False], ids=["apache-c", "thriftpy2"])
 def test_compact_decoders(monkeypatch, fast):
-    from collector.receivers import jaeger
+    from otel_lite.collector.receivers import jaeger
 
     if fast and jaeger._fastbinary is None:
         pytest.skip("Apache Thrift's C extension is not installed")

@@ -7,9 +7,9 @@ import struct
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from collector.legacy_proto.jaeger.api_v2 import model_pb2
-from collector.receivers.jaeger import jaeger_thrift as jt
-from collector.receivers.jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
+from otel_lite.collector.legacy_proto.jaeger.api_v2 import model_pb2
+from otel_lite.collector.receivers.jaeger import jaeger_thrift as jt
+from otel_lite.collector.receivers.jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
 
 # Thrift TagType / proto ValueType numbers differ: build both from one neutral description
 _T_TYPES = {str: 0, float: 1, bool: 2, int: 3, bytes: 4}

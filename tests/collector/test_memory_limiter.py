@@ -6,11 +6,11 @@ import asyncio
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import RetryableError, Traces
-from collector.processors import memory_limiter as ml
-from collector.processors.memory_limiter import MIB, MemoryLimiterConfig
-from collector.telemetry import Telemetry
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import RetryableError, Traces
+from otel_lite.collector.processors import memory_limiter as ml
+from otel_lite.collector.processors.memory_limiter import MIB, MemoryLimiterConfig
+from otel_lite.collector.telemetry import Telemetry
 
 
 class Capture:

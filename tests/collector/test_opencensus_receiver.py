@@ -12,14 +12,14 @@ import pytest
 from google.protobuf import timestamp_pb2, wrappers_pb2
 from prometheus_client import generate_latest
 
-from collector.config import build_config, parse_yaml
-from collector.consumer import ThrottledError
-from collector.legacy_proto.opencensus.agent.common.v1 import common_pb2
-from collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from collector.legacy_proto.opencensus.resource.v1 import resource_pb2
-from collector.legacy_proto.opencensus.trace.v1 import trace_pb2
-from collector.receivers.opencensus_translate import resource_from_node, spans_to_request
-from collector.service import Collector
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import ThrottledError
+from otel_lite.collector.legacy_proto.opencensus.agent.common.v1 import common_pb2
+from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from otel_lite.collector.legacy_proto.opencensus.resource.v1 import resource_pb2
+from otel_lite.collector.legacy_proto.opencensus.trace.v1 import trace_pb2
+from otel_lite.collector.receivers.opencensus_translate import resource_from_node, spans_to_request
+from otel_lite.collector.service import Collector
 from otel_lite.otlp.responses import grpc_retry_delay
 from tests.collector.test_otlp_receiver import lookup
 
@@ -322,7 +322,7 @@ class SlowExporter:
 def test_one_stream_is_not_serialised_behind_a_slow_pipeline(loop_thread):
     import time
 
-    from collector.component import ComponentConfig, Factory
+    from otel_lite.collector.component import ComponentConfig, Factory
 
     slow = Factory(kind="exporter", type="slow", config_class=ComponentConfig, create=lambda s, c, n: SlowExporter())
     text = CONFIG.replace("capture", "slow")

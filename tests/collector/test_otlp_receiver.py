@@ -21,12 +21,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import generate_latest
 
-from collector import registry
-from collector.component import Component, ComponentConfig, Factory
-from collector.config import build_config, parse_yaml
-from collector.consumer import PermanentError, RetryableError, ThrottledError
-from collector.receivers.http_body import BadRequest, TooLarge, decompress
-from collector.service import Collector
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, Factory
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
+from otel_lite.collector.receivers.http_body import BadRequest, TooLarge, decompress
+from otel_lite.collector.service import Collector
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -464,8 +464,8 @@ def test_cors_preflight(loop_thread):
 
 
 def test_config_defaults_and_validation():
-    from collector.component import ConfigError
-    from collector.receivers.otlp import OTLPReceiverConfig
+    from otel_lite.collector.component import ConfigError
+    from otel_lite.collector.receivers.otlp import OTLPReceiverConfig
 
     cfg = OTLPReceiverConfig.from_mapping({"protocols": {"grpc": None, "http": None}}, "receivers.otlp")
     assert cfg.protocols.grpc.endpoint == "127.0.0.1:4317" and cfg.protocols.grpc.max_recv_msg_size_mib == 4

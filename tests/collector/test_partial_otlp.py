@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.partial_otlp import SpanIdentityRequest
+from otel_lite.collector.partial_otlp import SpanIdentityRequest
 
 
 def test_undeclared_fields_survive_a_round_trip_and_edits():
@@ -33,7 +33,7 @@ def test_undeclared_fields_survive_a_round_trip_and_edits():
 
 
 def test_views_declare_real_otlp_fields_and_envelopes():
-    from collector.partial_otlp import trace_request_view
+    from otel_lite.collector.partial_otlp import trace_request_view
 
     view = trace_request_view(frozenset({"trace_id", "attributes", "status"}), with_envelopes=True)
     assert view is trace_request_view(frozenset({"status", "attributes", "trace_id"}), with_envelopes=True)

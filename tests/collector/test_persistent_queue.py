@@ -12,20 +12,20 @@ import time
 
 import pytest
 
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import RetryableError
-from collector.exporters.helper import QueueFullError
-from collector.exporters.persistent_queue import PersistentQueue
-from collector.extensions.file_storage import (
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import RetryableError
+from otel_lite.collector.exporters.helper import QueueFullError
+from otel_lite.collector.exporters.persistent_queue import PersistentQueue
+from otel_lite.collector.extensions.file_storage import (
     FACTORY as FS_FACTORY,
 )
-from collector.extensions.file_storage import (
+from otel_lite.collector.extensions.file_storage import (
     FileStorageConfig,
     client_file_name,
     default_directory,
 )
-from collector.pipeline import Host
-from collector.telemetry import Telemetry
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.telemetry import Telemetry
 from tests.support.otlp_sink import OtlpSink
 
 from . import exporter_pq_child as child
@@ -190,7 +190,7 @@ def test_wait_for_result_with_persistent_queue_surfaces_permanent_errors(tmp_pat
             await exp.start(host)
             await exp.consume(make_traces(2))
             sink.fail_next(1, grpc_code=grpc.StatusCode.INVALID_ARGUMENT)
-            from collector.consumer import PermanentError
+            from otel_lite.collector.consumer import PermanentError
             with pytest.raises(PermanentError):
                 await exp.consume(make_traces(2))
             await exp.shutdown()

@@ -8,13 +8,13 @@ import random
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import sampling
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import Traces
-from collector.processors import probabilistic_sampler as ps
-from collector.processors.probabilistic_sampler import ProbabilisticSamplerConfig
-from collector.sampling import W3CTraceState
-from collector.telemetry import Telemetry
+from otel_lite.collector import sampling
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import Traces
+from otel_lite.collector.processors import probabilistic_sampler as ps
+from otel_lite.collector.processors.probabilistic_sampler import ProbabilisticSamplerConfig
+from otel_lite.collector.sampling import W3CTraceState
+from otel_lite.collector.telemetry import Telemetry
 
 DEFAULT_SEED = 4312  # the seed the Go tests use
 DEFAULT_TID = "fefefefefefefefefe80000000000000"  # samples at 50%, not at 49%

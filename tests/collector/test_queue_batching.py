@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from collector.batching import QueueBatchConfig, split_to_size
-from collector.consumer import PermanentError
-from collector.exporters.queue import MemoryQueue
-from collector.pipeline import Host
+from otel_lite.collector.batching import QueueBatchConfig, split_to_size
+from otel_lite.collector.consumer import PermanentError
+from otel_lite.collector.exporters.queue import MemoryQueue
+from otel_lite.collector.pipeline import Host
 
 from .exporter_util import make_traces
 from .test_exporter_helper import build, sent, wait_until
@@ -141,8 +141,8 @@ def test_batch_processor_settings_reach_the_exporters_queue_through_a_real_pipel
     """otlp receiver -> batch -> otlp_grpc with a persistent queue: the processor passes each
     request on (the caller is answered after the SQLite commit) and the exporter's queue
     batches with the processor's send_batch_size / timeout."""
-    from collector.config import build_config, parse_yaml
-    from collector.service import Collector
+    from otel_lite.collector.config import build_config, parse_yaml
+    from otel_lite.collector.service import Collector
     from tests.support.otlp_sink import OtlpSink
 
     with OtlpSink(http=False) as sink:

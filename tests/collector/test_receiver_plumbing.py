@@ -11,9 +11,22 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from collector.consumer import PermanentError, RetryableError, ThrottledError
-from collector.receivers.errors import grpc_failure, grpc_status_for, http_failure, http_status_for, status_body
-from collector.receivers.http_body import BadRequest, BodyTimeout, BodyTooLarge, TooLarge, decode_body, read_body
+from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
+from otel_lite.collector.receivers.errors import (
+    grpc_failure,
+    grpc_status_for,
+    http_failure,
+    http_status_for,
+    status_body,
+)
+from otel_lite.collector.receivers.http_body import (
+    BadRequest,
+    BodyTimeout,
+    BodyTooLarge,
+    TooLarge,
+    decode_body,
+    read_body,
+)
 from otel_lite.otlp.responses import RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER, grpc_retry_delay
 
 C = grpc.StatusCode

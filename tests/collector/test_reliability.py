@@ -1,5 +1,5 @@
 """Overload, outages and crashes, end to end: a real collector process
-(``python -m collector``) between real clients and a real OTLP backend.
+(``python -m otel_lite.collector``) between real clients and a real OTLP backend.
 
 Every span carries a unique id; the clients record per request whether the
 collector acknowledged it, and the backend counts every id it receives.  The
@@ -211,7 +211,7 @@ def test_throttling_429_resource_exhausted_delay_is_honoured_by_clients(loop_thr
     """When the pipeline throttles (ThrottledError: a backend's 429 / RESOURCE_EXHAUSTED +
     RetryInfo, passed through by a waiting pipeline), the receiver answers 429 + Retry-After /
     RESOURCE_EXHAUSTED + RetryInfo, and the exporters wait at least that long before retrying."""
-    from collector.consumer import ThrottledError
+    from otel_lite.collector.consumer import ThrottledError
     from tests.collector.test_otlp_receiver import Running
 
     running = Running(loop_thread)
@@ -261,8 +261,8 @@ def test_success_is_answered_only_once_the_spans_are_committed_to_the_persistent
     answer until it is released."""
     import sqlite3
 
-    from collector.config import build_config, parse_yaml
-    from collector.service import Collector
+    from otel_lite.collector.config import build_config, parse_yaml
+    from otel_lite.collector.service import Collector
 
     text = f"""
 receivers:
@@ -464,7 +464,7 @@ def test_in_memory_drain_deadline_counts_and_logs_the_batch_cut_off_mid_send():
     lost like the ones still queued, so it is counted and logged like them."""
     import asyncio
 
-    from collector.pipeline import Host
+    from otel_lite.collector.pipeline import Host
     from tests.collector.exporter_util import make_traces, metric
     from tests.collector.test_exporter_helper import build
 
@@ -491,7 +491,7 @@ def test_persistent_queue_shutdown_mid_retry_is_not_counted_as_a_drop(tmp_path):
     them twice: dropped now, sent after the restart)."""
     import asyncio
 
-    from collector.telemetry import Telemetry
+    from otel_lite.collector.telemetry import Telemetry
     from tests.collector import exporter_pq_child as child
     from tests.collector.exporter_util import make_traces, metric
 

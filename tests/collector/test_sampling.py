@@ -1,12 +1,12 @@
-"""collector.sampling: the arithmetic and tracestate parser both samplers import (their
+"""otel_lite.collector.sampling: the arithmetic and tracestate parser both samplers import (their
 Go-compatibility tables are in test_probabilistic_sampler.py and test_tail_sampling.py)."""
 from __future__ import annotations
 
 import pytest
 
-from collector import sampling
-from collector.processors import probabilistic_sampler
-from collector.processors.tail_sampling import policies
+from otel_lite.collector import sampling
+from otel_lite.collector.processors import probabilistic_sampler
+from otel_lite.collector.processors.tail_sampling import policies
 
 
 def test_fnv1a_reference_vectors():

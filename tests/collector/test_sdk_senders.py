@@ -46,7 +46,7 @@ DURATION = 3.0  # seconds of production -> 18,000 spans
 # Collector processes from command-line arguments
 
 class ArgsCollector(CollectorProcess):
-    """``python -m collector ARGS...`` (the embedded default config when ARGS has
+    """``python -m otel_lite.collector ARGS...`` (the embedded default config when ARGS has
     no ``--config``), ready once its metrics, health check (if any), gRPC and
     HTTP ports answer.  Inherits ``term`` / ``stop`` / ``log`` / ``metrics``."""
 

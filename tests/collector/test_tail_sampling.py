@@ -8,12 +8,12 @@ import hashlib
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import sampling
-from collector.component import ComponentID, ConfigError, CreateSettings
-from collector.consumer import RetryableError, Traces
-from collector.processors import tail_sampling as ts_mod
-from collector.processors.tail_sampling import TailSamplingConfig
-from collector.telemetry import Telemetry
+from otel_lite.collector import sampling
+from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
+from otel_lite.collector.consumer import RetryableError, Traces
+from otel_lite.collector.processors import tail_sampling as ts_mod
+from otel_lite.collector.processors.tail_sampling import TailSamplingConfig
+from otel_lite.collector.telemetry import Telemetry
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000

@@ -12,14 +12,14 @@ import requests
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from collector import registry
-from collector.component import Component, ComponentConfig, ConfigError, Factory
-from collector.config import build_config, parse_yaml
-from collector.consumer import RetryableError
-from collector.pipeline import Host
-from collector.receivers.otlp import OTLPReceiverConfig
-from collector.service import Collector
-from collector.tls import TLSClientConfig, TLSServerConfig
+from otel_lite.collector import registry
+from otel_lite.collector.component import Component, ComponentConfig, ConfigError, Factory
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import RetryableError
+from otel_lite.collector.pipeline import Host
+from otel_lite.collector.receivers.otlp import OTLPReceiverConfig
+from otel_lite.collector.service import Collector
+from otel_lite.collector.tls import TLSClientConfig, TLSServerConfig
 from tests.collector.exporter_util import make_exporter, make_traces
 from tests.support.certs import make_pki
 from tests.support.otlp_sink import OtlpSink
@@ -357,8 +357,8 @@ def test_client_tls_validation(type_, tls, path, pki, tmp_path):
 
 
 def test_one_tls_module_for_both_sides():
-    from collector.exporters import helper, otlp_grpc, otlp_http
-    from collector.receivers import otlp
+    from otel_lite.collector.exporters import helper, otlp_grpc, otlp_http
+    from otel_lite.collector.receivers import otlp
 
     assert helper.TLSConfig is TLSClientConfig
     assert otlp.TLSServerConfig is TLSServerConfig
@@ -384,7 +384,7 @@ def test_example_config_validates_and_runs(loop_thread, pki, tmp_path, no_reques
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as OfficialHttp
 
-    from collector.config import load_config
+    from otel_lite.collector.config import load_config
 
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
@@ -393,10 +393,10 @@ def test_example_config_validates_and_runs(loop_thread, pki, tmp_path, no_reques
         shutil.copy(getattr(pki, name), tls_dir / target)
     (tls_dir / "backend-token").write_text("backend-secret\n")
     env = {"OTEL_LITE_TLS_DIR": str(tls_dir), "OTEL_LITE_TOKEN": "client-secret"}
-    result = subprocess.run([sys.executable, "-m", "collector", "validate", "--config", str(EXAMPLE)],
+    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(EXAMPLE)],
                             env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    result = subprocess.run([sys.executable, "-m", "collector", "validate", "--config", str(EXAMPLE)],
+    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(EXAMPLE)],
                             env={**os.environ, **env, "OTEL_LITE_TLS_DIR": str(tmp_path / "nowhere")},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "receivers.otlp.protocols.grpc.tls.cert_file" in result.stderr

@@ -13,10 +13,10 @@ import pytest
 import requests
 from prometheus_client import generate_latest
 
-from collector.config import build_config, parse_yaml
-from collector.consumer import PermanentError, ThrottledError
-from collector.legacy_proto.zipkin import zipkin_pb2
-from collector.receivers.zipkin_translate import (
+from otel_lite.collector.config import build_config, parse_yaml
+from otel_lite.collector.consumer import PermanentError, ThrottledError
+from otel_lite.collector.legacy_proto.zipkin import zipkin_pb2
+from otel_lite.collector.receivers.zipkin_translate import (
     START_TIME_ABSENT,
     ZipkinError,
     typed_tag,
@@ -24,7 +24,7 @@ from collector.receivers.zipkin_translate import (
     v2_json_to_request,
     v2_proto_to_request,
 )
-from collector.service import Collector
+from otel_lite.collector.service import Collector
 from tests.collector.test_otlp_receiver import lookup
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"

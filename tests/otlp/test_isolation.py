@@ -25,7 +25,7 @@ def modules_after(code: str) -> set[str]:
 def sdk_modules(modules: set[str]) -> set[str]:
     return {m for m in modules
             if (m == "otel_lite" or m.startswith("otel_lite.")) and m not in ALLOWED_OTEL_LITE
-            and not m.startswith("otel_lite.otlp")}
+            and not m.startswith(("otel_lite.otlp", "otel_lite.collector", "otel_lite.shims"))}
 
 
 USE_EVERYTHING = """
@@ -50,7 +50,7 @@ def test_the_protocol_package_loads_no_sdk_and_no_collector(code):
     assert not sdk_modules(modules), sdk_modules(modules)
     for name in ("otel_lite.provider", "otel_lite.span", "otel_lite.processors", "otel_lite.export"):
         assert name not in modules
-    assert not {m for m in modules if m == "collector" or m.startswith("collector.")}
+    assert not {m for m in modules if m.startswith("otel_lite.collector")}
     assert "grpc" not in modules  # the gRPC runtime is the transports' business
 
 
@@ -73,9 +73,9 @@ def test_otel_lite_names_and_errors():
         otel_lite.nope  # noqa: B018
 
 
-COLLECTOR_OTLP = ["collector.exporters.otlp_grpc", "collector.exporters.otlp_http", "collector.exporters.file",
-                  "collector.receivers.otlp", "collector.receivers.zipkin", "collector.receivers.jaeger",
-                  "collector.receivers.opencensus", "collector.processors.tail_sampling"]
+COLLECTOR_OTLP = ["otel_lite.collector." + name for name in (
+    "exporters.otlp_grpc", "exporters.otlp_http", "exporters.file", "receivers.otlp", "receivers.zipkin",
+    "receivers.jaeger", "receivers.opencensus", "processors.tail_sampling")]
 
 
 @pytest.mark.parametrize("module", COLLECTOR_OTLP)

@@ -14,8 +14,8 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as context_api
 from opentracing import Format
 
-from shims.opencensus import install_shim, uninstall_shim
-from shims.opentracing import create_tracer
+from otel_lite.shims.opencensus import install_shim, uninstall_shim
+from otel_lite.shims.opentracing import create_tracer
 
 APIS = ("otel", "ot", "oc")
 ORDERS = list(itertools.permutations(APIS))

@@ -18,7 +18,7 @@ from opencensus.trace.tracers.context_tracer import ContextTracer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from shims.opencensus import SCOPE_NAME, install_shim, is_installed, uninstall_shim
+from otel_lite.shims.opencensus import SCOPE_NAME, install_shim, is_installed, uninstall_shim
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 SPAN_ID = "b7ad6b7169203331"

@@ -5,7 +5,7 @@ import unittest
 from opentracing.harness.api_check import APICompatibilityCheckMixin
 from opentracing.harness.scope_check import ScopeCompatibilityCheckMixin
 
-from shims.opentracing import create_tracer
+from otel_lite.shims.opentracing import create_tracer
 from tests.shims.conftest import make_recorder
 
 

@@ -14,7 +14,7 @@ from opentelemetry.propagators.jaeger import JaegerPropagator
 from opentelemetry.trace import SpanKind, StatusCode
 from opentracing import Format
 
-from shims.opentracing import SCOPE_NAME, SpanContextShim, create_tracer
+from otel_lite.shims.opentracing import SCOPE_NAME, SpanContextShim, create_tracer
 
 
 @pytest.fixture

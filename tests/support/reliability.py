@@ -4,7 +4,7 @@
 - ``Backend``: an OTLP/gRPC backend in this process that counts every span id
   it receives (so duplicates are visible); it can be slowed, blocked (requests
   hang until released) or taken down and brought back on the same port.
-- ``CollectorProcess``: ``python -m collector --config FILE`` as a subprocess
+- ``CollectorProcess``: ``python -m otel_lite.collector --config FILE`` as a subprocess
   on fixed ports (a restart reuses them), with its Prometheus metrics, its log
   and its peak RSS (``VmHWM``); ``kill9`` / ``term`` / ``stop``.
 - ``Ledger`` + ``send_request`` + ``LoadGenerator``: raw OTLP requests over a
@@ -194,7 +194,7 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
 
 class CollectorProcess:
-    """``python -m collector`` on fixed loopback ports, restartable."""
+    """``python -m otel_lite.collector`` on fixed loopback ports, restartable."""
 
     def __init__(self, params: dict, workdir: str | None = None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="otel-lite-reliability-")
@@ -218,7 +218,7 @@ class CollectorProcess:
         return f"http://127.0.0.1:{self.http_port}/v1/traces"
 
     def arguments(self) -> list[str]:
-        """The command line after ``python -m collector``."""
+        """The command line after ``python -m otel_lite.collector``."""
         return ["--config", self.config_path]
 
     def start(self, timeout: float = 30.0) -> None:
@@ -226,7 +226,7 @@ class CollectorProcess:
         with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
             log.write(f"--- start {self.starts}\n")
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "collector", *self.arguments()],
+            self.proc = subprocess.Popen([sys.executable, "-m", "otel_lite.collector", *self.arguments()],
                                          cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.starts += 1
 

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from collector.legacy_proto.zipkin import zipkin_pb2 as collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2
+from otel_lite.collector.legacy_proto.zipkin import zipkin_pb2 as otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in collector/legacy_proto/zipkin/zipkin_pb2_grpc.py depends on'
+        + ' but the generated code in otel_lite/collector/legacy_proto/zipkin/zipkin_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,8 +36,8 @@ class SpanServiceStub:
         """
         self.Report = channel.unary_unary(
                 '/zipkin.proto3.SpanService/Report',
-                request_serializer=collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.SerializeToString,
-                response_deserializer=collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.FromString,
+                request_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.SerializeToString,
+                response_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -55,8 +55,8 @@ def add_SpanServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Report': grpc.unary_unary_rpc_method_handler(
                     servicer.Report,
-                    request_deserializer=collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.FromString,
-                    response_serializer=collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.SerializeToString,
+                    request_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.FromString,
+                    response_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,8 +84,8 @@ class SpanService:
             request,
             target,
             '/zipkin.proto3.SpanService/Report',
-            collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.SerializeToString,
-            collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.FromString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ListOfSpans.SerializeToString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_zipkin_dot_zipkin__pb2.ReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@ One job per module:
 * ``processor``: the component (receive, decide on a timer, forward) and ``FACTORY``.
 
 The sampling arithmetic the ``probabilistic`` policy shares with the
-``probabilistic_sampler`` processor, and the tracestate parser, are in ``collector.sampling``.
+``probabilistic_sampler`` processor, and the tracestate parser, are in ``otel_lite.collector.sampling``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ with their per-type option blocks, ``and`` / ``drop`` / ``composite`` nesting,
 ``decision_cache``), defaults and validation.
 
 Validation runs once, through ``ComponentConfig.from_mapping``'s tree walk
-(``collector.component.validate_tree``), which descends into the policy lists and
+(``otel_lite.collector.component.validate_tree``), which descends into the policy lists and
 validates every nested block before its parent: a ``validate`` here checks only
 its own fields and cross-field rules, never its children again.
 """

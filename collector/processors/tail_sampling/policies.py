@@ -6,7 +6,7 @@ the policies' decisions into the trace's, and ``build_policy`` from config.
 Policies read the buffered protobuf spans directly (``Trace.groups``).  Each
 names the Span fields it reads in ``span_fields``; the processor parses only
 their union (plus trace_id) out of received requests, see
-``collector.partial_otlp``.
+``otel_lite.collector.partial_otlp``.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ oldest is evicted (and counted as dropped too early).  Decisions are remembered
 in LRU decision caches so late spans follow their trace's decision.
 
 Received bytes are parsed as a partial view declaring only the Span fields the
-policies read (``collector.partial_otlp``); buffered spans are references into
+policies read (``otel_lite.collector.partial_otlp``); buffered spans are references into
 those views, re-serialized only when their trace is sampled.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-from collector.legacy_proto.jaeger.api_v2 import model_pb2 as _model_pb2
+from otel_lite.collector.legacy_proto.jaeger.api_v2 import model_pb2 as _model_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from collector.legacy_proto.jaeger.api_v2 import collector_pb2 as collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2
+from otel_lite.collector.legacy_proto.jaeger.api_v2 import collector_pb2 as otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in collector/legacy_proto/jaeger/api_v2/collector_pb2_grpc.py depends on'
+        + ' but the generated code in otel_lite/collector/legacy_proto/jaeger/api_v2/collector_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,8 +36,8 @@ class CollectorServiceStub:
         """
         self.PostSpans = channel.unary_unary(
                 '/jaeger.api_v2.CollectorService/PostSpans',
-                request_serializer=collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.SerializeToString,
-                response_deserializer=collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.FromString,
+                request_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.SerializeToString,
+                response_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.FromString,
                 _registered_method=True)
 
 
@@ -55,8 +55,8 @@ def add_CollectorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PostSpans': grpc.unary_unary_rpc_method_handler(
                     servicer.PostSpans,
-                    request_deserializer=collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.FromString,
-                    response_serializer=collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.SerializeToString,
+                    request_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.FromString,
+                    response_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,8 +84,8 @@ class CollectorService:
             request,
             target,
             '/jaeger.api_v2.CollectorService/PostSpans',
-            collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.SerializeToString,
-            collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.FromString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansRequest.SerializeToString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_jaeger_dot_api__v2_dot_collector__pb2.PostSpansResponse.FromString,
             options,
             channel_credentials,
             insecure,

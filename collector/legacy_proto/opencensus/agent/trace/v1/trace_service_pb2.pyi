@@ -1,6 +1,6 @@
-from collector.legacy_proto.opencensus.agent.common.v1 import common_pb2 as _common_pb2
-from collector.legacy_proto.opencensus.resource.v1 import resource_pb2 as _resource_pb2
-from collector.legacy_proto.opencensus.trace.v1 import trace_pb2 as _trace_pb2
+from otel_lite.collector.legacy_proto.opencensus.agent.common.v1 import common_pb2 as _common_pb2
+from otel_lite.collector.legacy_proto.opencensus.resource.v1 import resource_pb2 as _resource_pb2
+from otel_lite.collector.legacy_proto.opencensus.trace.v1 import trace_pb2 as _trace_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

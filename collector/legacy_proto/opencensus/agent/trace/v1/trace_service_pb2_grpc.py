@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2 as collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2
+from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2 as otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in collector/legacy_proto/opencensus/agent/trace/v1/trace_service_pb2_grpc.py depends on'
+        + ' but the generated code in otel_lite/collector/legacy_proto/opencensus/agent/trace/v1/trace_service_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,13 +36,13 @@ class TraceServiceStub:
         """
         self.Export = channel.stream_stream(
                 '/opencensus.proto.agent.trace.v1.TraceService/Export',
-                request_serializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
-                response_deserializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
+                request_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
+                response_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
                 _registered_method=True)
         self.ExportOne = channel.unary_unary(
                 '/opencensus.proto.agent.trace.v1.TraceService/ExportOne',
-                request_serializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
-                response_deserializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
+                request_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
+                response_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
                 _registered_method=True)
 
 
@@ -66,13 +66,13 @@ def add_TraceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Export': grpc.stream_stream_rpc_method_handler(
                     servicer.Export,
-                    request_deserializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.FromString,
-                    response_serializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.SerializeToString,
+                    request_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.FromString,
+                    response_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.SerializeToString,
             ),
             'ExportOne': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportOne,
-                    request_deserializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.FromString,
-                    response_serializer=collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.SerializeToString,
+                    request_deserializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.FromString,
+                    response_serializer=otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -100,8 +100,8 @@ class TraceService:
             request_iterator,
             target,
             '/opencensus.proto.agent.trace.v1.TraceService/Export',
-            collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
-            collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -127,8 +127,8 @@ class TraceService:
             request,
             target,
             '/opencensus.proto.agent.trace.v1.TraceService/ExportOne',
-            collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
-            collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceRequest.SerializeToString,
+            otel__lite_dot_collector_dot_legacy__proto_dot_opencensus_dot_agent_dot_trace_dot_v1_dot_trace__service__pb2.ExportTraceServiceResponse.FromString,
             options,
             channel_credentials,
             insecure,
