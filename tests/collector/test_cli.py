@@ -12,7 +12,7 @@ import time
 import requests
 
 from tests.collector.conftest import free_port
-from tests.collector.test_otlp_receiver import make_request
+from tests.support.otlp_requests import make_request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

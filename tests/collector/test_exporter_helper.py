@@ -11,7 +11,6 @@ import pytest
 from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
 from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError, Traces
 from otel_lite.collector.exporters.helper import (
-    Exporter,
     ExporterConfig,
     QueueFullError,
     RetryConfig,
@@ -20,57 +19,13 @@ from otel_lite.collector.exporters.helper import (
 )
 from otel_lite.collector.pipeline import Host
 from otel_lite.collector.telemetry import Telemetry
+from tests.support.scripted_exporter import ScriptedExporter, build, failed, sent, wait_until
 
 from .exporter_util import make_traces, metric
 
-
-class ScriptedExporter(Exporter):
-    """Records what it is asked to send; ``script`` holds errors to raise (None = succeed);
-    ``gate`` (when set) is awaited before every attempt."""
-
-    def __init__(self, settings, config, script=(), gate: asyncio.Event | None = None):
-        super().__init__(settings, config)
-        self.script = list(script)
-        self.gate = gate
-        self.attempts: list[float] = []
-        self.delivered: list[Traces] = []
-
-    async def push(self, traces):
-        self.attempts.append(time.monotonic())
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.script:
-            err = self.script.pop(0)
-            if err is not None:
-                raise err
-        self.delivered.append(traces)
-
-
-def build(cfg: dict | None = None, script=(), gate=None):
-    cfg = ExporterConfig.from_mapping(cfg or {})
-    tel = Telemetry()
-    exp = ScriptedExporter(CreateSettings(ComponentID("scripted"), "exporter", tel), cfg, script, gate)
-    return exp, tel
-
+# ScriptedExporter, build, sent, failed, wait_until: tests/support/scripted_exporter.py
 
 FAST = {"initial_interval": "5ms", "max_interval": "20ms", "max_elapsed_time": "20s"}
-
-
-def sent(tel):
-    return metric(tel, "otelcol_exporter_sent_spans_total", exporter="scripted")
-
-
-def failed(tel, permanent: bool):
-    return metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="scripted",
-                  error_permanent="true" if permanent else "false")
-
-
-async def wait_until(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def test_defaults_match_go_collector():

@@ -21,7 +21,7 @@ from otel_lite.collector.legacy_proto.opencensus.trace.v1 import trace_pb2
 from otel_lite.collector.receivers.opencensus_translate import resource_from_node, spans_to_request
 from otel_lite.collector.service import Collector
 from otel_lite.otlp.responses import grpc_retry_delay
-from tests.collector.test_otlp_receiver import lookup
+from tests.support.capture_collector import lookup
 
 FIXTURES = Path(__file__).parent / "data"
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")

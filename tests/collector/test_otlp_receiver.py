@@ -7,7 +7,6 @@ import gzip
 import json
 import threading
 import zlib
-from typing import ClassVar
 
 import grpc
 import pytest
@@ -21,77 +20,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import generate_latest
 
-from otel_lite.collector import registry
-from otel_lite.collector.component import Component, ComponentConfig, Factory
-from otel_lite.collector.config import build_config, parse_yaml
 from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
 from otel_lite.collector.receivers.http_body import BadRequest, TooLarge, decompress
-from otel_lite.collector.service import Collector
-
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
+from tests.support.capture_collector import BASE, Running
+from tests.support.otlp_requests import EXPORT_METHOD, grpc_error, grpc_export, make_request, post
 
 # ---------------------------------------------------------------------------
-# A capturing exporter plugged into the real config/pipeline machinery
-
-class CaptureExporter(Component):
-    instances: ClassVar[list] = []
-
-    def __init__(self):
-        self.batches = []
-        self.fail_with: list[BaseException] = []  # raised (in order) by the next consume calls
-        self.calls = 0
-        CaptureExporter.instances.append(self)
-
-    async def consume(self, traces):
-        self.calls += 1
-        if self.fail_with:
-            raise self.fail_with.pop(0)
-        _ = traces.message  # the receiver's message/bytes must parse
-        self.batches.append(traces)
-
-    def spans(self):
-        return [s for t in self.batches for rs in t.message.resource_spans for ss in rs.scope_spans for s in ss.spans]
-
-
-CAPTURE = Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                  create=lambda settings, config, nxt: CaptureExporter())
-
-
-def lookup(kind, type_name):
-    if (kind, type_name) == ("exporter", "capture"):
-        return CAPTURE
-    return registry.lookup(kind, type_name)
-
-
-BASE = """
-receivers:
-  otlp:
-    protocols:
-      grpc: {endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 1, include_metadata: true}
-      http: {endpoint: "127.0.0.1:0", max_request_body_size: 1048576, include_metadata: true}
-exporters:
-  capture:
-service:
-  pipelines:
-    traces: {receivers: [otlp], exporters: [capture]}
-  telemetry: {metrics: {level: none}}
-"""
-
-
-class Running:
-    def __init__(self, loop_thread, text=BASE):
-        self.lt = loop_thread
-        self.collector = loop_thread.call(Collector, build_config(parse_yaml(text), lookup))  # on the loop
-        loop_thread.run(self.collector.start())
-        self.receiver = self.collector.graph.get("receiver", "otlp")
-        self.capture = self.collector.graph.get("exporter", "capture")
-        self.grpc_target = f"127.0.0.1:{self.receiver.grpc_port}"
-        self.http_url = f"http://127.0.0.1:{self.receiver.http_port}/v1/traces"
-
-    def stop(self):
-        self.lt.run(self.collector.shutdown())
-
+# The capturing collector (tests/support/capture_collector.py) and raw clients (tests/support/otlp_requests.py)
 
 @pytest.fixture
 def running(loop_thread):
@@ -100,47 +35,11 @@ def running(loop_thread):
     r.stop()
 
 
-def make_request(n_spans: int = 3, name="op") -> ExportTraceServiceRequest:
-    req = ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    attr = rs.resource.attributes.add()
-    attr.key, attr.value.string_value = "service.name", "svc-test"
-    ss = rs.scope_spans.add()
-    ss.scope.name = "test-scope"
-    for i in range(n_spans):
-        span = ss.spans.add()
-        span.trace_id = bytes([1] * 15 + [i + 1])
-        span.span_id = bytes([2] * 7 + [i + 1])
-        span.name = f"{name}-{i}"
-        span.kind = 2
-        span.start_time_unix_nano = 1_700_000_000_000_000_000 + i
-        span.end_time_unix_nano = 1_700_000_000_000_100_000 + i
-        a = span.attributes.add()
-        a.key, a.value.int_value = "index", i
-    return req
-
-
-def grpc_export(target: str, payload: bytes, timeout=10):
-    with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(EXPORT_METHOD)  # raw bytes in and out
-        return call(payload, timeout=timeout)
-
-
-def grpc_error(target: str, payload: bytes) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as info:
-        grpc_export(target, payload)
-    return info.value
-
-
 def status_from_trailers(err: grpc.RpcError) -> status_pb2.Status:
     for key, value in err.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             return status_pb2.Status.FromString(value)
     raise AssertionError("no grpc-status-details-bin trailer")
-
-
-def post(url, body: bytes, ctype="application/x-protobuf", **headers):
-    return requests.post(url, data=body, headers={"Content-Type": ctype, **headers}, timeout=10)
 
 
 # ---------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from otel_lite.collector.batching import QueueBatchConfig, split_to_size
 from otel_lite.collector.consumer import PermanentError
 from otel_lite.collector.exporters.queue import MemoryQueue
 from otel_lite.collector.pipeline import Host
+from tests.support.scripted_exporter import build, sent, wait_until
 
 from .exporter_util import make_traces
-from .test_exporter_helper import build, sent, wait_until
 
 
 def names(traces) -> list[str]:

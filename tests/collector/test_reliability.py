@@ -212,7 +212,7 @@ def test_throttling_429_resource_exhausted_delay_is_honoured_by_clients(loop_thr
     RetryInfo, passed through by a waiting pipeline), the receiver answers 429 + Retry-After /
     RESOURCE_EXHAUSTED + RetryInfo, and the exporters wait at least that long before retrying."""
     from otel_lite.collector.consumer import ThrottledError
-    from tests.collector.test_otlp_receiver import Running
+    from tests.support.capture_collector import Running
 
     running = Running(loop_thread)
     try:
@@ -466,7 +466,7 @@ def test_in_memory_drain_deadline_counts_and_logs_the_batch_cut_off_mid_send():
 
     from otel_lite.collector.pipeline import Host
     from tests.collector.exporter_util import make_traces, metric
-    from tests.collector.test_exporter_helper import build
+    from tests.support.scripted_exporter import build
 
     async def main():
         gate = asyncio.Event()  # never opens: every send hangs

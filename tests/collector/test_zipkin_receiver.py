@@ -25,7 +25,7 @@ from otel_lite.collector.receivers.zipkin_translate import (
     v2_proto_to_request,
 )
 from otel_lite.collector.service import Collector
-from tests.collector.test_otlp_receiver import lookup
+from tests.support.capture_collector import lookup
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"
