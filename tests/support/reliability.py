@@ -60,11 +60,11 @@ class Backend:
     request; ``block()`` makes requests wait until ``release()``; ``down()`` /
     ``up()`` close and reopen the listening port (connection refused meanwhile)."""
 
-    def __init__(self, delay: float = 0.0, workers: int = 4):
+    def __init__(self, delay: float = 0.0, workers: int = 4, host: str = "127.0.0.1", port: int | None = None):
         self.delay = delay
         self.workers = workers
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
+        self.port = port or free_port()
+        self.endpoint = f"{host}:{self.port}"
         self.counts: Counter = Counter()  # span id (int) -> times received
         self.requests = 0
         self.waiting = 0  # requests held by block()
