@@ -17,6 +17,7 @@ from otel_lite.export import SpanExportResult
 from otel_lite.export.otlp_grpc import OTLPSpanExporter as GrpcExporter
 from otel_lite.export.otlp_http import OTLPSpanExporter as HttpExporter
 from otel_lite.export.retry import RetryPolicy
+from tests.support.otlp_sink import OtlpSink
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
 SLOW = RetryPolicy(initial_backoff=30)  # any retry that happens within a short deadline used the server's delay
@@ -170,51 +171,10 @@ def test_connection_errors_are_retried_until_the_receiver_is_up(kind):
     worker = threading.Thread(target=lambda: result.append(exporter.export([span])))
     worker.start()
     time.sleep(0.1)
-    # a real receiver on that exact port (the sink binds port 0, so bind by hand here)
-    if kind == "grpc":
-        from concurrent import futures
-
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-        got = []
-
-        class Service(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request, context):
-                got.append(request)
-                return trace_service_pb2.ExportTraceServiceResponse()
-
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        server.start()
-        try:
-            worker.join(20)
-        finally:
-            server.stop(None)
-        assert len(got) == 1
-    else:
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-
-        got = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                got.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        server = HTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            worker.join(20)
-        finally:
-            server.shutdown()
-            server.server_close()
-        assert len(got) == 1
+    # a real receiver on that exact port
+    with OtlpSink(grpc=kind == "grpc", http=kind != "grpc", grpc_port=port, http_port=port) as sink:
+        worker.join(20)
+        assert len(sink.requests) == 1
     assert result == [SpanExportResult.SUCCESS]
     assert exporter.stats()["retries"] >= 1
     exporter.shutdown()

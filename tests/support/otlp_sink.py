@@ -56,10 +56,14 @@ class _Failure:
 
 
 class OtlpSink:
-    def __init__(self, grpc: bool = True, http: bool = True, grpc_credentials=None, ssl_context=None):
+    def __init__(self, grpc: bool = True, http: bool = True, grpc_credentials=None, ssl_context=None,
+                 grpc_port: int = 0, http_port: int = 0):
         """``grpc_credentials`` (``grpc.ServerCredentials``) / ``ssl_context`` (a server
-        ``ssl.SSLContext``) serve gRPC / HTTP over TLS (the HTTP endpoint is then ``https://``)."""
+        ``ssl.SSLContext``) serve gRPC / HTTP over TLS (the HTTP endpoint is then ``https://``).
+        ``grpc_port`` / ``http_port`` bind that loopback port instead of a free one (0)."""
         self.requests: list[ExportTraceServiceRequest] = []
+        self._grpc_port = grpc_port
+        self._http_port = http_port
         self._grpc_credentials = grpc_credentials
         self._ssl_context = ssl_context
         self.request_headers: list[dict] = []
@@ -155,9 +159,9 @@ class OtlpSink:
                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
         if self._grpc_credentials is not None:
-            port = server.add_secure_port("127.0.0.1:0", self._grpc_credentials)
+            port = server.add_secure_port(f"127.0.0.1:{self._grpc_port}", self._grpc_credentials)
         else:
-            port = server.add_insecure_port("127.0.0.1:0")
+            port = server.add_insecure_port(f"127.0.0.1:{self._grpc_port}")
         server.start()
         self._grpc_server = server
         self.grpc_endpoint = f"127.0.0.1:{port}"
@@ -214,7 +218,7 @@ class OtlpSink:
                 else:
                     self._reply(200, sink._response().SerializeToString(), "application/x-protobuf")
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self._http_port), Handler)
         server.daemon_threads = True
         scheme = "http"
         if self._ssl_context is not None:  # handshake in the handler thread, not in accept()
