@@ -112,9 +112,18 @@ class TracesConsumer(Protocol):
 
 
 class ConsumerError(Exception):
-    """Base of every error a consumer may raise."""
+    """Base of every error a consumer may raise.
+
+    ``failed``, when set, is the part of the data that failed (Go's
+    ``consumererror.NewTraces``): the rest was delivered, so a retry resends
+    only ``failed``.  None means all of it failed."""
 
     retryable = False
+    failed: Traces | None = None
+
+    def with_failed(self, failed: Traces) -> ConsumerError:
+        self.failed = failed
+        return self
 
 
 class RetryableError(ConsumerError):

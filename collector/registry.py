@@ -28,6 +28,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "otlp_http": "otel_lite.collector.exporters.otlp_http",
         "file": "otel_lite.collector.exporters.file",
         "debug": "otel_lite.collector.exporters.debug",
+        "loadbalancing": "otel_lite.collector.exporters.loadbalancing",
     },
     "extension": {
         "health_check": "otel_lite.collector.extensions.health_check",
@@ -37,7 +38,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
 }
 
 ALIASES: dict[str, dict[str, str]] = {
-    "exporter": {"otlp": "otlp_grpc", "otlphttp": "otlp_http"},
+    "exporter": {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "load_balancing": "loadbalancing"},
 }
 
 

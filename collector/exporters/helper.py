@@ -15,6 +15,7 @@ The send chain, outermost first: **sending queue → batcher → retry → timeo
   An upstream ``batch`` processor hands its settings over
   (``adopt_batching``) when the exporter has none of its own.
 - ``retry_on_failure``: exponential backoff with jitter on ``RetryableError``
+  (only its ``failed`` part when the error says the rest was delivered)
   (and on unexpected exceptions, as the Go collector does); a
   ``ThrottledError`` raises the delay to at least the server's value; a
   ``PermanentError`` is dropped at once.
@@ -293,20 +294,33 @@ class Exporter(Component):
         try:
             await self._send_with_retry(traces)
         except PermanentError as e:
-            self._m_failed_perm.inc(n)
-            self._log_drop(e, n, "The error is not retryable. ")
+            failed = self._failed_part(e, n)
+            self._m_failed_perm.inc(failed)
+            self._log_drop(e, failed, "The error is not retryable. ")
             raise
         except ConsumerError as e:
             if isinstance(e, ShutdownError) and self.queue is not None and self.queue.keeps_unsent:
                 raise  # the batch stays in the persistent queue for the next start: not a failure
             # an in-memory batch whose send the shutdown cut short is lost too: counted and logged
-            self._m_failed_retry.inc(n)
-            self._log_drop(e, n, "")
+            failed = self._failed_part(e, n)
+            self._m_failed_retry.inc(failed)
+            self._log_drop(e, failed, "")
             raise
         else:
             self._m_sent.inc(n)
         finally:
             self._m_in_flight.dec()
+
+    def _failed_part(self, error: ConsumerError, spans: int) -> int:
+        """Spans that failed of ``spans`` sent; the delivered rest counts as sent."""
+        part: BaseException | None = error
+        while isinstance(part, ConsumerError) and part.failed is None:  # "no more retries left" wraps the last error
+            part = part.__cause__
+        failed = spans if not isinstance(part, ConsumerError) or part.failed is None \
+            else min(spans, part.failed.span_count)
+        if failed < spans:
+            self._m_sent.inc(spans - failed)
+        return failed
 
     def _log_drop(self, error: ConsumerError, spans: int, why: str) -> None:
         if self._stopping:  # summed into the one shutdown line (see ``undelivered``)
@@ -350,6 +364,8 @@ class Exporter(Component):
                 raise
             except RetryableError as e:
                 err = e
+            if err.failed is not None:  # part of it was delivered: only the rest is retried
+                traces = err.failed
             if self._stopping:
                 raise ShutdownError(f"exporter shut down during retries: {err}") from err
             delay = next(delays)
