@@ -9,6 +9,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlparse
 
+from opentelemetry import trace as trace_api
+
 from ._log import apply_log_level
 from .config import env_str, first_env_str, pick
 from .export import ConsoleSpanExporter
@@ -49,7 +51,7 @@ def configure(
     export_timeout_millis: int | None = None,
     propagators: Iterable[str] | None = None,
     set_global: bool = True,
-) -> TracerProvider:
+) -> TracerProvider | trace_api.TracerProvider:
     """Build a TracerProvider from the OTEL_* environment and these arguments
     (which win), give it a batch processor with the chosen exporter, install
     it (and the propagators) globally, and return it.
@@ -60,9 +62,12 @@ def configure(
     ``http/protobuf`` or ``http/json``), ``console`` or ``none``; without it
     ``OTEL_TRACES_EXPORTER`` decides.  ``timeout`` is in seconds, like the
     official exporters' argument (the environment variables are milliseconds).
-    """
-    from opentelemetry import trace as trace_api
 
+    The OpenTelemetry API accepts one global TracerProvider per process.  When one is already set
+    (an earlier ``configure()``, opentelemetry-instrument, another SDK), ``configure()`` logs a
+    warning once and returns the provider in effect, not a new one that would receive nothing; that
+    is an otel_lite ``TracerProvider`` unless another SDK installed its own first.
+    """
     apply_log_level(env_str("OTEL_LOG_LEVEL"))
     attributes = dict(resource_attributes or {})
     if service_name:
@@ -78,15 +83,50 @@ def configure(
     otlp_options = dict(endpoint=endpoint, headers=headers, compression=compression, timeout=timeout,
                         insecure=insecure, certificate_file=certificate_file, client_key_file=client_key_file,
                         client_certificate_file=client_certificate_file)
-    for span_exporter in _exporters(exporter, protocol, otlp_options):
-        provider.add_span_processor(BatchSpanProcessor(
-            span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_millis))
+    span_exporters = _exporters(exporter, protocol, otlp_options)
     if propagators is not None:
         set_propagators(propagators)
     if set_global:
+        # installed before its processors exist, so that a refused provider starts no worker thread
         trace_api.set_tracer_provider(provider)
+        active = trace_api.get_tracer_provider()
+        if active is not provider:
+            return _refused(provider, active, span_exporters, exporter)
+    for span_exporter in span_exporters:
+        provider.add_span_processor(BatchSpanProcessor(
+            span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
+            max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_millis))
     return provider
+
+
+_refusal_warned = False
+
+
+def _refused(provider: TracerProvider, active: trace_api.TracerProvider, span_exporters: list,
+             given_exporter) -> trace_api.TracerProvider:
+    """The API keeps the first global TracerProvider: this configuration would receive no span.
+    Say so (once), release what was built for it, and return the provider really in effect."""
+    global _refusal_warned
+    if not _refusal_warned:
+        _refusal_warned = True
+        if isinstance(active, TracerProvider):
+            what = "an otel_lite TracerProvider (an earlier configure(), or opentelemetry-instrument's otel_lite " \
+                   "configurator)"
+        else:
+            what = f"{type(active).__module__}.{type(active).__qualname__} (not otel_lite)"
+        _log.warning("otel_lite.configure(): the global TracerProvider is already %s and the OpenTelemetry API "
+                     "does not replace it; this configuration is not used and configure() returns the provider "
+                     "in effect. Call configure() once, before anything sets a provider (under "
+                     "opentelemetry-instrument, configure through the OTEL_* variables instead)", what)
+    for span_exporter in span_exporters:
+        if span_exporter is given_exporter:  # the caller's object: theirs to shut down
+            continue
+        try:
+            span_exporter.shutdown()
+        except Exception:
+            _log.debug("shutting down an unused exporter failed", exc_info=True)
+    provider.shutdown()  # no processors: only its exit hook goes
+    return active
 
 
 def _exporters(exporter, protocol, otlp_options) -> list:
