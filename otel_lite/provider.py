@@ -65,6 +65,7 @@ class Tracer(trace_api.Tracer):
     def __init__(self, provider: TracerProvider, scope: InstrumentationScope):
         self._provider = provider
         self._scope = scope
+        self._instrumentation_scope = scope  # opentelemetry-sdk's name for it, which some code reads
         self._resource = provider._resource
         self._limits = provider._limits
         self._processor = provider._processor

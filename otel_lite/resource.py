@@ -116,12 +116,15 @@ def _env_resource() -> Resource:
     return Resource(attributes)
 
 
-def as_resource(resource) -> Resource:
-    """Accept our Resource, an opentelemetry-sdk Resource, or a mapping."""
+def as_resource(resource):
+    """Accept our Resource, an opentelemetry-sdk Resource (kept as it is: ``span.resource is resource``,
+    ``==`` and ``isinstance`` hold, as with opentelemetry-sdk), or a mapping."""
     if resource is None:
         return Resource.create()
     if isinstance(resource, Resource):
         return resource
     if isinstance(resource, Mapping):
         return Resource.create(resource)
-    return Resource(getattr(resource, "attributes", {}), getattr(resource, "schema_url", ""))
+    if isinstance(getattr(resource, "attributes", None), Mapping):
+        return resource  # what the exporters read: .attributes and .schema_url
+    return Resource(getattr(resource, "attributes", None) or {}, getattr(resource, "schema_url", ""))

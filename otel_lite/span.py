@@ -610,3 +610,9 @@ def _iso(ns: int | None) -> str | None:
     import datetime
 
     return datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+# isinstance(span, opentelemetry.sdk.trace.Span): registered when (and only if) opentelemetry-sdk is imported
+from ._sdk_compat import register_with_sdk_span  # noqa: E402  # after Span exists
+
+register_with_sdk_span(Span)
