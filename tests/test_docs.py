@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.collector_process import run_collector
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,5 @@ def test_readme_collector_configs_validate(index, tmp_path):
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     config = tmp_path / "config.yaml"
     config.write_text(blocks[index])
-    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = run_collector("validate", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,9 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 
 import grpc
@@ -28,6 +25,7 @@ from otel_lite.collector.pipeline import Host
 from otel_lite.collector.service import Collector
 from tests.collector.conftest import free_port
 from tests.collector.exporter_util import make_exporter, make_traces, metric
+from tests.support.collector_process import CollectorProcess
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOKEN = "tok-" + secrets.token_hex(12)
@@ -375,19 +373,20 @@ def test_exporter_auth_needs_a_client_authenticator(loop_thread):
 # Credentials never reach the logs
 
 def test_tokens_and_header_values_are_never_logged(tmp_path):
-    grpc_port, http_port, dead_port = free_port(), free_port(), free_port()
+    dead_port = free_port()
     wrong = "wrong-" + secrets.token_hex(12)
     api_key = "key-" + secrets.token_hex(12)
-    config = tmp_path / "config.yaml"
-    config.write_text(f"""
+
+    def config(c):
+        return f"""
 extensions:
   bearertokenauth: {{token: "${{env:OTEL_LITE_TEST_TOKEN}}"}}
   bearertokenauth/client: {{token: "${{env:OTEL_LITE_TEST_TOKEN}}"}}
 receivers:
   otlp:
     protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}", include_metadata: true, auth: {{authenticator: bearertokenauth}}}}
-      http: {{endpoint: "127.0.0.1:{http_port}", include_metadata: true, auth: {{authenticator: bearertokenauth}}}}
+      grpc: {{endpoint: "127.0.0.1:{c.grpc_port}", include_metadata: true, auth: {{authenticator: bearertokenauth}}}}
+      http: {{endpoint: "127.0.0.1:{c.http_port}", include_metadata: true, auth: {{authenticator: bearertokenauth}}}}
 exporters:
   debug: {{verbosity: detailed}}
   otlphttp:
@@ -400,21 +399,12 @@ service:
   pipelines:
     traces: {{receivers: [otlp], exporters: [debug, otlphttp]}}
   telemetry: {{metrics: {{level: none}}, logs: {{level: debug}}}}
-""")
-    env = {**os.environ, "OTEL_LITE_TEST_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "otel_lite.collector", "--config", str(config)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+"""
+
+    c = CollectorProcess(config, str(tmp_path), env={"OTEL_LITE_TEST_TOKEN": TOKEN}, metrics=False)
+    c.start(timeout=20)
     try:
-        url = f"http://127.0.0.1:{http_port}/v1/traces"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.post(url, data=b"", headers={"Content-Type": PROTO}, timeout=1)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline, "collector did not start"
-                time.sleep(0.05)
-        target = f"127.0.0.1:{grpc_port}"
+        url, target = c.http_url, c.grpc_endpoint
         for value in (f"Bearer {wrong}", wrong, f"Bearer {TOKEN}"):
             resp = requests.post(url, data=request_bytes(), timeout=5,
                                  headers={"Content-Type": PROTO, "Authorization": value})
@@ -426,9 +416,8 @@ service:
                 assert TOKEN not in (e.details() or "") and wrong not in (e.details() or "")
         time.sleep(0.3)  # the exporter fails and retries against the dead port, logging each time
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    logs = (out + err).decode("utf-8", "replace")
+        c.term(timeout=30)
+    logs = c.log()  # its stdout and stderr
     assert "Exporting failed" in logs, logs[-2000:]  # the logs were captured and are verbose
     for secret in (TOKEN, wrong, api_key):
         assert secret not in logs

@@ -32,7 +32,6 @@ from tests.support.reliability import (
     CollectorProcess,
     GrpcClient,
     Ledger,
-    free_port,
     send_request,
 )
 
@@ -45,30 +44,10 @@ DURATION = 3.0  # seconds of production -> 18,000 spans
 # ---------------------------------------------------------------------------
 # Collector processes from command-line arguments
 
-class ArgsCollector(CollectorProcess):
-    """``python -m otel_lite.collector ARGS...`` (the embedded default config when ARGS has
-    no ``--config``), ready once its metrics, health check (if any), gRPC and
-    HTTP ports answer.  Inherits ``term`` / ``stop`` / ``log`` / ``metrics``."""
-
-    def __init__(self, workdir: str, args_for_ports):
-        self.workdir = workdir
-        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.health_port = free_port()
-        self.args = list(args_for_ports(self))
-        self.config_path = None
-        self.log_path = os.path.join(workdir, "collector.log")
-        self.proc = None
-        self.starts = 0
-        self.peak_rss = 0
-
-    def arguments(self) -> list[str]:
-        return self.args
-
-
 def default_config_args(output_path: str):
     """The embedded default config exactly as shipped (no --config), only its
     listening ports and its output file moved with ``--set``."""
-    def args(c: ArgsCollector):
+    def args(c: CollectorProcess):
         return ["--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{c.grpc_port}",
                 "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{c.http_port}",
                 "--set", f"exporters.file.path={output_path}",
@@ -124,7 +103,7 @@ service:
 
 
 def config_file_args(workdir: str, template: str, **params):
-    def args(c: ArgsCollector):
+    def args(c: CollectorProcess):
         path = os.path.join(workdir, "collector.yaml")
         with open(path, "w") as f:
             f.write(template.format(grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port,
@@ -136,12 +115,12 @@ def config_file_args(workdir: str, template: str, **params):
 @pytest.fixture
 def collectors(tmp_path):
     """Make and start collector processes; every one is killed at teardown."""
-    made: list[ArgsCollector] = []
+    made: list[CollectorProcess] = []
 
-    def make(args_for_ports) -> ArgsCollector:
+    def make(args_for_ports) -> CollectorProcess:
         workdir = tmp_path / f"run{len(made)}"
         workdir.mkdir()
-        c = ArgsCollector(str(workdir), args_for_ports)
+        c = CollectorProcess(workdir=str(workdir), args=args_for_ports)
         made.append(c)
         c.start()
         return c
@@ -217,7 +196,7 @@ SENDERS = ("official-grpc", "lite-grpc", "lite-http")
 SENDER_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "sdk_senders.py")
 
 
-def run_sender(sender: str, c: ArgsCollector, workdir: str) -> tuple[list[int], dict]:
+def run_sender(sender: str, c: CollectorProcess, workdir: str) -> tuple[list[int], dict]:
     """Run the SDK sender in its own process, as a service runs (not inside this test
     process, whose heap and threads after hundreds of tests would slow the SDK's
     exporting thread).  Returns the ids of the spans it produced and its JSON line."""

@@ -22,6 +22,7 @@ from otel_lite.collector.service import Collector
 from otel_lite.collector.tls import TLSClientConfig, TLSServerConfig
 from tests.collector.exporter_util import make_exporter, make_traces
 from tests.support.certs import make_pki
+from tests.support.collector_process import run_collector
 from tests.support.otlp_sink import OtlpSink
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -379,8 +380,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "collector-tls-auth
 def test_example_config_validates_and_runs(loop_thread, pki, tmp_path, no_requests_ca_env):
     import os
     import shutil
-    import subprocess
-    import sys
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as OfficialHttp
 
@@ -393,12 +392,10 @@ def test_example_config_validates_and_runs(loop_thread, pki, tmp_path, no_reques
         shutil.copy(getattr(pki, name), tls_dir / target)
     (tls_dir / "backend-token").write_text("backend-secret\n")
     env = {"OTEL_LITE_TLS_DIR": str(tls_dir), "OTEL_LITE_TOKEN": "client-secret"}
-    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(EXAMPLE)],
-                            env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    result = run_collector("validate", "--config", str(EXAMPLE), env=env)
     assert result.returncode == 0, result.stderr
-    result = subprocess.run([sys.executable, "-m", "otel_lite.collector", "validate", "--config", str(EXAMPLE)],
-                            env={**os.environ, **env, "OTEL_LITE_TLS_DIR": str(tmp_path / "nowhere")},
-                            capture_output=True, text=True, timeout=60)
+    result = run_collector("validate", "--config", str(EXAMPLE),
+                           env={**env, "OTEL_LITE_TLS_DIR": str(tmp_path / "nowhere")})
     assert result.returncode == 1 and "receivers.otlp.protocols.grpc.tls.cert_file" in result.stderr
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # the "backend": mutual TLS

@@ -4,9 +4,8 @@
 - ``Backend``: an OTLP/gRPC backend in this process that counts every span id
   it receives (so duplicates are visible); it can be slowed, blocked (requests
   hang until released) or taken down and brought back on the same port.
-- ``CollectorProcess``: ``python -m otel_lite.collector --config FILE`` as a subprocess
-  on fixed ports (a restart reuses them), with its Prometheus metrics, its log
-  and its peak RSS (``VmHWM``); ``kill9`` / ``term`` / ``stop``.
+- ``pipeline_config``: the collector's config for these scenarios, for a
+  ``CollectorProcess`` (``tests/support/collector_process.py``, re-exported here).
 - ``Ledger`` + ``send_request`` + ``LoadGenerator``: raw OTLP requests over a
   real gRPC or HTTP client, every span with a unique id (a sequence number in
   ``span_id``), and per request what the client was told: acknowledged,
@@ -15,13 +14,6 @@
 """
 from __future__ import annotations
 
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,25 +23,13 @@ import grpc
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.collector_process import REPO, CollectorProcess, free_port, wait_until
+
+__all__ = ["REPO", "Backend", "CollectorProcess", "GrpcClient", "HttpClient", "Ledger", "LoadGenerator",
+           "free_port", "pipeline_config", "send_request", "wait_until"]
+
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------
@@ -181,147 +161,21 @@ service:
 def pipeline_config(backend: str, storage_dir: str, *, persistent: bool = True, batch: bool = True,
                     memory_limiter: bool = True, limit_mib: int = 1024, spike_mib: int = 128,
                     batch_timeout: str = "200ms", batch_size: int = 500, queue_size: int = 1000,
-                    consumers: int = 2, max_elapsed: str = "0", fsync: bool = False) -> dict:
-    """The parameters of ``PIPELINE_CONFIG`` (ports are filled in by ``CollectorProcess``)."""
+                    consumers: int = 2, max_elapsed: str = "0", fsync: bool = False):
+    """``PIPELINE_CONFIG`` with these parameters: the ``config`` of a ``CollectorProcess``, which fills in its ports."""
     processors = (["memory_limiter"] if memory_limiter else []) + (["batch"] if batch else [])
-    return dict(backend=backend, storage_dir=storage_dir, storage=", storage: file_storage" if persistent else "",
-                processors=", ".join(processors), limit_mib=limit_mib, spike_mib=spike_mib,
-                batch_timeout=batch_timeout, batch_size=batch_size, queue_size=queue_size, consumers=consumers,
-                max_elapsed=max_elapsed, fsync="true" if fsync else "false")
+    params = dict(backend=backend, storage_dir=storage_dir, storage=", storage: file_storage" if persistent else "",
+                  processors=", ".join(processors), limit_mib=limit_mib, spike_mib=spike_mib,
+                  batch_timeout=batch_timeout, batch_size=batch_size, queue_size=queue_size, consumers=consumers,
+                  max_elapsed=max_elapsed, fsync="true" if fsync else "false")
+
+    def config(c: CollectorProcess) -> str:
+        return PIPELINE_CONFIG.format(grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port,
+                                      **params)
+
+    return config
 
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-
-
-class CollectorProcess:
-    """``python -m otel_lite.collector`` on fixed loopback ports, restartable."""
-
-    def __init__(self, params: dict, workdir: str | None = None):
-        self.workdir = workdir or tempfile.mkdtemp(prefix="otel-lite-reliability-")
-        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
-        text = PIPELINE_CONFIG.format(grpc_port=self.grpc_port, http_port=self.http_port,
-                                      metrics_port=self.metrics_port, **params)
-        self.config_path = os.path.join(self.workdir, "collector.yaml")
-        with open(self.config_path, "w") as f:
-            f.write(text)
-        self.log_path = os.path.join(self.workdir, "collector.log")
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-        self.peak_rss = 0  # bytes, the highest VmHWM over every run
-
-    @property
-    def grpc_endpoint(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/v1/traces"
-
-    def arguments(self) -> list[str]:
-        """The command line after ``python -m otel_lite.collector``."""
-        return ["--config", self.config_path]
-
-    def start(self, timeout: float = 30.0) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
-            log.write(f"--- start {self.starts}\n")
-            log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "otel_lite.collector", *self.arguments()],
-                                         cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        self.starts += 1
-
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).ok and \
-                    _port_open(self.grpc_port) and _port_open(self.http_port)
-            except requests.RequestException:
-                return False
-
-        if not wait_until(ready, timeout, 0.05):
-            self.stop()
-            raise RuntimeError(f"collector did not start:\n{self.log()[-3000:]}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _record_peak(self) -> None:
-        if not self.alive():
-            return
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        self.peak_rss = max(self.peak_rss, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-
-    def rss(self) -> int:
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
-    def kill9(self) -> None:
-        self._record_peak()
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(30)
-
-    def term(self, timeout: float = 60.0) -> int:
-        """SIGTERM and wait for a graceful exit; returns the exit code."""
-        self._record_peak()
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise
-        return self.proc.returncode
-
-    def stop(self) -> None:
-        """Make sure no process is left behind (for ``finally`` blocks)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self._record_peak()
-            self.proc.kill()
-            self.proc.wait(30)
-
-    def metrics(self) -> dict[str, float]:
-        """Samples summed over labels, by name (``otelcol_receiver_accepted_spans_total`` ...)."""
-        self._record_peak()
-        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            m = _SAMPLE.match(line)
-            if m:
-                out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
-        return out
-
-    def metric(self, name: str) -> float:
-        return self.metrics().get(name, 0.0)
-
-    def log(self) -> str:
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------------------
