@@ -243,7 +243,6 @@ class CreateSettings:
     telemetry: Any
     host: Any = None
     logger: logging.Logger = field(default=None)  # type: ignore[assignment]
-    pipeline: str = ""
 
     def __post_init__(self):
         if self.logger is None:

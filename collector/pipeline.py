@@ -154,9 +154,8 @@ class Graph:
         self._started: list[tuple[str, Any]] = []
         self._build()
 
-    def _settings(self, entry: ComponentEntry, pipeline: str = "") -> CreateSettings:
-        return CreateSettings(id=entry.id, kind=entry.kind, telemetry=self.telemetry, host=self.host,
-                              pipeline=pipeline)
+    def _settings(self, entry: ComponentEntry) -> CreateSettings:
+        return CreateSettings(id=entry.id, kind=entry.kind, telemetry=self.telemetry, host=self.host)
 
     def _build(self) -> None:
         cfg = self.config
@@ -183,7 +182,7 @@ class Graph:
                 entry = cfg.processors[pid]
                 labels = {"processor": str(pid), "otel_signal": "traces"}
                 out = _CountOutgoing(nxt, self.telemetry.processor_outgoing_items.labels(**labels))
-                proc = entry.factory.create(self._settings(entry, name), entry.config, out)
+                proc = entry.factory.create(self._settings(entry), entry.config, out)
                 chain.append((f"processor {pid} (pipeline {name})", proc))
                 nxt = _CountIncoming(proc, self.telemetry.processor_incoming_items.labels(**labels))
             self.processors.extend(reversed(chain))

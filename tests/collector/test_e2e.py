@@ -10,7 +10,7 @@ from otel_lite.collector.consumer import PermanentError, RetryableError, Throttl
 from otel_lite.collector.pipeline import FanOut, worst_error
 from otel_lite.collector.service import Collector
 from tests.collector.conftest import free_port
-from tests.support.journal_components import JOURNAL, lookup
+from tests.support.journal_components import JOURNAL, lookup, name_by_pipeline
 from tests.support.otlp_requests import grpc_error, make_request, post
 
 # The test components recording their lifecycle into JOURNAL: tests/support/journal_components.py
@@ -42,6 +42,7 @@ def graph_collector(loop_thread):
     port = free_port()
     config = build_config(parse_yaml(GRAPH.replace("METRICS_PORT", str(port))), lookup)
     collector = loop_thread.call(Collector, config)  # components are created on the loop
+    name_by_pipeline(collector.graph)
     loop_thread.run(collector.start())
     yield collector
     loop_thread.run(collector.shutdown())

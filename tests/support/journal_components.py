@@ -1,7 +1,8 @@
 """Test components recording their lifecycle into one shared journal (``JOURNAL``): a ``tag``
-processor that adds its tag as a resource attribute, a ``record`` exporter that keeps its
-batches (and raises ``fail_with``), a ``journal`` extension; ``lookup`` adds them to the
-built-in registry.  Used in-process and by a collector started in a subprocess."""
+processor that adds its tag as a resource attribute (``name_by_pipeline`` names its instances),
+a ``record`` exporter that keeps its batches (and raises ``fail_with``), a ``journal`` extension;
+``lookup`` adds them to the built-in registry.  Used in-process and by a collector started in a
+subprocess."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ class TagProcessor(Component):
     """Adds its tag as a resource attribute (mutating the message) and forwards."""
 
     def __init__(self, settings, config, nxt):
-        self.name = f"{settings.id}@{settings.pipeline}"
+        self.name = str(settings.id)  # name_by_pipeline adds "@<pipeline>" (one instance per pipeline use)
         self.tag = config.tag or str(settings.id)
         self.next = nxt
 
@@ -73,6 +74,15 @@ class JournalExtension(Component):
 
     async def shutdown(self):
         JOURNAL.append(f"stop {self.name}")
+
+
+def name_by_pipeline(graph) -> None:
+    """Name each tag processor of a built graph ``<id>@<pipeline>``, from the graph's labels
+    (``processor tag/a (pipeline traces/one)``), so the journal tells its instances apart."""
+    for label, proc in graph.processors:
+        if isinstance(proc, TagProcessor):
+            pid, pipeline = label.removeprefix("processor ").removesuffix(")").split(" (pipeline ")
+            proc.name = f"{pid}@{pipeline}"
 
 
 TEST_FACTORIES = {
