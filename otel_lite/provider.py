@@ -14,6 +14,7 @@ import functools
 import inspect
 import itertools
 import logging
+import os
 import random
 import threading
 import weakref
@@ -32,7 +33,7 @@ from .config import env_bool
 from .ids import IdGenerator, RandomIdGenerator
 from .limits import SpanLimits
 from .processors import SpanProcessorChain, count_value
-from .resource import as_resource
+from .resource import after_fork, as_resource
 from .sampling import Sampler, _as_decision, constant_decisions, sampler_from_env
 from .span import InstrumentationScope, _as_name, new_span
 
@@ -251,6 +252,10 @@ class TracerProvider(trace_api.TracerProvider):
         self._lock = threading.Lock()
         self._shutdown_done = False
         self._atexit = None
+        self._pid = os.getpid()
+        if hasattr(os, "register_at_fork"):  # pre-fork servers: a provider made in the master
+            fork_ref = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (fork_ref() or (lambda: None))())
         if shutdown_on_exit:
             ref = weakref.ref(self)
 
@@ -260,6 +265,20 @@ class TracerProvider(trace_api.TracerProvider):
                     provider.shutdown()
             self._atexit = _at_exit
             atexit.register(_at_exit)
+
+    def _after_fork(self) -> None:
+        """In a forked child (a pre-fork server's worker): a fresh lock (the parent's may have been held
+        by another thread at fork time), and the resource with this process's pid and instance id."""
+        try:
+            self._lock = threading.Lock()
+            parent_pid, self._pid = self._pid, os.getpid()
+            resource = after_fork(self._resource, parent_pid)
+            if resource is not self._resource:
+                self._resource = resource
+                for tracer in list(self._tracers.values()):
+                    tracer._resource = resource
+        except Exception:  # never raise in the child's fork
+            _log.exception("otel_lite: updating the provider after fork failed")
 
     @property
     def resource(self):

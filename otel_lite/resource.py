@@ -82,12 +82,28 @@ class Resource:
 
 _EMPTY = Resource()
 _INSTANCE_ID = str(uuid.uuid4())
+_PARENT_INSTANCE_ID: str | None = None  # in a forked child: the instance id of the process it was forked from
 
 
 def _regenerate_instance_id() -> None:
     """A forked child is another instance of the service."""
-    global _INSTANCE_ID
-    _INSTANCE_ID = str(uuid.uuid4())
+    global _INSTANCE_ID, _PARENT_INSTANCE_ID
+    _PARENT_INSTANCE_ID, _INSTANCE_ID = _INSTANCE_ID, str(uuid.uuid4())
+
+
+def after_fork(resource, parent_pid: int):
+    """``resource`` as a forked child should report it: the process-dependent attributes that were the
+    parent's (``process.pid``, the generated ``service.instance.id``) become the child's, as
+    opentelemetry-sdk does after a fork; values the user set stay.  Another class is returned as is."""
+    if not isinstance(resource, Resource):
+        return resource
+    attributes = resource.attributes
+    update: dict = {}
+    if attributes.get("process.pid") == parent_pid:
+        update["process.pid"] = os.getpid()
+    if _PARENT_INSTANCE_ID is not None and attributes.get("service.instance.id") == _PARENT_INSTANCE_ID:
+        update["service.instance.id"] = _INSTANCE_ID
+    return resource.merge(Resource(update)) if update else resource
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,0 +1,173 @@
+"""Pre-fork servers: each worker exports its own spans with its own process identity, whether
+``configure()`` runs in the worker (gunicorn's ``post_fork``) or once in the master before the fork.
+
+The gunicorn tests run the real server (sync workers) on a free loopback port against a real OTLP sink.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import otel_lite
+from otel_lite.resource import Resource
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def _in_child(body) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_provider_made_before_fork_reports_the_childs_pid_and_instance_id():
+    exporter = otel_lite.InMemorySpanExporter()
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(otel_lite.SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("prefork")
+    parent = dict(provider.resource.attributes)
+    assert parent["process.pid"] == os.getpid()
+
+    def child() -> int:
+        span = tracer.start_span("in-child")
+        span.end()
+        attributes = span.resource.attributes
+        if attributes["process.pid"] != os.getpid():
+            return 3
+        if attributes["service.instance.id"] == parent["service.instance.id"]:
+            return 4
+        if provider.get_tracer("another").start_span("x").resource is not span.resource:
+            return 5
+        return 0 if attributes["service.name"] == parent["service.name"] else 6
+
+    assert _in_child(child) == 0
+    assert dict(provider.resource.attributes) == parent  # the parent's stays the parent's
+
+
+def test_attributes_the_user_set_survive_the_fork():
+    resource = Resource({"service.name": "svc", "service.instance.id": "mine", "process.pid": 1})
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False, resource=resource)
+
+    def child() -> int:
+        return 0 if provider.resource is resource else 3
+
+    assert _in_child(child) == 0
+
+
+# -- gunicorn ---------------------------------------------------------------------------------------
+
+APP = """
+import os
+from opentelemetry import trace
+{configure}
+
+def app(environ, start_response):
+    with trace.get_tracer("app").start_as_current_span("handle", attributes={{"worker.pid": os.getpid()}}):
+        import time
+        time.sleep(0.05)  # keeps a worker busy, so that both serve requests
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+"""
+
+POST_FORK_CONFIG = """
+def post_fork(server, worker):
+    import otel_lite
+    otel_lite.configure()
+"""
+
+
+def _gunicorn(tmp_path: Path, sink, app: str, config: str, *extra: str):
+    pytest.importorskip("gunicorn")
+    (tmp_path / "app.py").write_text(textwrap.dedent(app))
+    (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({"OTEL_SERVICE_NAME": "prefork-app", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "50"})
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c",
+                             "gunicorn_conf.py", *extra, "app:app"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _listening_url(server, deadline: float) -> str:
+    assert server.stderr is not None
+    while time.monotonic() < deadline:
+        line = server.stderr.readline()
+        if not line:
+            break
+        if "Listening at: " in line:
+            return line.split("Listening at: ", 1)[1].split()[0]
+    raise AssertionError("gunicorn did not start")
+
+
+def _serve_and_collect(tmp_path, sink, app: str, config: str, *extra: str) -> tuple[set, dict, int]:
+    """Run gunicorn, send concurrent requests, return (worker pids that answered, {pid: resource attributes
+    of the spans exported for that pid}, master pid)."""
+    server = _gunicorn(tmp_path, sink, app, config, *extra)
+    try:
+        url = _listening_url(server, time.monotonic() + 30)
+
+        def get(_):
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return int(response.read())
+
+        with ThreadPoolExecutor(4) as pool:
+            pids = set(pool.map(get, range(24)))
+        assert sink.wait_for_spans(24, timeout=15)
+        by_pid: dict = {}
+        for request in sink.requests:
+            for resource_spans in request.resource_spans:
+                resource = {kv.key: kv.value.string_value or kv.value.int_value
+                            for kv in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        worker = next(kv.value.int_value for kv in span.attributes if kv.key == "worker.pid")
+                        by_pid.setdefault(worker, []).append(resource)
+        return pids, by_pid, server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+def _assert_each_worker_reports_itself(pids: set, by_pid: dict, master: int) -> None:
+    assert master not in pids and set(by_pid) == pids
+    instance_ids = set()
+    for pid, resources in by_pid.items():
+        assert {r["process.pid"] for r in resources} == {pid}
+        assert {r["service.name"] for r in resources} == {"prefork-app"}
+        (instance_id,) = {r["service.instance.id"] for r in resources}
+        instance_ids.add(instance_id)
+    assert len(instance_ids) == len(pids)  # one service instance per worker
+
+
+def test_gunicorn_configure_in_post_fork(tmp_path, otlp_sink):
+    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, APP.format(configure=""), POST_FORK_CONFIG)
+    _assert_each_worker_reports_itself(pids, by_pid, master)
+
+
+def test_gunicorn_configure_in_the_master_with_preload(tmp_path, otlp_sink):
+    """configure() at import of a preloaded app runs once, in the master: the workers inherit the
+    provider, and each exports with its own worker thread, connection, pid and instance id."""
+    app = APP.format(configure="import otel_lite\notel_lite.configure()")
+    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, app, "", "--preload")
+    _assert_each_worker_reports_itself(pids, by_pid, master)
