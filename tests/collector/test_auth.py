@@ -16,7 +16,6 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otel_lite.collector import registry
 from otel_lite.collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
 from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
 from otel_lite.collector.consumer import PermanentError
@@ -25,30 +24,12 @@ from otel_lite.collector.pipeline import Host
 from otel_lite.collector.service import Collector
 from tests.collector.conftest import free_port
 from tests.collector.exporter_util import make_exporter, make_traces, metric
+from tests.support.capture_collector import Running, lookup
 from tests.support.collector_process import CollectorProcess
+from tests.support.otlp_requests import EXPORT_METHOD
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOKEN = "tok-" + secrets.token_hex(12)
 PROTO = "application/x-protobuf"
-
-
-class Capture(Component):
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, traces):
-        self.batches.append(traces)
-
-    def span_count(self):
-        return sum(t.span_count for t in self.batches)
-
-
-CAPTURE = Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                  create=lambda settings, config, nxt: Capture())
-
-
-def lookup(kind, type_name):
-    return CAPTURE if (kind, type_name) == ("exporter", "capture") else registry.lookup(kind, type_name)
 
 
 def collector_yaml(http_extra: str = "", extensions: str = "[bearertokenauth]") -> str:
@@ -71,26 +52,9 @@ service:
 """
 
 
-class Running:
-    def __init__(self, loop_thread, text: str):
-        from otel_lite.collector.config import expand_env
-
-        raw = expand_env(parse_yaml(text), env={"OTEL_LITE_TEST_TOKEN": TOKEN})
-        self.lt = loop_thread
-        self.collector = loop_thread.call(Collector, build_config(raw, lookup))
-        loop_thread.run(self.collector.start())
-        receiver = self.collector.graph.get("receiver", "otlp")
-        self.capture = self.collector.graph.get("exporter", "capture")
-        self.grpc_target = f"127.0.0.1:{receiver.grpc_port}"
-        self.http_url = f"http://127.0.0.1:{receiver.http_port}/v1/traces"
-
-    def stop(self):
-        self.lt.run(self.collector.shutdown())
-
-
 @pytest.fixture
 def running(loop_thread):
-    r = Running(loop_thread, collector_yaml())
+    r = Running(loop_thread, collector_yaml(), env={"OTEL_LITE_TEST_TOKEN": TOKEN})
     yield r
     r.stop()
 
@@ -196,7 +160,7 @@ def test_cors_is_closed_unless_configured_and_preflights_need_no_token(loop_thre
     assert resp.status_code == 200 and "access-control-allow-origin" not in resp.headers
 
     cors = ", cors: {allowed_origins: ['https://app.example'], allowed_headers: [authorization, content-type]}"
-    r = Running(loop_thread, collector_yaml(http_extra=cors))
+    r = Running(loop_thread, collector_yaml(http_extra=cors), env={"OTEL_LITE_TEST_TOKEN": TOKEN})
     try:
         resp = requests.options(r.http_url, headers=preflight, timeout=5)
         assert resp.status_code == 200 and resp.headers["access-control-allow-origin"] == "https://app.example"

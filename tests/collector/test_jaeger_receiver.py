@@ -18,8 +18,7 @@ from thriftpy2.protocol import TBinaryProtocol, TCompactProtocol
 from thriftpy2.thrift import TMessageType
 from thriftpy2.transport import TMemoryBuffer
 
-from otel_lite.collector import registry
-from otel_lite.collector.component import Component, ComponentConfig, ComponentID, ConfigError, Factory
+from otel_lite.collector.component import ComponentID, ConfigError
 from otel_lite.collector.config import build_config, parse_yaml
 from otel_lite.collector.consumer import PermanentError, RetryableError, ThrottledError
 from otel_lite.collector.legacy_proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc, model_pb2
@@ -28,37 +27,12 @@ from otel_lite.collector.receivers.jaeger import jaeger_thrift as jt
 from otel_lite.collector.service import Collector
 from otel_lite.otlp.responses import grpc_retry_delay
 from tests.collector.conftest import free_port
+from tests.support import capture_collector
 
 POST_SPANS = "/jaeger.api_v2.CollectorService/PostSpans"
 
 
-# ---------------------------------------------------------------------------
-# A capturing exporter that can be told to fail or to hold the pipeline
-
-class Capture(Component):
-    def __init__(self):
-        self.batches = []
-        self.fail_with: list[BaseException] = []
-        self.gate: asyncio.Event | None = None  # set by a test (on the loop) to stall the pipeline
-
-    async def consume(self, traces):
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.fail_with:
-            raise self.fail_with.pop(0)
-        self.batches.append(traces)
-
-    def spans(self):
-        return [s for t in self.batches for rs in t.message.resource_spans for ss in rs.scope_spans for s in ss.spans]
-
-
-CAPTURE = Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                  create=lambda settings, config, nxt: Capture())
-
-
-def lookup(kind, type_name):
-    return CAPTURE if (kind, type_name) == ("exporter", "capture") else registry.lookup(kind, type_name)
-
+# The capturing exporter (fail_with, gate) and lookup: tests/support/capture_collector.py
 
 ALL = """
 receivers:
@@ -77,13 +51,9 @@ service:
 """
 
 
-class Running:
+class Running(capture_collector.Running):
     def __init__(self, loop_thread, queue: str = "queue_size: 1000"):
-        self.lt = loop_thread
-        self.collector = loop_thread.call(Collector, build_config(parse_yaml(ALL.replace("QUEUE", queue)), lookup))
-        loop_thread.run(self.collector.start())
-        self.receiver = self.collector.graph.get("receiver", "jaeger")
-        self.capture = self.collector.graph.get("exporter", "capture")
+        super().__init__(loop_thread, ALL.replace("QUEUE", queue), receiver="jaeger")
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     def metric(self, name: str, transport: str) -> float:
@@ -105,7 +75,7 @@ class Running:
 
     def stop(self):
         self.udp.close()
-        self.lt.run(self.collector.shutdown())
+        super().stop()
 
 
 @pytest.fixture

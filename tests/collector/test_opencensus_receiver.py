@@ -21,7 +21,7 @@ from otel_lite.collector.legacy_proto.opencensus.trace.v1 import trace_pb2
 from otel_lite.collector.receivers.opencensus_translate import resource_from_node, spans_to_request
 from otel_lite.collector.service import Collector
 from otel_lite.otlp.responses import grpc_retry_delay
-from tests.support.capture_collector import lookup
+from tests.support import capture_collector
 
 FIXTURES = Path(__file__).parent / "data"
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
@@ -210,13 +210,9 @@ service:
 """
 
 
-class Running:
+class Running(capture_collector.Running):
     def __init__(self, loop_thread, text=CONFIG):
-        self.lt = loop_thread
-        self.collector = loop_thread.call(Collector, build_config(parse_yaml(text), lookup))
-        loop_thread.run(self.collector.start())
-        self.receiver = self.collector.graph.get("receiver", "opencensus")
-        self.capture = self.collector.graph.get("exporter", "capture")
+        super().__init__(loop_thread, text, receiver="opencensus")
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.receiver.port}")
         self.stub = trace_service_pb2_grpc.TraceServiceStub(self.channel)
 
@@ -233,7 +229,7 @@ class Running:
 
     def stop(self):
         self.channel.close()
-        self.lt.run(self.collector.shutdown())
+        super().stop()
 
 
 @pytest.fixture
@@ -327,7 +323,7 @@ def test_one_stream_is_not_serialised_behind_a_slow_pipeline(loop_thread):
     slow = Factory(kind="exporter", type="slow", config_class=ComponentConfig, create=lambda s, c, n: SlowExporter())
     text = CONFIG.replace("capture", "slow")
     collector = loop_thread.call(Collector, build_config(parse_yaml(text), lambda k, t: slow if t == "slow"
-                                                         else lookup(k, t)))
+                                                         else capture_collector.lookup(k, t)))
     loop_thread.run(collector.start())
     try:
         port = collector.graph.get("receiver", "opencensus").port

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_lite.collector import registry
-from otel_lite.collector.component import Component, ComponentConfig, ConfigError, Factory
+from otel_lite.collector.component import ConfigError
 from otel_lite.collector.config import build_config, parse_yaml
 from otel_lite.collector.consumer import RetryableError
 from otel_lite.collector.pipeline import Host
@@ -21,11 +21,12 @@ from otel_lite.collector.receivers.otlp import OTLPReceiverConfig
 from otel_lite.collector.service import Collector
 from otel_lite.collector.tls import TLSClientConfig, TLSServerConfig
 from tests.collector.exporter_util import make_exporter, make_traces
+from tests.support import capture_collector
+from tests.support.capture_collector import lookup
 from tests.support.certs import make_pki
 from tests.support.collector_process import run_collector
+from tests.support.otlp_requests import EXPORT_METHOD
 from tests.support.otlp_sink import OtlpSink
-
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 @pytest.fixture(scope="module")
@@ -36,27 +37,7 @@ def pki(tmp_path_factory):
 # ---------------------------------------------------------------------------
 # A collector whose pipeline ends in a capturing exporter
 
-class Capture(Component):
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, traces):
-        self.batches.append(traces)
-
-    def span_names(self):
-        return sorted(s.name for t in self.batches for rs in t.message.resource_spans for ss in rs.scope_spans
-                      for s in ss.spans)
-
-
-CAPTURE = Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                  create=lambda settings, config, nxt: Capture())
-
-
-def lookup(kind, type_name):
-    return CAPTURE if (kind, type_name) == ("exporter", "capture") else registry.lookup(kind, type_name)
-
-
-class Running:
+class Running(capture_collector.Running):
     def __init__(self, loop_thread, grpc_tls: str, http_tls: str, extra: str = ""):
         text = f"""
 receivers:
@@ -71,16 +52,11 @@ service:
     traces: {{receivers: [otlp], exporters: [capture]}}
   telemetry: {{metrics: {{level: none}}}}
 {extra}"""
-        self.lt = loop_thread
-        self.collector = loop_thread.call(Collector, build_config(parse_yaml(text), lookup))
-        loop_thread.run(self.collector.start())
-        receiver = self.collector.graph.get("receiver", "otlp")
-        self.capture = self.collector.graph.get("exporter", "capture")
-        self.grpc_target = f"127.0.0.1:{receiver.grpc_port}"
-        self.https_url = f"https://127.0.0.1:{receiver.http_port}/v1/traces"
+        super().__init__(loop_thread, text)
 
-    def stop(self):
-        self.lt.run(self.collector.shutdown())
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.receiver.http_port}/v1/traces"
 
 
 def server_tls(pki, mutual: bool, **extra) -> str:

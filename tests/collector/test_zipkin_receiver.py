@@ -25,7 +25,7 @@ from otel_lite.collector.receivers.zipkin_translate import (
     v2_proto_to_request,
 )
 from otel_lite.collector.service import Collector
-from tests.support.capture_collector import lookup
+from tests.support import capture_collector
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"
@@ -260,14 +260,9 @@ service:
 """
 
 
-class Running:
+class Running(capture_collector.Running):
     def __init__(self, loop_thread, parse=False):
-        self.lt = loop_thread
-        text = CONFIG.replace("PARSE", "true" if parse else "false")
-        self.collector = loop_thread.call(Collector, build_config(parse_yaml(text), lookup))
-        loop_thread.run(self.collector.start())
-        self.receiver = self.collector.graph.get("receiver", "zipkin")
-        self.capture = self.collector.graph.get("exporter", "capture")
+        super().__init__(loop_thread, CONFIG.replace("PARSE", "true" if parse else "false"), receiver="zipkin")
         self.base = f"http://127.0.0.1:{self.receiver.port}"
 
     def post(self, body: bytes, path="/api/v2/spans", ctype="application/json", **headers):
@@ -279,9 +274,6 @@ class Running:
             if line.startswith(name + "{") and f'transport="{transport}"' in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
-
-    def stop(self):
-        self.lt.run(self.collector.shutdown())
 
 
 @pytest.fixture
