@@ -20,15 +20,8 @@ from otel_lite.collector.exporters.loadbalancing.exporter import dial_target
 from otel_lite.collector.exporters.loadbalancing.ring import build_ring
 from otel_lite.collector.exporters.loadbalancing.routing import route
 from otel_lite.collector.registry import lookup
-from tests.support.reliability import (
-    Backend,
-    CollectorProcess,
-    GrpcClient,
-    Ledger,
-    free_port,
-    send_request,
-    wait_until,
-)
+from tests.support.collector_process import CollectorProcess, wait_until
+from tests.support.reliability import Backend, GrpcClient, Ledger, send_request
 
 # ---------------------------------------------------------------------------
 # Go's own test vectors (contrib exporter/loadbalancingexporter consistent_hashing_test.go)
@@ -209,21 +202,11 @@ service:
 """
 
 
-class Agent(CollectorProcess):
+def Agent(workdir: str, endpoints: list[str]) -> CollectorProcess:
     """An agent collector: otlp receiver -> loadbalancing (static resolver) over the given gateways."""
-
-    def __init__(self, workdir: str, endpoints: list[str]):
-        self.workdir = workdir
-        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.config_path = os.path.join(workdir, "agent.yaml")
-        with open(self.config_path, "w") as f:
-            f.write(AGENT_CONFIG.format(grpc_port=self.grpc_port, http_port=self.http_port,
-                                        metrics_port=self.metrics_port,
-                                        hostnames=", ".join(f'"{e}"' for e in endpoints)))
-        self.log_path = os.path.join(workdir, "agent.log")
-        self.proc = None
-        self.starts = 0
-        self.peak_rss = 0
+    hostnames = ", ".join(f'"{e}"' for e in endpoints)
+    return CollectorProcess(lambda c: AGENT_CONFIG.format(grpc_port=c.grpc_port, http_port=c.http_port,
+                                                          metrics_port=c.metrics_port, hostnames=hostnames), workdir)
 
 
 @pytest.fixture

@@ -40,9 +40,9 @@ def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
         time.sleep(interval)
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -74,13 +74,17 @@ class CollectorProcess:
     cwd: str = REPO
     serves_metrics = True
     ready_health = False
+    host = "127.0.0.1"
     extra_args: Sequence[str] = ()
 
     def __init__(self, config: Callable[[CollectorProcess], str] | None = None, workdir: str | None = None, *,
                  args: Callable[[CollectorProcess], list[str]] | None = None, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None, metrics: bool = True, health: bool = False):
+                 cwd: str | None = None, metrics: bool = True, health: bool = False, host: str = "127.0.0.1",
+                 grpc_port: int | None = None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="otel-lite-collector-")
-        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
+        os.makedirs(self.workdir, exist_ok=True)
+        self.host = host  # where the gRPC receiver listens (a tier: 127.0.0.2, .3, ... on one port)
+        self.grpc_port, self.http_port, self.metrics_port = grpc_port or free_port(), free_port(), free_port()
         self.health_port = free_port()
         self.ready_health, self.serves_metrics = health, metrics
         self.env, self.cwd = env, cwd or REPO
@@ -97,7 +101,7 @@ class CollectorProcess:
 
     @property
     def grpc_endpoint(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
@@ -125,7 +129,7 @@ class CollectorProcess:
                         or requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).ok) and \
                     (not self.ready_health
                      or requests.get(f"http://127.0.0.1:{self.health_port}/", timeout=1).status_code == 200) and \
-                    port_open(self.grpc_port) and port_open(self.http_port)
+                    port_open(self.grpc_port, self.host) and port_open(self.http_port)
             except requests.RequestException:
                 return False
 
