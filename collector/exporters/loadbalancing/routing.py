@@ -29,22 +29,18 @@ def _service_key(resource) -> bytes:
 
 def _by_trace_id(traces: Traces, ring: HashRing) -> dict[str, Traces]:
     request = _TRACE_ID_VIEW.FromString(traces.to_bytes())
-    owner_of: dict[bytes, str] = {}
     lookup = ring.endpoint_for
-    # first pass: owners only; most requests of one trace or one backend need no second pass
+    # first pass: owners only (one ring lookup per trace, not per span); a request that goes to one
+    # backend needs no second pass
     owners_per_scope: list[list[list[str]]] = []
     seen: set[str] = set()
     for rs in request.resource_spans:
         per_rs = []
         for ss in rs.scope_spans:
-            owners = []
-            for span in ss.spans:
-                tid = span.trace_id
-                owner = owner_of.get(tid)
-                if owner is None:
-                    owner = owner_of[tid] = lookup(tid)
-                owners.append(owner)
-            seen.update(owners)
+            ids = [span.trace_id for span in ss.spans]
+            owner_of = {tid: lookup(tid) for tid in set(ids)}
+            owners = [owner_of[tid] for tid in ids]
+            seen.update(owner_of.values())
             per_rs.append(owners)
         owners_per_scope.append(per_rs)
     if len(seen) <= 1:
@@ -80,8 +76,9 @@ def _by_trace_id(traces: Traces, ring: HashRing) -> dict[str, Traces]:
                         del ss_shell.spans[:]
                     target_ss = target_rs.scope_spans.add()  # type: ignore[attr-defined]
                     target_ss.CopyFrom(ss_shell)
-                    spans = ss.spans
-                    target_ss.spans.extend(spans[i] for i in idxs)
+                    spans, add = ss.spans, target_ss.spans.add
+                    for i in idxs:
+                        add().CopyFrom(spans[i])
                 counts[owner] = counts.get(owner, 0) + len(idxs)
     return {owner: Traces(None, req.SerializeToString(), counts[owner])  # type: ignore[attr-defined]
             for owner, req in out.items()}
