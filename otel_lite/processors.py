@@ -13,6 +13,7 @@ import weakref
 
 from opentelemetry import context as context_api
 
+from ._fork import after_fork_in_child
 from ._log import RateLimitedLog
 from .config import env_int, pick
 from .export import SpanExporter
@@ -289,9 +290,8 @@ class BatchSpanProcessor(SpanProcessor):
         self._failed_spans = 0
         self._failures = 0
         self._init_worker()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: (ref() or (lambda: None))())
+        ref = weakref.WeakMethod(self._after_fork)
+        after_fork_in_child(lambda: (ref() or (lambda: None))())
 
     def _init_worker(self) -> None:
         self._pid = os.getpid()
@@ -303,8 +303,8 @@ class BatchSpanProcessor(SpanProcessor):
         self._worker.start()
 
     def _after_fork(self) -> None:
-        # the parent's queued spans are the parent's to export
-        if not self._shutdown:
+        # the parent's queued spans are the parent's to export; once per process (two hooks may call this)
+        if not self._shutdown and self._pid != os.getpid():
             self._init_worker()
 
     def on_end(self, span) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.trace.status import Status, StatusCode
 
+from ._fork import after_fork_in_child
 from .config import env_bool
 from .ids import IdGenerator, RandomIdGenerator
 from .limits import SpanLimits
@@ -253,9 +254,8 @@ class TracerProvider(trace_api.TracerProvider):
         self._shutdown_done = False
         self._atexit = None
         self._pid = os.getpid()
-        if hasattr(os, "register_at_fork"):  # pre-fork servers: a provider made in the master
-            fork_ref = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: (fork_ref() or (lambda: None))())
+        fork_ref = weakref.WeakMethod(self._after_fork)  # pre-fork servers: a provider made in the master
+        after_fork_in_child(lambda: (fork_ref() or (lambda: None))())
         if shutdown_on_exit:
             ref = weakref.ref(self)
 
@@ -270,6 +270,8 @@ class TracerProvider(trace_api.TracerProvider):
         """In a forked child (a pre-fork server's worker): a fresh lock (the parent's may have been held
         by another thread at fork time), and the resource with this process's pid and instance id."""
         try:
+            if self._pid == os.getpid():  # already done in this process (Python's and uWSGI's hooks)
+                return
             self._lock = threading.Lock()
             parent_pid, self._pid = self._pid, os.getpid()
             resource = after_fork(self._resource, parent_pid)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ._fork import after_fork_in_child
 from .config import env_str, parse_key_values
 from .version import __version__
 
@@ -82,13 +83,16 @@ class Resource:
 
 _EMPTY = Resource()
 _INSTANCE_ID = str(uuid.uuid4())
+_INSTANCE_PID = os.getpid()  # the process _INSTANCE_ID belongs to
 _PARENT_INSTANCE_ID: str | None = None  # in a forked child: the instance id of the process it was forked from
 
 
 def _regenerate_instance_id() -> None:
-    """A forked child is another instance of the service."""
-    global _INSTANCE_ID, _PARENT_INSTANCE_ID
-    _PARENT_INSTANCE_ID, _INSTANCE_ID = _INSTANCE_ID, str(uuid.uuid4())
+    """A forked child is another instance of the service (once per process: two hooks may call this)."""
+    global _INSTANCE_ID, _INSTANCE_PID, _PARENT_INSTANCE_ID
+    if _INSTANCE_PID == os.getpid():
+        return
+    _PARENT_INSTANCE_ID, _INSTANCE_ID, _INSTANCE_PID = _INSTANCE_ID, str(uuid.uuid4()), os.getpid()
 
 
 def after_fork(resource, parent_pid: int):
@@ -106,8 +110,7 @@ def after_fork(resource, parent_pid: int):
     return resource.merge(Resource(update)) if update else resource
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_regenerate_instance_id)
+after_fork_in_child(_regenerate_instance_id)
 
 
 def _default_resource() -> Resource:

@@ -6,6 +6,8 @@ The gunicorn tests run the real server (sync workers) on a free loopback port ag
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,35 +93,59 @@ def post_fork(server, worker):
 """
 
 
-def _gunicorn(tmp_path: Path, sink, app: str, config: str, *extra: str):
-    pytest.importorskip("gunicorn")
-    (tmp_path / "app.py").write_text(textwrap.dedent(app))
-    (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(config))
+def _env(sink) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update({"OTEL_SERVICE_NAME": "prefork-app", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "50"})
-    return subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c",
-                             "gunicorn_conf.py", *extra, "app:app"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return env
 
 
-def _listening_url(server, deadline: float) -> str:
+def _listening_url(server, pattern: str, deadline: float) -> str:
     assert server.stderr is not None
     while time.monotonic() < deadline:
         line = server.stderr.readline()
         if not line:
             break
-        if "Listening at: " in line:
-            return line.split("Listening at: ", 1)[1].split()[0]
-    raise AssertionError("gunicorn did not start")
+        match = re.search(pattern, line)
+        if match:
+            return f"http://127.0.0.1:{match.group(1)}/"
+    raise AssertionError("the server did not start")
 
 
-def _serve_and_collect(tmp_path, sink, app: str, config: str, *extra: str) -> tuple[set, dict, int]:
-    """Run gunicorn, send concurrent requests, return (worker pids that answered, {pid: resource attributes
-    of the spans exported for that pid}, master pid)."""
-    server = _gunicorn(tmp_path, sink, app, config, *extra)
+def _stop(server, stop_signal=signal.SIGTERM) -> None:
+    server.send_signal(stop_signal)
     try:
-        url = _listening_url(server, time.monotonic() + 30)
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if server.stderr is not None:
+        server.stderr.close()
+
+
+def _spans_by_worker(sink) -> dict:
+    """{worker pid (the span's worker.pid attribute): [resource attributes of each of its spans]}"""
+    by_pid: dict = {}
+    for request in sink.requests:
+        for resource_spans in request.resource_spans:
+            resource = {kv.key: kv.value.string_value or kv.value.int_value
+                        for kv in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    worker = next(kv.value.int_value for kv in span.attributes if kv.key == "worker.pid")
+                    by_pid.setdefault(worker, []).append(resource)
+    return by_pid
+
+
+def _serve_and_collect(tmp_path, sink, app: str, command: list, url_pattern: str,
+                       stop_signal=signal.SIGTERM) -> tuple[set, dict, int]:
+    """Run the server, send concurrent requests, return (worker pids that answered, {pid: resource
+    attributes of the spans exported for that pid}, master pid)."""
+    (tmp_path / "app.py").write_text(textwrap.dedent(app))
+    server = subprocess.Popen(command, cwd=tmp_path, env=_env(sink), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        url = _listening_url(server, url_pattern, time.monotonic() + 30)
 
         def get(_):
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -128,25 +154,17 @@ def _serve_and_collect(tmp_path, sink, app: str, config: str, *extra: str) -> tu
         with ThreadPoolExecutor(4) as pool:
             pids = set(pool.map(get, range(24)))
         assert sink.wait_for_spans(24, timeout=15)
-        by_pid: dict = {}
-        for request in sink.requests:
-            for resource_spans in request.resource_spans:
-                resource = {kv.key: kv.value.string_value or kv.value.int_value
-                            for kv in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        worker = next(kv.value.int_value for kv in span.attributes if kv.key == "worker.pid")
-                        by_pid.setdefault(worker, []).append(resource)
-        return pids, by_pid, server.pid
+        return pids, _spans_by_worker(sink), server.pid
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr is not None:
-            server.stderr.close()
+        _stop(server, stop_signal)
+
+
+def _gunicorn(tmp_path, sink, app: str, config: str, *extra: str):
+    pytest.importorskip("gunicorn")
+    (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(config))
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c", "gunicorn_conf.py",
+               *extra, "app:app"]
+    return _serve_and_collect(tmp_path, sink, app, command, r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 def _assert_each_worker_reports_itself(pids: set, by_pid: dict, master: int) -> None:
@@ -161,7 +179,7 @@ def _assert_each_worker_reports_itself(pids: set, by_pid: dict, master: int) -> 
 
 
 def test_gunicorn_configure_in_post_fork(tmp_path, otlp_sink):
-    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, APP.format(configure=""), POST_FORK_CONFIG)
+    pids, by_pid, master = _gunicorn(tmp_path, otlp_sink, APP.format(configure=""), POST_FORK_CONFIG)
     _assert_each_worker_reports_itself(pids, by_pid, master)
 
 
@@ -169,5 +187,38 @@ def test_gunicorn_configure_in_the_master_with_preload(tmp_path, otlp_sink):
     """configure() at import of a preloaded app runs once, in the master: the workers inherit the
     provider, and each exports with its own worker thread, connection, pid and instance id."""
     app = APP.format(configure="import otel_lite\notel_lite.configure()")
-    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, app, "", "--preload")
+    pids, by_pid, master = _gunicorn(tmp_path, otlp_sink, app, "", "--preload")
+    _assert_each_worker_reports_itself(pids, by_pid, master)
+
+
+# -- uWSGI ------------------------------------------------------------------------------------------
+
+UWSGI_POSTFORK = """
+import otel_lite
+from uwsgidecorators import postfork
+
+@postfork
+def _configure():
+    otel_lite.configure()
+"""
+
+
+@pytest.mark.parametrize("mode", ["postfork", "master", "master-fork-hooks", "lazy-apps"])
+def test_uwsgi(tmp_path, otlp_sink, mode):
+    """@postfork; configure() at module level without --lazy-apps (the app loads in the master; uWSGI runs
+    Python's at-fork hooks only with --py-call-uwsgi-fork-hooks, otel_lite also joins uWSGI's post-fork
+    chain, and runs once when both fire); and with --lazy-apps (module level is in each worker)."""
+    uwsgi = shutil.which("uwsgi") or str(Path(sys.executable).with_name("uwsgi"))
+    if not Path(uwsgi).exists():
+        pytest.skip("uWSGI is not installed")
+    configure = UWSGI_POSTFORK if mode == "postfork" else "import otel_lite\notel_lite.configure()"
+    app = APP.format(configure=configure).replace("def app(", "def application(")
+    command = [uwsgi, "--master", "--processes", "2", "--enable-threads", "--wsgi-file", "app.py",
+               "--http-socket", "127.0.0.1:0", "--die-on-term"]
+    if mode == "lazy-apps":
+        command.append("--lazy-apps")
+    if mode == "master-fork-hooks":
+        command.append("--py-call-uwsgi-fork-hooks")
+    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, app, command,
+                                              r"bound to TCP address 127\.0\.0\.1:(\d+)")
     _assert_each_worker_reports_itself(pids, by_pid, master)
