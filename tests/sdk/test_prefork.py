@@ -222,3 +222,77 @@ def test_uwsgi(tmp_path, otlp_sink, mode):
     pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, app, command,
                                               r"bound to TCP address 127\.0\.0\.1:(\d+)")
     _assert_each_worker_reports_itself(pids, by_pid, master)
+
+
+# -- celery (prefork pool) --------------------------------------------------------------------------
+
+TASKS = """
+import os
+from celery import Celery
+from celery import signals
+from opentelemetry import trace
+{configure}
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+app = Celery("tasks", broker="filesystem://")
+app.conf.broker_transport_options = {{"data_folder_in": os.path.join(HERE, "queue"),
+                                     "data_folder_out": os.path.join(HERE, "queue"),
+                                     "processed_folder": os.path.join(HERE, "processed")}}
+
+
+@app.task
+def work(i):
+    with trace.get_tracer("tasks").start_as_current_span("work", attributes={{"worker.pid": os.getpid()}}):
+        import time
+        time.sleep(0.05)  # keeps a pool process busy, so that both take tasks
+    return i
+"""
+
+CELERY_PROCESS_INIT = """
+import otel_lite
+
+@signals.worker_process_init.connect
+def _configure(**kwargs):
+    otel_lite.configure()
+
+@signals.worker_process_shutdown.connect
+def _flush(**kwargs):  # pool processes end with os._exit: the provider's exit hook does not run
+    from opentelemetry import trace
+    trace.get_tracer_provider().shutdown()
+"""
+
+
+@pytest.mark.parametrize("mode", ["worker_process_init", "master"])
+def test_celery_prefork(tmp_path, otlp_sink, mode):
+    """worker_process_init (with a schedule delay longer than the test: the spans are the ones the
+    worker_process_shutdown flush exports), and configure() at import in the worker's main process."""
+    pytest.importorskip("celery")
+    for folder in ("queue", "processed"):
+        (tmp_path / folder).mkdir()
+    configure = CELERY_PROCESS_INIT if mode == "worker_process_init" else "import otel_lite\notel_lite.configure()"
+    (tmp_path / "tasks.py").write_text(textwrap.dedent(TASKS.format(configure=configure)))
+    env = _env(otlp_sink)
+    if mode == "worker_process_init":
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
+    subprocess.run([sys.executable, "-c", "import tasks\nfor i in range(8): tasks.work.delay(i)"], cwd=tmp_path,
+                   env={k: v for k, v in env.items() if not k.startswith("OTEL_")}, check=True, timeout=60)
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "prefork",
+                               "--concurrency", "2", "--loglevel", "info", "--without-mingle", "--without-gossip"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        done = 0
+        assert worker.stderr is not None
+        while done < 8 and time.monotonic() < deadline:
+            line = worker.stderr.readline()
+            if not line:
+                break
+            done += "succeeded in" in line
+        assert done == 8, "the tasks did not run"
+        if mode == "master":
+            assert otlp_sink.wait_for_spans(8, timeout=15)
+    finally:
+        _stop(worker)  # warm shutdown: the pool processes exit
+    assert otlp_sink.wait_for_spans(8, timeout=15)
+    by_pid = _spans_by_worker(otlp_sink)
+    _assert_each_worker_reports_itself(set(by_pid), by_pid, worker.pid)
