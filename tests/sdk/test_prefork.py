@@ -191,6 +191,46 @@ def test_gunicorn_configure_in_the_master_with_preload(tmp_path, otlp_sink):
     _assert_each_worker_reports_itself(pids, by_pid, master)
 
 
+@pytest.mark.parametrize("server_name", ["gunicorn", "uwsgi"])
+def test_workers_flush_their_spans_when_they_exit(tmp_path, otlp_sink, server_name):
+    """With a schedule delay longer than the test, the spans arrive only through the provider's exit hook
+    in each worker: gunicorn's and uWSGI's workers run the interpreter's exit hooks."""
+    if server_name == "gunicorn":
+        pytest.importorskip("gunicorn")
+        (tmp_path / "app.py").write_text(textwrap.dedent(APP.format(configure="")))
+        (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(POST_FORK_CONFIG))
+        command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c", "gunicorn_conf.py",
+                   "app:app"]
+        pattern = r"Listening at: http://127\.0\.0\.1:(\d+)"
+    else:
+        uwsgi = _uwsgi()
+        app = APP.format(configure=UWSGI_POSTFORK).replace("def app(", "def application(")
+        (tmp_path / "app.py").write_text(textwrap.dedent(app))
+        command = [uwsgi, "--master", "--processes", "2", "--enable-threads", "--wsgi-file", "app.py",
+                   "--http-socket", "127.0.0.1:0", "--die-on-term"]
+        pattern = r"bound to TCP address 127\.0\.0\.1:(\d+)"
+    env = _env(otlp_sink)
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
+    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        url = _listening_url(server, pattern, time.monotonic() + 30)
+        for _ in range(6):
+            with urllib.request.urlopen(url, timeout=10) as response:
+                response.read()
+        assert otlp_sink.span_count() == 0
+    finally:
+        _stop(server)
+    assert otlp_sink.wait_for_spans(6, timeout=15)
+
+
+def _uwsgi() -> str:
+    uwsgi = shutil.which("uwsgi") or str(Path(sys.executable).with_name("uwsgi"))
+    if not Path(uwsgi).exists():
+        pytest.skip("uWSGI is not installed")
+    return uwsgi
+
+
 # -- uWSGI ------------------------------------------------------------------------------------------
 
 UWSGI_POSTFORK = """
@@ -208,9 +248,7 @@ def test_uwsgi(tmp_path, otlp_sink, mode):
     """@postfork; configure() at module level without --lazy-apps (the app loads in the master; uWSGI runs
     Python's at-fork hooks only with --py-call-uwsgi-fork-hooks, otel_lite also joins uWSGI's post-fork
     chain, and runs once when both fire); and with --lazy-apps (module level is in each worker)."""
-    uwsgi = shutil.which("uwsgi") or str(Path(sys.executable).with_name("uwsgi"))
-    if not Path(uwsgi).exists():
-        pytest.skip("uWSGI is not installed")
+    uwsgi = _uwsgi()
     configure = UWSGI_POSTFORK if mode == "postfork" else "import otel_lite\notel_lite.configure()"
     app = APP.format(configure=configure).replace("def app(", "def application(")
     command = [uwsgi, "--master", "--processes", "2", "--enable-threads", "--wsgi-file", "app.py",
