@@ -334,17 +334,28 @@ class Span(trace_api.Span):
         limits = self._tracer._limits
         event = _new_object(Event)  # slots set here directly: cheaper than a constructor call
         event._name = name if type(name) is str else _as_name(name)
+        event._dropped = 0
         try:
-            if attributes:
+            if not attributes:
+                event._attributes = None
+            # the common case inline (a small dict of scalars under str keys, no length limit): the
+            # checks of clean_attributes' fast path without its call
+            elif type(attributes) is dict and limits.max_attribute_length is None and (
+                    limits.max_event_attributes is None or len(attributes) <= limits.max_event_attributes):
+                for key, value in attributes.items():
+                    if type(value) not in _SCALARS or type(key) is not str or not key:
+                        event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
+                                                                             None)
+                        break
+                else:
+                    event._attributes = attributes.copy()
+            else:
                 event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
                                                                      limits.max_attribute_length)
-            else:
-                event._attributes = None
-                event._dropped = 0
-        except Exception:  # not a mapping
+        except Exception:  # not a mapping, or one that fails to iterate
             _warn("event_attributes", "add_event() attributes must be a mapping: ignored")
             event._attributes, event._dropped = None, 0
-        event._timestamp = _timestamp(timestamp)
+        event._timestamp = _time_ns() if timestamp is None else _timestamp(timestamp)
         events = self._events
         if events is None:
             if limits.max_events != 0:
