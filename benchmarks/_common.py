@@ -1,5 +1,6 @@
 """Small helpers shared by the benchmark scripts: machine calibration,
 alternating timed rounds, unit formatting and Markdown tables."""
+
 from __future__ import annotations
 
 import gc
@@ -15,6 +16,7 @@ perf_counter_ns = time.perf_counter_ns
 
 
 # -- calibration ---------------------------------------------------------------
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else platform's guess."""
@@ -38,6 +40,7 @@ def cpu_count() -> int:
 def empty_call_ns(calls: int = 1_000_000, repeat: int = 5) -> float:
     """Cost of calling an empty Python function (best of ``repeat``), in ns:
     the unit every other figure here can be compared with across machines."""
+
     def empty():
         pass
 
@@ -50,8 +53,10 @@ def calibration_line() -> str:
         load = f", load average {os.getloadavg()[0]:.2f}"
     except (AttributeError, OSError):
         load = ""
-    return (f"Machine: {cpu_model()} ({cpu_count()} CPUs{load}), Python {platform.python_version()} "
-            f"({sys.implementation.name}), empty function call {empty_call_ns():.0f} ns")
+    return (
+        f"Machine: {cpu_model()} ({cpu_count()} CPUs{load}), Python {platform.python_version()} "
+        f"({sys.implementation.name}), empty function call {empty_call_ns():.0f} ns"
+    )
 
 
 # -- timing --------------------------------------------------------------------
@@ -61,14 +66,16 @@ Round = Callable[[int], int]
 the part that counts)."""
 
 
-def alternate_rounds(rounds: dict[str, Round], n: int, repeats: int, warmup_n: int,
-                     between: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+def alternate_rounds(
+    rounds: dict[str, Round], n: int, repeats: int, warmup_n: int, between: Callable[[str], None] | None = None
+) -> dict[str, list[float]]:
     """Run each contender's round in turn, ``repeats`` times, after one warm-up
     round each; return the per-operation costs (ns) of every timed round.
 
     ``between(name)`` runs after every round, untimed (flush queues, free
     memory); then ``gc.collect()``, so one round's garbage is not collected
     during the next one's timing.  GC stays enabled inside rounds."""
+
     def settle(name: str) -> None:
         if between is not None:
             between(name)
@@ -96,6 +103,7 @@ def spread(values: Sequence[float]) -> str:
 
 # -- formatting ----------------------------------------------------------------
 
+
 def fmt_time(ns: float) -> str:
     if ns < 1_000:
         return f"{ns:.0f} ns"
@@ -111,7 +119,7 @@ def fmt_bytes(size: float) -> str:
         return f"{size:.0f} B"
     if abs(size) < 10_000_000:
         return f"{size / 1024:.1f} KiB"
-    return f"{size / 1024 ** 2:.1f} MiB"
+    return f"{size / 1024**2:.1f} MiB"
 
 
 def fmt_rate(per_second: float) -> str:

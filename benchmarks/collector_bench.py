@@ -47,6 +47,7 @@ spans must reach the sink (sampled pipelines: the collector's own loss
 counters must stay at zero).  The figure is the highest passing rate, so it
 is a lower bound within one step (~20%).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,7 @@ MIB = 1024 * 1024
 
 
 # -- measurement ---------------------------------------------------------------
+
 
 def tree_cpu_seconds(proc: psutil.Process) -> float:
     total = 0.0
@@ -133,7 +135,7 @@ class Monitor:
 @dataclass
 class Step:
     system: str
-    rate: float | None               # offered spans/s (None: closed loop)
+    rate: float | None  # offered spans/s (None: closed loop)
     spans_per_request: int
     cpu_pct: float
     rss_avg_mib: float
@@ -141,9 +143,9 @@ class Step:
     sent: int
     acked: int
     delivered: int
-    window_delivered_rate: float     # spans/s that reached the sink during the measured window
+    window_delivered_rate: float  # spans/s that reached the sink during the measured window
     losses_counted: int | None
-    machine_busy_pct: float          # all cores, every process (the load generator and sink included)
+    machine_busy_pct: float  # all cores, every process (the load generator and sink included)
     load: dict
     ok: bool
     reasons: list = field(default_factory=list)
@@ -190,8 +192,15 @@ def drain(run: Running, base: int, acked: int, timeout: float) -> int:
     return prev - base
 
 
-def run_step(run: Running, lg: LoadGen, rate: float | None, duration: float, warmup: float,
-             max_inflight: int | None = None, drain_timeout: float = 5.0) -> Step:
+def run_step(
+    run: Running,
+    lg: LoadGen,
+    rate: float | None,
+    duration: float,
+    warmup: float,
+    max_inflight: int | None = None,
+    drain_timeout: float = 5.0,
+) -> Step:
     if not run.alive():
         raise Unavailable(f"{run.name} is no longer running")
     base = run.delivered()
@@ -210,8 +219,9 @@ def run_step(run: Running, lg: LoadGen, rate: float | None, duration: float, war
     if metrics0 is not None and metrics1 is not None:
         losses = targets.losses(metrics1) - targets.losses(metrics0)
         if run.sampler_label:
-            sampled_out = (targets.metric_sum(metrics1, "otelcol_processor_outgoing_items", run.sampler_label)
-                           - targets.metric_sum(metrics0, "otelcol_processor_outgoing_items", run.sampler_label))
+            sampled_out = targets.metric_sum(
+                metrics1, "otelcol_processor_outgoing_items", run.sampler_label
+            ) - targets.metric_sum(metrics0, "otelcol_processor_outgoing_items", run.sampler_label)
             deadline = time.monotonic() + 3.0  # spans counted out may still sit in the batch
             while delivered < sampled_out and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -234,8 +244,23 @@ def run_step(run: Running, lg: LoadGen, rate: float | None, duration: float, war
         reasons.append(f"collector counted {losses} lost spans")
     if not run.alive():
         reasons.append("process died")
-    return Step(run.name, rate, lg.spans_per_request, cpu, rss_avg, rss_peak, res["sent_spans"],
-                res["acked_spans"], delivered, window_rate, losses, mon.machine_busy, res, not reasons, reasons)
+    return Step(
+        run.name,
+        rate,
+        lg.spans_per_request,
+        cpu,
+        rss_avg,
+        rss_peak,
+        res["sent_spans"],
+        res["acked_spans"],
+        delivered,
+        window_rate,
+        losses,
+        mon.machine_busy,
+        res,
+        not reasons,
+        reasons,
+    )
 
 
 def nice(rate: float) -> int:
@@ -254,9 +279,9 @@ class Search:
     gzip: bool
     sampler: str | None
     spans_per_request: int
-    max_rate: int | None = None      # highest passing rate
-    best: Step | None = None         # the step at max_rate
-    reference: Step | None = None    # fixed-rate step at the reference rate
+    max_rate: int | None = None  # highest passing rate
+    best: Step | None = None  # the step at max_rate
+    reference: Step | None = None  # fixed-rate step at the reference rate
     lowest_failed: int | None = None
     steps: list = field(default_factory=list)
     error: str | None = None
@@ -265,7 +290,7 @@ class Search:
 @dataclass
 class Settings:
     quick: bool
-    measure_time: float     # cpu scenario window
+    measure_time: float  # cpu scenario window
     warmup: float
     probe_time: float
     step_time: float
@@ -274,10 +299,10 @@ class Settings:
     down_steps: int
     ref_rate: int
     probe_inflight: int
-    seq_time: float = 5.0        # sequential scenario: measured window per row
+    seq_time: float = 5.0  # sequential scenario: measured window per row
     seq_rate: float | None = None  # sequential scenario: spans/s offered (None: as fast as answers come)
-    seq_warmup: float = 1.0      # sequential scenario: warm-up before it (not counted)
-    sdk_time: float = 4.0        # sdk scenario: seconds of paced production per run
+    seq_warmup: float = 1.0  # sequential scenario: warm-up before it (not counted)
+    sdk_time: float = 4.0  # sdk scenario: seconds of paced production per run
 
 
 def log(msg: str) -> None:
@@ -287,14 +312,17 @@ def log(msg: str) -> None:
 def describe(step: Step) -> str:
     rate = f"{step.rate:.0f}/s" if step.rate else "closed-loop"
     status = "ok" if step.ok else "FAIL: " + "; ".join(step.reasons)
-    return (f"    {step.system:<24} {rate:>12} x{step.spans_per_request:<5} cpu {step.cpu_pct:6.1f}%  "
-            f"rss {step.rss_avg_mib:5.1f}/{step.rss_peak_mib:5.1f} MiB  "
-            f"acked {step.load['acked_spans_per_s']:>9.0f}/s  "
-            f"sink {step.window_delivered_rate:>9.0f}/s  p99 {step.load['latency_ms_p99']} ms  "
-            f"loadgen {step.load['loadgen_cpu_pct']}%  machine {step.machine_busy_pct:.0f}%  {status}")
+    return (
+        f"    {step.system:<24} {rate:>12} x{step.spans_per_request:<5} cpu {step.cpu_pct:6.1f}%  "
+        f"rss {step.rss_avg_mib:5.1f}/{step.rss_peak_mib:5.1f} MiB  "
+        f"acked {step.load['acked_spans_per_s']:>9.0f}/s  "
+        f"sink {step.window_delivered_rate:>9.0f}/s  p99 {step.load['latency_ms_p99']} ms  "
+        f"loadgen {step.load['loadgen_cpu_pct']}%  machine {step.machine_busy_pct:.0f}%  {status}"
+    )
 
 
 # -- systems ---------------------------------------------------------------------
+
 
 class Systems:
     """Starts systems under test and remembers which cannot run."""
@@ -334,8 +362,16 @@ def endpoint(run: Running, transport: str) -> str:
     return run.grpc_endpoint if transport == "grpc" else run.http_endpoint
 
 
-def fixed_step(systems: Systems, system: str, transport: str, rate: int, spr: int, s: Settings,
-               use_gzip: bool = False, sampler: str | None = None) -> Step | None:
+def fixed_step(
+    systems: Systems,
+    system: str,
+    transport: str,
+    rate: int,
+    spr: int,
+    s: Settings,
+    use_gzip: bool = False,
+    sampler: str | None = None,
+) -> Step | None:
     run = systems.start(system, transport, sampler)
     if run is None:
         return None
@@ -354,8 +390,15 @@ def fixed_step(systems: Systems, system: str, transport: str, rate: int, spr: in
         run.stop()
 
 
-def search_max(systems: Systems, system: str, transport: str, spr: int, s: Settings,
-               use_gzip: bool = False, sampler: str | None = None) -> Search:
+def search_max(
+    systems: Systems,
+    system: str,
+    transport: str,
+    spr: int,
+    s: Settings,
+    use_gzip: bool = False,
+    sampler: str | None = None,
+) -> Search:
     result = Search(system, transport, use_gzip, sampler, spr)
     run = systems.start(system, transport, sampler)
     if run is None:
@@ -418,6 +461,7 @@ def search_max(systems: Systems, system: str, transport: str, spr: int, s: Setti
 
 # -- formatting ------------------------------------------------------------------
 
+
 def fmt(value, digits: int = 1, suffix: str = "") -> str:
     if value is None:
         return "n/a"
@@ -478,9 +522,16 @@ def machine_line() -> str:
         pass
     import grpc
     import uvicorn
-    parts = [model, f"{os.cpu_count()} cores", f"Python {platform.python_version()}",
-             f"grpcio {grpc.__version__}", f"uvicorn {uvicorn.__version__}",
-             f"rotel {targets.rotel_version() or 'not installed'}", platform.platform(terse=True)]
+
+    parts = [
+        model,
+        f"{os.cpu_count()} cores",
+        f"Python {platform.python_version()}",
+        f"grpcio {grpc.__version__}",
+        f"uvicorn {uvicorn.__version__}",
+        f"rotel {targets.rotel_version() or 'not installed'}",
+        platform.platform(terse=True),
+    ]
     return "Machine: " + ", ".join(parts)
 
 
@@ -501,8 +552,10 @@ def scenario_cpu(systems: Systems, s: Settings, loads, report: dict) -> str:
     for transport, rate, spr in loads:
         log(f"== cpu: {transport} {rate:,} spans/s in {spr}-span requests")
         steps = {name: fixed_step(systems, name, transport, rate, spr, s) for name in ("floor", "ours", "rotel")}
-        report.setdefault("cpu", []).append({k: asdict(v) if v else None for k, v in steps.items()}
-                                            | {"transport": transport, "rate": rate, "spans_per_request": spr})
+        report.setdefault("cpu", []).append(
+            {k: asdict(v) if v else None for k, v in steps.items()}
+            | {"transport": transport, "rate": rate, "spans_per_request": spr}
+        )
         floor, ours, rotel = steps["floor"], steps["ours"], steps["rotel"]
 
         def cpu(step):
@@ -517,17 +570,55 @@ def scenario_cpu(systems: Systems, s: Settings, loads, report: dict) -> str:
         def lat(step):
             return f"{step.load['latency_ms_p50']} / {step.load['latency_ms_p99']}" if step else "n/a"
 
-        rows.append([f"OTLP/{transport} {rate // 1000}k spans/s x{spr}", fmt(cpu(floor)), fmt(cpu(ours)),
-                     ratio(cpu(ours), cpu(floor)), fmt(cpu(rotel)), ratio(cpu(ours), cpu(rotel)),
-                     rss(ours), rss(rotel), rss(floor), lat(ours), lat(rotel), lat(floor), loss(ours), loss(rotel)])
-    return table(["load", "floor CPU %", "ours CPU %", "ours/floor", "rotel CPU %", "ours/rotel",
-                  "ours RSS avg/peak MiB", "rotel RSS avg/peak MiB", "floor RSS avg/peak MiB",
-                  "ours ack p50/p99 ms", "rotel ack p50/p99 ms", "floor ack p50/p99 ms", "ours loss", "rotel loss"],
-                 rows)
+        rows.append(
+            [
+                f"OTLP/{transport} {rate // 1000}k spans/s x{spr}",
+                fmt(cpu(floor)),
+                fmt(cpu(ours)),
+                ratio(cpu(ours), cpu(floor)),
+                fmt(cpu(rotel)),
+                ratio(cpu(ours), cpu(rotel)),
+                rss(ours),
+                rss(rotel),
+                rss(floor),
+                lat(ours),
+                lat(rotel),
+                lat(floor),
+                loss(ours),
+                loss(rotel),
+            ]
+        )
+    return table(
+        [
+            "load",
+            "floor CPU %",
+            "ours CPU %",
+            "ours/floor",
+            "rotel CPU %",
+            "ours/rotel",
+            "ours RSS avg/peak MiB",
+            "rotel RSS avg/peak MiB",
+            "floor RSS avg/peak MiB",
+            "ours ack p50/p99 ms",
+            "rotel ack p50/p99 ms",
+            "floor ack p50/p99 ms",
+            "ours loss",
+            "rotel loss",
+        ],
+        rows,
+    )
 
 
-def cached_search(cache: dict, systems: Systems, system: str, transport: str, spr: int, s: Settings,
-                  use_gzip: bool = False, sampler: str | None = None) -> Search | None:
+def cached_search(
+    cache: dict,
+    systems: Systems,
+    system: str,
+    transport: str,
+    spr: int,
+    s: Settings,
+    use_gzip: bool = False,
+    sampler: str | None = None,
+) -> Search | None:
     if system not in systems.wanted:
         return None
     key = (system, transport, use_gzip, sampler, spr)
@@ -551,15 +642,37 @@ def scenario_throughput(systems: Systems, s: Settings, sizes, cache: dict, repor
         raw = cached_search(cache, systems, "raw", "grpc", spr, s)
         ours = cached_search(cache, systems, "ours", "grpc", spr, s)
         rotel = cached_search(cache, systems, "rotel", "grpc", spr, s)
-        rows.append([str(spr), rate_str(raw), rate_str(ours),
-                     ratio(ours and ours.max_rate, raw and raw.max_rate),
-                     rate_str(rotel), ratio(ours and ours.max_rate, rotel and rotel.max_rate),
-                     fmt(us_per_span(ours), 2), fmt(us_per_span(rotel), 2), fmt(us_per_span(raw), 2),
-                     fmt(ours.best.cpu_pct if ours and ours.best else None),
-                     fmt(rotel.best.cpu_pct if rotel and rotel.best else None)])
-    return table(["spans/request", "raw sink max spans/s", "ours max spans/s", "ours/raw", "rotel max spans/s",
-                  "ours/rotel", "ours CPU us/span @max", "rotel CPU us/span @max", "raw CPU us/span @max",
-                  "ours CPU % @max", "rotel CPU % @max"], rows)
+        rows.append(
+            [
+                str(spr),
+                rate_str(raw),
+                rate_str(ours),
+                ratio(ours and ours.max_rate, raw and raw.max_rate),
+                rate_str(rotel),
+                ratio(ours and ours.max_rate, rotel and rotel.max_rate),
+                fmt(us_per_span(ours), 2),
+                fmt(us_per_span(rotel), 2),
+                fmt(us_per_span(raw), 2),
+                fmt(ours.best.cpu_pct if ours and ours.best else None),
+                fmt(rotel.best.cpu_pct if rotel and rotel.best else None),
+            ]
+        )
+    return table(
+        [
+            "spans/request",
+            "raw sink max spans/s",
+            "ours max spans/s",
+            "ours/raw",
+            "rotel max spans/s",
+            "ours/rotel",
+            "ours CPU us/span @max",
+            "rotel CPU us/span @max",
+            "raw CPU us/span @max",
+            "ours CPU % @max",
+            "rotel CPU % @max",
+        ],
+        rows,
+    )
 
 
 def scenario_variants(systems: Systems, s: Settings, names, sizes, cache: dict, report: dict) -> str:
@@ -576,20 +689,45 @@ def scenario_variants(systems: Systems, s: Settings, names, sizes, cache: dict, 
             ref = ours.reference if ours else None
             ref_cpu = ref.cpu_pct if ref and ref.ok else None
             kept = f"{ref.delivered / ref.acked:.2f}" if ref and ref.acked and ref.ok else "n/a"
-            rows.append([name, str(spr), fmt(ref_cpu), ratio(ref_cpu, plain_ref), rate_str(ours), rate_str(raw),
-                         ratio(ours and ours.max_rate, raw and raw.max_rate),
-                         rate_str(rotel) if not sampler else "no sampler",
-                         ratio(ours and ours.max_rate, rotel and rotel.max_rate) if not sampler else "n/a",
-                         ratio(plain and plain.max_rate, ours and ours.max_rate) if sampler else "n/a",
-                         kept])
-    return table(["variant", "spans/request", f"ours CPU % @{s.ref_rate // 1000}k/s", "vs plain gRPC",
-                  "ours max spans/s", "raw sink max (same transport)", "ours/raw", "rotel max spans/s",
-                  "ours/rotel", "plain max / this max", "kept fraction"], rows)
+            rows.append(
+                [
+                    name,
+                    str(spr),
+                    fmt(ref_cpu),
+                    ratio(ref_cpu, plain_ref),
+                    rate_str(ours),
+                    rate_str(raw),
+                    ratio(ours and ours.max_rate, raw and raw.max_rate),
+                    rate_str(rotel) if not sampler else "no sampler",
+                    ratio(ours and ours.max_rate, rotel and rotel.max_rate) if not sampler else "n/a",
+                    ratio(plain and plain.max_rate, ours and ours.max_rate) if sampler else "n/a",
+                    kept,
+                ]
+            )
+    return table(
+        [
+            "variant",
+            "spans/request",
+            f"ours CPU % @{s.ref_rate // 1000}k/s",
+            "vs plain gRPC",
+            "ours max spans/s",
+            "raw sink max (same transport)",
+            "ours/raw",
+            "rotel max spans/s",
+            "ours/rotel",
+            "plain max / this max",
+            "kept fraction",
+        ],
+        rows,
+    )
 
 
 # Go Collector load-test ratios to its own OTLP/gRPC at 10k spans/s (contrib data.js: 10.6 / 6.2 %)
-GO_LEGACY_RATIOS = {"jaeger_grpc": 1.7,
-                    "opencensus": 1.8, "zipkin_json": 4.1}  # contrib data.js: 11.1 / 6.2 %, 25.7 / 6.2 %
+GO_LEGACY_RATIOS = {
+    "jaeger_grpc": 1.7,
+    "opencensus": 1.8,
+    "zipkin_json": 4.1,
+}  # contrib data.js: 11.1 / 6.2 %, 25.7 / 6.2 %
 LEGACY_RATE, LEGACY_SPANS_PER_REQUEST = 10_000, 100
 
 
@@ -621,12 +759,29 @@ def scenario_legacy(systems: Systems, s: Settings, protocols, report: dict) -> s
     for name, step in steps.items():
         cpu = step.cpu_pct if step else None
         go = GO_LEGACY_RATIOS.get(name, 1.0 if name == "otlp_grpc" else None)
-        rows.append([name, fmt(cpu), ratio(cpu, base_cpu), f"{go:.1f}x" if go else "n/a",
-                     f"{step.rss_avg_mib:.0f} / {step.rss_peak_mib:.0f}" if step else "n/a",
-                     f"{step.delivered:,} / {step.sent:,}" if step else "n/a",
-                     "n/a" if step is None else ("ok" if step.ok else "; ".join(step.reasons))])
-    return table(["protocol", "ours CPU %", "vs our OTLP/gRPC", "Go Collector ratio", "RSS avg/peak MiB",
-                  "delivered / sent spans", "status"], rows)
+        rows.append(
+            [
+                name,
+                fmt(cpu),
+                ratio(cpu, base_cpu),
+                f"{go:.1f}x" if go else "n/a",
+                f"{step.rss_avg_mib:.0f} / {step.rss_peak_mib:.0f}" if step else "n/a",
+                f"{step.delivered:,} / {step.sent:,}" if step else "n/a",
+                "n/a" if step is None else ("ok" if step.ok else "; ".join(step.reasons)),
+            ]
+        )
+    return table(
+        [
+            "protocol",
+            "ours CPU %",
+            "vs our OTLP/gRPC",
+            "Go Collector ratio",
+            "RSS avg/peak MiB",
+            "delivered / sent spans",
+            "status",
+        ],
+        rows,
+    )
 
 
 def target_checks(report: dict, cache: dict, s: Settings) -> str:
@@ -648,8 +803,11 @@ def target_checks(report: dict, cache: dict, s: Settings) -> str:
             v = ours["cpu_pct"] / rotel["cpu_pct"] if rotel["cpu_pct"] else None
             check("(1) CPU <= 2x rotel at 10k spans/s x100", v and f"{v:.2f}x", v and v <= 2)
         if ours:
-            check("(1) RSS <= 80 MiB at 10k spans/s x100 (avg / peak)",
-                  f"{ours['rss_avg_mib']:.0f} / {ours['rss_peak_mib']:.0f} MiB", ours["rss_peak_mib"] <= 80)
+            check(
+                "(1) RSS <= 80 MiB at 10k spans/s x100 (avg / peak)",
+                f"{ours['rss_avg_mib']:.0f} / {ours['rss_peak_mib']:.0f} MiB",
+                ours["rss_peak_mib"] <= 80,
+            )
     for spr in (100, 1000):
         ours = cache.get(("ours", "grpc", False, None, spr))
         raw = cache.get(("raw", "grpc", False, None, spr))
@@ -658,26 +816,37 @@ def target_checks(report: dict, cache: dict, s: Settings) -> str:
             v = ours.max_rate / raw.max_rate
             check(f"(2) max sustained >= 0.5x raw sink at {spr} spans/request", f"{v:.2f}", v >= 0.5)
         if spr == 1000 and ours:
-            check("(2) >= 300k spans/s from one process at 1000 spans/request",
-                  f"{ours.max_rate:,}" if ours.max_rate else None, (ours.max_rate or 0) >= 300_000)
+            check(
+                "(2) >= 300k spans/s from one process at 1000 spans/request",
+                f"{ours.max_rate:,}" if ours.max_rate else None,
+                (ours.max_rate or 0) >= 300_000,
+            )
             a, b = us_per_span(ours), us_per_span(rotel)
             if a is not None and b is not None:
-                check("(2) less CPU per span than rotel at 1000 spans/request (at each one's max)",
-                      f"{a:.2f} vs {b:.2f} us/span", a < b)
+                check(
+                    "(2) less CPU per span than rotel at 1000 spans/request (at each one's max)",
+                    f"{a:.2f} vs {b:.2f} us/span",
+                    a < b,
+                )
     for spr in (100, 1000):
         plain = cache.get(("ours", "grpc", False, None, spr))
         for sampler in targets.SAMPLERS:
             ours = cache.get(("ours", "grpc", False, sampler, spr))
-            if not (plain and ours and plain.reference and ours.reference and plain.reference.ok
-                    and ours.reference.ok):
+            if not (plain and ours and plain.reference and ours.reference and plain.reference.ok and ours.reference.ok):
                 continue
             extra = ours.reference.cpu_pct / plain.reference.cpu_pct - 1
-            check(f"(3) {sampler} sampling adds <= 30% CPU at {s.ref_rate // 1000}k spans/s x{spr}",
-                  f"{extra * 100:+.0f}%", extra <= 0.30)
+            check(
+                f"(3) {sampler} sampling adds <= 30% CPU at {s.ref_rate // 1000}k spans/s x{spr}",
+                f"{extra * 100:+.0f}%",
+                extra <= 0.30,
+            )
             if ours.max_rate and plain.max_rate:
                 drop = 1 - ours.max_rate / plain.max_rate
-                check(f"(3) {sampler} sampling costs <= 30% of max throughput x{spr}",
-                      f"{drop * 100:.0f}% lower", drop <= 0.30)
+                check(
+                    f"(3) {sampler} sampling costs <= 30% of max throughput x{spr}",
+                    f"{drop * 100:.0f}% lower",
+                    drop <= 0.30,
+                )
     return "\n".join(lines) if lines else "- no target could be evaluated"
 
 
@@ -689,23 +858,24 @@ SEQ_TRANSPORTS = ("grpc", "http")
 @dataclass
 class SeqRow:
     """One sequential sender (max_inflight=1, closed loop) against one system."""
+
     transport: str
     spans_per_request: int
-    system: str                      # floor, rotel or ours:<config>
-    status: str = "ok"               # ok | unsupported | failed | not run
+    system: str  # floor, rotel or ours:<config>
+    status: str = "ok"  # ok | unsupported | failed | not run
     reason: str | None = None
     acked_spans_per_s: float | None = None
     latency_ms_p50: float | None = None
     latency_ms_p99: float | None = None
     requests: int = 0
     sent: int = 0
-    acked: int = 0                   # in the measured window
+    acked: int = 0  # in the measured window
     errors: dict = field(default_factory=dict)
     collector_losses: int | None = None  # our loss/refusal counters, warm-up + window
-    delivery: str = "n/a"            # checked | file | no sink
-    acked_total: int = 0             # warm-up + window
-    delivered: int | None = None     # of acked_total
-    cpu_pct: float | None = None     # system under test, measured window
+    delivery: str = "n/a"  # checked | file | no sink
+    acked_total: int = 0  # warm-up + window
+    delivered: int | None = None  # of acked_total
+    cpu_pct: float | None = None  # system under test, measured window
     load: dict = field(default_factory=dict)
     warmup_load: dict = field(default_factory=dict)
 
@@ -730,7 +900,7 @@ def measure_sequential(run: Running, lg: LoadGen, row: SeqRow, s: Settings) -> N
     ep = endpoint(run, row.transport)
     base = run.delivered()
     metrics0 = targets.scrape(run.metrics_url)
-    lg.start(None, s.seq_warmup, 1, endpoint=ep)   # warm-up: connection, code paths; not counted
+    lg.start(None, s.seq_warmup, 1, endpoint=ep)  # warm-up: connection, code paths; not counted
     warm = lg.result()
     mon = Monitor(run.pid).start()
     lg.start(s.seq_rate, s.seq_time, 1, endpoint=ep)
@@ -765,10 +935,12 @@ def describe_seq(row: SeqRow) -> str:
     if row.status != "ok" and row.acked_spans_per_s is None:
         return f"{head} {row.status}: {row.reason}"
     deliv = "" if row.delivered is None else f"  delivered {row.delivered:,}/{row.acked_total:,}"
-    return (f"{head} {row.acked_spans_per_s:>9,.0f} spans/s  {row.requests:>5} requests  "
-            f"p50 {row.latency_ms_p50} ms  p99 {row.latency_ms_p99} ms  cpu {row.cpu_pct}%  "
-            f"errors {row.errors or 0}  losses {row.collector_losses}{deliv}  "
-            f"loadgen {row.load.get('loadgen_cpu_pct')}%" + (f"  {row.status}: {row.reason}" if row.reason else ""))
+    return (
+        f"{head} {row.acked_spans_per_s:>9,.0f} spans/s  {row.requests:>5} requests  "
+        f"p50 {row.latency_ms_p50} ms  p99 {row.latency_ms_p99} ms  cpu {row.cpu_pct}%  "
+        f"errors {row.errors or 0}  losses {row.collector_losses}{deliv}  "
+        f"loadgen {row.load.get('loadgen_cpu_pct')}%" + (f"  {row.status}: {row.reason}" if row.reason else "")
+    )
 
 
 def scenario_sequential(systems: Systems, s: Settings, sizes, configs, transports, report: dict) -> str:
@@ -854,23 +1026,41 @@ def scenario_sequential(systems: Systems, s: Settings, sizes, configs, transport
                 if row.acked_spans_per_s is None:
                     cells = [f"{row.status} (see below)"] + ["n/a"] * 5
                 else:
-                    cells = [f"{row.acked_spans_per_s:,.0f}", fmt(row.latency_ms_p50, 2), fmt(row.latency_ms_p99, 2),
-                             ratio(row.acked_spans_per_s, rotel_rate) if system.startswith("ours:") else "-",
-                             errors_cell(row), delivered_cell(row)]
+                    cells = [
+                        f"{row.acked_spans_per_s:,.0f}",
+                        fmt(row.latency_ms_p50, 2),
+                        fmt(row.latency_ms_p99, 2),
+                        ratio(row.acked_spans_per_s, rotel_rate) if system.startswith("ours:") else "-",
+                        errors_cell(row),
+                        delivered_cell(row),
+                    ]
                     if row.status != "ok":
                         cells[-1] += f" ({row.status}, see below)"
                 table_rows.append([f"OTLP/{transport}", str(spr), label, *cells])
-    text = table(["transport", "spans/request", "system / config", "acked spans/s", "ack p50 ms", "ack p99 ms",
-                  "ours/rotel rate", "errors / refusals", "delivered"], table_rows)
+    text = table(
+        [
+            "transport",
+            "spans/request",
+            "system / config",
+            "acked spans/s",
+            "ack p50 ms",
+            "ack p99 ms",
+            "ours/rotel rate",
+            "errors / refusals",
+            "delivered",
+        ],
+        table_rows,
+    )
     if notes:
-        text += "\n\n" + "\n".join(f"- `{label}` ({', '.join(where)}): {status}: {reason}"
-                                     for (label, status, reason), where in notes.items())
+        text += "\n\n" + "\n".join(
+            f"- `{label}` ({', '.join(where)}): {status}: {reason}" for (label, status, reason), where in notes.items()
+        )
     return text
 
 
 # -- SDK senders ------------------------------------------------------------------
 
-SDK_SENDERS = ("official-grpc", "lite-grpc", "lite-http")   # benchmarks/sdk_senders.py
+SDK_SENDERS = ("official-grpc", "lite-grpc", "lite-http")  # benchmarks/sdk_senders.py
 SDK_TARGETS = ("default", "batch-persistent", "rotel", "raw")
 SDK_RATES = (10_000, 20_000)
 SDK_SENDER_HELP = {
@@ -880,7 +1070,7 @@ SDK_SENDER_HELP = {
 }
 SDK_TARGET_HELP = {
     "default": "ours, " + targets.SDK_CONFIG_HELP["default"] + "; delivered = `spanId`s in the file exporter's "
-               "JSON lines",
+    "JSON lines",
     "batch-persistent": "ours, " + targets.SDK_CONFIG_HELP["batch-persistent"] + " -> counting sink",
     "rotel": "rotel with its default config -> counting sink",
     "raw": "the counting sink alone (gRPC or HTTP as the sender speaks): the floor, an instant collector",
@@ -890,23 +1080,24 @@ SDK_TARGET_HELP = {
 @dataclass
 class SdkRow:
     """One SDK sender process at one rate against one freshly started target."""
+
     sender: str
     rate: int
     target: str
-    status: str = "ok"                # ok | unsupported | failed | not run
+    status: str = "ok"  # ok | unsupported | failed | not run
     reason: str | None = None
     started: int | None = None
     achieved_spans_per_s: float | None = None
-    dropped: int | None = None        # by the SDK's BatchSpanProcessor (queue full)
+    dropped: int | None = None  # by the SDK's BatchSpanProcessor (queue full)
     export_failed_spans: int | None = None
-    delivered: int | None = None      # at the output, the sender's warm-up span excluded
+    delivered: int | None = None  # at the output, the sender's warm-up span excluded
     exports: int | None = None
     export_ms_p50: float | None = None
     export_ms_p99: float | None = None
     sender_cpu_pct: float | None = None
-    target_cpu_pct: float | None = None   # over the sender process's lifetime
-    collector_losses: int | None = None   # our loss/refusal counters
-    wall_s: float | None = None           # the sender process, start to exit
+    target_cpu_pct: float | None = None  # over the sender process's lifetime
+    collector_losses: int | None = None  # our loss/refusal counters
+    wall_s: float | None = None  # the sender process, start to exit
     result: dict = field(default_factory=dict)  # the sender's JSON line
 
     @property
@@ -931,9 +1122,20 @@ def start_sdk_target(target: str, transport: str) -> Running:
 
 def run_sender(sender: str, ep: str, rate: int, seconds: float, flush_timeout: float = 60.0) -> tuple[dict, float]:
     """benchmarks/sdk_senders.py in its own process; its JSON line and wall time."""
-    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_senders.py"),
-           "--sender", sender, "--endpoint", ep, "--rate", str(rate), "--seconds", str(seconds),
-           "--flush-timeout", str(flush_timeout)]
+    cmd = [
+        sys.executable,
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_senders.py"),
+        "--sender",
+        sender,
+        "--endpoint",
+        ep,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--flush-timeout",
+        str(flush_timeout),
+    ]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=4 * seconds + flush_timeout + 60)
@@ -1003,17 +1205,19 @@ def describe_sdk(row: SdkRow) -> str:
     head = f"    {row.sender:<14} {row.rate:>6,}/s -> {row.target:<17}"
     if row.started is None:
         return f"{head} {row.status}: {row.reason}"
-    return (f"{head} achieved {row.achieved_spans_per_s:>9,.0f}/s  started {row.started:,}  dropped {row.dropped}  "
-            f"export-failed {row.export_failed_spans}  delivered {row.delivered:,}  unaccounted {row.unaccounted}  "
-            f"exports {row.exports} p50 {row.export_ms_p50} ms p99 {row.export_ms_p99} ms  "
-            f"sender cpu {row.sender_cpu_pct}%  target cpu {row.target_cpu_pct}%  losses {row.collector_losses}  "
-            f"wall {row.wall_s} s" + (f"  {row.status}: {row.reason}" if row.reason else ""))
+    return (
+        f"{head} achieved {row.achieved_spans_per_s:>9,.0f}/s  started {row.started:,}  dropped {row.dropped}  "
+        f"export-failed {row.export_failed_spans}  delivered {row.delivered:,}  unaccounted {row.unaccounted}  "
+        f"exports {row.exports} p50 {row.export_ms_p50} ms p99 {row.export_ms_p99} ms  "
+        f"sender cpu {row.sender_cpu_pct}%  target cpu {row.target_cpu_pct}%  losses {row.collector_losses}  "
+        f"wall {row.wall_s} s" + (f"  {row.status}: {row.reason}" if row.reason else "")
+    )
 
 
 def scenario_sdk(systems: Systems, s: Settings, senders, sdk_targets, rates, report: dict) -> str:
     system_of = {"default": "ours", "batch-persistent": "ours", "rotel": "rotel", "raw": "raw"}
     rows: dict[tuple, SdkRow] = {}
-    refused: dict[tuple, tuple] = {}   # (target, transport) -> (status, reason): not retried
+    refused: dict[tuple, tuple] = {}  # (target, transport) -> (status, reason): not retried
     for rate in rates:
         for sender in senders:
             log(f"== sdk: {sender} at {rate:,} spans/s, {s.sdk_time:g} s")
@@ -1068,8 +1272,10 @@ def scenario_sdk(systems: Systems, s: Settings, senders, sdk_targets, rates, rep
     def sender_cell(row: SdkRow) -> str:
         if row.started is None:
             return "n/a"
-        return (f"{row.achieved_spans_per_s:,.0f}/s, {fmt(row.export_ms_p50)} / {fmt(row.export_ms_p99)} ms, "
-                f"{fmt(row.sender_cpu_pct, 0)}%")
+        return (
+            f"{row.achieved_spans_per_s:,.0f}/s, {fmt(row.export_ms_p50)} / {fmt(row.export_ms_p99)} ms, "
+            f"{fmt(row.sender_cpu_pct, 0)}%"
+        )
 
     main_rows, side_rows = [], []
     for sender in senders:
@@ -1080,15 +1286,20 @@ def scenario_sdk(systems: Systems, s: Settings, senders, sdk_targets, rates, rep
             side_rows.append([sender, f"{rate:,}"] + [sender_cell(c) for c in cells])
     text = table(["sender", "spans/s", "started"] + [f"{t}: dropped / delivered" for t in sdk_targets], main_rows)
     if notes:
-        text += "\n\n" + "\n".join(f"- `{target}` ({', '.join(where)}): {status}: {reason}"
-                                     for (target, status, reason), where in notes.items())
-    text += ("\n\nSender side, per target: achieved production rate, export call p50 / p99 (ms, one export of up "
-             "to 512 spans at a time), the sender process's CPU (% of one core over production + flush):\n\n")
+        text += "\n\n" + "\n".join(
+            f"- `{target}` ({', '.join(where)}): {status}: {reason}"
+            for (target, status, reason), where in notes.items()
+        )
+    text += (
+        "\n\nSender side, per target: achieved production rate, export call p50 / p99 (ms, one export of up "
+        "to 512 spans at a time), the sender process's CPU (% of one core over production + flush):\n\n"
+    )
     text += table(["sender", "spans/s", *sdk_targets], side_rows)
     return text
 
 
 # -- main ------------------------------------------------------------------------
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -1108,11 +1319,31 @@ def preflight_ours(command: list[str]) -> str | None:
 
 def settings(quick: bool, args) -> Settings:
     if quick:
-        s = Settings(True, measure_time=4, warmup=1.5, probe_time=2.5, step_time=2.5, step_warmup=0.5,
-                     up_steps=0, down_steps=2, ref_rate=20_000, probe_inflight=128)
+        s = Settings(
+            True,
+            measure_time=4,
+            warmup=1.5,
+            probe_time=2.5,
+            step_time=2.5,
+            step_warmup=0.5,
+            up_steps=0,
+            down_steps=2,
+            ref_rate=20_000,
+            probe_inflight=128,
+        )
     else:
-        s = Settings(False, measure_time=10, warmup=3, probe_time=4, step_time=4, step_warmup=1,
-                     up_steps=1, down_steps=3, ref_rate=20_000, probe_inflight=128)
+        s = Settings(
+            False,
+            measure_time=10,
+            warmup=3,
+            probe_time=4,
+            step_time=4,
+            step_warmup=1,
+            up_steps=1,
+            down_steps=3,
+            ref_rate=20_000,
+            probe_inflight=128,
+        )
     if args.measure_seconds:
         s.measure_time = args.measure_seconds
     if args.step_seconds:
@@ -1140,52 +1371,93 @@ def csv(value: str) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="short steps, cpu + throughput + sequential only (~4 minutes)")
-    p.add_argument("--scenarios", type=csv,
-                   help="cpu,throughput,variants,legacy,sequential,sdk (default: all; --quick: "
-                        "cpu,throughput,sequential)")
-    p.add_argument("--legacy", type=csv, default=None,
-                   help="legacy protocols for the legacy scenario (default: all in legacy_load.PROTOCOLS)")
-    p.add_argument("--systems", type=csv, default=["floor", "raw", "ours", "rotel"],
-                   help="systems to run: floor,raw,ours,rotel")
+    p.add_argument("--quick", action="store_true", help="short steps, cpu + throughput + sequential only (~4 minutes)")
+    p.add_argument(
+        "--scenarios",
+        type=csv,
+        help="cpu,throughput,variants,legacy,sequential,sdk (default: all; --quick: cpu,throughput,sequential)",
+    )
+    p.add_argument(
+        "--legacy",
+        type=csv,
+        default=None,
+        help="legacy protocols for the legacy scenario (default: all in legacy_load.PROTOCOLS)",
+    )
+    p.add_argument(
+        "--systems", type=csv, default=["floor", "raw", "ours", "rotel"], help="systems to run: floor,raw,ours,rotel"
+    )
     p.add_argument("--sizes", type=csv, default=["100", "1000"], help="spans per request for throughput")
     p.add_argument("--variants", type=csv, default=list(VARIANTS), help=",".join(VARIANTS))
     p.add_argument("--variant-sizes", type=csv, default=["1000"], help="spans per request for variants")
-    p.add_argument("--cpu-loads", type=csv, help="fixed loads as transport:spans_per_s:spans_per_request, "
-                   "default grpc:10000:100,http:10000:100,grpc:100000:1000 (--quick: the first)")
+    p.add_argument(
+        "--cpu-loads",
+        type=csv,
+        help="fixed loads as transport:spans_per_s:spans_per_request, "
+        "default grpc:10000:100,http:10000:100,grpc:100000:1000 (--quick: the first)",
+    )
     p.add_argument("--collector-cmd", help="command starting our collector (default: python -m otel_lite.collector)")
     p.add_argument("--measure-seconds", type=float, help="cpu scenario measurement window")
     p.add_argument("--step-seconds", type=float, help="length of each throughput step")
     p.add_argument("--ref-rate", type=int, help="fixed rate (spans/s) of the reference step of each search")
-    p.add_argument("--sequential-sizes", type=csv, default=["100", "1000"],
-                   help="spans per request for the sequential scenario (default 100,1000)")
-    p.add_argument("--sequential-configs", type=csv, default=list(targets.SEQUENTIAL_CONFIGS),
-                   help="our configs in the sequential scenario: " + ",".join(targets.SEQUENTIAL_CONFIGS))
-    p.add_argument("--sequential-transports", type=csv, default=list(SEQ_TRANSPORTS),
-                   help="transports of the sequential scenario (default grpc,http)")
-    p.add_argument("--sequential-rate", type=float,
-                   help="sequential scenario: offer this many spans/s (one request in flight at a time) "
-                        "instead of sending as fast as answers come; ack latency at a fixed load")
-    p.add_argument("--sequential-seconds", type=float,
-                   help="measured window per sequential row (default 5; --quick 3)")
-    p.add_argument("--sequential-warmup", type=float,
-                   help="warm-up before each sequential row, not counted (default 1; --quick 0.5)")
-    p.add_argument("--sdk-senders", type=csv, default=list(SDK_SENDERS),
-                   help="senders of the sdk scenario: " + ",".join(SDK_SENDERS))
-    p.add_argument("--sdk-targets", type=csv, default=list(SDK_TARGETS),
-                   help="targets of the sdk scenario: " + ",".join(SDK_TARGETS))
-    p.add_argument("--sdk-rates", type=csv, default=[str(r) for r in SDK_RATES],
-                   help="spans/s each sender produces in the sdk scenario (default 10000,20000)")
-    p.add_argument("--sdk-seconds", type=float,
-                   help="seconds of paced production per sdk run (default 4; --quick 2)")
+    p.add_argument(
+        "--sequential-sizes",
+        type=csv,
+        default=["100", "1000"],
+        help="spans per request for the sequential scenario (default 100,1000)",
+    )
+    p.add_argument(
+        "--sequential-configs",
+        type=csv,
+        default=list(targets.SEQUENTIAL_CONFIGS),
+        help="our configs in the sequential scenario: " + ",".join(targets.SEQUENTIAL_CONFIGS),
+    )
+    p.add_argument(
+        "--sequential-transports",
+        type=csv,
+        default=list(SEQ_TRANSPORTS),
+        help="transports of the sequential scenario (default grpc,http)",
+    )
+    p.add_argument(
+        "--sequential-rate",
+        type=float,
+        help="sequential scenario: offer this many spans/s (one request in flight at a time) "
+        "instead of sending as fast as answers come; ack latency at a fixed load",
+    )
+    p.add_argument("--sequential-seconds", type=float, help="measured window per sequential row (default 5; --quick 3)")
+    p.add_argument(
+        "--sequential-warmup",
+        type=float,
+        help="warm-up before each sequential row, not counted (default 1; --quick 0.5)",
+    )
+    p.add_argument(
+        "--sdk-senders",
+        type=csv,
+        default=list(SDK_SENDERS),
+        help="senders of the sdk scenario: " + ",".join(SDK_SENDERS),
+    )
+    p.add_argument(
+        "--sdk-targets",
+        type=csv,
+        default=list(SDK_TARGETS),
+        help="targets of the sdk scenario: " + ",".join(SDK_TARGETS),
+    )
+    p.add_argument(
+        "--sdk-rates",
+        type=csv,
+        default=[str(r) for r in SDK_RATES],
+        help="spans/s each sender produces in the sdk scenario (default 10000,20000)",
+    )
+    p.add_argument("--sdk-seconds", type=float, help="seconds of paced production per sdk run (default 4; --quick 2)")
     p.add_argument("--output", help="also write the Markdown report here")
     p.add_argument("--json", help="write every step's raw figures here")
     args = p.parse_args(argv)
 
     s = settings(args.quick, args)
-    scenarios = args.scenarios or (["cpu", "throughput", "sequential"] if args.quick
-                                   else ["cpu", "throughput", "variants", "legacy", "sequential", "sdk"])
+    scenarios = args.scenarios or (
+        ["cpu", "throughput", "sequential"]
+        if args.quick
+        else ["cpu", "throughput", "variants", "legacy", "sequential", "sdk"]
+    )
     unknown = set(scenarios) - {"cpu", "throughput", "variants", "legacy", "sequential", "sdk"}
     unknown |= {f"sdk sender {x}" for x in set(args.sdk_senders) - set(SDK_SENDERS)}
     unknown |= {f"sdk target {x}" for x in set(args.sdk_targets) - set(SDK_TARGETS)}
@@ -1228,75 +1500,121 @@ def main(argv=None) -> int:
     started = time.monotonic()
     report: dict = {"machine": machine_line(), "busy": machine_busy(), "settings": asdict(s)}
     cache: dict = {}
-    sections = [f"# otel-lite collector benchmark{' (quick)' if s.quick else ''}", "", report["machine"], "",
-                report["busy"], ""]
+    sections = [
+        f"# otel-lite collector benchmark{' (quick)' if s.quick else ''}",
+        "",
+        report["machine"],
+        "",
+        report["busy"],
+        "",
+    ]
     try:
         if "cpu" in scenarios:
-            sections += ["## (1) CPU and memory at a fixed load", "",
-                         f"CPU % of one core (user+system over a {s.measure_time:g} s window after "
-                         f"{s.warmup:g} s warm-up), RSS sampled every 0.5 s. Floor = do-nothing server "
-                         "on the same transport. Pipeline: otlp -> batch -> otlp_grpc -> counting sink.", "",
-                         scenario_cpu(systems, s, loads, report), ""]
+            sections += [
+                "## (1) CPU and memory at a fixed load",
+                "",
+                f"CPU % of one core (user+system over a {s.measure_time:g} s window after "
+                f"{s.warmup:g} s warm-up), RSS sampled every 0.5 s. Floor = do-nothing server "
+                "on the same transport. Pipeline: otlp -> batch -> otlp_grpc -> counting sink.",
+                "",
+                scenario_cpu(systems, s, loads, report),
+                "",
+            ]
         if "throughput" in scenarios:
-            sections += ["## (2) Maximum sustained throughput with zero loss, OTLP/gRPC", "",
-                         f"Fixed-rate steps of {s.step_time:g} s after a closed-loop probe; raw sink = a gRPC server "
-                         "that only parses and counts. The load generator shares the 2 cores: see its CPU in the "
-                         "step log (stderr).", "",
-                         scenario_throughput(systems, s, sizes, cache, report), ""]
+            sections += [
+                "## (2) Maximum sustained throughput with zero loss, OTLP/gRPC",
+                "",
+                f"Fixed-rate steps of {s.step_time:g} s after a closed-loop probe; raw sink = a gRPC server "
+                "that only parses and counts. The load generator shares the 2 cores: see its CPU in the "
+                "step log (stderr).",
+                "",
+                scenario_throughput(systems, s, sizes, cache, report),
+                "",
+            ]
         if "variants" in scenarios:
-            sections += ["## (3) Variants: HTTP receiver, gzip, sampling (50%)", "",
-                         f"CPU at a fixed {s.ref_rate:,} spans/s; 'vs plain' is relative to otlp -> batch -> "
-                         "otlp_grpc over gRPC at the same rate.", "",
-                         scenario_variants(systems, s, args.variants, variant_sizes, cache, report), ""]
+            sections += [
+                "## (3) Variants: HTTP receiver, gzip, sampling (50%)",
+                "",
+                f"CPU at a fixed {s.ref_rate:,} spans/s; 'vs plain' is relative to otlp -> batch -> "
+                "otlp_grpc over gRPC at the same rate.",
+                "",
+                scenario_variants(systems, s, args.variants, variant_sizes, cache, report),
+                "",
+            ]
         if "legacy" in scenarios:
             import legacy_load
 
-            sections += ["## (4) Legacy receivers: CPU at a fixed load", "",
-                         f"CPU % of one core at {LEGACY_RATE:,} spans/s in {LEGACY_SPANS_PER_REQUEST}-span "
-                         "requests/packets: legacy receiver -> batch -> otlp_grpc -> counting sink, as a ratio "
-                         "to our OTLP/gRPC receiver measured in the same run. UDP has no acknowledgement.", "",
-                         scenario_legacy(systems, s, args.legacy or list(legacy_load.PROTOCOLS), report), ""]
+            sections += [
+                "## (4) Legacy receivers: CPU at a fixed load",
+                "",
+                f"CPU % of one core at {LEGACY_RATE:,} spans/s in {LEGACY_SPANS_PER_REQUEST}-span "
+                "requests/packets: legacy receiver -> batch -> otlp_grpc -> counting sink, as a ratio "
+                "to our OTLP/gRPC receiver measured in the same run. UDP has no acknowledgement.",
+                "",
+                scenario_legacy(systems, s, args.legacy or list(legacy_load.PROTOCOLS), report),
+                "",
+            ]
         if "sequential" in scenarios:
-            sections += ["## (5) One sequential sender (one request in flight, like an SDK's BatchSpanProcessor)", "",
-                         ("One client sends its next request as soon as the previous one is acknowledged "
-                          "(closed loop, max_inflight=1, no rate limit), so its rate is spans per request / ack "
-                          "latency. " if s.seq_rate is None else
-                          f"One client offers {s.seq_rate:,.0f} spans/s, never more than one request in flight "
-                          "(an SDK's batch processor at that load): the latencies are at a fixed load. ") +
-                         f"{s.seq_time:g} s per row after {s.seq_warmup:g} s warm-up (not counted). "
-                         "Floor = do-nothing server on the same transport; rotel with its default config. "
-                         "Ours: " + "; ".join(f"`{c}` = {targets.SEQUENTIAL_CONFIG_HELP[c]}"
-                                              for c in args.sequential_configs) + ". "
-                         "Delivered: every span acknowledged during warm-up and window reached the sink "
-                         "((file): counted in the default config's file exporter output). "
-                         "Errors: failed calls seen by the sender, plus our collector's loss/refusal counters.", "",
-                         scenario_sequential(systems, s, seq_sizes, args.sequential_configs,
-                                             args.sequential_transports, report), ""]
+            sections += [
+                "## (5) One sequential sender (one request in flight, like an SDK's BatchSpanProcessor)",
+                "",
+                (
+                    "One client sends its next request as soon as the previous one is acknowledged "
+                    "(closed loop, max_inflight=1, no rate limit), so its rate is spans per request / ack "
+                    "latency. "
+                    if s.seq_rate is None
+                    else f"One client offers {s.seq_rate:,.0f} spans/s, never more than one request in flight "
+                    "(an SDK's batch processor at that load): the latencies are at a fixed load. "
+                )
+                + f"{s.seq_time:g} s per row after {s.seq_warmup:g} s warm-up (not counted). "
+                "Floor = do-nothing server on the same transport; rotel with its default config. "
+                "Ours: "
+                + "; ".join(f"`{c}` = {targets.SEQUENTIAL_CONFIG_HELP[c]}" for c in args.sequential_configs)
+                + ". "
+                "Delivered: every span acknowledged during warm-up and window reached the sink "
+                "((file): counted in the default config's file exporter output). "
+                "Errors: failed calls seen by the sender, plus our collector's loss/refusal counters.",
+                "",
+                scenario_sequential(systems, s, seq_sizes, args.sequential_configs, args.sequential_transports, report),
+                "",
+            ]
         if "sdk" in scenarios:
             t0 = time.monotonic()
             body = scenario_sdk(systems, s, args.sdk_senders, args.sdk_targets, sdk_rates, report)
-            sections += ["## (6) SDK senders on their defaults: spans dropped by the SDK, spans delivered", "",
-                         "A service on an SDK's defaults (`BatchSpanProcessor`: queue 2048, batches of 512, one "
-                         "export at a time) producing N spans/s, paced, from one thread for "
-                         f"{s.sdk_time:g} s, then `force_flush`. Each run is a fresh sender process "
-                         "(`benchmarks/sdk_senders.py`, its CPU is its own) against a freshly started target. "
-                         "Cells: spans the SDK dropped on a full queue (its own counter) / spans that reached "
-                         "the target's output ('all' = every started span). 'unaccounted' = started - dropped - "
-                         "delivered (lost without being counted); 'over' = the reverse (opentelemetry-sdk counts a "
-                         "drop when it sees a full queue, and its worker may take spans before the append evicts "
-                         "one, so its count can run a few high). Senders: "
-                         + "; ".join(f"`{x}` = {SDK_SENDER_HELP[x]}" for x in args.sdk_senders) + ". Targets: "
-                         + "; ".join(f"`{x}` = {SDK_TARGET_HELP[x]}" for x in args.sdk_targets) + ". "
-                         "When an SDK drops even against `raw`, the limit is the sender process itself (its CPU / "
-                         "the GIL: producing and encoding share one core), not the collector.", "",
-                         body, "", f"_sdk scenario: {time.monotonic() - t0:.0f} s_", ""]
+            sections += [
+                "## (6) SDK senders on their defaults: spans dropped by the SDK, spans delivered",
+                "",
+                "A service on an SDK's defaults (`BatchSpanProcessor`: queue 2048, batches of 512, one "
+                "export at a time) producing N spans/s, paced, from one thread for "
+                f"{s.sdk_time:g} s, then `force_flush`. Each run is a fresh sender process "
+                "(`benchmarks/sdk_senders.py`, its CPU is its own) against a freshly started target. "
+                "Cells: spans the SDK dropped on a full queue (its own counter) / spans that reached "
+                "the target's output ('all' = every started span). 'unaccounted' = started - dropped - "
+                "delivered (lost without being counted); 'over' = the reverse (opentelemetry-sdk counts a "
+                "drop when it sees a full queue, and its worker may take spans before the append evicts "
+                "one, so its count can run a few high). Senders: "
+                + "; ".join(f"`{x}` = {SDK_SENDER_HELP[x]}" for x in args.sdk_senders)
+                + ". Targets: "
+                + "; ".join(f"`{x}` = {SDK_TARGET_HELP[x]}" for x in args.sdk_targets)
+                + ". "
+                "When an SDK drops even against `raw`, the limit is the sender process itself (its CPU / "
+                "the GIL: producing and encoding share one core), not the collector.",
+                "",
+                body,
+                "",
+                f"_sdk scenario: {time.monotonic() - t0:.0f} s_",
+                "",
+            ]
     except KeyboardInterrupt:
         log("interrupted: processes stopped, partial report follows")
         sections.append("_interrupted: partial results_")
     if any(loadgen_bound(x) for x in cache.values()):
-        sections += [f"(LG): the closed-loop probe used >= {LOADGEN_BOUND_PCT:.0f}% of a core in the load generator "
-                     "(e.g. grpcio compressing gzip per call), so that maximum is a lower bound set by the "
-                     "generator on this 2-core machine.", ""]
+        sections += [
+            f"(LG): the closed-loop probe used >= {LOADGEN_BOUND_PCT:.0f}% of a core in the load generator "
+            "(e.g. grpcio compressing gzip per call), so that maximum is a lower bound set by the "
+            "generator on this 2-core machine.",
+            "",
+        ]
     sections += ["## Targets", "", target_checks(report, cache, s), ""]
     if systems.skipped:
         sections += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in systems.skipped.items()] + [""]

@@ -17,6 +17,7 @@ or the batch processor pipeline above).  The SDK-sender scenario also uses
 ``batch-persistent`` (``SDK_CONFIGS``): otlp -> batch -> otlp_grpc with a
 persistent sending queue; it and ``default`` listen on both OTLP protocols.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,6 +100,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 # -- sink / floor processes ----------------------------------------------------
 
+
 class SinkProcess:
     """``benchmarks/sink.py`` in its own process."""
 
@@ -107,7 +109,11 @@ class SinkProcess:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "sink.py"), "--mode", mode, "--port", str(self.port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         try:
             msg = json.loads(read_line(self.proc, START_TIMEOUT))
             if not msg.get("ready"):
@@ -143,18 +149,20 @@ class SinkProcess:
 
 # -- running systems under test ------------------------------------------------
 
+
 @dataclass
 class Running:
     """A started system under test."""
+
     name: str
-    pid: int                               # the process measured (with its children)
+    pid: int  # the process measured (with its children)
     grpc_endpoint: str | None
     http_endpoint: str | None
-    counter: object = None                 # SinkProcess counting what got through; None: acks only
-    sampled: bool = False                  # fewer spans reach the sink by design
-    settle_time: float = 0.0               # extra time before the sink count is final
-    metrics_url: str | None = None         # Prometheus endpoint of our collector
-    sampler_label: str | None = None       # processor="..." whose outgoing items must all reach the sink
+    counter: object = None  # SinkProcess counting what got through; None: acks only
+    sampled: bool = False  # fewer spans reach the sink by design
+    settle_time: float = 0.0  # extra time before the sink count is final
+    metrics_url: str | None = None  # Prometheus endpoint of our collector
+    sampler_label: str | None = None  # processor="..." whose outgoing items must all reach the sink
     _stop: list = field(default_factory=list)
 
     def delivered(self) -> int | None:
@@ -178,18 +186,26 @@ class Running:
 
 def start_floor(transport: str) -> Running:
     sink = SinkProcess(f"{transport}-noop")
-    return Running(f"floor-{transport}", sink.proc.pid,
-                   sink.grpc_endpoint if transport == "grpc" else None,
-                   sink.http_endpoint if transport == "http" else None,
-                   counter=None, _stop=[sink.stop])
+    return Running(
+        f"floor-{transport}",
+        sink.proc.pid,
+        sink.grpc_endpoint if transport == "grpc" else None,
+        sink.http_endpoint if transport == "http" else None,
+        counter=None,
+        _stop=[sink.stop],
+    )
 
 
 def start_raw(transport: str) -> Running:
     sink = SinkProcess(f"{transport}-count")
-    return Running(f"raw-{transport}", sink.proc.pid,
-                   sink.grpc_endpoint if transport == "grpc" else None,
-                   sink.http_endpoint if transport == "http" else None,
-                   counter=sink, _stop=[sink.stop])
+    return Running(
+        f"raw-{transport}",
+        sink.proc.pid,
+        sink.grpc_endpoint if transport == "grpc" else None,
+        sink.http_endpoint if transport == "http" else None,
+        counter=sink,
+        _stop=[sink.stop],
+    )
 
 
 def _wait_listening(proc: subprocess.Popen, port: int, log: Path, what: str) -> None:
@@ -208,8 +224,9 @@ def _wait_listening(proc: subprocess.Popen, port: int, log: Path, what: str) -> 
 SAMPLERS = ("probabilistic", "tail")
 
 
-def collector_config(transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int,
-                     sampler: str | None) -> str:
+def collector_config(
+    transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int, sampler: str | None
+) -> str:
     """The YAML for otlp -> [sampler] -> batch -> otlp_grpc (keys as in the
     OpenTelemetry Collector)."""
     processors = {"batch": {}}
@@ -220,8 +237,7 @@ def collector_config(transport: str, receiver_port: int, sink_endpoint: str, met
     elif sampler == "tail":
         processors["tail_sampling"] = {
             "decision_wait": "1s",
-            "policies": [{"name": "half", "type": "probabilistic",
-                          "probabilistic": {"sampling_percentage": 50}}],
+            "policies": [{"name": "half", "type": "probabilistic", "probabilistic": {"sampling_percentage": 50}}],
         }
         chain.append("tail_sampling")
     elif sampler is not None:
@@ -230,8 +246,7 @@ def collector_config(transport: str, receiver_port: int, sink_endpoint: str, met
     config = {
         "receivers": {"otlp": {"protocols": {transport: {"endpoint": f"127.0.0.1:{receiver_port}"}}}},
         "processors": processors,
-        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True},
-                                    "compression": "none"}},
+        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True}, "compression": "none"}},
         "service": {
             "telemetry": {"metrics": {"address": f"127.0.0.1:{metrics_port}"}},
             "pipelines": {"traces": {"receivers": ["otlp"], "processors": chain, "exporters": ["otlp_grpc"]}},
@@ -252,9 +267,14 @@ def start_ours(transport: str, sampler: str | None = None) -> Running:
     cfg.write_text(collector_config(transport, port, sink.grpc_endpoint, metrics_port, sampler))
     log = tmp / "collector.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*collector_command(), "--config", str(cfg)], cwd=str(REPO),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [*collector_command(), "--config", str(cfg)],
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def cleanup():
         stop_process(proc)
@@ -267,14 +287,20 @@ def start_ours(transport: str, sampler: str | None = None) -> Running:
     except BaseException:
         cleanup()
         raise
-    return Running(name, proc.pid,
-                   f"127.0.0.1:{port}" if transport == "grpc" else None,
-                   f"http://127.0.0.1:{port}" if transport == "http" else None,
-                   counter=sink, sampled=sampler is not None,
-                   settle_time=1.5 if sampler == "tail" else 0.0,
-                   metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
-                   sampler_label={"probabilistic": 'processor="probabilistic_sampler"',
-                                  "tail": 'processor="tail_sampling"'}.get(sampler), _stop=[cleanup])
+    return Running(
+        name,
+        proc.pid,
+        f"127.0.0.1:{port}" if transport == "grpc" else None,
+        f"http://127.0.0.1:{port}" if transport == "http" else None,
+        counter=sink,
+        sampled=sampler is not None,
+        settle_time=1.5 if sampler == "tail" else 0.0,
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        sampler_label={"probabilistic": 'processor="probabilistic_sampler"', "tail": 'processor="tail_sampling"'}.get(
+            sampler
+        ),
+        _stop=[cleanup],
+    )
 
 
 # -- our collector, configurations of the sequential-sender scenario ---------------
@@ -282,7 +308,7 @@ def start_ours(transport: str, sampler: str | None = None) -> Running:
 SEQUENTIAL_CONFIGS = ("default", "queue-batch", "persistent", "batch-processor")
 SEQUENTIAL_CONFIG_HELP = {
     "default": "the embedded default config as shipped (otlp -> memory_limiter -> batch -> file + debug), "
-               "ports and file path moved with --set",
+    "ports and file path moved with --set",
     "queue-batch": "otlp -> (no processors) -> otlp_grpc with sending_queue: {batch: {}}",
     "persistent": "as queue-batch with sending_queue: {storage: file_storage, batch: {}}",
     "batch-processor": "otlp -> batch -> otlp_grpc (collector_config(), what operators run today)",
@@ -298,16 +324,29 @@ SDK_CONFIG_HELP = {
 OURS_CONFIGS = SEQUENTIAL_CONFIGS + tuple(c for c in SDK_CONFIGS if c not in SEQUENTIAL_CONFIGS)
 
 
-def batch_persistent_config(grpc_port: int, http_port: int, sink_endpoint: str, metrics_port: int,
-                            storage_dir: str) -> str:
+def batch_persistent_config(
+    grpc_port: int, http_port: int, sink_endpoint: str, metrics_port: int, storage_dir: str
+) -> str:
     """otlp (both protocols) -> batch (defaults) -> otlp_grpc on a persistent
     sending queue (file_storage) -> the counting sink."""
     config = {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
-                                             "http": {"endpoint": f"127.0.0.1:{http_port}"}}}},
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                    "http": {"endpoint": f"127.0.0.1:{http_port}"},
+                }
+            }
+        },
         "processors": {"batch": {}},
-        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True},
-                                    "compression": "none", "sending_queue": {"storage": "file_storage"}}},
+        "exporters": {
+            "otlp_grpc": {
+                "endpoint": sink_endpoint,
+                "tls": {"insecure": True},
+                "compression": "none",
+                "sending_queue": {"storage": "file_storage"},
+            }
+        },
         "extensions": {"file_storage": {"directory": storage_dir}},
         "service": {
             "extensions": ["file_storage"],
@@ -318,8 +357,9 @@ def batch_persistent_config(grpc_port: int, http_port: int, sink_endpoint: str, 
     return json.dumps(config, indent=2)
 
 
-def sequential_config(name: str, transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int,
-                      storage_dir: str) -> str:
+def sequential_config(
+    name: str, transport: str, receiver_port: int, sink_endpoint: str, metrics_port: int, storage_dir: str
+) -> str:
     """The YAML of one of SEQUENTIAL_CONFIGS other than ``default`` (which is the embedded file)."""
     if name == "batch-processor":
         return collector_config(transport, receiver_port, sink_endpoint, metrics_port, None)
@@ -328,8 +368,14 @@ def sequential_config(name: str, transport: str, receiver_port: int, sink_endpoi
     queue: dict = {"batch": {}}  # Go's exporter-side batching, defaults (200ms / 8192 items)
     config: dict = {
         "receivers": {"otlp": {"protocols": {transport: {"endpoint": f"127.0.0.1:{receiver_port}"}}}},
-        "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True},
-                                    "compression": "none", "sending_queue": queue}},
+        "exporters": {
+            "otlp_grpc": {
+                "endpoint": sink_endpoint,
+                "tls": {"insecure": True},
+                "compression": "none",
+                "sending_queue": queue,
+            }
+        },
         "service": {
             "telemetry": {"metrics": {"address": f"127.0.0.1:{metrics_port}"}},
             "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlp_grpc"]}},
@@ -361,7 +407,7 @@ class FileSpanCounter:
             return self._count
         end = data.rfind(b"\n")
         if end >= 0:
-            self._count += data[:end + 1].count(b'"spanId"')  # "parentSpanId" does not match
+            self._count += data[: end + 1].count(b'"spanId"')  # "parentSpanId" does not match
             self._offset += end + 1
         return self._count
 
@@ -372,7 +418,7 @@ def _config_errors(log: Path) -> list[str]:
         text = log.read_text(errors="replace")
     except OSError:
         return []
-    return [line[len("error: "):] for line in text.splitlines() if line.startswith("error: ")]
+    return [line[len("error: ") :] for line in text.splitlines() if line.startswith("error: ")]
 
 
 def start_ours_config(name: str, transport: str) -> Running:
@@ -389,11 +435,18 @@ def start_ours_config(name: str, transport: str) -> Running:
         # The embedded default exactly as shipped; only where it listens and writes moves.
         other = "http" if transport == "grpc" else "grpc"
         traces_file = tmp / "otel-lite-traces.jsonl"
-        args = ["--set", f"receivers.otlp.protocols.{transport}.endpoint=127.0.0.1:{port}",
-                "--set", f"receivers.otlp.protocols.{other}.endpoint=127.0.0.1:{other_port}",
-                "--set", f"exporters.file.path={traces_file}",
-                "--set", f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",
-                "--set", f"extensions.health_check.endpoint=127.0.0.1:{free_port()}"]
+        args = [
+            "--set",
+            f"receivers.otlp.protocols.{transport}.endpoint=127.0.0.1:{port}",
+            "--set",
+            f"receivers.otlp.protocols.{other}.endpoint=127.0.0.1:{other_port}",
+            "--set",
+            f"exporters.file.path={traces_file}",
+            "--set",
+            f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",
+            "--set",
+            f"extensions.health_check.endpoint=127.0.0.1:{free_port()}",
+        ]
         counter = FileSpanCounter(traces_file)
         settle = 1.5  # the file exporter writes every flush_interval (1 s)
     else:
@@ -401,20 +454,27 @@ def start_ours_config(name: str, transport: str) -> Running:
         cfg = tmp / "collector.yaml"
         if name == "batch-persistent":
             grpc_port, http_port = (port, other_port) if transport == "grpc" else (other_port, port)
-            cfg.write_text(batch_persistent_config(grpc_port, http_port, sink.grpc_endpoint, metrics_port,
-                                                   str(tmp / "storage")))
+            cfg.write_text(
+                batch_persistent_config(grpc_port, http_port, sink.grpc_endpoint, metrics_port, str(tmp / "storage"))
+            )
         else:
-            cfg.write_text(sequential_config(name, transport, port, sink.grpc_endpoint, metrics_port,
-                                             str(tmp / "storage")))
+            cfg.write_text(
+                sequential_config(name, transport, port, sink.grpc_endpoint, metrics_port, str(tmp / "storage"))
+            )
         (tmp / "storage").mkdir()
         args = ["--config", str(cfg)]
         counter = sink
         settle = 0.0
     log = tmp / "collector.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(collector_command() + args, cwd=str(REPO),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            collector_command() + args,
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def cleanup():
         stop_process(proc)
@@ -437,17 +497,26 @@ def start_ours_config(name: str, transport: str) -> Running:
         raise
     both = name in SDK_CONFIGS  # these listen on both protocols
     grpc_port, http_port = (port, other_port) if transport == "grpc" else (other_port, port)
-    return Running(f"ours-{name}-{transport}", proc.pid,
-                   f"127.0.0.1:{grpc_port}" if transport == "grpc" or both else None,
-                   f"http://127.0.0.1:{http_port}" if transport == "http" or both else None,
-                   counter=counter, settle_time=settle,
-                   metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", _stop=[cleanup])
+    return Running(
+        f"ours-{name}-{transport}",
+        proc.pid,
+        f"127.0.0.1:{grpc_port}" if transport == "grpc" or both else None,
+        f"http://127.0.0.1:{http_port}" if transport == "http" or both else None,
+        counter=counter,
+        settle_time=settle,
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        _stop=[cleanup],
+    )
 
 
 # Counters of spans our collector lost or refused (name prefixes; Prometheus may add _total).
-LOSS_METRICS = ("otelcol_exporter_send_failed_spans", "otelcol_exporter_enqueue_failed_spans",
-                "otelcol_receiver_refused_spans", "otelcol_processor_refused_spans",
-                "otelcol_processor_dropped_spans")
+LOSS_METRICS = (
+    "otelcol_exporter_send_failed_spans",
+    "otelcol_exporter_enqueue_failed_spans",
+    "otelcol_receiver_refused_spans",
+    "otelcol_processor_refused_spans",
+    "otelcol_processor_dropped_spans",
+)
 
 
 def scrape(url: str | None) -> dict[str, float] | None:
@@ -488,6 +557,7 @@ def losses(samples: dict[str, float] | None) -> int | None:
 
 # -- rotel -----------------------------------------------------------------------
 
+
 def rotel_binary() -> str | None:
     found = shutil.which("rotel-agent")
     if found:
@@ -520,16 +590,30 @@ def start_rotel(transport: str) -> Running:
     log = tmp / "rotel.out"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [binary, "start",
-             "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
-             "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-             "--exporter", "otlp",
-             "--otlp-exporter-endpoint", f"http://{sink.grpc_endpoint}",
-             "--otlp-exporter-protocol", "grpc",
-             "--otlp-exporter-compression", "none",
-             "--pid-file", str(tmp / "rotel.pid"),
-             "--log-file", str(tmp / "rotel.log")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            [
+                binary,
+                "start",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{grpc_port}",
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{http_port}",
+                "--exporter",
+                "otlp",
+                "--otlp-exporter-endpoint",
+                f"http://{sink.grpc_endpoint}",
+                "--otlp-exporter-protocol",
+                "grpc",
+                "--otlp-exporter-compression",
+                "none",
+                "--pid-file",
+                str(tmp / "rotel.pid"),
+                "--log-file",
+                str(tmp / "rotel.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
     def cleanup():
         stop_process(proc)
@@ -541,21 +625,45 @@ def start_rotel(transport: str) -> Running:
     except BaseException:
         cleanup()
         raise
-    return Running(f"rotel-{transport}", proc.pid,
-                   f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}",
-                   counter=sink, _stop=[cleanup])
+    return Running(
+        f"rotel-{transport}",
+        proc.pid,
+        f"127.0.0.1:{grpc_port}",
+        f"http://127.0.0.1:{http_port}",
+        counter=sink,
+        _stop=[cleanup],
+    )
 
 
 # -- load generator ----------------------------------------------------------------
 
+
 class LoadGen:
     """``benchmarks/loadgen.py`` in its own process, one per (target, size, gzip)."""
 
-    def __init__(self, transport: str, endpoint: str, spans_per_request: int, use_gzip: bool,
-                 max_inflight: int = 0, timeout: float = 10.0):
-        cmd = [sys.executable, str(HERE / "loadgen.py"), "--transport", transport, "--endpoint", endpoint,
-               "--spans-per-request", str(spans_per_request), "--max-inflight", str(max_inflight),
-               "--timeout", str(timeout)]
+    def __init__(
+        self,
+        transport: str,
+        endpoint: str,
+        spans_per_request: int,
+        use_gzip: bool,
+        max_inflight: int = 0,
+        timeout: float = 10.0,
+    ):
+        cmd = [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--transport",
+            transport,
+            "--endpoint",
+            endpoint,
+            "--spans-per-request",
+            str(spans_per_request),
+            "--max-inflight",
+            str(max_inflight),
+            "--timeout",
+            str(timeout),
+        ]
         if use_gzip:
             cmd.append("--gzip")
         self.timeout = timeout
@@ -567,8 +675,9 @@ class LoadGen:
             self.close()
             raise RuntimeError(f"load generator did not start: {exc}") from None
 
-    def start(self, rate: float | None, duration: float, max_inflight: int | None = None,
-              endpoint: str | None = None) -> None:
+    def start(
+        self, rate: float | None, duration: float, max_inflight: int | None = None, endpoint: str | None = None
+    ) -> None:
         """Start a step; ``endpoint`` points the generator at another target first
         (it keeps its payloads, so one generator serves many systems)."""
         cmd = {"rate": rate, "duration": duration}

@@ -15,6 +15,7 @@ both protocols, and RSS must stay bounded.  Prints a table per kind at the end; 
 
 Runs at nice 10 on one core's worth of CPU (client and server share this process's GIL).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def main(argv=None) -> int:
 
     def counting_check(case, answer):
         accepted = original_check(case, answer)
-        outcome = "accepted" if accepted else (answer[1] if answer[0] == "http" else
-                                               getattr(answer[1], "name", answer[0]))
+        outcome = (
+            "accepted" if accepted else (answer[1] if answer[0] == "http" else getattr(answer[1], "name", answer[0]))
+        )
         outcomes[(case.protocol, case.kind)][str(outcome)] += 1
         return accepted
 
@@ -98,8 +100,11 @@ def main(argv=None) -> int:
                     if peak_rss - start_rss > args.rss_limit_mib * MIB:
                         findings.append(("memory", f"RSS grew by {(peak_rss - start_rss) / MIB:.0f} MiB", ""))
                         deadline = 0
-                print(f"round {rounds}: {sum(sum(c.values()) for c in outcomes.values())} cases, "
-                      f"{good.requests} good requests, RSS {harness.rss() / MIB:.0f} MiB", flush=True)
+                print(
+                    f"round {rounds}: {sum(sum(c.values()) for c in outcomes.values())} cases, "
+                    f"{good.requests} good requests, RSS {harness.rss() / MIB:.0f} MiB",
+                    flush=True,
+                )
         try:
             harness.verify_consumer(good)
         except fh.Violation as e:
@@ -115,9 +120,12 @@ def main(argv=None) -> int:
         total += n
         detail = ", ".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1]))
         print(f"{protocol + '/' + name:36} {n:>7}  {detail}")
-    print(f"\n{total} cases in {rounds} rounds; good clients: {good.requests} requests, "
-          f"{sum(good.acked.values())} spans acknowledged, all delivered exactly once" if not any(
-              f[0] == "well-behaved clients" for f in findings) else f"\n{total} cases")
+    print(
+        f"\n{total} cases in {rounds} rounds; good clients: {good.requests} requests, "
+        f"{sum(good.acked.values())} spans acknowledged, all delivered exactly once"
+        if not any(f[0] == "well-behaved clients" for f in findings)
+        else f"\n{total} cases"
+    )
     print(f"RSS: start {start_rss / MIB:.0f} MiB, peak {peak_rss / MIB:.0f} MiB")
     if findings:
         print(f"\n{len(findings)} finding(s):")

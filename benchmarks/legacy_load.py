@@ -16,6 +16,7 @@ Two halves:
 UDP protocols have no acknowledgement: "acked" is what was sent, and the sink
 count says what arrived.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ OC_EXPORT = "/opencensus.proto.agent.trace.v1.TraceService/Export"
 
 # -- payloads ------------------------------------------------------------------
 
+
 def _spans(rng: random.Random, n: int, now_us: int) -> tuple[str, list]:
     """Neutral span descriptions: (trace high, low, span id, parent, name, start µs, duration µs, tags)."""
     services = ("checkout", "frontend", "cart", "payments")
@@ -64,16 +66,31 @@ def _spans(rng: random.Random, n: int, now_us: int) -> tuple[str, list]:
         span_id = rng.getrandbits(63) or 1
         method, route = rng.choice(("GET", "POST", "PUT", "DELETE")), rng.choice(routes)
         status = 200 if rng.random() > 0.05 else 500
-        tags = {"span.kind": "server" if pos == 0 else ("client" if pos % 3 else "internal"),
-                "http.request.method": method, "http.route": route, "http.response.status_code": status,
-                "server.address": "svc.cluster.local", "user.id": f"u-{rng.randrange(1_000_000)}"}
+        tags = {
+            "span.kind": "server" if pos == 0 else ("client" if pos % 3 else "internal"),
+            "http.request.method": method,
+            "http.route": route,
+            "http.response.status_code": status,
+            "server.address": "svc.cluster.local",
+            "user.id": f"u-{rng.randrange(1_000_000)}",
+        }
         for j in range(rng.randrange(0, 6)):
             tags[f"app.attr_{j}"] = rng.choice(("alpha", "beta", "gamma", 42, 3.14, True))
         if status == 500:
             tags["error"] = True
         start = now_us - rng.randrange(1_000_000) - (SPANS_PER_TRACE - pos) * 1000
-        out.append((high, low, span_id, 0 if pos == 0 else root, f"{method} {route}" if pos == 0 else f"call-{pos}",
-                    start, rng.randrange(50, 50_000), tags))
+        out.append(
+            (
+                high,
+                low,
+                span_id,
+                0 if pos == 0 else root,
+                f"{method} {route}" if pos == 0 else f"call-{pos}",
+                start,
+                rng.randrange(50, 50_000),
+                tags,
+            )
+        )
         if pos == 0:
             root = span_id
     return rng.choice(services), out
@@ -96,9 +113,9 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
     payloads = []
     for _ in range(pool):
         service, spans = _spans(rng, spans_per_request, now_us)
-        process_tags = {"hostname": f"node-{rng.randrange(64):02d}", "jaeger.version": "Python-4.8.0",
-                        "ip": "10.0.0.1"}
+        process_tags = {"hostname": f"node-{rng.randrange(64):02d}", "jaeger.version": "Python-4.8.0", "ip": "10.0.0.1"}
         if protocol == "jaeger_grpc":
+
             def kv(k, v):
                 if isinstance(v, bool):
                     return model_pb2.KeyValue(key=k, v_type=model_pb2.BOOL, v_bool=v)
@@ -108,12 +125,18 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
                     return model_pb2.KeyValue(key=k, v_type=model_pb2.FLOAT64, v_float64=v)
                 return model_pb2.KeyValue(key=k, v_type=model_pb2.STRING, v_str=v)
 
-            batch = model_pb2.Batch(process=model_pb2.Process(
-                service_name=service, tags=[kv(k, v) for k, v in process_tags.items()]))
+            batch = model_pb2.Batch(
+                process=model_pb2.Process(service_name=service, tags=[kv(k, v) for k, v in process_tags.items()])
+            )
             for high, low, sid, parent, name, start, dur, tags in spans:
                 tid = high.to_bytes(8, "big") + low.to_bytes(8, "big")
-                s = batch.spans.add(trace_id=tid, span_id=sid.to_bytes(8, "big"), operation_name=name, flags=1,
-                                    tags=[kv(k, v) for k, v in tags.items()])
+                s = batch.spans.add(
+                    trace_id=tid,
+                    span_id=sid.to_bytes(8, "big"),
+                    operation_name=name,
+                    flags=1,
+                    tags=[kv(k, v) for k, v in tags.items()],
+                )
                 if parent:
                     s.references.add(trace_id=tid, span_id=parent.to_bytes(8, "big"))
                 s.start_time.FromMicroseconds(start)
@@ -130,11 +153,23 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
                 return jt.Tag(key=k, vType=jt.TagType.DOUBLE, vDouble=v)
             return jt.Tag(key=k, vType=jt.TagType.STRING, vStr=v)
 
-        batch = jt.Batch(process=jt.Process(serviceName=service, tags=[tag(k, v) for k, v in process_tags.items()]),
-                         spans=[jt.Span(traceIdHigh=high, traceIdLow=low, spanId=sid, parentSpanId=parent,
-                                        operationName=name, flags=1, startTime=start, duration=dur,
-                                        tags=[tag(k, v) for k, v in tags.items()])
-                                for high, low, sid, parent, name, start, dur, tags in spans])
+        batch = jt.Batch(
+            process=jt.Process(serviceName=service, tags=[tag(k, v) for k, v in process_tags.items()]),
+            spans=[
+                jt.Span(
+                    traceIdHigh=high,
+                    traceIdLow=low,
+                    spanId=sid,
+                    parentSpanId=parent,
+                    operationName=name,
+                    flags=1,
+                    startTime=start,
+                    duration=dur,
+                    tags=[tag(k, v) for k, v in tags.items()],
+                )
+                for high, low, sid, parent, name, start, dur, tags in spans
+            ],
+        )
         buf = TMemoryBuffer()
         if protocol == "jaeger_thrift_http":
             batch.write(TBinaryProtocol(buf))
@@ -147,8 +182,9 @@ def build_payloads(protocol: str, spans_per_request: int, pool: int, seed: int =
     return payloads
 
 
-def _zipkin_oc_payloads(protocol: str, rng: random.Random, spans_per_request: int, pool: int,
-                        now_us: int) -> list[bytes]:
+def _zipkin_oc_payloads(
+    protocol: str, rng: random.Random, spans_per_request: int, pool: int, now_us: int
+) -> list[bytes]:
     """The same spans as Zipkin v2 JSON / ListOfSpans protobuf bodies, or OpenCensus agent
     ExportTraceServiceRequests (no Node: OCStreamSender sends it once, first on its stream)."""
     from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
@@ -170,9 +206,15 @@ def _zipkin_oc_payloads(protocol: str, rng: random.Random, spans_per_request: in
             for high, low, sid, parent, name, start, dur, tags in spans:
                 tags = dict(tags)
                 kind = zkinds.get(tags.pop("span.kind"))
-                span = {"traceId": f"{high:016x}{low:016x}", "id": f"{sid:016x}", "name": name, "timestamp": start,
-                        "duration": dur, "localEndpoint": {"serviceName": service, "ipv4": "10.0.0.1"},
-                        "tags": {k: text(v) for k, v in tags.items()}}
+                span = {
+                    "traceId": f"{high:016x}{low:016x}",
+                    "id": f"{sid:016x}",
+                    "name": name,
+                    "timestamp": start,
+                    "duration": dur,
+                    "localEndpoint": {"serviceName": service, "ipv4": "10.0.0.1"},
+                    "tags": {k: text(v) for k, v in tags.items()},
+                }
                 if kind:
                     span["kind"] = kind
                 if parent:
@@ -184,20 +226,29 @@ def _zipkin_oc_payloads(protocol: str, rng: random.Random, spans_per_request: in
             for high, low, sid, parent, name, start, dur, tags in spans:
                 tags = dict(tags)
                 kind = pkinds.get(tags.pop("span.kind"), 0)
-                msg.spans.add(trace_id=high.to_bytes(8, "big") + low.to_bytes(8, "big"), id=sid.to_bytes(8, "big"),
-                              parent_id=parent.to_bytes(8, "big") if parent else b"", kind=kind, name=name,
-                              timestamp=start, duration=dur,
-                              local_endpoint=zipkin_pb2.Endpoint(service_name=service, ipv4=bytes([10, 0, 0, 1])),
-                              tags={k: text(v) for k, v in tags.items()})
+                msg.spans.add(
+                    trace_id=high.to_bytes(8, "big") + low.to_bytes(8, "big"),
+                    id=sid.to_bytes(8, "big"),
+                    parent_id=parent.to_bytes(8, "big") if parent else b"",
+                    kind=kind,
+                    name=name,
+                    timestamp=start,
+                    duration=dur,
+                    local_endpoint=zipkin_pb2.Endpoint(service_name=service, ipv4=bytes([10, 0, 0, 1])),
+                    tags={k: text(v) for k, v in tags.items()},
+                )
             payloads.append(msg.SerializeToString())
         else:
             msg = trace_service_pb2.ExportTraceServiceRequest()
             for high, low, sid, parent, name, start, dur, tags in spans:
                 tags = dict(tags)
                 kind = okinds.get(tags.pop("span.kind"), 0)
-                span = msg.spans.add(trace_id=high.to_bytes(8, "big") + low.to_bytes(8, "big"),
-                                     span_id=sid.to_bytes(8, "big"), kind=kind,
-                                     parent_span_id=parent.to_bytes(8, "big") if parent else b"")
+                span = msg.spans.add(
+                    trace_id=high.to_bytes(8, "big") + low.to_bytes(8, "big"),
+                    span_id=sid.to_bytes(8, "big"),
+                    kind=kind,
+                    parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+                )
                 span.name.value = name
                 span.start_time.FromMicroseconds(start)
                 span.end_time.FromMicroseconds(start + dur)
@@ -231,9 +282,11 @@ class OCStreamSender:
         from otel_lite.collector.legacy_proto.opencensus.agent.common.v1 import common_pb2
         from otel_lite.collector.legacy_proto.opencensus.agent.trace.v1 import trace_service_pb2
 
-        node = common_pb2.Node(service_info=common_pb2.ServiceInfo(name="checkout"),
-                               identifier=common_pb2.ProcessIdentifier(host_name="node-01", pid=1),
-                               library_info=common_pb2.LibraryInfo(language=common_pb2.LibraryInfo.PYTHON))
+        node = common_pb2.Node(
+            service_info=common_pb2.ServiceInfo(name="checkout"),
+            identifier=common_pb2.ProcessIdentifier(host_name="node-01", pid=1),
+            library_info=common_pb2.LibraryInfo(language=common_pb2.LibraryInfo.PYTHON),
+        )
         self.queue: queue.Queue = queue.Queue()
         self.queue.put(trace_service_pb2.ExportTraceServiceRequest(node=node).SerializeToString())
         self.channel = grpc.insecure_channel(endpoint)
@@ -267,6 +320,7 @@ class OCStreamSender:
 # -- senders: UDP fire-and-forget; TCP ones keep many requests in flight, because a receiver answers
 # only once the pipeline took the data (the batch processor may hold it up to its timeout)
 
+
 class UDPSender:
     def __init__(self, endpoint: str):
         host, port = endpoint.rsplit(":", 1)
@@ -297,8 +351,9 @@ class GRPCSender:
 
 
 class HTTPSender:
-    def __init__(self, endpoint: str, workers: int = 64, path: str = "/api/traces",
-                 content_type: str = "application/x-thrift"):
+    def __init__(
+        self, endpoint: str, workers: int = 64, path: str = "/api/traces", content_type: str = "application/x-thrift"
+    ):
         self.path, self.content_type = path, content_type
         import threading
         from concurrent.futures import ThreadPoolExecutor
@@ -331,8 +386,15 @@ class HTTPSender:
         self.pool.shutdown(wait=True)
 
 
-def run(protocol: str, endpoint: str, rate: float, duration: float, spans_per_request: int, pool: int,
-        wait_for_go: bool = False) -> dict:
+def run(
+    protocol: str,
+    endpoint: str,
+    rate: float,
+    duration: float,
+    spans_per_request: int,
+    pool: int,
+    wait_for_go: bool = False,
+) -> dict:
     import threading
 
     payloads = build_payloads(protocol, spans_per_request, pool)
@@ -341,13 +403,19 @@ def run(protocol: str, endpoint: str, rate: float, duration: float, spans_per_re
         print(json.dumps({"ready": True}), flush=True)
         sys.stdin.readline()
     if protocol in ("zipkin_json", "zipkin_proto"):
-        sender = HTTPSender(endpoint, path="/api/v2/spans", content_type="application/json"
-                            if protocol == "zipkin_json" else "application/x-protobuf")
+        sender = HTTPSender(
+            endpoint,
+            path="/api/v2/spans",
+            content_type="application/json" if protocol == "zipkin_json" else "application/x-protobuf",
+        )
     elif protocol == "opencensus":
         sender = OCStreamSender(endpoint)
     else:
-        sender = UDPSender(endpoint) if kind == "udp" else (
-            GRPCSender(endpoint) if protocol == "jaeger_grpc" else HTTPSender(endpoint))
+        sender = (
+            UDPSender(endpoint)
+            if kind == "udp"
+            else (GRPCSender(endpoint) if protocol == "jaeger_grpc" else HTTPSender(endpoint))
+        )
     interval = spans_per_request / rate
     counts = {"acked": 0, "errors": 0, "done": 0}
     lock = threading.Lock()
@@ -375,20 +443,25 @@ def run(protocol: str, endpoint: str, rate: float, duration: float, spans_per_re
             time.sleep(0.01)
     finally:
         sender.close()
-    return {"sent_spans": sent * spans_per_request, "acked_spans": counts["acked"] * spans_per_request,
-            "errors": counts["errors"] + (sent - counts["done"]),
-            "achieved_spans_per_s": sent * spans_per_request / wall,
-            "request_bytes": sum(map(len, payloads)) // len(payloads),
-            "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1)}
+    return {
+        "sent_spans": sent * spans_per_request,
+        "acked_spans": counts["acked"] * spans_per_request,
+        "errors": counts["errors"] + (sent - counts["done"]),
+        "achieved_spans_per_s": sent * spans_per_request / wall,
+        "request_bytes": sum(map(len, payloads)) // len(payloads),
+        "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1),
+    }
 
 
 # -- our collector with a legacy receiver ---------------------------------------------
 
+
 def collector_config(protocol: str, port: int, sink_endpoint: str, metrics_port: int) -> str:
     rtype, key, _ = PROTOCOLS[protocol]
     config = {
-        "receivers": {rtype: {"protocols": {key: {"endpoint": f"127.0.0.1:{port}"}}}} if key else
-                      {rtype: {"endpoint": f"127.0.0.1:{port}"}},
+        "receivers": {rtype: {"protocols": {key: {"endpoint": f"127.0.0.1:{port}"}}}}
+        if key
+        else {rtype: {"endpoint": f"127.0.0.1:{port}"}},
         "processors": {"batch": {}},
         "exporters": {"otlp_grpc": {"endpoint": sink_endpoint, "tls": {"insecure": True}, "compression": "none"}},
         "service": {
@@ -434,9 +507,14 @@ def start_ours_legacy(protocol: str):
     cfg.write_text(collector_config(protocol, port, sink.grpc_endpoint, metrics_port))
     log = tmp / "collector.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*targets.collector_command(), "--config", str(cfg)], cwd=str(REPO),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            [*targets.collector_command(), "--config", str(cfg)],
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def cleanup():
         targets.stop_process(proc)
@@ -455,8 +533,15 @@ def start_ours_legacy(protocol: str):
     except BaseException:
         cleanup()
         raise
-    return targets.Running(f"ours-{protocol}", proc.pid, f"127.0.0.1:{port}", None, counter=sink,
-                           metrics_url=f"http://127.0.0.1:{metrics_port}/metrics", _stop=[cleanup])
+    return targets.Running(
+        f"ours-{protocol}",
+        proc.pid,
+        f"127.0.0.1:{port}",
+        None,
+        counter=sink,
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        _stop=[cleanup],
+    )
 
 
 class LegacyLoad:
@@ -469,10 +554,26 @@ class LegacyLoad:
     def start(self, rate: float | None, duration: float, max_inflight: int | None = None) -> None:
         if rate is None:
             raise RuntimeError("legacy load runs at fixed rates only")
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--protocol", self.protocol,
-                                      "--endpoint", self.endpoint, "--rate", str(rate), "--duration",
-                                      str(duration), "--spans-per-request", str(self.spans_per_request),
-                                      "--wait-for-go"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--protocol",
+                self.protocol,
+                "--endpoint",
+                self.endpoint,
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--spans-per-request",
+                str(self.spans_per_request),
+                "--wait-for-go",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         ready = self.proc.stdout.readline()
         if not ready:
             raise RuntimeError(f"legacy load generator exited (rc={self.proc.wait()})")
@@ -507,8 +608,20 @@ def main(argv=None) -> None:
     p.add_argument("--pool-size", type=int, default=32)
     p.add_argument("--wait-for-go", action="store_true", help="print ready, start on a line on stdin")
     args = p.parse_args(argv)
-    print(json.dumps(run(args.protocol, args.endpoint, args.rate, args.duration, args.spans_per_request,
-                         args.pool_size, args.wait_for_go)), flush=True)
+    print(
+        json.dumps(
+            run(
+                args.protocol,
+                args.endpoint,
+                args.rate,
+                args.duration,
+                args.spans_per_request,
+                args.pool_size,
+                args.wait_for_go,
+            )
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@
 
 Nothing in the collector is tuned here: the script only reports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,6 +63,7 @@ def log(msg: str) -> None:
 
 # -- requests ------------------------------------------------------------------
 
+
 def build_request(rng: random.Random, spans: int) -> bytes:
     """One serialized ExportTraceServiceRequest: ``spans`` spans in traces of
     SPANS_PER_TRACE (a root and its children), random ids, 3 attributes each."""
@@ -78,8 +80,12 @@ def build_request(rng: random.Random, spans: int) -> bytes:
         trace_id = rng.randbytes(16)
         root = rng.randbytes(8)
         for s in range(SPANS_PER_TRACE):
-            span = ss.spans.add(name="GET /api/orders/{id}" if s == 0 else f"query-{s}", kind=2 if s == 0 else 3,
-                                start_time_unix_nano=now + t * 1000 + s, end_time_unix_nano=now + t * 1000 + s + 500)
+            span = ss.spans.add(
+                name="GET /api/orders/{id}" if s == 0 else f"query-{s}",
+                kind=2 if s == 0 else 3,
+                start_time_unix_nano=now + t * 1000 + s,
+                end_time_unix_nano=now + t * 1000 + s + 500,
+            )
             span.trace_id = trace_id
             span.span_id = root if s == 0 else rng.randbytes(8)
             if s:
@@ -96,6 +102,7 @@ def request_pool(spans: int, seed: int) -> list[bytes]:
 
 
 # -- part 1: CPU per span --------------------------------------------------------
+
 
 @dataclass
 class CpuRow:
@@ -133,8 +140,11 @@ def otlp_config(endpoint: str) -> dict:
 
 
 def loadbalancing_config(endpoints: list[str]) -> dict:
-    return {"protocol": {"otlp": {"tls": {"insecure": True}, "compression": "none", **OFF}},
-            "resolver": {"static": {"hostnames": endpoints}}, **OFF}
+    return {
+        "protocol": {"otlp": {"tls": {"insecure": True}, "compression": "none", **OFF}},
+        "resolver": {"static": {"hostnames": endpoints}},
+        **OFF,
+    }
 
 
 async def do_nothing(traces) -> None:
@@ -163,8 +173,9 @@ def timed_route(ring, pool: list[bytes], spans: int, requests: int) -> float:
     return (time.process_time() - started) / (requests * spans) * 1e6
 
 
-async def cpu_row(row: CpuRow, endpoints: list[str], pool: list[bytes], requests: int, rounds: int,
-                  warmup: int) -> None:
+async def cpu_row(
+    row: CpuRow, endpoints: list[str], pool: list[bytes], requests: int, rounds: int, warmup: int
+) -> None:
     from otel_lite.collector.consumer import Traces
     from otel_lite.collector.exporters.loadbalancing.ring import build_ring
     from otel_lite.collector.exporters.loadbalancing.routing import route
@@ -195,9 +206,12 @@ async def cpu_row(row: CpuRow, endpoints: list[str], pool: list[bytes], requests
             gc.collect()
         registry = lb_telemetry.registry
         for endpoint in endpoints:
-            row.sent[endpoint] = int(registry.get_sample_value(
-                "otelcol_loadbalancer_backend_sent_spans_total",
-                {"exporter": "loadbalancing", "endpoint": endpoint}) or 0)
+            row.sent[endpoint] = int(
+                registry.get_sample_value(
+                    "otelcol_loadbalancer_backend_sent_spans_total", {"exporter": "loadbalancing", "endpoint": endpoint}
+                )
+                or 0
+            )
     finally:
         await lb.shutdown()
         await otlp.shutdown()
@@ -220,13 +234,17 @@ def run_cpu(requests: int, rounds: int, warmup: int) -> list[CpuRow]:
                 started = time.monotonic()
                 asyncio.run(cpu_row(row, endpoints[:backends], pool, requests, rounds, warmup))
                 total = (warmup + rounds * requests) * spans
-                log(f"  {spans} spans/request, {backends} backends: "
+                log(
+                    f"  {spans} spans/request, {backends} backends: "
                     + ", ".join(f"{k} {row.med(k):.2f}" for k in row.costs)
                     + f" µs/span; lb sent {sum(row.sent.values())}/{total} spans "
-                    + f"({time.monotonic() - started:.1f} s)")
+                    + f"({time.monotonic() - started:.1f} s)"
+                )
                 if sum(row.sent.values()) != total:
-                    log(f"  WARNING: the loadbalancer's per-backend sent counts add up to "
-                        f"{sum(row.sent.values())}, expected {total}")
+                    log(
+                        f"  WARNING: the loadbalancer's per-backend sent counts add up to "
+                        f"{sum(row.sent.values())}, expected {total}"
+                    )
                 rows.append(row)
     finally:
         for sink in sinks:
@@ -239,26 +257,50 @@ def us(values: list[float]) -> str:
 
 
 def cpu_report(rows: list[CpuRow], requests: int, rounds: int) -> str:
-    header = ["spans/request", "backends", "floor µs/span", "otlp_grpc µs/span", "loadbalancing µs/span",
-              "loadbalancing / otlp_grpc", "routing alone µs/span", "backends per request"]
-    body = [[str(r.spans), str(r.backends), us(r.costs["floor"]), us(r.costs["otlp_grpc"]),
-             us(r.costs["loadbalancing"]), f"{r.ratio():.2f}× ({(r.ratio() - 1) * 100:+.0f} %)",
-             us(r.costs["routing"]), f"{r.parts:.1f}"] for r in rows]
-    lines = [f"### CPU per span of the send path (process CPU of the exporter's process; {requests} requests "
-             f"per round, median of {rounds} rounds, min–max in brackets)", "",
-             markdown_table(header, body), ""]
+    header = [
+        "spans/request",
+        "backends",
+        "floor µs/span",
+        "otlp_grpc µs/span",
+        "loadbalancing µs/span",
+        "loadbalancing / otlp_grpc",
+        "routing alone µs/span",
+        "backends per request",
+    ]
+    body = [
+        [
+            str(r.spans),
+            str(r.backends),
+            us(r.costs["floor"]),
+            us(r.costs["otlp_grpc"]),
+            us(r.costs["loadbalancing"]),
+            f"{r.ratio():.2f}× ({(r.ratio() - 1) * 100:+.0f} %)",
+            us(r.costs["routing"]),
+            f"{r.parts:.1f}",
+        ]
+        for r in rows
+    ]
+    lines = [
+        f"### CPU per span of the send path (process CPU of the exporter's process; {requests} requests "
+        f"per round, median of {rounds} rounds, min–max in brackets)",
+        "",
+        markdown_table(header, body),
+        "",
+    ]
     checks = []
     for r in rows:
         if r.spans == 1000:
             extra = (r.ratio() - 1) * 100
             checks.append(f"{r.backends} backends {extra:+.0f} % ({'met' if r.ratio() <= 1 + TARGET else 'NOT met'})")
     if checks:
-        lines.append(f"Target (≤ +{TARGET * 100:.0f} % CPU over otlp_grpc at 1000 spans/request): "
-                     + "; ".join(checks) + ".")
+        lines.append(
+            f"Target (≤ +{TARGET * 100:.0f} % CPU over otlp_grpc at 1000 spans/request): " + "; ".join(checks) + "."
+        )
     return "\n".join(lines)
 
 
 # -- part 2: scale events and spread -----------------------------------------------
+
 
 def endpoint_names(n: int) -> list[str]:
     return [f"10.0.0.{i}:4317" for i in range(1, n + 1)]
@@ -284,8 +326,14 @@ def scale_report(ids: int, seed: int) -> str:
 
     rng = random.Random(seed)
     keys = [rng.randbytes(16) for _ in range(ids)]
-    header = ["ring", "scale event", "traces moved", "ideal", "moved / ideal",
-              "traces moved between endpoints that stayed"]
+    header = [
+        "ring",
+        "scale event",
+        "traces moved",
+        "ideal",
+        "moved / ideal",
+        "traces moved between endpoints that stayed",
+    ]
     body = []
     for version in RINGS:
         for before, after in SCALE_EVENTS:
@@ -297,11 +345,24 @@ def scale_report(ids: int, seed: int) -> str:
                     moved += 1
                     between += a in stayed and b in stayed
             ideal = abs(after - before) / max(before, after)
-            body.append([version + (" (default)" if version == DEFAULT_RING_VERSION else ""),
-                         f"{before} → {after}", f"{moved / ids * 100:.2f} %", f"{ideal * 100:.2f} %",
-                         f"{moved / ids / ideal:.2f}×", str(between)])
-    spread_header = ["ring", "endpoints", "min share × 1/N", "max share × 1/N", "max / min",
-                     f"min–max × 1/N, {ids // 1000}k trace ids"]
+            body.append(
+                [
+                    version + (" (default)" if version == DEFAULT_RING_VERSION else ""),
+                    f"{before} → {after}",
+                    f"{moved / ids * 100:.2f} %",
+                    f"{ideal * 100:.2f} %",
+                    f"{moved / ids / ideal:.2f}×",
+                    str(between),
+                ]
+            )
+    spread_header = [
+        "ring",
+        "endpoints",
+        "min share × 1/N",
+        "max share × 1/N",
+        "max / min",
+        f"min–max × 1/N, {ids // 1000}k trace ids",
+    ]
     spread_body = []
     for version in RINGS:
         for n in SPREAD_SIZES:
@@ -309,22 +370,38 @@ def scale_report(ids: int, seed: int) -> str:
             shares = [s * n for s in keyspace_shares(ring).values()]
             counts = Counter(owners(ring, keys))
             sampled = [counts[e] / ids * n for e in ring.endpoints]
-            spread_body.append([version, str(n), f"{min(shares):.3f}", f"{max(shares):.3f}",
-                                f"{max(shares) / min(shares):.2f}", f"{min(sampled):.3f}–{max(sampled):.3f}"])
-    return "\n".join([
-        f"### Traces moved by a scale event ({ids // 1000}k random trace ids; endpoints 10.0.0.1:4317 … "
-        "10.0.0.N:4317; 4 → 3 removes 10.0.0.4)", "",
-        markdown_table(header, body), "",
-        "Ideal = the share of the endpoints that came or went (|M − N| / max(M, N)); the last column should be 0: "
-        "a trace that moves should only move to the new endpoint or off the removed one.", "",
-        "### Spread: each endpoint's share as a multiple of the ideal 1/N", "",
-        markdown_table(spread_header, spread_body), "",
-        "min / max share: exact, from the ring's arcs over the key space; the last column counts the trace ids "
-        "above (sampling noise included).",
-    ])
+            spread_body.append(
+                [
+                    version,
+                    str(n),
+                    f"{min(shares):.3f}",
+                    f"{max(shares):.3f}",
+                    f"{max(shares) / min(shares):.2f}",
+                    f"{min(sampled):.3f}–{max(sampled):.3f}",
+                ]
+            )
+    return "\n".join(
+        [
+            f"### Traces moved by a scale event ({ids // 1000}k random trace ids; endpoints 10.0.0.1:4317 … "
+            "10.0.0.N:4317; 4 → 3 removes 10.0.0.4)",
+            "",
+            markdown_table(header, body),
+            "",
+            "Ideal = the share of the endpoints that came or went (|M − N| / max(M, N)); the last column should be 0: "
+            "a trace that moves should only move to the new endpoint or off the removed one.",
+            "",
+            "### Spread: each endpoint's share as a multiple of the ideal 1/N",
+            "",
+            markdown_table(spread_header, spread_body),
+            "",
+            "min / max share: exact, from the ring's arcs over the key space; the last column counts the trace ids "
+            "above (sampling noise included).",
+        ]
+    )
 
 
 # -- main ------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

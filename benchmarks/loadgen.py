@@ -24,6 +24,7 @@ payloads stay, so one generator can serve many systems).
 
 On start it prints ``{"ready": true, ...}`` once the payloads are built.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,7 @@ _SERVICES = ("checkout", "frontend", "cart", "payments")
 
 # -- payloads ----------------------------------------------------------------
 
+
 def build_request(rng: random.Random, spans: int, now_ns: int) -> bytes:
     """One serialized ExportTraceServiceRequest with ``spans`` spans in traces
     of SPANS_PER_TRACE spans (one resource, one scope)."""
@@ -66,13 +68,15 @@ def build_request(rng: random.Random, spans: int, now_ns: int) -> bytes:
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     service = rng.choice(_SERVICES)
-    rs.resource.attributes.extend([
-        kv("service.name", service),
-        kv("service.version", "1.4.2"),
-        kv("host.name", f"node-{rng.randrange(64):02d}"),
-        kv("deployment.environment", "production"),
-        kv("telemetry.sdk.language", "python"),
-    ])
+    rs.resource.attributes.extend(
+        [
+            kv("service.name", service),
+            kv("service.version", "1.4.2"),
+            kv("host.name", f"node-{rng.randrange(64):02d}"),
+            kv("deployment.environment", "production"),
+            kv("telemetry.sdk.language", "python"),
+        ]
+    )
     ss = rs.scope_spans.add()
     ss.scope.name = "otel-lite.loadgen"
     ss.scope.version = "0.1.0"
@@ -127,6 +131,7 @@ def default_pool_size(spans_per_request: int) -> int:
 
 
 # -- senders -----------------------------------------------------------------
+
 
 class Stats:
     __slots__ = ("sent_requests", "sent_spans", "acked_spans", "errors", "latencies", "inflight")
@@ -259,8 +264,7 @@ class HttpSender:
             try:
                 if conn is None:
                     conn = await self._connect()
-                status, keep_alive = await asyncio.wait_for(
-                    self._roundtrip(conn, self._requests[index]), self._timeout)
+                status, keep_alive = await asyncio.wait_for(self._roundtrip(conn, self._requests[index]), self._timeout)
                 break
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 if conn is not None:
@@ -294,8 +298,10 @@ class HttpSender:
 
 # -- pacing ------------------------------------------------------------------
 
-async def run_step(sender, pool_len: int, spans: int, rate: float | None, duration: float,
-                   max_inflight: int, drain_timeout: float) -> dict:
+
+async def run_step(
+    sender, pool_len: int, spans: int, rate: float | None, duration: float, max_inflight: int, drain_timeout: float
+) -> dict:
     """Send for ``duration`` seconds at ``rate`` spans/s (None: closed loop
     with ``max_inflight`` calls always outstanding), then wait for the calls
     still in flight."""
@@ -326,6 +332,7 @@ async def run_step(sender, pool_len: int, spans: int, rate: float | None, durati
         index = (index + 1) % pool_len
 
     if rate is None:
+
         async def worker():
             nonlocal index
             while loop.time() < end:
@@ -395,8 +402,10 @@ async def serve(args) -> None:
     if not args.max_inflight:
         args.max_inflight = 256 if args.transport == "grpc" else 128
     out = sys.stdout
-    out.write(json.dumps({"ready": True, "pool": len(payloads),
-                          "request_bytes": sum(map(len, payloads)) // len(payloads)}) + "\n")
+    out.write(
+        json.dumps({"ready": True, "pool": len(payloads), "request_bytes": sum(map(len, payloads)) // len(payloads)})
+        + "\n"
+    )
     out.flush()
     loop = asyncio.get_running_loop()
     try:
@@ -415,9 +424,15 @@ async def serve(args) -> None:
                     await sender.close()
                     sender = sender_cls(cmd["endpoint"], payloads, args.gzip, args.timeout)
                     current_endpoint = cmd["endpoint"]
-                result = await run_step(sender, len(payloads), args.spans_per_request, cmd.get("rate"),
-                                        float(cmd["duration"]), int(cmd.get("max_inflight", args.max_inflight)),
-                                        float(cmd.get("drain_timeout", args.timeout)))
+                result = await run_step(
+                    sender,
+                    len(payloads),
+                    args.spans_per_request,
+                    cmd.get("rate"),
+                    float(cmd["duration"]),
+                    int(cmd.get("max_inflight", args.max_inflight)),
+                    float(cmd.get("drain_timeout", args.timeout)),
+                )
             except Exception as exc:  # report, keep serving
                 result = {"error": f"{type(exc).__name__}: {exc}"}
             out.write(json.dumps(result) + "\n")
@@ -433,9 +448,13 @@ def main(argv=None) -> None:
     p.add_argument("--spans-per-request", type=int, default=100)
     p.add_argument("--pool-size", type=int, default=0, help="distinct pre-built requests (default: by size)")
     p.add_argument("--gzip", action="store_true")
-    p.add_argument("--max-inflight", type=int, default=0,
-                   help="cap on requests in flight, i.e. concurrent clients (default: gRPC 256 on one "
-                        "channel, HTTP 128 connections)")
+    p.add_argument(
+        "--max-inflight",
+        type=int,
+        default=0,
+        help="cap on requests in flight, i.e. concurrent clients (default: gRPC 256 on one "
+        "channel, HTTP 128 connections)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
     args = p.parse_args(argv)
     if args.spans_per_request < 1:

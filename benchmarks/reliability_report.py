@@ -27,6 +27,7 @@ Columns (spans):
                 the clients' view: accepted = acknowledged, receiver refused = refused,
                 accepted = exporter sent + send_failed, send_failed = logged drops
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ from _common import calibration_line  # noqa: E402
 from tests.support.reliability import Backend, CollectorProcess, Ledger, LoadGenerator, pipeline_config, wait_until  # noqa: E402
 
 MIB = 1 << 20
-_DROP_LINES = (re.compile(r"Dropping data\. error=.*?dropped_items=(\d+)"),
-               re.compile(r"dropping (\d+) spans still queued"))
+_DROP_LINES = (
+    re.compile(r"Dropping data\. error=.*?dropped_items=(\d+)"),
+    re.compile(r"dropping (\d+) spans still queued"),
+)
 
 
 class Result:
@@ -85,17 +88,24 @@ def books(c: CollectorProcess, ledgers: list[Ledger], dropped: int) -> str:
     return "yes" if not problems else "NO: " + "; ".join(problems)
 
 
-def finish(name: str, notes: str, c: CollectorProcess, backend: Backend, ledger: Ledger,
-           drain_timeout: float = 120.0, others: tuple = ()) -> Result:
+def finish(
+    name: str,
+    notes: str,
+    c: CollectorProcess,
+    backend: Backend,
+    ledger: Ledger,
+    drain_timeout: float = 120.0,
+    others: tuple = (),
+) -> Result:
     """Wait for the backend to have every acknowledged span and the collector's queue to
     be empty (or the timeout), check the collector's counters when it ran once, stop it
     with SIGTERM and fill the row.  ``others``: more ledgers that sent to this collector."""
+
     def settled() -> bool:
         if not c.alive():
             return backend.has_all(ledger.acked)
         m = c.metrics()
-        empty = m.get("otelcol_exporter_queue_size", 0) == 0 and \
-            m.get("otelcol_exporter_in_flight_requests", 0) == 0
+        empty = m.get("otelcol_exporter_queue_size", 0) == 0 and m.get("otelcol_exporter_in_flight_requests", 0) == 0
         return empty and (backend.has_all(ledger.acked) or m.get("otelcol_exporter_send_failed_spans_total", 0) > 0)
 
     wait_until(settled, drain_timeout, 0.1)
@@ -108,10 +118,18 @@ def finish(name: str, notes: str, c: CollectorProcess, backend: Backend, ledger:
     mine = [n for i, n in counts.items() if i < ledger.next_id]
     lost = sum(1 for i in ledger.acked if i not in counts)
     r = Result(name, notes)
-    r.row = {"sent": ledger.sent, "acknowledged": len(ledger.acked), "delivered": len(mine),
-             "duplicated": sum(n - 1 for n in mine), "refused": ledger.refused,
-             "no answer": ledger.failed + ledger.errors, "dropped": dropped_in_log(c), "lost acked": lost,
-             "peak RSS": f"{c.peak_rss / MIB:.0f} MiB", "metrics agree": agree}
+    r.row = {
+        "sent": ledger.sent,
+        "acknowledged": len(ledger.acked),
+        "delivered": len(mine),
+        "duplicated": sum(n - 1 for n in mine),
+        "refused": ledger.refused,
+        "no answer": ledger.failed + ledger.errors,
+        "dropped": dropped_in_log(c),
+        "lost acked": lost,
+        "peak RSS": f"{c.peak_rss / MIB:.0f} MiB",
+        "metrics agree": agree,
+    }
     return r
 
 
@@ -123,6 +141,7 @@ def new_collector(backend: Backend, tmp: str, name: str, **params) -> CollectorP
 
 # ---------------------------------------------------------------------------
 # Scenarios
+
 
 def load_2x(tmp: str, seconds: float) -> Result:
     """The backend takes 0.25 s per request and the exporter has 2 consumers:
@@ -145,8 +164,14 @@ def load_2x(tmp: str, seconds: float) -> Result:
             time.sleep(seconds)
             load.stop()
             offered = ledger.sent / seconds
-            r = finish("load 2x", f"export capacity {capacity:.0f} spans/s, offered {offered:.0f} spans/s; "
-                                  "in-memory queue of 20 batches", c, backend, ledger, others=(probe,))
+            r = finish(
+                "load 2x",
+                f"export capacity {capacity:.0f} spans/s, offered {offered:.0f} spans/s; in-memory queue of 20 batches",
+                c,
+                backend,
+                ledger,
+                others=(probe,),
+            )
             return r
         finally:
             c.stop()
@@ -174,14 +199,24 @@ def outage(tmp: str, seconds: float, down: float, persistent: bool) -> Result:
             recovery = time.monotonic() - up_at
             time.sleep(max(0.0, seconds - before - down - recovery))
             load.stop()
-            kind = "persistent queue, retry without time limit" if persistent else \
-                "in-memory queue of 1000 batches, max_elapsed_time 5s"
-            return finish(f"backend down {down:.0f}s ({'persistent' if persistent else 'in-memory'})",
-                          f"{kind}; 2000 spans/s offered; "
-                          + (f"every span acknowledged during the outage delivered {recovery:.1f} s after the "
-                             f"backend came back" if caught_up else "retries give up after 5 s, so what was queued "
-                                                                    "during the outage is dropped, counted and logged"),
-                          c, backend, ledger)
+            kind = (
+                "persistent queue, retry without time limit"
+                if persistent
+                else "in-memory queue of 1000 batches, max_elapsed_time 5s"
+            )
+            return finish(
+                f"backend down {down:.0f}s ({'persistent' if persistent else 'in-memory'})",
+                f"{kind}; 2000 spans/s offered; "
+                + (
+                    f"every span acknowledged during the outage delivered {recovery:.1f} s after the backend came back"
+                    if caught_up
+                    else "retries give up after 5 s, so what was queued "
+                    "during the outage is dropped, counted and logged"
+                ),
+                c,
+                backend,
+                ledger,
+            )
         finally:
             c.stop()
 
@@ -199,9 +234,13 @@ def kill9(tmp: str, kills: int, batch: bool, rng: random.Random) -> Result:
                 c.start()
             time.sleep(2)
             load.stop()
-            return finish(f"kill -9 x{kills} ({'with' if batch else 'without'} batch)",
-                          "persistent queue; SIGKILL at random moments 0.5-3 s apart, restart at once",
-                          c, backend, ledger)
+            return finish(
+                f"kill -9 x{kills} ({'with' if batch else 'without'} batch)",
+                "persistent queue; SIGKILL at random moments 0.5-3 s apart, restart at once",
+                c,
+                backend,
+                ledger,
+            )
         finally:
             c.stop()
 
@@ -219,8 +258,13 @@ def sigterm(tmp: str, stops: int, persistent: bool) -> Result:
                 c.start()
             time.sleep(2)
             load.stop()
-            return finish(f"SIGTERM x{stops} ({'persistent' if persistent else 'in-memory'})",
-                          "stop under load and restart", c, backend, ledger)
+            return finish(
+                f"SIGTERM x{stops} ({'persistent' if persistent else 'in-memory'})",
+                "stop under load and restart",
+                c,
+                backend,
+                ledger,
+            )
         finally:
             c.stop()
 
@@ -228,8 +272,17 @@ def sigterm(tmp: str, stops: int, persistent: bool) -> Result:
 def memory_limit(tmp: str, seconds: float) -> Result:
     with Backend() as backend:
         backend.block()
-        c = new_collector(backend, tmp, "memory", persistent=False, batch_timeout="10ms", limit_mib=200,
-                          spike_mib=40, queue_size=100000, consumers=1)
+        c = new_collector(
+            backend,
+            tmp,
+            "memory",
+            persistent=False,
+            batch_timeout="10ms",
+            limit_mib=200,
+            spike_mib=40,
+            queue_size=100000,
+            consumers=1,
+        )
         try:
             c.start()
             ledger = Ledger()
@@ -238,17 +291,31 @@ def memory_limit(tmp: str, seconds: float) -> Result:
             load.stop()
             refused = c.metric("otelcol_processor_memory_limiter_refused_spans_total")
             backend.release()
-            return finish("memory limiter, backend stalled",
-                          f"limit_mib 200, spike 40; 4 KiB per span; unbounded queue; the limiter refused "
-                          f"{refused:.0f} spans", c, backend, ledger)
+            return finish(
+                "memory limiter, backend stalled",
+                f"limit_mib 200, spike 40; 4 KiB per span; unbounded queue; the limiter refused {refused:.0f} spans",
+                c,
+                backend,
+                ledger,
+            )
         finally:
             c.stop()
 
 
 # ---------------------------------------------------------------------------
 
-COLUMNS = ("sent", "acknowledged", "delivered", "duplicated", "refused", "no answer", "dropped", "lost acked",
-           "peak RSS", "metrics agree")
+COLUMNS = (
+    "sent",
+    "acknowledged",
+    "delivered",
+    "duplicated",
+    "refused",
+    "no answer",
+    "dropped",
+    "lost acked",
+    "peak RSS",
+    "metrics agree",
+)
 
 
 def table(results: list[Result]) -> str:

@@ -27,6 +27,7 @@ after the processor's queue is flushed.  Each BSP worker thread competes for
 the GIL during the rounds, as it does in an application.  Nothing is
 installed globally: tracers come from ``provider.get_tracer``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,27 +67,37 @@ OURS = "otel_lite"
 
 # Same batch settings for both SDKs; the queue is far larger than a round, so
 # nothing is dropped (exported spans are counted and compared anyway).
-BSP_SETTINGS = dict(max_queue_size=1 << 20, schedule_delay_millis=5000, max_export_batch_size=512,
-                    export_timeout_millis=30000)
+BSP_SETTINGS = dict(
+    max_queue_size=1 << 20, schedule_delay_millis=5000, max_export_batch_size=512, export_timeout_millis=30000
+)
 
 
 @dataclass
 class Config:
-    n: int = 20_000                # spans per timed round (a, b, c)
+    n: int = 20_000  # spans per timed round (a, b, c)
     rounds: int = 9
     warmup: int = 2_000
-    encode_spans: int = 4_096      # (d)
+    encode_spans: int = 4_096  # (d)
     encode_rounds: int = 7
-    e2e_spans: int = 200_000       # (e)
+    e2e_spans: int = 200_000  # (e)
     e2e_timeout: float = 300.0
-    memory_spans: int = 20_000     # (f)
+    memory_spans: int = 20_000  # (f)
 
 
-QUICK = Config(n=3_000, rounds=5, warmup=500, encode_spans=1_024, encode_rounds=3, e2e_spans=20_000,
-               e2e_timeout=60.0, memory_spans=5_000)
+QUICK = Config(
+    n=3_000,
+    rounds=5,
+    warmup=500,
+    encode_spans=1_024,
+    encode_rounds=3,
+    e2e_spans=20_000,
+    e2e_timeout=60.0,
+    memory_spans=5_000,
+)
 
 
 # -- the two SDKs behind one interface ------------------------------------------
+
 
 @dataclass
 class Sdk:
@@ -95,11 +106,11 @@ class Sdk:
     TracerProvider: type
     BatchSpanProcessor: type
     SpanProcessor: type
-    SUCCESS: object                                  # the SpanExportResult meaning success
+    SUCCESS: object  # the SpanExportResult meaning success
     TraceIdRatioBased: type
-    encode: Callable[[list], bytes] | None           # spans -> ExportTraceServiceRequest bytes
-    grpc_exporter: Callable[[str], object] | None    # endpoint URL -> OTLP/gRPC span exporter
-    missing: dict[str, str] = field(default_factory=dict)   # why encode / grpc_exporter is None
+    encode: Callable[[list], bytes] | None  # spans -> ExportTraceServiceRequest bytes
+    grpc_exporter: Callable[[str], object] | None  # endpoint URL -> OTLP/gRPC span exporter
+    missing: dict[str, str] = field(default_factory=dict)  # why encode / grpc_exporter is None
 
     def provider(self, *processors, sampler=None):
         provider = self.TracerProvider(sampler=sampler, shutdown_on_exit=False)
@@ -112,12 +123,14 @@ class Sdk:
 
     def collecting_processor(self):
         """A processor that keeps every ended span in ``.spans``."""
+
         class Collecting(self.SpanProcessor):
             def __init__(self):
                 self.spans = []
 
             def on_end(self, span):
                 self.spans.append(span)
+
         return Collecting()
 
 
@@ -135,9 +148,17 @@ def load_official() -> Sdk:
 
         return OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=Compression.NoCompression)
 
-    return Sdk(OFFICIAL, version("opentelemetry-sdk"), TracerProvider, BatchSpanProcessor, SpanProcessor,
-               SpanExportResult.SUCCESS, TraceIdRatioBased,
-               encode=lambda spans: encode_spans(spans).SerializeToString(), grpc_exporter=grpc_exporter)
+    return Sdk(
+        OFFICIAL,
+        version("opentelemetry-sdk"),
+        TracerProvider,
+        BatchSpanProcessor,
+        SpanProcessor,
+        SpanExportResult.SUCCESS,
+        TraceIdRatioBased,
+        encode=lambda spans: encode_spans(spans).SerializeToString(),
+        grpc_exporter=grpc_exporter,
+    )
 
 
 def load_ours() -> Sdk:
@@ -155,9 +176,18 @@ def load_ours() -> Sdk:
             return OTLPSpanExporter(endpoint=endpoint, insecure=True, compression="none")
     except ImportError as exc:
         grpc_exporter, missing["grpc"] = None, f"otel_lite.export.otlp_grpc unavailable ({exc})"
-    return Sdk(OURS, otel_lite.__version__, otel_lite.TracerProvider, otel_lite.BatchSpanProcessor,
-               otel_lite.SpanProcessor, otel_lite.SpanExportResult.SUCCESS, otel_lite.TraceIdRatioBased,
-               encode=encode_spans, grpc_exporter=grpc_exporter, missing=missing)
+    return Sdk(
+        OURS,
+        otel_lite.__version__,
+        otel_lite.TracerProvider,
+        otel_lite.BatchSpanProcessor,
+        otel_lite.SpanProcessor,
+        otel_lite.SpanExportResult.SUCCESS,
+        otel_lite.TraceIdRatioBased,
+        encode=encode_spans,
+        grpc_exporter=grpc_exporter,
+        missing=missing,
+    )
 
 
 class DiscardingExporter:
@@ -197,9 +227,16 @@ def http_spans(tracer, n: int) -> int:
     start = tracer.start_as_current_span
     with start("checkout"):
         for _ in range(n):
-            with start("GET", kind=SpanKind.CLIENT,
-                       attributes={"http.request.method": "GET", "url.full": URL,
-                                   "server.address": "shop.example.com", "tls.established": True}) as span:
+            with start(
+                "GET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "GET",
+                    "url.full": URL,
+                    "server.address": "shop.example.com",
+                    "tls.established": True,
+                },
+            ) as span:
                 span.add_event("cache.miss", {"cache.key": "order:1234"})
                 span.set_attribute("http.response.status_code", 200)
     return n + 1
@@ -219,9 +256,16 @@ def current_spans_attributes(tracer, n: int) -> int:
     start = tracer.start_as_current_span
     with start("checkout"):
         for _ in range(n):
-            with start("GET", kind=SpanKind.CLIENT,
-                       attributes={"http.request.method": "GET", "url.full": URL,
-                                   "server.address": "shop.example.com", "tls.established": True}):
+            with start(
+                "GET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "GET",
+                    "url.full": URL,
+                    "server.address": "shop.example.com",
+                    "tls.established": True,
+                },
+            ):
                 pass
     return n + 1
 
@@ -230,9 +274,16 @@ def current_spans_attributes_event(tracer, n: int) -> int:
     start = tracer.start_as_current_span
     with start("checkout"):
         for _ in range(n):
-            with start("GET", kind=SpanKind.CLIENT,
-                       attributes={"http.request.method": "GET", "url.full": URL,
-                                   "server.address": "shop.example.com", "tls.established": True}) as span:
+            with start(
+                "GET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "GET",
+                    "url.full": URL,
+                    "server.address": "shop.example.com",
+                    "tls.established": True,
+                },
+            ) as span:
                 span.add_event("cache.miss", {"cache.key": "order:1234"})
     return n + 1
 
@@ -247,6 +298,7 @@ BREAKDOWN = [
 
 
 # -- results -------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -269,6 +321,7 @@ def skipped(workload: str, reason: str, official: str = "—") -> Row:
 
 # -- (a), (b), (c): per-span cost with a batch processor -----------------------------
 
+
 def per_span_costs(sdks: list[Sdk], cfg: Config, body: Callable, sampler: Callable | None = None) -> dict:
     """Time ``body(tracer, n)`` per span on every SDK, alternating rounds;
     returns {sdk name: [ns per span of each round]}."""
@@ -276,8 +329,7 @@ def per_span_costs(sdks: list[Sdk], cfg: Config, body: Callable, sampler: Callab
     return {name: rounds for (_, name), rounds in costs.items()}
 
 
-def timed_bodies(sdks: list[Sdk], cfg: Config, bodies: dict[str, Callable],
-                 sampler: Callable | None = None) -> dict:
+def timed_bodies(sdks: list[Sdk], cfg: Config, bodies: dict[str, Callable], sampler: Callable | None = None) -> dict:
     """Time every ``body(tracer, n)`` on every SDK (one provider with a BSP and a
     discarding exporter per pair), all rounds interleaved so a change of load
     hits them alike; returns {(label, sdk name): [ns per span of each round]}
@@ -314,8 +366,7 @@ def timed_bodies(sdks: list[Sdk], cfg: Config, bodies: dict[str, Callable],
 def cost_row(workload: str, costs: dict, target: str, met: Callable[[float, float], bool]) -> Row:
     official, ours = median(costs[OFFICIAL]), median(costs[OURS])
     for name in (OFFICIAL, OURS):
-        print(f"  {name:18} median {fmt_time(median(costs[name])):>9}/span  "
-              f"(rounds {spread(costs[name])})")
+        print(f"  {name:18} median {fmt_time(median(costs[name])):>9}/span  (rounds {spread(costs[name])})")
     return Row(workload, fmt_time(official), fmt_time(ours), official / ours, target, met(official, ours))
 
 
@@ -326,17 +377,20 @@ def bench_start_end(sdks: list[Sdk], cfg: Config) -> list[Row]:
 
 def bench_current_span(sdks: list[Sdk], cfg: Config) -> list[Row]:
     costs = per_span_costs(sdks, cfg, http_spans)
-    return [cost_row("(b) start_as_current_span, 5 attrs + 1 event, BSP", costs, "≥ 5× faster",
-                     lambda off, ours: off / ours >= 5)]
+    return [
+        cost_row(
+            "(b) start_as_current_span, 5 attrs + 1 event, BSP", costs, "≥ 5× faster", lambda off, ours: off / ours >= 5
+        )
+    ]
 
 
 def bench_unsampled(sdks: list[Sdk], cfg: Config) -> list[Row]:
     costs = per_span_costs(sdks, cfg, bare_spans, sampler=lambda sdk: sdk.TraceIdRatioBased(0.0))
-    return [cost_row("(c) unsampled start_span + end (ratio 0.0)", costs, "≤ 1 µs",
-                     lambda off, ours: ours <= 1_000)]
+    return [cost_row("(c) unsampled start_span + end (ratio 0.0)", costs, "≤ 1 µs", lambda off, ours: ours <= 1_000)]
 
 
 # -- (d) OTLP encoding ------------------------------------------------------------------
+
 
 def ended_spans(sdk: Sdk, n: int) -> list:
     """``n`` ended spans of shape (b) (the children, without their parent)."""
@@ -371,18 +425,33 @@ def bench_encode(sdks: list[Sdk], cfg: Config) -> list[Row]:
     def encoder(sdk: Sdk):
         return lambda n: _timed(sdk.encode, spans[sdk.name][:n])
 
-    costs = alternate_rounds({sdk.name: encoder(sdk) for sdk in sdks}, cfg.encode_spans, cfg.encode_rounds,
-                             warmup_n=min(512, cfg.encode_spans))
+    costs = alternate_rounds(
+        {sdk.name: encoder(sdk) for sdk in sdks},
+        cfg.encode_spans,
+        cfg.encode_rounds,
+        warmup_n=min(512, cfg.encode_spans),
+    )
     rows = [cost_row(label + ": time/span", costs, "< 5 µs", lambda off, ours: ours < 5_000)]
     for name in (OFFICIAL, OURS):
         print(f"  {name:18} {sizes[name]:.1f} bytes/span")
     # otel_lite's encoder also takes opentelemetry-sdk spans (generic path): for the record
-    generic = alternate_rounds({"generic": lambda n: _timed(ours.encode, spans[OFFICIAL][:n])},
-                               cfg.encode_spans, cfg.encode_rounds, warmup_n=256)["generic"]
+    generic = alternate_rounds(
+        {"generic": lambda n: _timed(ours.encode, spans[OFFICIAL][:n])},
+        cfg.encode_spans,
+        cfg.encode_rounds,
+        warmup_n=256,
+    )["generic"]
     print(f"  ({OURS}'s encoder on {OFFICIAL} spans, generic path: {fmt_time(median(generic))}/span)")
-    rows.append(Row(label + ": bytes/span", f"{sizes[OFFICIAL]:.1f} B", f"{sizes[OURS]:.1f} B",
-                    sizes[OFFICIAL] / sizes[OURS], "same message",
-                    abs(sizes[OFFICIAL] / sizes[OURS] - 1) < 0.02))
+    rows.append(
+        Row(
+            label + ": bytes/span",
+            f"{sizes[OFFICIAL]:.1f} B",
+            f"{sizes[OURS]:.1f} B",
+            sizes[OFFICIAL] / sizes[OURS],
+            "same message",
+            abs(sizes[OFFICIAL] / sizes[OURS] - 1) < 0.02,
+        )
+    )
     return rows
 
 
@@ -457,10 +526,12 @@ def bench_end_to_end(sdks: list[Sdk], cfg: Config) -> list[Row]:
                 continue
             result = results[sdk.name] = end_to_end_run(sdk, sink, spans, cfg.e2e_timeout)
             lost = result["spans"] - result["received"]
-            print(f"  {sdk.name:18} {result['received']}/{result['spans']} spans received in "
-                  f"{fmt_time(result['wall_ns'])} = {fmt_rate(rate(result))}; application thread "
-                  f"{fmt_time(result['produce_ns'] / result['spans'])}/span"
-                  + (f"; {lost} LOST (timeout or drops)" if lost else ""))
+            print(
+                f"  {sdk.name:18} {result['received']}/{result['spans']} spans received in "
+                f"{fmt_time(result['wall_ns'])} = {fmt_rate(rate(result))}; application thread "
+                f"{fmt_time(result['produce_ns'] / result['spans'])}/span"
+                + (f"; {lost} LOST (timeout or drops)" if lost else "")
+            )
             gc.collect()
     finally:
         sink.stop()
@@ -472,9 +543,15 @@ def bench_end_to_end(sdks: list[Sdk], cfg: Config) -> list[Row]:
     if OURS not in results:
         return [skipped(label, ours.missing["grpc"], official=cell(OFFICIAL))]
     app = {name: result["produce_ns"] / result["spans"] for name, result in results.items()}
-    return [Row(label, cell(OFFICIAL), cell(OURS), rate(results[OURS]) / rate(results[OFFICIAL])),
-            Row("(e) same run: application thread time/span (exporting in the background)",
-                fmt_time(app[OFFICIAL]), fmt_time(app[OURS]), app[OFFICIAL] / app[OURS])]
+    return [
+        Row(label, cell(OFFICIAL), cell(OURS), rate(results[OURS]) / rate(results[OFFICIAL])),
+        Row(
+            "(e) same run: application thread time/span (exporting in the background)",
+            fmt_time(app[OFFICIAL]),
+            fmt_time(app[OURS]),
+            app[OFFICIAL] / app[OURS],
+        ),
+    ]
 
 
 def rate(result: dict) -> float:
@@ -483,6 +560,7 @@ def rate(result: dict) -> float:
 
 
 # -- (f) memory per buffered span -------------------------------------------------------
+
 
 def buffered_span_bytes(sdk: Sdk, n: int) -> tuple[float, float]:
     """(tracemalloc bytes per span, RSS bytes per span) of ``n`` ended spans
@@ -522,16 +600,28 @@ def bench_memory(sdks: list[Sdk], cfg: Config) -> list[Row]:
     workloads cannot hide RSS growth."""
     sizes = {}
     for sdk in sdks:
-        child = subprocess.run([sys.executable, __file__, "--memory-child", sdk.name, str(cfg.memory_spans)],
-                               capture_output=True, text=True, timeout=600)
+        child = subprocess.run(
+            [sys.executable, __file__, "--memory-child", sdk.name, str(cfg.memory_spans)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if child.returncode != 0:
             print(f"  {sdk.name}: measurement failed: {child.stderr.strip()[-2000:]}")
             return [Row("(f) memory per buffered span", "failed", "failed", None)]
         traced, rss = sizes[sdk.name] = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"  {sdk.name:18} tracemalloc {fmt_bytes(traced)}/span, RSS delta {fmt_bytes(rss)}/span")
     official, ours = sizes[OFFICIAL][0], sizes[OURS][0]
-    return [Row(f"(f) memory per buffered span (b), {cfg.memory_spans} spans, tracemalloc",
-                fmt_bytes(official), fmt_bytes(ours), official / ours, "≤ ½ official", ours * 2 <= official)]
+    return [
+        Row(
+            f"(f) memory per buffered span (b), {cfg.memory_spans} spans, tracemalloc",
+            fmt_bytes(official),
+            fmt_bytes(ours),
+            official / ours,
+            "≤ ½ official",
+            ours * 2 <= official,
+        )
+    ]
 
 
 def memory_child(name: str, n: int) -> None:
@@ -540,6 +630,7 @@ def memory_child(name: str, n: int) -> None:
 
 
 # -- profiling (where otel_lite's time goes) --------------------------------------------
+
 
 def profile_ours(sdks: list[Sdk], cfg: Config, workload: str, top: int = 20) -> None:
     """cProfile one of otel_lite's workloads (a, b, c or d) and print the top functions."""
@@ -605,10 +696,14 @@ def parse_args(argv=None) -> tuple[Config, list[str], argparse.Namespace]:
     parser.add_argument("--rounds", type=int, help="timed rounds per workload (a-c)")
     parser.add_argument("--n", type=int, help="spans per timed round (a-c)")
     parser.add_argument("--only", default="abcdef", help="workloads to run, e.g. 'a,c' (default all)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time shape (b) built up one feature at a time, on both SDKs")
-    parser.add_argument("--profile", choices=("a", "b", "c", "d"),
-                        help="also cProfile otel_lite on this workload and print the top functions")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time shape (b) built up one feature at a time, on both SDKs"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("a", "b", "c", "d"),
+        help="also cProfile otel_lite on this workload and print the top functions",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
     if args.spans is not None:

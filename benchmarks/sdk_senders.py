@@ -34,6 +34,7 @@ flush (user+system; ~100 % means the sender itself was the limit).
 Pacing is the same as tests/collector/test_sdk_senders.py: whatever is due is
 produced in a burst, then a 2 ms sleep.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -171,13 +172,15 @@ def cpu_seconds() -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sender", choices=SENDERS, required=True)
-    p.add_argument("--endpoint", required=True,
-                   help="host:port for gRPC, http://host:port[/v1/traces] for HTTP")
+    p.add_argument("--endpoint", required=True, help="host:port for gRPC, http://host:port[/v1/traces] for HTTP")
     p.add_argument("--rate", type=float, required=True, help="spans/s to produce")
     p.add_argument("--seconds", type=float, default=4.0, help="production time at the target rate (default 4)")
     p.add_argument("--flush-timeout", type=float, default=60.0, help="force_flush timeout, seconds")
-    p.add_argument("--span-ids", metavar="FILE",
-                   help="write the produced spans' ids there, one hex id per line (the tests check arrival)")
+    p.add_argument(
+        "--span-ids",
+        metavar="FILE",
+        help="write the produced spans' ids there, one hex id per line (the tests check arrival)",
+    )
     args = p.parse_args(argv)
 
     if args.sender == "official-grpc":
@@ -204,7 +207,10 @@ def main(argv=None) -> int:
     dropped = drops()
     latencies = exporter.latencies[warm_exports:]
     out = {
-        "sender": args.sender, "pid": os.getpid(), "rate": args.rate, "started": total,
+        "sender": args.sender,
+        "pid": os.getpid(),
+        "rate": args.rate,
+        "started": total,
         "warmup_spans": 1,  # exported before the count started: it reaches the output too
         "achieved_spans_per_s": round(total / production, 1),
         "dropped": None if dropped is None else dropped - warm_dropped,
@@ -212,7 +218,9 @@ def main(argv=None) -> int:
         "exports": len(latencies),
         "export_ms_p50": None if not latencies else round(1000 * percentile(latencies, 0.50), 2),
         "export_ms_p99": None if not latencies else round(1000 * percentile(latencies, 0.99), 2),
-        "production_s": round(production, 3), "flush_s": round(flush, 3), "flushed": bool(flushed),
+        "production_s": round(production, 3),
+        "flush_s": round(flush, 3),
+        "flushed": bool(flushed),
         "cpu_pct": round(100 * cpu / (production + flush), 1),
     }
     try:

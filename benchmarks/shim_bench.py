@@ -20,6 +20,7 @@ of the shim from the cost of the SDK under it.  Rounds alternate between contend
 min–max spread) are printed with the ratio peer / ours (above 1 means ours is faster).
 Needs ``pip install opentelemetry-opentracing-shim`` for the peer OT shim.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,6 +84,7 @@ def ot_active_round(tracer):
             with start_active_span("op"):
                 pass
         return perf_counter_ns() - t0
+
     return run
 
 
@@ -93,12 +95,14 @@ def ot_span_round(tracer):
         for _ in range(n):
             start_span("op").finish()
         return perf_counter_ns() - t0
+
     return run
 
 
 def oc_round(make_tracer, before=None, after=None):
     """``with tracer.span()`` on one OpenCensus Tracer; ``before``/``after``
     switch the shim on and off around the timed loop."""
+
     def run(n):
         if before:
             before()
@@ -112,6 +116,7 @@ def oc_round(make_tracer, before=None, after=None):
         finally:
             if after:
                 after()
+
     return run
 
 
@@ -123,6 +128,7 @@ def otel_round(tracer):
             with start("op"):
                 pass
         return perf_counter_ns() - t0
+
     return run
 
 
@@ -152,17 +158,21 @@ def main() -> None:
     cases = {
         "OpenTracing start_active_span + close": {
             "ours": ot_active_round(create_tracer(ours_provider)),
-            "ours-sdk": ot_active_round(create_tracer(sdk))},
+            "ours-sdk": ot_active_round(create_tracer(sdk)),
+        },
         "OpenTracing start_span + finish": {
             "ours": ot_span_round(create_tracer(ours_provider)),
-            "ours-sdk": ot_span_round(create_tracer(sdk))},
+            "ours-sdk": ot_span_round(create_tracer(sdk)),
+        },
         "OpenCensus with tracer.span()": {
             "ours": oc_round(oc_plain, lambda: install_shim(ours_provider), uninstall_shim),
             "ours-sdk": oc_round(oc_plain, lambda: install_shim(sdk), uninstall_shim),
-            "peer": oc_round(oc_plain)},
+            "peer": oc_round(oc_plain),
+        },
         "OpenTelemetry start_as_current_span (reference)": {
             "ours": otel_round(ours_provider.get_tracer("bench")),
-            "peer": otel_round(sdk.get_tracer("bench"))},
+            "peer": otel_round(sdk.get_tracer("bench")),
+        },
     }
     if peer_create_tracer is not None:
         cases["OpenTracing start_active_span + close"]["peer"] = ot_active_round(peer_create_tracer(sdk))
@@ -178,16 +188,31 @@ def main() -> None:
     print(f"{args.n} spans per round, {args.repeats} rounds per contender, medians per span\n")
     rows = []
     for case, rounds in cases.items():
-        costs = alternate_rounds(rounds, args.n, args.repeats, warmup_n=max(args.n // 10, 100),
-                                 between=lambda _name: execution_context.clear())
+        costs = alternate_rounds(
+            rounds,
+            args.n,
+            args.repeats,
+            warmup_n=max(args.n // 10, 100),
+            between=lambda _name: execution_context.clear(),
+        )
         ours = median(costs["ours"])
         peer = median(costs["peer"]) if "peer" in costs else None
         ours_sdk = f"{fmt_time(median(costs['ours-sdk']))}" if "ours-sdk" in costs else "—"
-        rows.append([case, f"{fmt_time(ours)} ({spread(costs['ours'])})", ours_sdk,
-                     f"{fmt_time(peer)} ({spread(costs['peer'])})" if peer is not None else "—",
-                     peers[case], fmt_ratio(peer / ours if peer is not None else None)])
-    print(markdown_table(["case", "our shim on otel_lite", "our shim on opentelemetry-sdk", "peer", "peer is",
-                          "peer / ours"], rows))
+        rows.append(
+            [
+                case,
+                f"{fmt_time(ours)} ({spread(costs['ours'])})",
+                ours_sdk,
+                f"{fmt_time(peer)} ({spread(costs['peer'])})" if peer is not None else "—",
+                peers[case],
+                fmt_ratio(peer / ours if peer is not None else None),
+            ]
+        )
+    print(
+        markdown_table(
+            ["case", "our shim on otel_lite", "our shim on opentelemetry-sdk", "peer", "peer is", "peer / ours"], rows
+        )
+    )
     ours_provider.shutdown()
     sdk.shutdown()
 

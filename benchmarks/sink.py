@@ -15,6 +15,7 @@ Modes:
 Counters are read over stdin/stdout: write ``stats`` and a line
 ``{"spans": N, "requests": N, "bytes": N}`` comes back.  SIGTERM stops it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,9 @@ def stats_loop() -> None:
     """Answer ``stats`` lines on stdin (a daemon thread; int reads are atomic)."""
     for line in sys.stdin:
         if line.strip() == "stats":
-            sys.stdout.write(json.dumps({"spans": Counters.spans, "requests": Counters.requests,
-                                         "bytes": Counters.bytes}) + "\n")
+            sys.stdout.write(
+                json.dumps({"spans": Counters.spans, "requests": Counters.requests, "bytes": Counters.bytes}) + "\n"
+            )
             sys.stdout.flush()
 
 
@@ -67,11 +69,13 @@ async def serve_grpc(host: str, port: int, parse: bool) -> None:
             Counters.bytes += len(request)
             return b""  # an empty ExportTraceServiceResponse
     else:
+
         async def export(request: bytes, context) -> bytes:
             return b""
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                      ("grpc.max_send_message_length", MAX_MESSAGE)])
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+    )
     handler = grpc.unary_unary_rpc_method_handler(export)  # raw bytes in and out
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, {"Export": handler})])
     if server.add_insecure_port(f"{host}:{port}") == 0:

@@ -14,6 +14,7 @@ listed in ``service.extensions`` and named by a server's or a client's
 A new authenticator type is a new extension module with those methods; no
 receiver or exporter changes.  Refusals never echo the credentials they saw.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -23,8 +24,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from .component import ComponentConfig, ComponentID, ConfigError
 
-__all__ = ["AuthConfig", "AuthError", "ServerAuthenticator", "ClientAuthenticator", "server_authenticator",
-           "client_authenticator", "grpc_interceptor", "AuthMiddleware", "ErrorBody"]
+__all__ = [
+    "AuthConfig",
+    "AuthError",
+    "ServerAuthenticator",
+    "ClientAuthenticator",
+    "server_authenticator",
+    "client_authenticator",
+    "grpc_interceptor",
+    "AuthMiddleware",
+    "ErrorBody",
+]
 
 
 class AuthError(Exception):
@@ -56,8 +66,7 @@ class AuthConfig(ComponentConfig):
 
     def validate(self) -> None:
         if not self.authenticator:
-            raise ConfigError("authenticator", "required: the id of an authenticator extension "
-                                               "(e.g. bearertokenauth)")
+            raise ConfigError("authenticator", "required: the id of an authenticator extension (e.g. bearertokenauth)")
         ComponentID.parse(self.authenticator, "authenticator")
 
 
@@ -65,8 +74,10 @@ def _lookup(host, cfg: AuthConfig, path: str, method: str, role: str):
     ext = host.get_extension(cfg.authenticator) if host is not None else None
     key = f"{path}.authenticator" if path else "authenticator"
     if ext is None:
-        raise ConfigError(key, f"authenticator extension {cfg.authenticator!r} not found: add it to "
-                               "'extensions' and 'service.extensions'")
+        raise ConfigError(
+            key,
+            f"authenticator extension {cfg.authenticator!r} not found: add it to 'extensions' and 'service.extensions'",
+        )
     if not callable(getattr(ext, method, None)):
         raise ConfigError(key, f"extension {cfg.authenticator!r} is not a {role} authenticator")
     return ext
@@ -91,6 +102,7 @@ async def _check(authenticator: ServerAuthenticator, headers: Mapping[str, str])
 # ---------------------------------------------------------------------------
 # gRPC: a server interceptor; the method handler (which parses the request) never runs on refusal
 
+
 def grpc_interceptor(authenticator: ServerAuthenticator, on_refused: Callable[[], Any] | None = None):
     import grpc
 
@@ -114,8 +126,11 @@ def grpc_interceptor(authenticator: ServerAuthenticator, on_refused: Callable[[]
                 if handler is None:
                     return None
                 # same shape as the real handler, without its request deserializer (bytes stay unparsed)
-                return grpc.unary_unary_rpc_method_handler(abort) if not handler.request_streaming and \
-                    not handler.response_streaming else grpc.stream_stream_rpc_method_handler(abort)
+                return (
+                    grpc.unary_unary_rpc_method_handler(abort)
+                    if not handler.request_streaming and not handler.response_streaming
+                    else grpc.stream_stream_rpc_method_handler(abort)
+                )
             return await continuation(handler_call_details)
 
     return AuthInterceptor()
@@ -131,8 +146,13 @@ class AuthMiddleware:
     """Answers 401 (a ``google.rpc.Status`` built by ``error_body`` in the request's
     encoding, ``Connection: close``) before the request body is read."""
 
-    def __init__(self, app, authenticator: ServerAuthenticator, error_body: ErrorBody,
-                 on_refused: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        app,
+        authenticator: ServerAuthenticator,
+        error_body: ErrorBody,
+        on_refused: Callable[[], Any] | None = None,
+    ):
         self.app = app
         self.authenticator = authenticator
         self.error_body = error_body
@@ -152,12 +172,14 @@ class AuthMiddleware:
                 self.on_refused()
             ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
             body, body_type = self.error_body(str(e) or "unauthenticated", ctype == "application/json")
-            response_headers = [(b"content-type", body_type.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]
+            response_headers = [
+                (b"content-type", body_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
             if e.challenge:
                 response_headers.append((b"www-authenticate", e.challenge.encode("latin-1", "replace")))
             await send({"type": "http.response.start", "status": 401, "headers": response_headers})
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
-

@@ -10,6 +10,7 @@ queues (Go's ``exporterhelper`` ``sending_queue.batch``).
 Batches are merged as serialized bytes (``Traces.merge``): no span is decoded
 unless a request must be split.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -93,7 +94,7 @@ def split_traces(traces: Traces, max_spans: int) -> list[Traces]:
                 out_ss.scope.CopyFrom(ss.scope)
                 out_ss.schema_url = ss.schema_url
                 take = min(room, n - start)
-                out_ss.spans.extend(spans[start:start + take])
+                out_ss.spans.extend(spans[start : start + take])
                 start += take
                 room -= take
     if room < max_spans:

@@ -1,4 +1,5 @@
 """``otel-lite-collector [--config URI]... [--set key=value]... [validate|components|print-config]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,20 +26,32 @@ def default_config_source() -> str:
 
 
 def _add_source_args(parser: argparse.ArgumentParser, suffix: str = "") -> None:
-    parser.add_argument("--config", dest="config" + suffix, action="append", metavar="URI",
-                        help="config file path or URI (file:, env:, yaml:); repeatable, merged in order")
-    parser.add_argument("--set", dest="set" + suffix, action="append", metavar="KEY=VALUE",
-                        help="override a config value by dotted path, e.g. processors.batch.timeout=1s; repeatable")
+    parser.add_argument(
+        "--config",
+        dest="config" + suffix,
+        action="append",
+        metavar="URI",
+        help="config file path or URI (file:, env:, yaml:); repeatable, merged in order",
+    )
+    parser.add_argument(
+        "--set",
+        dest="set" + suffix,
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value by dotted path, e.g. processors.batch.timeout=1s; repeatable",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otel-lite-collector",
-                                     description="A light OpenTelemetry (OTLP) trace collector.")
+    parser = argparse.ArgumentParser(
+        prog="otel-lite-collector", description="A light OpenTelemetry (OTLP) trace collector."
+    )
     _add_source_args(parser)
     sub = parser.add_subparsers(dest="command")
-    for name, help_text in (("validate", "check the configuration and print every error"),
-                            ("print-config", "print the resolved configuration (after merging and ${env:...}; "
-                                             "secrets redacted)")):
+    for name, help_text in (
+        ("validate", "check the configuration and print every error"),
+        ("print-config", "print the resolved configuration (after merging and ${env:...}; secrets redacted)"),
+    ):
         _add_source_args(sub.add_parser(name, help=help_text), "_sub")
     sub.add_parser("components", help="list the available component types")
     return parser
@@ -96,6 +109,7 @@ def _run(config) -> int:
 
     logs = config.service.telemetry.logs
     setup_logging(logs.level, logs.encoding)
+
     async def run() -> None:  # components are created on the running loop
         await Collector(config).run_until_signal()
 

@@ -5,6 +5,7 @@ class (defaults + ``validate``) and a ``Factory`` keyed by its type name.  A
 config class is a dataclass deriving from ``ComponentConfig``; ``decode``
 builds it from a YAML mapping, rejecting unknown keys with their path.
 """
+
 from __future__ import annotations
 
 import builtins

@@ -10,6 +10,7 @@
 Each part imports only the ones before it; this module re-exports their public names and composes them
 (``load_config``), so ``from collector.config import X`` keeps working.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -58,7 +59,8 @@ __all__ = [
 ]
 
 
-def load_config(sources: list[str], overrides: Sequence[str] = (), env=None,
-                lookup: Lookup | None = None) -> CollectorConfig:
+def load_config(
+    sources: list[str], overrides: Sequence[str] = (), env=None, lookup: Lookup | None = None
+) -> CollectorConfig:
     """``load_raw`` then ``build_config``: the sources, merged, expanded and overridden, validated."""
     return build_config(load_raw(sources, overrides, env), lookup)

@@ -5,6 +5,7 @@ merged in order (maps merge, lists are replaced); ``${env:VAR}`` / ``${VAR}`` / 
 expanded in string values (``$$`` escapes a ``$``); ``--set a.b=c`` overrides win last.  The result is the
 resolved mapping ``load_raw`` returns: plain data, not yet validated (``config_validation`` does that).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,6 @@ class ConfigErrors(ConfigError):
         self.errors = errors
 
 
-
 # ---------------------------------------------------------------------------
 # YAML: the 1.2 core schema (like Go's yaml.v3), so `on`/`yes` stay strings and
 # "1:30" is not a base-60 integer; duplicate keys are errors.
@@ -44,9 +44,11 @@ _Loader.yaml_implicit_resolvers = {}
 for _tag, _regexp, _first in (
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("tag:yaml.org,2002:float",
-     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-     "-+0123456789."),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 ):
     _Loader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
@@ -70,8 +72,7 @@ def _construct_mapping(loader, node, deep=False):
         except TypeError:
             raise yaml.constructor.ConstructorError(None, None, "unhashable mapping key", key_node.start_mark) from None
         if hashable_key:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     loader.flatten_mapping(node)
     return dict(loader.construct_pairs(node, deep=deep))
@@ -91,6 +92,7 @@ def dump_yaml(data: Any) -> str:
 
 # ---------------------------------------------------------------------------
 # Sources
+
 
 def _read_source(uri: str) -> Any:
     scheme, sep, rest = uri.partition(":")

@@ -1,4 +1,5 @@
 """Redacting secrets from a resolved configuration, for ``print-config`` (Go's ``configopaque``)."""
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ extensions and telemetry are checked, ids resolved, and every component's extens
 against ``service.extensions``.  Every error is collected with its YAML path, so ``validate`` reports
 them all at once (``ConfigErrors``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,6 +39,7 @@ TOP_LEVEL_KEYS = (*KINDS, "service")
 
 # ---------------------------------------------------------------------------
 # The service section
+
 
 @dataclass
 class PipelineConfig(ComponentConfig):
@@ -185,8 +187,9 @@ def _resolve_ids(ids: list[str], defined: Collection, kind: str, path: str, erro
             errors.append(ConfigError(item_path, f"{kind} {text!r} is listed more than once"))
             continue
         if cid not in defined:
-            errors.append(ConfigError(item_path, f"references {kind} {text!r} which is not configured "
-                                                 f"(add it under {kind}s:)"))
+            errors.append(
+                ConfigError(item_path, f"references {kind} {text!r} which is not configured (add it under {kind}s:)")
+            )
             continue
         out.append(cid)
     return out
@@ -224,8 +227,9 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
         path = f"service.pipelines.{key}"
         signal = str(key).partition("/")[0]
         if signal in ("metrics", "logs", "profiles"):
-            errors.append(ConfigError(path, f"{signal} pipelines are not supported: "
-                                            "only traces pipelines are supported"))
+            errors.append(
+                ConfigError(path, f"{signal} pipelines are not supported: only traces pipelines are supported")
+            )
             continue
         try:
             ComponentID.parse(key, path)
@@ -241,8 +245,9 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
             errors.append(e)
             continue
         pipe.receivers = _resolve_ids(pipe.receivers, defined["receivers"], "receiver", f"{path}.receivers", errors)
-        pipe.processors = _resolve_ids(pipe.processors, defined["processors"], "processor", f"{path}.processors",
-                                       errors)
+        pipe.processors = _resolve_ids(
+            pipe.processors, defined["processors"], "processor", f"{path}.processors", errors
+        )
         pipe.exporters = _resolve_ids(pipe.exporters, defined["exporters"], "exporter", f"{path}.exporters", errors)
         for kind in ("receivers", "exporters"):
             if not (data or {}).get(kind):
@@ -308,7 +313,10 @@ def _check_extension_refs(cfg: CollectorConfig, defined: set, errors: list) -> N
             except ConfigError:
                 continue  # reported by the component's own validation
             if ref not in defined:
-                errors.append(ConfigError(path, f"references extension {text!r} which is not configured "
-                                                "(add it under extensions:)"))
+                errors.append(
+                    ConfigError(
+                        path, f"references extension {text!r} which is not configured (add it under extensions:)"
+                    )
+                )
             elif ref not in cfg.service.extensions:
                 errors.append(ConfigError(path, f"extension {text!r} is not enabled: add it to service.extensions"))

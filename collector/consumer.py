@@ -4,6 +4,7 @@ Every component that accepts data implements ``TracesConsumer.consume``.  The
 exception a consumer raises *is* the backpressure protocol: receivers map it to
 gRPC codes / HTTP statuses, exporters classify their peer's answers into it.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -78,6 +79,7 @@ class Traces:
     def raw(self) -> bytes | None:
         """The serialized form if it is at hand (never serializes)."""
         return self._raw
+
     def may_contain(self, needle: bytes) -> bool:
         """False only when the serialized form is at hand and ``needle`` is not in it:
         a processor can skip looking for an attribute key no span has."""

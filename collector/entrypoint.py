@@ -6,6 +6,7 @@ framework, YAML and Thrift); the collector's stack comes with the
 ``collector`` extra, and without it the command says so instead of failing
 with an ImportError from deep inside.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -41,8 +42,11 @@ def missing_modules() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     missing = missing_modules()
     if missing:
-        print("otel-lite-collector needs the collector's dependencies, which this installation lacks "
-              f"({', '.join(missing)}):\n    pip install 'otel-lite[collector]'", file=sys.stderr)
+        print(
+            "otel-lite-collector needs the collector's dependencies, which this installation lacks "
+            f"({', '.join(missing)}):\n    pip install 'otel-lite[collector]'",
+            file=sys.stderr,
+        )
         return 2
     from .cli import main as cli_main
 

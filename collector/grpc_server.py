@@ -10,6 +10,7 @@ server answering unary calls never sets) and is not offered; ``read_buffer_size`
 read size (``grpc.experimental.tcp_read_chunk_size``: how much one ``recvmsg`` asks for, as Go's
 read buffer says how much one read syscall takes).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,14 @@ from .component import ComponentConfig, ConfigError, Duration
 from .config import split_endpoint
 from .tls import TLSServerConfig
 
-__all__ = ["KeepaliveServerParameters", "KeepaliveEnforcementPolicy", "KeepaliveServerConfig", "GRPCServerConfig",
-           "server_options", "start_server"]
+__all__ = [
+    "KeepaliveServerParameters",
+    "KeepaliveEnforcementPolicy",
+    "KeepaliveServerConfig",
+    "GRPCServerConfig",
+    "server_options",
+    "start_server",
+]
 
 _MIB = 1024 * 1024
 _MAX_READ_BUFFER = 32 * _MIB  # the C core ignores a larger read size (and uses its default)
@@ -30,6 +37,7 @@ _MAX_READ_BUFFER = 32 * _MIB  # the C core ignores a larger read size (and uses 
 
 # ---------------------------------------------------------------------------
 # Config (names and defaults of configgrpc.ServerConfig)
+
 
 @dataclass
 class KeepaliveServerParameters(ComponentConfig):
@@ -71,8 +79,11 @@ class GRPCServerConfig(ComponentConfig):
         if self.transport != "tcp":
             raise ConfigError("transport", "only tcp is supported")
         if self.tls is not None and not self.tls.uses_grpc_default_versions():
-            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
-                                                 "and max_version cannot be changed on the gRPC protocol")
+            raise ConfigError(
+                "tls.min_version",
+                "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
+                "and max_version cannot be changed on the gRPC protocol",
+            )
         if not 0 < self.max_recv_msg_size_mib <= 2047:
             raise ConfigError("max_recv_msg_size_mib", "must be between 1 and 2047")
         if self.max_concurrent_streams < 0:
@@ -84,10 +95,13 @@ class GRPCServerConfig(ComponentConfig):
 # ---------------------------------------------------------------------------
 # The server
 
+
 def server_options(cfg: GRPCServerConfig) -> list:
     """grpc options for a server config."""
-    opts = [("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * _MIB),
-            ("grpc.so_reuseport", 0)]  # a second collector on the same port must fail, not share it
+    opts = [
+        ("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * _MIB),
+        ("grpc.so_reuseport", 0),
+    ]  # a second collector on the same port must fail, not share it
     if cfg.max_concurrent_streams:
         opts.append(("grpc.max_concurrent_streams", cfg.max_concurrent_streams))
     if cfg.read_buffer_size:
@@ -95,10 +109,13 @@ def server_options(cfg: GRPCServerConfig) -> list:
     ka = cfg.keepalive
     if ka and ka.server_parameters:
         sp = ka.server_parameters
-        for key, value in (("grpc.max_connection_idle_ms", sp.max_connection_idle),
-                           ("grpc.max_connection_age_ms", sp.max_connection_age),
-                           ("grpc.max_connection_age_grace_ms", sp.max_connection_age_grace),
-                           ("grpc.keepalive_time_ms", sp.time), ("grpc.keepalive_timeout_ms", sp.timeout)):
+        for key, value in (
+            ("grpc.max_connection_idle_ms", sp.max_connection_idle),
+            ("grpc.max_connection_age_ms", sp.max_connection_age),
+            ("grpc.max_connection_age_grace_ms", sp.max_connection_age_grace),
+            ("grpc.keepalive_time_ms", sp.time),
+            ("grpc.keepalive_timeout_ms", sp.timeout),
+        ):
             if value is not None:
                 opts.append((key, int(value * 1000)))
     if ka and ka.enforcement_policy:
@@ -109,8 +126,9 @@ def server_options(cfg: GRPCServerConfig) -> list:
     return opts
 
 
-async def start_server(cfg: GRPCServerConfig, service: str, methods: dict, *, name: str, path: str, host=None,
-                       on_auth_refused=None) -> tuple[grpc.aio.Server, int]:
+async def start_server(
+    cfg: GRPCServerConfig, service: str, methods: dict, *, name: str, path: str, host=None, on_auth_refused=None
+) -> tuple[grpc.aio.Server, int]:
     """Serve ``methods`` (name -> rpc method handler) of ``service`` on ``cfg.endpoint``; returns
     (server, bound port).  ``path``: where ``cfg`` stands in the configuration (errors in ``tls`` and
     ``auth`` name it); ``host``: the started collector, whose extensions ``auth`` names;

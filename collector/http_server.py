@@ -8,6 +8,7 @@ cut off after ``read_header_timeout`` (uvicorn has no such timeout); and at shut
 keep-alive connections are dropped once no request is in flight, so a TLS close handshake with
 a vanished peer cannot hold shutdown for the whole grace period.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,9 @@ class HTTPServerConfig(ComponentConfig):
             raise ConfigError("max_request_body_size", "must be positive")
         for i, name in enumerate(self.compression_algorithms):
             if name not in COMPRESSIONS:
-                raise ConfigError(f"compression_algorithms[{i}]",
-                                  f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)")
+                raise ConfigError(
+                    f"compression_algorithms[{i}]", f"unsupported {name!r} (supported: gzip, zstd, zlib, deflate)"
+                )
 
     def server(self, app, *, name: str, log: logging.Logger, path: str) -> HTTPServer:
         """An ``HTTPServer`` for ``app`` with these settings (not started); ``path``: where this config
@@ -63,15 +65,29 @@ class HTTPServerConfig(ComponentConfig):
                 ssl_context = self.tls.ssl_context()
             except ConfigError as e:
                 raise ConfigError(f"{path}.tls.{e.path}", e.message) from None
-        return HTTPServer(app, self.endpoint, name=name, log=log, ssl_context=ssl_context,
-                          read_header_timeout=float(self.read_header_timeout))
+        return HTTPServer(
+            app,
+            self.endpoint,
+            name=name,
+            log=log,
+            ssl_context=ssl_context,
+            read_header_timeout=float(self.read_header_timeout),
+        )
 
 
 class HTTPServer:
     """``start()`` binds ``endpoint`` and serves ``app``; ``port`` is the bound port; ``stop()`` drains."""
 
-    def __init__(self, app, endpoint: str, *, name: str, log: logging.Logger, ssl_context=None,
-                 read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT):
+    def __init__(
+        self,
+        app,
+        endpoint: str,
+        *,
+        name: str,
+        log: logging.Logger,
+        ssl_context=None,
+        read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT,
+    ):
         self.app = app
         self.endpoint = endpoint
         self.name = name  # e.g. "otlp receiver", used in errors and the task name
@@ -107,10 +123,17 @@ class HTTPServer:
         except OSError as e:
             sock.close()
             raise OSError(f"{self.name}: cannot listen on HTTP endpoint {self.endpoint}: {e.strerror}") from None
-        config = uvicorn.Config(self.app, lifespan="off", access_log=False, log_config=None, log_level="warning",
-                                timeout_graceful_shutdown=5, server_header=False,
-                                h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
-                                http=http_protocol(self.read_header_timeout))
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+            h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
+            http=http_protocol(self.read_header_timeout),
+        )
         if self.ssl_context is not None:  # collector.tls builds the context (versions, client CAs)
             config.load()
             config.ssl = self.ssl_context
@@ -150,8 +173,11 @@ def http_protocol(read_header_timeout: float):
 
 
 def _plain_response(status: bytes, reason: bytes) -> bytes:
-    return (b"HTTP/1.1 %s\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
-            % (status, len(reason), reason))
+    return b"HTTP/1.1 %s\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s" % (
+        status,
+        len(reason),
+        reason,
+    )
 
 
 _TIMEOUT_RESPONSE = _plain_response(b"408 Request Timeout", b"request headers not received within read_header_timeout")

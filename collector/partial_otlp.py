@@ -14,6 +14,7 @@ types; message-typed fields keep the real OTLP types, e.g. ``KeyValue``), so a
 view's spans read like real ``Span`` messages for the fields they declare.
 The types live in a private descriptor pool under their own package name.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,8 +53,12 @@ def _copy_fields(target: descriptor_pb2.DescriptorProto, source, names) -> None:
     for name in names:
         field = source.fields_by_name[name]  # KeyError: not a field of the real message
         proto = _F()
-        proto.name, proto.number, proto.type, proto.label = field.name, field.number, field.type, \
-            (_F.LABEL_REPEATED if field.is_repeated else _F.LABEL_OPTIONAL)
+        proto.name, proto.number, proto.type, proto.label = (
+            field.name,
+            field.number,
+            field.type,
+            (_F.LABEL_REPEATED if field.is_repeated else _F.LABEL_OPTIONAL),
+        )
         if field.message_type is not None:
             proto.type_name = "." + field.message_type.full_name
         elif field.enum_type is not None:
@@ -74,26 +79,44 @@ def trace_request_view(span_fields: frozenset[str] = frozenset(_IDENTITY), with_
         return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}.Request"))
     except KeyError:
         pass
-    fd = descriptor_pb2.FileDescriptorProto(name=f"otel_lite/partial/{name}.proto", package=f"{_PACKAGE}.{name}",
-                                            syntax="proto3", dependency=[trace_pb2.DESCRIPTOR.name])
+    fd = descriptor_pb2.FileDescriptorProto(
+        name=f"otel_lite/partial/{name}.proto",
+        package=f"{_PACKAGE}.{name}",
+        syntax="proto3",
+        dependency=[trace_pb2.DESCRIPTOR.name],
+    )
     span = fd.message_type.add(name="Span")
-    _copy_fields(span, trace_pb2.Span.DESCRIPTOR, sorted(span_fields, key=lambda n: trace_pb2.Span.DESCRIPTOR
-                                                         .fields_by_name[n].number))
+    _copy_fields(
+        span,
+        trace_pb2.Span.DESCRIPTOR,
+        sorted(span_fields, key=lambda n: trace_pb2.Span.DESCRIPTOR.fields_by_name[n].number),
+    )
     scope_spans = fd.message_type.add(name="ScopeSpans")
     resource_spans = fd.message_type.add(name="ResourceSpans")
     if with_envelopes:
         _copy_fields(scope_spans, trace_pb2.ScopeSpans.DESCRIPTOR, ("scope",))
         _copy_fields(resource_spans, trace_pb2.ResourceSpans.DESCRIPTOR, ("resource",))
-    scope_spans.field.add(name="spans", number=2, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
-                          type_name=f".{_PACKAGE}.{name}.Span")
-    resource_spans.field.add(name="scope_spans", number=2, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
-                             type_name=f".{_PACKAGE}.{name}.ScopeSpans")
+    scope_spans.field.add(
+        name="spans", number=2, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED, type_name=f".{_PACKAGE}.{name}.Span"
+    )
+    resource_spans.field.add(
+        name="scope_spans",
+        number=2,
+        type=_F.TYPE_MESSAGE,
+        label=_F.LABEL_REPEATED,
+        type_name=f".{_PACKAGE}.{name}.ScopeSpans",
+    )
     if with_envelopes:
         _copy_fields(scope_spans, trace_pb2.ScopeSpans.DESCRIPTOR, ("schema_url",))
         _copy_fields(resource_spans, trace_pb2.ResourceSpans.DESCRIPTOR, ("schema_url",))
     request = fd.message_type.add(name="Request")
-    request.field.add(name="resource_spans", number=1, type=_F.TYPE_MESSAGE, label=_F.LABEL_REPEATED,
-                      type_name=f".{_PACKAGE}.{name}.ResourceSpans")
+    request.field.add(
+        name="resource_spans",
+        number=1,
+        type=_F.TYPE_MESSAGE,
+        label=_F.LABEL_REPEATED,
+        type_name=f".{_PACKAGE}.{name}.ResourceSpans",
+    )
     pool.Add(fd)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}.Request"))
 

@@ -7,6 +7,7 @@ list it).  Components are created downstream-first so each gets its built
 ``next`` consumer, started exporters-first and stopped receivers-first so every
 component can drain into a consumer that is still running.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -68,12 +69,12 @@ class FanOut:
     async def consume(self, traces: Traces) -> None:
         if self.clone:
             raw = traces.to_bytes()
-            batches = [traces] + [Traces(None, raw, traces.span_count, traces.metadata)
-                                  for _ in self.consumers[1:]]
+            batches = [traces] + [Traces(None, raw, traces.span_count, traces.metadata) for _ in self.consumers[1:]]
         else:
             batches = [traces] * len(self.consumers)
-        results = await asyncio.gather(*(c.consume(b) for c, b in zip(self.consumers, batches, strict=True)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(c.consume(b) for c, b in zip(self.consumers, batches, strict=True)), return_exceptions=True
+        )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             for e in errors:
@@ -248,8 +249,15 @@ class Graph:
                 parts.append(f"{label}: dropped {d}, stored {s}")
             dropped, stored = dropped + d, stored + s
         if dropped:
-            log.error("shutdown complete with undelivered data: dropped_spans=%d "
-                      "stored_spans_for_next_start=%d (%s)", dropped, stored, "; ".join(parts))
+            log.error(
+                "shutdown complete with undelivered data: dropped_spans=%d stored_spans_for_next_start=%d (%s)",
+                dropped,
+                stored,
+                "; ".join(parts),
+            )
         elif stored:
-            log.info("shutdown complete: stored_spans_for_next_start=%d, sent after the next start (%s)",
-                     stored, "; ".join(parts))
+            log.info(
+                "shutdown complete: stored_spans_for_next_start=%d, sent after the next start (%s)",
+                stored,
+                "; ".join(parts),
+            )

@@ -3,6 +3,7 @@
 Each config class is the single place its options and defaults live; this
 renders them as Markdown for README.md (``python -m otel_lite.collector.reference``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,9 @@ def _type_name(tp) -> str:
     if dataclasses.is_dataclass(tp):
         return "mapping"
     name = getattr(tp, "__name__", str(tp))
-    return {"Duration": "duration", "str": "string", "int": "integer", "float": "number",
-            "bool": "boolean"}.get(name, name)
+    return {"Duration": "duration", "str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+        name, name
+    )
 
 
 def _default(f: dataclasses.Field):
@@ -54,8 +56,11 @@ def _rows(cls, prefix: str = "") -> list[str]:
         path = f"{prefix}{key}"
         tp = hints[f.name]
         rows.append(f"| `{path}` | {_type_name(tp)} | {_default(f)} |")
-        nested = tp if dataclasses.is_dataclass(tp) else next(
-            (a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+        nested = (
+            tp
+            if dataclasses.is_dataclass(tp)
+            else next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+        )
         if nested is not None:
             rows.extend(_rows(nested, path + "."))
     return rows

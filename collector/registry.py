@@ -4,6 +4,7 @@ A component module defines ``FACTORY = Factory(...)``; it is imported only
 when a config uses its type, so adding a component means adding its module
 and one line here, and touches no other component.
 """
+
 from __future__ import annotations
 
 import importlib

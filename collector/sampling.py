@@ -20,6 +20,7 @@ once and stays bit-compatible with the Go code it follows:
 * W3C ``tracestate``: the list-member syntax and limits, and the OpenTelemetry
   ``ot`` member's ``rv`` / ``th`` sub-keys, parsed and written back.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,15 +29,36 @@ import struct
 from fractions import Fraction
 
 __all__ = [
-    "MAX_ADJUSTED_COUNT", "ALWAYS_SAMPLE", "NEVER_SAMPLE", "ALL_PROBABILITIES_RANDOMNESS",
-    "MIN_SAMPLING_PROBABILITY", "NUM_HASH_BUCKETS", "NUM_HASH_BUCKETS_LG2",
-    "f32", "fnv1a32", "fnv1a64", "hash_seed_value", "hash_randomness", "hash_scaled_rate", "hash_seed_sampled",
-    "hash_seed_threshold", "salt_hash", "ratio_threshold_u64", "salted_hash_sampled",
-    "ProbabilityRangeError", "probability_to_threshold", "threshold_probability", "tvalue", "w3c_randomness",
-    "TraceStateError", "tracestate_members", "W3CTraceState",
+    "MAX_ADJUSTED_COUNT",
+    "ALWAYS_SAMPLE",
+    "NEVER_SAMPLE",
+    "ALL_PROBABILITIES_RANDOMNESS",
+    "MIN_SAMPLING_PROBABILITY",
+    "NUM_HASH_BUCKETS",
+    "NUM_HASH_BUCKETS_LG2",
+    "f32",
+    "fnv1a32",
+    "fnv1a64",
+    "hash_seed_value",
+    "hash_randomness",
+    "hash_scaled_rate",
+    "hash_seed_sampled",
+    "hash_seed_threshold",
+    "salt_hash",
+    "ratio_threshold_u64",
+    "salted_hash_sampled",
+    "ProbabilityRangeError",
+    "probability_to_threshold",
+    "threshold_probability",
+    "tvalue",
+    "w3c_randomness",
+    "TraceStateError",
+    "tracestate_members",
+    "W3CTraceState",
 ]
 
 # --- FNV-1a ---------------------------------------------------------------------------------
+
 
 def _fnv1a(offset: int, prime: int, mask: int):
     """The FNV-1a hash of one width: ``fn(data, h=offset)`` continues from state ``h``
@@ -58,7 +80,7 @@ _UINT64_MAX = (1 << 64) - 1
 
 # --- consistent-sampling thresholds and randomness (OTEP 235) -------------------------------
 
-MAX_ADJUSTED_COUNT = 1 << 56          # NeverSample threshold; one above the largest randomness
+MAX_ADJUSTED_COUNT = 1 << 56  # NeverSample threshold; one above the largest randomness
 ALWAYS_SAMPLE = 0
 NEVER_SAMPLE = MAX_ADJUSTED_COUNT
 ALL_PROBABILITIES_RANDOMNESS = MAX_ADJUSTED_COUNT - 1  # sampled at every threshold below "never"
@@ -195,6 +217,7 @@ def salted_hash_sampled(trace_id: bytes, salt_state: int, threshold: int) -> boo
 
 # --- W3C tracestate with its OpenTelemetry ("ot") member -------------------------------------
 
+
 class TraceStateError(ValueError):
     pass
 
@@ -224,8 +247,12 @@ def tracestate_members(text: str) -> list[tuple[str, str]]:
         if not member:
             continue
         key, eq, value = member.partition("=")
-        if not eq or not _W3C_KEY_RE.fullmatch(key) or len(value) > _MAX_MEMBER_PART \
-                or not _W3C_VALUE_RE.fullmatch(value):
+        if (
+            not eq
+            or not _W3C_KEY_RE.fullmatch(key)
+            or len(value) > _MAX_MEMBER_PART
+            or not _W3C_VALUE_RE.fullmatch(value)
+        ):
             raise TraceStateError("invalid syntax")
         if len(key) > _MAX_MEMBER_PART:
             raise TraceStateError("invalid tracestate size")
@@ -243,9 +270,9 @@ class W3CTraceState:
     __slots__ = ("rvalue", "rnd", "tvalue", "threshold", "ot_extra", "extra")
 
     def __init__(self):
-        self.rvalue = ""        # original rv text (case kept) or ""
+        self.rvalue = ""  # original rv text (case kept) or ""
         self.rnd = 0
-        self.tvalue = ""        # th text or ""
+        self.tvalue = ""  # th text or ""
         self.threshold = ALWAYS_SAMPLE
         self.ot_extra: list[tuple[str, str]] = []
         self.extra: list[tuple[str, str]] = []

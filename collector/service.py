@@ -1,4 +1,5 @@
 """The running collector: telemetry, the pipeline graph, signals, logs."""
+
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,7 @@ One ``Telemetry`` per collector instance, each with its own Prometheus
 registry (so several collectors in one test process do not clash).  Served on
 127.0.0.1:8888/metrics by default.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -19,43 +20,70 @@ class Telemetry:
         r = self.registry
         # receivers
         self.receiver_accepted_spans = Counter(
-            "otelcol_receiver_accepted_spans", "Spans successfully pushed into the pipeline.",
-            ["receiver", "transport"], registry=r)
+            "otelcol_receiver_accepted_spans",
+            "Spans successfully pushed into the pipeline.",
+            ["receiver", "transport"],
+            registry=r,
+        )
         self.receiver_refused_spans = Counter(
-            "otelcol_receiver_refused_spans", "Spans that could not be pushed into the pipeline.",
-            ["receiver", "transport"], registry=r)
+            "otelcol_receiver_refused_spans",
+            "Spans that could not be pushed into the pipeline.",
+            ["receiver", "transport"],
+            registry=r,
+        )
         self.receiver_failed_spans = Counter(
-            "otelcol_receiver_failed_spans", "Spans that failed to be processed by the receiver (bad input).",
-            ["receiver", "transport"], registry=r)
+            "otelcol_receiver_failed_spans",
+            "Spans that failed to be processed by the receiver (bad input).",
+            ["receiver", "transport"],
+            registry=r,
+        )
         self.receiver_requests = Counter(
-            "otelcol_receiver_requests", "Requests received, by outcome.",
-            ["receiver", "transport", "outcome"], registry=r)
+            "otelcol_receiver_requests",
+            "Requests received, by outcome.",
+            ["receiver", "transport", "outcome"],
+            registry=r,
+        )
         # processors
         self.processor_incoming_items = Counter(
-            "otelcol_processor_incoming_items", "Items passed to the processor.",
-            ["processor", "otel_signal"], registry=r)
+            "otelcol_processor_incoming_items",
+            "Items passed to the processor.",
+            ["processor", "otel_signal"],
+            registry=r,
+        )
         self.processor_outgoing_items = Counter(
-            "otelcol_processor_outgoing_items", "Items emitted by the processor.",
-            ["processor", "otel_signal"], registry=r)
+            "otelcol_processor_outgoing_items",
+            "Items emitted by the processor.",
+            ["processor", "otel_signal"],
+            registry=r,
+        )
         # exporters
         self.exporter_sent_spans = Counter(
-            "otelcol_exporter_sent_spans", "Spans successfully sent to the destination.",
-            ["exporter"], registry=r)
+            "otelcol_exporter_sent_spans", "Spans successfully sent to the destination.", ["exporter"], registry=r
+        )
         self.exporter_send_failed_spans = Counter(
-            "otelcol_exporter_send_failed_spans", "Spans the exporter failed to send.",
-            ["exporter", "error_permanent"], registry=r)
+            "otelcol_exporter_send_failed_spans",
+            "Spans the exporter failed to send.",
+            ["exporter", "error_permanent"],
+            registry=r,
+        )
         self.exporter_enqueue_failed_spans = Counter(
-            "otelcol_exporter_enqueue_failed_spans", "Spans that failed to be added to the sending queue.",
-            ["exporter"], registry=r)
+            "otelcol_exporter_enqueue_failed_spans",
+            "Spans that failed to be added to the sending queue.",
+            ["exporter"],
+            registry=r,
+        )
         self.exporter_queue_size = Gauge(
-            "otelcol_exporter_queue_size", "Current size of the retry queue (in batches).",
-            ["exporter"], registry=r)
+            "otelcol_exporter_queue_size", "Current size of the retry queue (in batches).", ["exporter"], registry=r
+        )
         self.exporter_queue_capacity = Gauge(
-            "otelcol_exporter_queue_capacity", "Fixed capacity of the retry queue (in batches).",
-            ["exporter"], registry=r)
+            "otelcol_exporter_queue_capacity",
+            "Fixed capacity of the retry queue (in batches).",
+            ["exporter"],
+            registry=r,
+        )
         self.exporter_in_flight_requests = Gauge(
-            "otelcol_exporter_in_flight_requests", "Requests currently being sent.",
-            ["exporter"], registry=r)
+            "otelcol_exporter_in_flight_requests", "Requests currently being sent.", ["exporter"], registry=r
+        )
 
     # Component-specific metrics (batch, memory_limiter, tail sampling) are
     # created by their components through these helpers, so names stay in one style.

@@ -11,6 +11,7 @@ missing certificate before the daemon starts.  Files are read when the
 component starts; ``reload_interval`` is accepted for compatibility with the
 Go Collector but certificates are not reloaded (restart to rotate them).
 """
+
 from __future__ import annotations
 
 import ssl
@@ -59,15 +60,18 @@ class TLSSetting(ComponentConfig):
 
     def validate(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("cert_file" if not self.cert_file else "key_file",
-                              "cert_file and key_file must be set together")
+            raise ConfigError(
+                "cert_file" if not self.cert_file else "key_file", "cert_file and key_file must be set together"
+            )
         for key in ("min_version", "max_version"):
             value = getattr(self, key)
             if value and value not in TLS_VERSIONS:
-                raise ConfigError(key, f"unsupported TLS version {value!r} (use \"1.2\" or \"1.3\"; "
-                                       "1.0 and 1.1 are insecure and not supported)")
-        if self.min_version and self.max_version and \
-                TLS_VERSIONS[self.min_version] > TLS_VERSIONS[self.max_version]:
+                raise ConfigError(
+                    key,
+                    f'unsupported TLS version {value!r} (use "1.2" or "1.3"; '
+                    "1.0 and 1.1 are insecure and not supported)",
+                )
+        if self.min_version and self.max_version and TLS_VERSIONS[self.min_version] > TLS_VERSIONS[self.max_version]:
             raise ConfigError("max_version", f"must not be lower than min_version ({self.min_version})")
         for key in self._FILE_KEYS:
             _check_readable(getattr(self, key), key)
@@ -85,8 +89,9 @@ class TLSSetting(ComponentConfig):
         try:
             ctx.load_cert_chain(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as e:
-            raise ConfigError("cert_file", f"cannot load the certificate {self.cert_file!r} with key "
-                                           f"{self.key_file!r}: {e}") from None
+            raise ConfigError(
+                "cert_file", f"cannot load the certificate {self.cert_file!r} with key {self.key_file!r}: {e}"
+            ) from None
 
 
 @dataclass
@@ -125,8 +130,9 @@ class TLSServerConfig(TLSSetting):
         key = read_file(self.key_file, "key_file")
         cert = read_file(self.cert_file, "cert_file")
         client_ca = read_file(self.client_ca_file, "client_ca_file") if self.client_ca_file else None
-        return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
-                                           require_client_auth=client_ca is not None)
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
 
 
 @dataclass

@@ -7,6 +7,7 @@ The collector listens on 127.0.0.1:4317 (OTLP/gRPC) and 127.0.0.1:4318 (OTLP/HTT
 what it receives as OTLP JSON lines to ./otel-lite-traces.jsonl, with a one-line summary per batch.
 The demo sends spans with otel_lite over both protocols.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,19 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 def send_demo_spans(protocol: str, endpoint: str, count: int) -> None:
     import otel_lite
 
-    provider = otel_lite.configure(service_name=f"demo-{protocol.replace('/', '-')}", protocol=protocol,
-                                   endpoint=endpoint, set_global=False, schedule_delay_millis=200)
+    provider = otel_lite.configure(
+        service_name=f"demo-{protocol.replace('/', '-')}",
+        protocol=protocol,
+        endpoint=endpoint,
+        set_global=False,
+        schedule_delay_millis=200,
+    )
     tracer = provider.get_tracer("examples.demo")
     for i in range(count):
-        with (tracer.start_as_current_span("GET /cart", attributes={"http.route": "/cart", "demo.request": i}),
-              tracer.start_as_current_span("SELECT cart_items", attributes={"db.system": "sqlite"}) as db):
+        with (
+            tracer.start_as_current_span("GET /cart", attributes={"http.route": "/cart", "demo.request": i}),
+            tracer.start_as_current_span("SELECT cart_items", attributes={"db.system": "sqlite"}) as db,
+        ):
             db.add_event("rows fetched", {"rows": i % 7})
     provider.force_flush(10_000)
     provider.shutdown()
@@ -63,18 +71,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exit", action="store_true", help="stop the collector after the demo")
     parser.add_argument("--spans", type=int, default=50, help="requests to simulate per protocol (2 spans each)")
-    parser.add_argument("--ports", type=int, nargs=4, metavar=("GRPC", "HTTP", "HEALTH", "METRICS"),
-                        default=(4317, 4318, 13133, 8888), help="ports for the collector (default: the standard ones)")
+    parser.add_argument(
+        "--ports",
+        type=int,
+        nargs=4,
+        metavar=("GRPC", "HTTP", "HEALTH", "METRICS"),
+        default=(4317, 4318, 13133, 8888),
+        help="ports for the collector (default: the standard ones)",
+    )
     args = parser.parse_args()
     grpc_port, http_port, health_port, metrics_port = args.ports
 
     before = count_spans(OUTPUT)
     command = [sys.executable, "-m", "otel_lite.collector"]
     if tuple(args.ports) != (4317, 4318, 13133, 8888):
-        command += ["--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{grpc_port}",
-                    "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{http_port}",
-                    "--set", f"extensions.health_check.endpoint=127.0.0.1:{health_port}",
-                    "--set", f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}"]
+        command += [
+            "--set",
+            f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{grpc_port}",
+            "--set",
+            f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{http_port}",
+            "--set",
+            f"extensions.health_check.endpoint=127.0.0.1:{health_port}",
+            "--set",
+            f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",
+        ]
     collector = subprocess.Popen(command)
     try:
         wait_for_port(grpc_port)
@@ -91,8 +111,7 @@ def main() -> int:
             return 1
         if args.exit:
             return 0
-        print(f"demo: the collector keeps running on 127.0.0.1:{grpc_port}/{http_port}; Ctrl-C stops it",
-              flush=True)
+        print(f"demo: the collector keeps running on 127.0.0.1:{grpc_port}/{http_port}; Ctrl-C stops it", flush=True)
         collector.wait()
         return 0
     except KeyboardInterrupt:

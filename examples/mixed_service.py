@@ -9,6 +9,7 @@ A new OpenTelemetry handler calls a legacy OpenTracing library, which calls a le
 OpenCensus data layer, which is traced again with OpenTelemetry: every request is a
 single four-span trace, and the OpenTracing baggage is visible to OpenTelemetry code.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ both sides; the one change is ``install_shim()``, which sends its spans to otel_
 instead of an OpenCensus exporter.  Each request gives one trace: client span ->
 server span -> query span.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ travel in the HTTP headers (W3C traceparent + baggage by default, or whatever
 OTEL_PROPAGATORS says, e.g. OTEL_PROPAGATORS=b3multi or jaeger).  Each request gives
 one trace: client span -> server span -> render span.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         tracer = opentracing.global_tracer()
         parent = tracer.extract(Format.HTTP_HEADERS, dict(self.headers))
-        with tracer.start_active_span("GET /hello", child_of=parent,
-                                      tags={tags.SPAN_KIND: tags.SPAN_KIND_RPC_SERVER, tags.HTTP_METHOD: "GET",
-                                            tags.HTTP_URL: self.path}) as scope:
+        with tracer.start_active_span(
+            "GET /hello",
+            child_of=parent,
+            tags={tags.SPAN_KIND: tags.SPAN_KIND_RPC_SERVER, tags.HTTP_METHOD: "GET", tags.HTTP_URL: self.path},
+        ) as scope:
             user = scope.span.get_baggage_item("user") or "stranger"
             with tracer.start_active_span("render") as render:
                 body = f"hello, {user}\n".encode()

@@ -8,6 +8,7 @@ The names below load their module on first use, so that importing a part of
 the package (``otel_lite.otlp``, the OTLP protocol code the collector shares)
 does not load the whole SDK.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,25 +18,67 @@ from .version import __version__
 
 # name -> the module that defines it
 _EXPORTS = {
-    "configure": "._configure", "otlp_exporter": "._configure", "set_propagators": "._configure",
-    "TracerProvider": ".provider", "Tracer": ".provider",
-    "Span": ".span", "Event": ".span", "InstrumentationScope": ".span",
-    "Resource": ".resource", "SpanLimits": ".limits",
-    "SpanProcessor": ".processors", "SimpleSpanProcessor": ".processors", "BatchSpanProcessor": ".processors",
-    "SpanExporter": ".export", "SpanExportResult": ".export", "InMemorySpanExporter": ".export",
+    "configure": "._configure",
+    "otlp_exporter": "._configure",
+    "set_propagators": "._configure",
+    "TracerProvider": ".provider",
+    "Tracer": ".provider",
+    "Span": ".span",
+    "Event": ".span",
+    "InstrumentationScope": ".span",
+    "Resource": ".resource",
+    "SpanLimits": ".limits",
+    "SpanProcessor": ".processors",
+    "SimpleSpanProcessor": ".processors",
+    "BatchSpanProcessor": ".processors",
+    "SpanExporter": ".export",
+    "SpanExportResult": ".export",
+    "InMemorySpanExporter": ".export",
     "ConsoleSpanExporter": ".export",
-    "IdGenerator": ".ids", "RandomIdGenerator": ".ids",
-    "Sampler": ".sampling", "SamplingResult": ".sampling", "Decision": ".sampling", "ALWAYS_ON": ".sampling",
-    "ALWAYS_OFF": ".sampling", "DEFAULT_ON": ".sampling", "DEFAULT_OFF": ".sampling", "ParentBased": ".sampling",
-    "TraceIdRatioBased": ".sampling", "ParentBasedTraceIdRatio": ".sampling", "sampler_from_name": ".sampling",
+    "IdGenerator": ".ids",
+    "RandomIdGenerator": ".ids",
+    "Sampler": ".sampling",
+    "SamplingResult": ".sampling",
+    "Decision": ".sampling",
+    "ALWAYS_ON": ".sampling",
+    "ALWAYS_OFF": ".sampling",
+    "DEFAULT_ON": ".sampling",
+    "DEFAULT_OFF": ".sampling",
+    "ParentBased": ".sampling",
+    "TraceIdRatioBased": ".sampling",
+    "ParentBasedTraceIdRatio": ".sampling",
+    "sampler_from_name": ".sampling",
 }
 
 __all__ = [
-    "configure", "TracerProvider", "Tracer", "Span", "Event", "InstrumentationScope", "Resource",
-    "SpanLimits", "SpanProcessor", "SimpleSpanProcessor", "BatchSpanProcessor", "SpanExporter",
-    "SpanExportResult", "InMemorySpanExporter", "ConsoleSpanExporter", "IdGenerator", "RandomIdGenerator",
-    "Sampler", "SamplingResult", "Decision", "ALWAYS_ON", "ALWAYS_OFF", "DEFAULT_ON", "DEFAULT_OFF",
-    "ParentBased", "TraceIdRatioBased", "ParentBasedTraceIdRatio", "__version__",
+    "configure",
+    "TracerProvider",
+    "Tracer",
+    "Span",
+    "Event",
+    "InstrumentationScope",
+    "Resource",
+    "SpanLimits",
+    "SpanProcessor",
+    "SimpleSpanProcessor",
+    "BatchSpanProcessor",
+    "SpanExporter",
+    "SpanExportResult",
+    "InMemorySpanExporter",
+    "ConsoleSpanExporter",
+    "IdGenerator",
+    "RandomIdGenerator",
+    "Sampler",
+    "SamplingResult",
+    "Decision",
+    "ALWAYS_ON",
+    "ALWAYS_OFF",
+    "DEFAULT_ON",
+    "DEFAULT_OFF",
+    "ParentBased",
+    "TraceIdRatioBased",
+    "ParentBasedTraceIdRatio",
+    "__version__",
 ]
 
 

@@ -12,6 +12,7 @@
 
 This module imports only the SDK: opentelemetry-sdk is neither needed nor imported.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,7 @@ def tracer_provider():
     try:
         return configure(set_global=False)
     except Exception:  # never raise into get_tracer_provider's caller: a bare provider still works
-        _log.exception("otel_lite: configuring the tracer provider from the environment failed; "
-                       "spans are not exported")
+        _log.exception("otel_lite: configuring the tracer provider from the environment failed; spans are not exported")
         from .provider import TracerProvider
 
         return TracerProvider()

@@ -3,6 +3,7 @@
 Re-exported by ``otel_lite`` (``otel_lite.configure``, ``otel_lite.otlp_exporter``,
 ``otel_lite.set_propagators``), which loads this module on first use.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,11 +79,17 @@ def configure(
         resource = resource.merge(Resource(attributes))
     if isinstance(sampler, str):
         sampler = sampler_from_name(sampler, None if sampler_arg is None else str(sampler_arg))
-    provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator,
-                              span_limits=span_limits)
-    otlp_options = dict(endpoint=endpoint, headers=headers, compression=compression, timeout=timeout,
-                        insecure=insecure, certificate_file=certificate_file, client_key_file=client_key_file,
-                        client_certificate_file=client_certificate_file)
+    provider = TracerProvider(sampler=sampler, resource=resource, id_generator=id_generator, span_limits=span_limits)
+    otlp_options = dict(
+        endpoint=endpoint,
+        headers=headers,
+        compression=compression,
+        timeout=timeout,
+        insecure=insecure,
+        certificate_file=certificate_file,
+        client_key_file=client_key_file,
+        client_certificate_file=client_certificate_file,
+    )
     span_exporters = _exporters(exporter, protocol, otlp_options)
     if propagators is not None:
         set_propagators(propagators)
@@ -93,31 +100,43 @@ def configure(
         if active is not provider:
             return _refused(provider, active, span_exporters, exporter)
     for span_exporter in span_exporters:
-        provider.add_span_processor(BatchSpanProcessor(
-            span_exporter, max_queue_size=max_queue_size, schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=max_export_batch_size, export_timeout_millis=export_timeout_millis))
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                span_exporter,
+                max_queue_size=max_queue_size,
+                schedule_delay_millis=schedule_delay_millis,
+                max_export_batch_size=max_export_batch_size,
+                export_timeout_millis=export_timeout_millis,
+            )
+        )
     return provider
 
 
 _refusal_warned = False
 
 
-def _refused(provider: TracerProvider, active: trace_api.TracerProvider, span_exporters: list,
-             given_exporter) -> trace_api.TracerProvider:
+def _refused(
+    provider: TracerProvider, active: trace_api.TracerProvider, span_exporters: list, given_exporter
+) -> trace_api.TracerProvider:
     """The API keeps the first global TracerProvider: this configuration would receive no span.
     Say so (once), release what was built for it, and return the provider really in effect."""
     global _refusal_warned
     if not _refusal_warned:
         _refusal_warned = True
         if isinstance(active, TracerProvider):
-            what = "an otel_lite TracerProvider (an earlier configure(), or opentelemetry-instrument's otel_lite " \
-                   "configurator)"
+            what = (
+                "an otel_lite TracerProvider (an earlier configure(), or opentelemetry-instrument's otel_lite "
+                "configurator)"
+            )
         else:
             what = f"{type(active).__module__}.{type(active).__qualname__} (not otel_lite)"
-        _log.warning("otel_lite.configure(): the global TracerProvider is already %s and the OpenTelemetry API "
-                     "does not replace it; this configuration is not used and configure() returns the provider "
-                     "in effect. Call configure() once, before anything sets a provider (under "
-                     "opentelemetry-instrument, configure through the OTEL_* variables instead)", what)
+        _log.warning(
+            "otel_lite.configure(): the global TracerProvider is already %s and the OpenTelemetry API "
+            "does not replace it; this configuration is not used and configure() returns the provider "
+            "in effect. Call configure() once, before anything sets a provider (under "
+            "opentelemetry-instrument, configure through the OTEL_* variables instead)",
+            what,
+        )
     for span_exporter in span_exporters:
         if span_exporter is given_exporter:  # the caller's object: theirs to shut down
             continue
@@ -151,8 +170,9 @@ def otlp_exporter(protocol: str | None = None, **options):
     then the spec's default ``http/protobuf``).  For HTTP an ``endpoint`` without a
     path (``http://collector:4318``) gets ``/v1/traces`` appended; one with a path is
     used as given."""
-    protocol = pick(protocol, first_env_str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-                    "http/protobuf")
+    protocol = pick(
+        protocol, first_env_str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf"
+    )
     options = {k: v for k, v in options.items() if v is not None}
     if protocol == "grpc":
         from .export.otlp_grpc import OTLPSpanExporter as GrpcSpanExporter

@@ -4,6 +4,7 @@ opentelemetry-distro.
 Loaded only by opentelemetry-instrumentation's auto-instrumentation (which therefore is installed): it
 subclasses that package's ``BaseDistro``, so instrumentors are loaded the standard way.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ export thread and identity.  Under uWSGI (its ``uwsgi`` module is imported) the 
 also added to uWSGI's post-fork chain (``uwsgidecorators.postfork``'s, which needs the master process).
 Both may run in one child: callbacks must do nothing when they already ran in this process.
 """
+
 from __future__ import annotations
 
 import importlib

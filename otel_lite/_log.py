@@ -1,4 +1,5 @@
 """Rate-limited warnings: a failure that repeats on every span must not flood the logs."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,13 @@ def apply_log_level(level_name: str | None) -> None:
     """OTEL_LOG_LEVEL (debug, info, warn, error) for otel_lite's own loggers."""
     if not level_name:
         return
-    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
-              "error": logging.ERROR}
+    levels = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warn": logging.WARNING,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
     level = levels.get(level_name.strip().lower())
     if level is not None:
         logging.getLogger("otel_lite").setLevel(level)

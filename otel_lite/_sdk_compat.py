@@ -11,6 +11,7 @@ once; otherwise a finder at the front of ``sys.meta_path`` waits for ``opentelem
 imported (only code that imports it can ask the question), registers right after that module has run,
 and removes itself.  Nothing of this runs per span.
 """
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ application at import.  Durations and timeouts are integer milliseconds.
 Keyword arguments given in code win over the environment; each component
 resolves its own settings with these helpers (defaults -> env -> arguments).
 """
+
 from __future__ import annotations
 
 import logging

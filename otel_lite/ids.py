@@ -1,4 +1,5 @@
 """Span and trace id generation."""
+
 from __future__ import annotations
 
 import random

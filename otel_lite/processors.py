@@ -1,6 +1,7 @@
 """Span processors: the chain the provider calls, a simple (synchronous) one
 and the batch one that takes all export work off the application's threads.
 """
+
 from __future__ import annotations
 
 import collections
@@ -101,14 +102,16 @@ class SpanProcessorChain(SpanProcessor):
                 _warn("on_end", "span processor %r failed in on_end", processor, exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._each_within(timeout_millis, "force_flush",
-                                 lambda processor, remaining: bool(processor.force_flush(remaining)))
+        return self._each_within(
+            timeout_millis, "force_flush", lambda processor, remaining: bool(processor.force_flush(remaining))
+        )
 
     def shutdown(self, timeout_millis: int = 30000) -> bool:
         def shut(processor, remaining):
             if _takes_timeout(processor):
                 return processor.shutdown(remaining) is not False
             return processor.shutdown() is not False
+
         return self._each_within(timeout_millis, "shutdown", shut)
 
     def _each_within(self, timeout_millis: int, what: str, call) -> bool:
@@ -127,16 +130,26 @@ class SpanProcessorChain(SpanProcessor):
                 ok = False
                 continue
             if result is _TIMED_OUT:  # left running on its thread: the caller is not blocked
-                _warn(what + "_timeout", "span processor %r did not finish %s within %d ms", processor, what,
-                      timeout_millis)
+                _warn(
+                    what + "_timeout",
+                    "span processor %r did not finish %s within %d ms",
+                    processor,
+                    what,
+                    timeout_millis,
+                )
                 ok = False
             else:
                 ok = result and ok
         return ok
 
     def stats(self) -> dict:
-        stats = {"spans_queued": 0, "spans_dropped": 0,
-                 "spans_exported": 0, "export_failures": 0, "spans_export_failed": 0}
+        stats = {
+            "spans_queued": 0,
+            "spans_dropped": 0,
+            "spans_exported": 0,
+            "export_failures": 0,
+            "spans_export_failed": 0,
+        }
         for processor in self._processors:
             for key, value in getattr(processor, "stats", dict)().items():
                 stats[key] = stats.get(key, 0) + value
@@ -207,8 +220,7 @@ class _Exporting:
                 result = self._exporter.export(spans)
             return _is_success(result)
         except Exception:
-            _warn("export", "exporter %r raised while exporting %d spans", self._exporter, len(spans),
-                  exc_info=True)
+            _warn("export", "exporter %r raised while exporting %d spans", self._exporter, len(spans), exc_info=True)
             return False
         finally:
             context_api.detach(token)
@@ -247,8 +259,7 @@ class SimpleSpanProcessor(SpanProcessor):
 
     def stats(self) -> dict:
         failed = count_value(self._failed)
-        return {"spans_exported": count_value(self._exported), "spans_export_failed": failed,
-                "export_failures": failed}
+        return {"spans_exported": count_value(self._exported), "spans_export_failed": failed, "export_failures": failed}
 
 
 class BatchSpanProcessor(SpanProcessor):
@@ -261,8 +272,14 @@ class BatchSpanProcessor(SpanProcessor):
     child process starts with an empty queue and its own worker.
     """
 
-    def __init__(self, span_exporter, max_queue_size: int | None = None, schedule_delay_millis: float | None = None,
-                 max_export_batch_size: int | None = None, export_timeout_millis: float | None = None):
+    def __init__(
+        self,
+        span_exporter,
+        max_queue_size: int | None = None,
+        schedule_delay_millis: float | None = None,
+        max_export_batch_size: int | None = None,
+        export_timeout_millis: float | None = None,
+    ):
         self.span_exporter = span_exporter
         max_queue_size = pick(max_queue_size, env_int("OTEL_BSP_MAX_QUEUE_SIZE", minimum=1), 2048)
         schedule_delay_millis = pick(schedule_delay_millis, env_int("OTEL_BSP_SCHEDULE_DELAY", minimum=0), 5000)
@@ -315,11 +332,13 @@ class BatchSpanProcessor(SpanProcessor):
         if size >= self._capacity:
             next(self._dropped)
             if self._shutdown:
-                _warn("ended_after_shutdown", "span %r ended after the BatchSpanProcessor was shut down: dropped",
-                      span.name)
+                _warn(
+                    "ended_after_shutdown",
+                    "span %r ended after the BatchSpanProcessor was shut down: dropped",
+                    span.name,
+                )
             else:
-                _warn("queue_full", "BatchSpanProcessor queue is full (%d spans): dropping spans",
-                      self.max_queue_size)
+                _warn("queue_full", "BatchSpanProcessor queue is full (%d spans): dropping spans", self.max_queue_size)
             return
         queue.append(span)
         if size >= self._wake_at and not self._waking:

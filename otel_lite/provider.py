@@ -7,6 +7,7 @@ generated, and hands the rest to ``span.new_span``, the one place a span's
 slots are filled.  Anything unexpected is caught and logged: tracing never
 raises into application code.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -82,8 +83,11 @@ class Tracer(trace_api.Tracer):
         sampler = provider._sampler
         self._sampler = sampler
         # built-in samplers answer with a bare decision; custom ones go through should_sample
-        self._decide = sampler._decide if (isinstance(sampler, Sampler)
-                                           and type(sampler).should_sample is Sampler.should_sample) else None
+        self._decide = (
+            sampler._decide
+            if (isinstance(sampler, Sampler) and type(sampler).should_sample is Sampler.should_sample)
+            else None
+        )
         # constant decisions (e.g. the default ParentBased(ALWAYS_ON)) need no call at all
         self._root_decision, self._child_decisions = constant_decisions(sampler) if self._decide else (None, None)
         # the default generator's ids are drawn inline: one getrandbits call per span
@@ -99,8 +103,17 @@ class Tracer(trace_api.Tracer):
     def resource(self):
         return self._resource
 
-    def start_span(self, name, context=None, kind=_INTERNAL, attributes=None, links=None, start_time=None,
-                   record_exception=True, set_status_on_exception=True):
+    def start_span(
+        self,
+        name,
+        context=None,
+        kind=_INTERNAL,
+        attributes=None,
+        links=None,
+        start_time=None,
+        record_exception=True,
+        set_status_on_exception=True,
+    ):
         try:
             self._count_started()
             parent_span = (_get_current() if context is None else context).get(_SPAN_KEY)
@@ -135,20 +148,32 @@ class Tracer(trace_api.Tracer):
                     trace_state = DEFAULT_TRACE_STATE
                 else:
                     table = self._child_decisions
-                    decision = (table[(parent[2] << 1) | (parent[3] & 1)] if table is not None
-                                else decide(parent, trace_id))
+                    decision = (
+                        table[(parent[2] << 1) | (parent[3] & 1)] if table is not None else decide(parent, trace_id)
+                    )
                     trace_state = parent[4]
             else:
                 result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
                 decision = _as_decision(result.decision)
                 attributes = result.attributes
                 trace_state = result.trace_state if result.trace_state is not None else DEFAULT_TRACE_STATE
-            span_context = _new_tuple(SpanContext, (trace_id, span_id, False,
-                                                    _FLAGS[random_bit | (decision == 2)], trace_state, True))
+            span_context = _new_tuple(
+                SpanContext, (trace_id, span_id, False, _FLAGS[random_bit | (decision == 2)], trace_state, True)
+            )
             if not decision:
                 return _NonRecordingSpan(span_context)
-            span = new_span(self, name, span_context, parent, kind, start_time, attributes, links,
-                            record_exception, set_status_on_exception)
+            span = new_span(
+                self,
+                name,
+                span_context,
+                parent,
+                kind,
+                start_time,
+                attributes,
+                links,
+                record_exception,
+                set_status_on_exception,
+            )
             starters = self._processor._starters
             if starters:
                 self._processor.on_start(span, context)
@@ -157,20 +182,38 @@ class Tracer(trace_api.Tracer):
             _log.exception("failed to start span %r", name)
             return trace_api.INVALID_SPAN
 
-    def start_as_current_span(self, name, context=None, kind=_INTERNAL, attributes=None, links=None,
-                              start_time=None, record_exception=True, set_status_on_exception=True,
-                              end_on_exit=True):
-        return _CurrentSpan(self, (name, context, kind, attributes, links, start_time, record_exception,
-                                   set_status_on_exception), end_on_exit)
+    def start_as_current_span(
+        self,
+        name,
+        context=None,
+        kind=_INTERNAL,
+        attributes=None,
+        links=None,
+        start_time=None,
+        record_exception=True,
+        set_status_on_exception=True,
+        end_on_exit=True,
+    ):
+        return _CurrentSpan(
+            self,
+            (name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception),
+            end_on_exit,
+        )
 
 
 def _check_ids(trace_id, span_id) -> None:
     """A custom id generator's ids must be ints in range, or the span context breaks propagators
     (formatting them raises in the application) and exporters."""
-    if type(trace_id) is not int or not 0 < trace_id < 1 << 128 or type(span_id) is not int \
-            or not 0 < span_id < 1 << 64:
-        raise ValueError(f"the id generator returned invalid ids (of types {type(trace_id).__name__}, "
-                         f"{type(span_id).__name__}, or out of range)")
+    if (
+        type(trace_id) is not int
+        or not 0 < trace_id < 1 << 128
+        or type(span_id) is not int
+        or not 0 < span_id < 1 << 64
+    ):
+        raise ValueError(
+            f"the id generator returned invalid ids (of types {type(trace_id).__name__}, "
+            f"{type(span_id).__name__}, or out of range)"
+        )
 
 
 class _CurrentSpan:
@@ -217,16 +260,19 @@ class _CurrentSpan:
     def __call__(self, func):
         tracer, args, end_on_exit = self._tracer, self._args, self._end_on_exit
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*a, **kw):
                 with _CurrentSpan(tracer, args, end_on_exit):
                     return await func(*a, **kw)
+
             return async_wrapper
 
         @functools.wraps(func)
         def wrapper(*a, **kw):
             with _CurrentSpan(tracer, args, end_on_exit):
                 return func(*a, **kw)
+
         return wrapper
 
 
@@ -238,9 +284,15 @@ class TracerProvider(trace_api.TracerProvider):
     ``add_span_processor`` (``otel_lite.configure`` does that for you).
     """
 
-    def __init__(self, sampler=None, resource=None, shutdown_on_exit: bool = True,
-                 active_span_processor=None, id_generator: IdGenerator | None = None,
-                 span_limits: SpanLimits | None = None):
+    def __init__(
+        self,
+        sampler=None,
+        resource=None,
+        shutdown_on_exit: bool = True,
+        active_span_processor=None,
+        id_generator: IdGenerator | None = None,
+        span_limits: SpanLimits | None = None,
+    ):
         self._sampler = sampler if sampler is not None else sampler_from_env()
         self._resource = as_resource(resource)
         self._id_generator = id_generator if id_generator is not None else RandomIdGenerator()
@@ -263,6 +315,7 @@ class TracerProvider(trace_api.TracerProvider):
                 provider = ref()
                 if provider is not None:
                     provider.shutdown()
+
             self._atexit = _at_exit
             atexit.register(_at_exit)
 
@@ -294,8 +347,13 @@ class TracerProvider(trace_api.TracerProvider):
     def id_generator(self):
         return self._id_generator
 
-    def get_tracer(self, instrumenting_module_name: str, instrumenting_library_version: str | None = None,
-                   schema_url: str | None = None, attributes=None) -> trace_api.Tracer:
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes=None,
+    ) -> trace_api.Tracer:
         if self._disabled:
             return trace_api.NoOpTracer()
         # names that are not str (None is fine for the version and the schema URL) become str
@@ -309,8 +367,12 @@ class TracerProvider(trace_api.TracerProvider):
             _log.error("get_tracer called with missing module name.")
             instrumenting_module_name = ""
         try:
-            key: tuple = (instrumenting_module_name, instrumenting_library_version, schema_url,
-                          tuple(sorted(attributes.items())) if attributes else None)
+            key: tuple = (
+                instrumenting_module_name,
+                instrumenting_library_version,
+                schema_url,
+                tuple(sorted(attributes.items())) if attributes else None,
+            )
             hash(key)
         except Exception:  # list-valued (or otherwise unhashable) scope attributes, or not a mapping
             try:
@@ -325,12 +387,14 @@ class TracerProvider(trace_api.TracerProvider):
                 tracer = self._tracers.get(key)
                 if tracer is None:
                     try:
-                        scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
-                                                     schema_url, attributes)
+                        scope = InstrumentationScope(
+                            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+                        )
                     except Exception:
                         _log.exception("get_tracer: invalid scope attributes ignored")
-                        scope = InstrumentationScope(instrumenting_module_name, instrumenting_library_version,
-                                                     schema_url)
+                        scope = InstrumentationScope(
+                            instrumenting_module_name, instrumenting_library_version, schema_url
+                        )
                     tracer = self._tracers[key] = Tracer(self, scope)
         return tracer
 
@@ -357,4 +421,3 @@ class TracerProvider(trace_api.TracerProvider):
         stats["spans_started"] = count_value(self._started)
         stats["spans_ended"] = count_value(self._ended)
         return stats
-

@@ -1,4 +1,5 @@
 """Resource: the attributes describing the entity that produces telemetry."""
+
 from __future__ import annotations
 
 import logging
@@ -56,16 +57,20 @@ class Resource:
         """The spec's merge: ``other`` wins on conflicting keys; conflicting
         non-empty schema URLs keep this resource (logged)."""
         if self._schema_url and other._schema_url and self._schema_url != other._schema_url:
-            _log.error("cannot merge resources with different schema URLs %r and %r",
-                       self._schema_url, other._schema_url)
+            _log.error(
+                "cannot merge resources with different schema URLs %r and %r", self._schema_url, other._schema_url
+            )
             return self
         merged = dict(self._attributes)
         merged.update(other._attributes)
         return Resource(merged, self._schema_url or other._schema_url)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, Resource) and self._schema_url == other._schema_url
-                and self._attributes == other._attributes)
+        return (
+            isinstance(other, Resource)
+            and self._schema_url == other._schema_url
+            and self._attributes == other._attributes
+        )
 
     def __hash__(self) -> int:
         if self._hash is None:
@@ -114,17 +119,19 @@ after_fork_in_child(_regenerate_instance_id)
 
 
 def _default_resource() -> Resource:
-    return Resource({
-        "telemetry.sdk.name": "otel-lite",
-        "telemetry.sdk.language": "python",
-        "telemetry.sdk.version": __version__,
-        "service.instance.id": _INSTANCE_ID,
-        "process.pid": os.getpid(),
-        "process.runtime.name": sys.implementation.name,
-        "process.runtime.version": platform.python_version(),
-        "host.name": socket.gethostname(),
-        "os.type": sys.platform,
-    })
+    return Resource(
+        {
+            "telemetry.sdk.name": "otel-lite",
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.version": __version__,
+            "service.instance.id": _INSTANCE_ID,
+            "process.pid": os.getpid(),
+            "process.runtime.name": sys.implementation.name,
+            "process.runtime.version": platform.python_version(),
+            "host.name": socket.gethostname(),
+            "os.type": sys.platform,
+        }
+    )
 
 
 def _env_resource() -> Resource:

@@ -6,6 +6,7 @@ Every built-in sampler implements both the SDK's public ``should_sample``
 it skips building a ``SamplingResult`` and re-reading the parent from the
 context, which is most of what sampling costs in the official SDK.
 """
+
 from __future__ import annotations
 
 import enum
@@ -60,12 +61,21 @@ class Sampler:
     def _decide(self, parent: trace_api.SpanContext | None, trace_id: int) -> Decision:
         raise NotImplementedError
 
-    def should_sample(self, parent_context, trace_id: int, name: str, kind=None, attributes=None,
-                      links: Sequence | None = None, trace_state: TraceState | None = None) -> SamplingResult:
+    def should_sample(
+        self,
+        parent_context,
+        trace_id: int,
+        name: str,
+        kind=None,
+        attributes=None,
+        links: Sequence | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
         parent = _parent_span_context(parent_context)
         decision = self._decide(parent, trace_id)
-        return SamplingResult(decision, attributes if decision else None,
-                              parent.trace_state if parent is not None else None)
+        return SamplingResult(
+            decision, attributes if decision else None, parent.trace_state if parent is not None else None
+        )
 
     def get_description(self) -> str:
         return type(self).__name__
@@ -123,17 +133,24 @@ class TraceIdRatioBased(Sampler):
 class ParentBased(Sampler):
     """Follows the parent's sampled flag; ``root`` decides for root spans."""
 
-    def __init__(self, root: Sampler, remote_parent_sampled: Sampler = ALWAYS_ON,
-                 remote_parent_not_sampled: Sampler = ALWAYS_OFF, local_parent_sampled: Sampler = ALWAYS_ON,
-                 local_parent_not_sampled: Sampler = ALWAYS_OFF):
+    def __init__(
+        self,
+        root: Sampler,
+        remote_parent_sampled: Sampler = ALWAYS_ON,
+        remote_parent_not_sampled: Sampler = ALWAYS_OFF,
+        local_parent_sampled: Sampler = ALWAYS_ON,
+        local_parent_not_sampled: Sampler = ALWAYS_OFF,
+    ):
         self._root = root
         self._remote_parent_sampled = remote_parent_sampled
         self._remote_parent_not_sampled = remote_parent_not_sampled
         self._local_parent_sampled = local_parent_sampled
         self._local_parent_not_sampled = local_parent_not_sampled
         # indexed by 2*is_remote + sampled
-        self._by_parent = tuple(_decider(s) for s in (local_parent_not_sampled, local_parent_sampled,
-                                                      remote_parent_not_sampled, remote_parent_sampled))
+        self._by_parent = tuple(
+            _decider(s)
+            for s in (local_parent_not_sampled, local_parent_sampled, remote_parent_not_sampled, remote_parent_sampled)
+        )
         self._root_decide = _decider(root)
 
     def _decide(self, parent, trace_id) -> Decision:
@@ -143,11 +160,13 @@ class ParentBased(Sampler):
         return self._by_parent[(parent[2] << 1) | (parent[3] & 1)](parent, trace_id)
 
     def get_description(self) -> str:
-        return f"ParentBased{{root:{self._root.get_description()},remoteParentSampled:" \
-               f"{self._remote_parent_sampled.get_description()},remoteParentNotSampled:" \
-               f"{self._remote_parent_not_sampled.get_description()},localParentSampled:" \
-               f"{self._local_parent_sampled.get_description()},localParentNotSampled:" \
-               f"{self._local_parent_not_sampled.get_description()}}}"
+        return (
+            f"ParentBased{{root:{self._root.get_description()},remoteParentSampled:"
+            f"{self._remote_parent_sampled.get_description()},remoteParentNotSampled:"
+            f"{self._remote_parent_not_sampled.get_description()},localParentSampled:"
+            f"{self._local_parent_sampled.get_description()},localParentNotSampled:"
+            f"{self._local_parent_not_sampled.get_description()}}}"
+        )
 
 
 def constant_decisions(sampler) -> tuple:
@@ -158,9 +177,15 @@ def constant_decisions(sampler) -> tuple:
         return sampler._decision, (sampler._decision,) * 4
     if type(sampler) in (ParentBased, ParentBasedTraceIdRatio):
         root = sampler._root._decision if isinstance(sampler._root, StaticSampler) else None
-        by_parent = tuple(d._decision if isinstance(d, StaticSampler) else None
-                          for d in (sampler._local_parent_not_sampled, sampler._local_parent_sampled,
-                                    sampler._remote_parent_not_sampled, sampler._remote_parent_sampled))
+        by_parent = tuple(
+            d._decision if isinstance(d, StaticSampler) else None
+            for d in (
+                sampler._local_parent_not_sampled,
+                sampler._local_parent_sampled,
+                sampler._remote_parent_not_sampled,
+                sampler._remote_parent_sampled,
+            )
+        )
         return root, (by_parent if None not in by_parent else None)
     return None, None
 
@@ -176,6 +201,7 @@ def _decider(sampler):
     def custom(parent, trace_id):  # a custom delegate: go through its public interface
         ctx = trace_api.set_span_in_context(trace_api.NonRecordingSpan(parent)) if parent is not None else None
         return _as_decision(sampler.should_sample(ctx, trace_id, "").decision)
+
     return custom
 
 

@@ -7,6 +7,7 @@ dict; events and links lists are created only when used.  There is no lock:
 a span is written by the thread that owns it (the API's contract), and
 ``end()`` is made idempotent by a single check-and-set of ``_end_time``.
 """
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,7 @@ class Event:
 
     __slots__ = ("_name", "_attributes", "_timestamp", "_dropped")
 
-    def __init__(self, name: str, attributes: Mapping | None = None, timestamp: int | None = None,
-                 dropped: int = 0):
+    def __init__(self, name: str, attributes: Mapping | None = None, timestamp: int | None = None, dropped: int = 0):
         self._name = name
         self._attributes = attributes  # a dict we own, or None
         self._timestamp = timestamp if timestamp is not None else _time_ns()
@@ -235,8 +235,9 @@ class InstrumentationScope:
 
     __slots__ = ("_name", "_version", "_schema_url", "_attributes", "_key")
 
-    def __init__(self, name: str, version: str | None = None, schema_url: str | None = None,
-                 attributes: Mapping | None = None):
+    def __init__(
+        self, name: str, version: str | None = None, schema_url: str | None = None, attributes: Mapping | None = None
+    ):
         self._name = name
         self._version = version
         self._schema_url = schema_url or ""
@@ -258,8 +259,15 @@ class InstrumentationScope:
         return f"InstrumentationScope({self._name!r}, {self._version!r}, {self._schema_url!r})"
 
     def to_json(self, indent: int | None = 4) -> str:
-        return json.dumps({"name": self._name, "version": self._version, "schema_url": self._schema_url,
-                           "attributes": dict(self._attributes)}, indent=indent)
+        return json.dumps(
+            {
+                "name": self._name,
+                "version": self._version,
+                "schema_url": self._schema_url,
+                "attributes": dict(self._attributes),
+            },
+            indent=indent,
+        )
 
 
 class Span(trace_api.Span):
@@ -340,18 +348,23 @@ class Span(trace_api.Span):
                 event._attributes = None
             # the common case inline (a small dict of scalars under str keys, no length limit): the
             # checks of clean_attributes' fast path without its call
-            elif type(attributes) is dict and limits.max_attribute_length is None and (
-                    limits.max_event_attributes is None or len(attributes) <= limits.max_event_attributes):
+            elif (
+                type(attributes) is dict
+                and limits.max_attribute_length is None
+                and (limits.max_event_attributes is None or len(attributes) <= limits.max_event_attributes)
+            ):
                 for key, value in attributes.items():
                     if type(value) not in _SCALARS or type(key) is not str or not key:
-                        event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
-                                                                             None)
+                        event._attributes, event._dropped = clean_attributes(
+                            attributes, limits.max_event_attributes, None
+                        )
                         break
                 else:
                     event._attributes = attributes.copy()
             else:
-                event._attributes, event._dropped = clean_attributes(attributes, limits.max_event_attributes,
-                                                                     limits.max_attribute_length)
+                event._attributes, event._dropped = clean_attributes(
+                    attributes, limits.max_event_attributes, limits.max_attribute_length
+                )
         except Exception:  # not a mapping, or one that fails to iterate
             _warn("event_attributes", "add_event() attributes must be a mapping: ignored")
             event._attributes, event._dropped = None, 0
@@ -391,8 +404,7 @@ class Span(trace_api.Span):
         limits = self._tracer._limits
         dropped = 0
         if attributes:
-            attributes, dropped = clean_attributes(attributes, limits.max_link_attributes,
-                                                   limits.max_attribute_length)
+            attributes, dropped = clean_attributes(attributes, limits.max_link_attributes, limits.max_attribute_length)
         link = Link(context, attributes, dropped)
         links = self._links
         if links is None:
@@ -419,8 +431,7 @@ class Span(trace_api.Span):
             if current is StatusCode.OK or status.status_code is StatusCode.UNSET:
                 return
             if description is not None:
-                _log.warning("Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
-                             description)
+                _log.warning("Description %s ignored. Use either `Status` or `(StatusCode, Description)`", description)
             self._status = status
         elif isinstance(status, StatusCode):
             if current is StatusCode.OK or status is StatusCode.UNSET:
@@ -430,14 +441,22 @@ class Span(trace_api.Span):
                 description = None
             self._status = Status(status, description)
 
-    def record_exception(self, exception: BaseException, attributes=None, timestamp: int | None = None,
-                         escaped: bool = False) -> None:
+    def record_exception(
+        self, exception: BaseException, attributes=None, timestamp: int | None = None, escaped: bool = False
+    ) -> None:
         if self._end_time is not None:
             _warn("ended", "Calling record_exception() on an ended span (further such warnings are rate-limited)")
             return
         limits = self._tracer._limits
-        self._append_event(ExceptionEvent(exception, attributes, _timestamp(timestamp),
-                                          escaped, (limits.max_event_attributes, limits.max_attribute_length)))
+        self._append_event(
+            ExceptionEvent(
+                exception,
+                attributes,
+                _timestamp(timestamp),
+                escaped,
+                (limits.max_event_attributes, limits.max_attribute_length),
+            )
+        )
 
     def end(self, end_time: int | None = None) -> None:
         if self._end_time is not None:
@@ -540,15 +559,25 @@ class Span(trace_api.Span):
             "parent_id": f"0x{parent.span_id:016x}" if parent is not None else None,
             "start_time": _iso(self._start_time),
             "end_time": _iso(self._end_time),
-            "status": {"status_code": self._status.status_code.name,
-                       **({"description": self._status.description} if self._status.description else {})},
+            "status": {
+                "status_code": self._status.status_code.name,
+                **({"description": self._status.description} if self._status.description else {}),
+            },
             "attributes": dict(self._attributes),
-            "events": [{"name": e.name, "timestamp": _iso(e.timestamp), "attributes": dict(e.attributes)}
-                       for e in self.events],
-            "links": [{"context": {"trace_id": f"0x{link.context.trace_id:032x}",
-                                   "span_id": f"0x{link.context.span_id:016x}",
-                                   "trace_state": repr(link.context.trace_state)},
-                       "attributes": dict(link.attributes or {})} for link in self.links],
+            "events": [
+                {"name": e.name, "timestamp": _iso(e.timestamp), "attributes": dict(e.attributes)} for e in self.events
+            ],
+            "links": [
+                {
+                    "context": {
+                        "trace_id": f"0x{link.context.trace_id:032x}",
+                        "span_id": f"0x{link.context.span_id:016x}",
+                        "trace_state": repr(link.context.trace_state),
+                    },
+                    "attributes": dict(link.attributes or {}),
+                }
+                for link in self.links
+            ],
             "resource": json.loads(self.resource.to_json()),
         }
         return json.dumps(data, indent=indent, default=str)
@@ -558,8 +587,9 @@ class Span(trace_api.Span):
         return f"Span(name={self._name!r}, trace_id=0x{ctx.trace_id:032x}, span_id=0x{ctx.span_id:016x})"
 
 
-def new_span(tracer, name, span_context, parent, kind, start_time, attributes, links, record_exception,
-             set_status_on_exception) -> Span:
+def new_span(
+    tracer, name, span_context, parent, kind, start_time, attributes, links, record_exception, set_status_on_exception
+) -> Span:
     """The one constructor of a recording span: ``Tracer.start_span`` calls it once the sampler has
     said RECORD.  ``tracer`` gives the limits, the resource, the scope and the processor (read on
     ``end()``); ``parent`` is the parent ``SpanContext`` or None; the other arguments are
@@ -578,8 +608,9 @@ def new_span(tracer, name, span_context, parent, kind, start_time, attributes, l
     span._end_time = None
     if attributes:
         limits = tracer._limits
-        span._attributes, dropped = clean_attributes(attributes, limits.max_span_attributes,
-                                                     limits.max_span_attribute_length)
+        span._attributes, dropped = clean_attributes(
+            attributes, limits.max_span_attributes, limits.max_span_attribute_length
+        )
         if dropped:
             span._dropped_attributes = dropped
     else:

@@ -17,6 +17,7 @@ its gencode (protobuf, same major) or than the grpcio-tools that made it
 (grpcio), so pyproject's floors follow the tools used here. After generating,
 the modules are imported with this interpreter (skip with ``--no-check``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ PROTO_DIR = ROOT / "proto"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--python", default=os.environ.get("GEN_PROTOS_PYTHON", sys.executable),
-                    help="interpreter with grpcio-tools installed (default: $GEN_PROTOS_PYTHON or this one)")
+    ap.add_argument(
+        "--python",
+        default=os.environ.get("GEN_PROTOS_PYTHON", sys.executable),
+        help="interpreter with grpcio-tools installed (default: $GEN_PROTOS_PYTHON or this one)",
+    )
     ap.add_argument("--no-check", action="store_true", help="skip importing the generated modules")
     args = ap.parse_args(argv)
 
@@ -41,8 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         print("no .proto files under", PROTO_DIR, file=sys.stderr)
         return 1
     # `python -m grpc_tools.protoc` adds the well-known types (google/protobuf/*.proto) to the include path
-    cmd = [args.python, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--python_out={ROOT}", f"--pyi_out={ROOT}",
-           f"--grpc_python_out={ROOT}", *sources]
+    cmd = [
+        args.python,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO_DIR}",
+        f"--python_out={ROOT}",
+        f"--pyi_out={ROOT}",
+        f"--grpc_python_out={ROOT}",
+        *sources,
+    ]
     subprocess.run([args.python, "-m", "grpc_tools.protoc", "--version"], check=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -56,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
             if not init.exists():
                 init.write_text('"""Generated protobuf modules (scripts/gen_protos.py); do not edit."""\n')
             d = d.parent
-        modules.append(src[:-len(".proto")].replace("/", ".") + "_pb2")
+        modules.append(src[: -len(".proto")].replace("/", ".") + "_pb2")
         print("generated", src)
 
     if not args.no_check:
-        check = ("import importlib, sys\n"
-                 "for m in sys.argv[1:]:\n"
-                 "    importlib.import_module(m)\n"
-                 "    importlib.import_module(m + '_grpc')\n")
+        check = (
+            "import importlib, sys\n"
+            "for m in sys.argv[1:]:\n"
+            "    importlib.import_module(m)\n"
+            "    importlib.import_module(m + '_grpc')\n"
+        )
         subprocess.run([sys.executable, "-c", check, *modules], check=True, cwd=ROOT)
         print(f"imported {len(modules)} modules (and their _grpc modules) with {sys.executable}")
     return 0

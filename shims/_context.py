@@ -9,6 +9,7 @@ sees exactly what ``set_span_in_context`` / ``baggage.set_baggage`` would give).
 Otherwise (a custom ``OTEL_PYTHON_CONTEXT``, or a future API without those
 names) it falls back to the public functions.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,11 @@ try:
     from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
     from opentelemetry.trace.propagation import _SPAN_KEY as SPAN_KEY
 
-    _VAR = context_api._RUNTIME_CONTEXT._current_context \
-        if isinstance(context_api._RUNTIME_CONTEXT, ContextVarsRuntimeContext) else None
+    _VAR = (
+        context_api._RUNTIME_CONTEXT._current_context
+        if isinstance(context_api._RUNTIME_CONTEXT, ContextVarsRuntimeContext)
+        else None
+    )
 except (ImportError, AttributeError):
     _VAR = None
 

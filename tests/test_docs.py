@@ -1,4 +1,5 @@
 """The README and the generated configuration reference stay true."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,9 @@ def test_configuration_reference_is_generated_from_the_config_classes():
     from otel_lite.collector.reference import render_reference
 
     current = (ROOT / "docs" / "configuration.md").read_text()
-    assert current.strip() == render_reference().strip(), \
+    assert current.strip() == render_reference().strip(), (
         "regenerate it: python -m otel_lite.collector.reference > docs/configuration.md"
+    )
 
 
 def test_readme_opens_with_the_two_commands_ci_runs():

@@ -1,5 +1,6 @@
 """``pip install otel-lite`` is the SDK alone: the collector's stack is the
 ``collector`` extra, and the collector command says what to install when it is missing."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,7 @@ sys.meta_path.insert(0, _Block())
 
 def _run(code: str) -> subprocess.CompletedProcess:
     prelude = _BLOCK.format(blocked=set(COLLECTOR_MODULES) | {"thrift"})
-    return subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
 def _base_requirements() -> set[str]:
@@ -41,8 +41,18 @@ def _base_requirements() -> set[str]:
 def test_the_sdk_install_pulls_in_nothing_of_the_collector():
     base = _base_requirements()
     assert base, "otel-lite's metadata lists no requirements"
-    collector_only = {"fastapi", "uvicorn", "pyyaml", "prometheus-client", "zstandard", "psutil", "httpx",
-                      "thriftpy2", "thrift", "pydantic"}
+    collector_only = {
+        "fastapi",
+        "uvicorn",
+        "pyyaml",
+        "prometheus-client",
+        "zstandard",
+        "psutil",
+        "httpx",
+        "thriftpy2",
+        "thrift",
+        "pydantic",
+    }
     assert not base & collector_only, base & collector_only
 
 

@@ -6,6 +6,7 @@ resource, scope, span, event and link.  Lines are rate-limited like the Go
 exporter's zap sampler: per second, the first ``sampling_initial`` batches
 are logged, then every ``sampling_thereafter``-th.
 """
+
 from __future__ import annotations
 
 import sys
@@ -71,8 +72,9 @@ def _any_value(v) -> str:
 
 
 def _attrs(attributes, indent: str) -> list[str]:
-    return [f"{indent}-> {kv.key}: {kv.value.WhichOneof('value') or 'Empty'}({_any_value(kv.value)})"
-            for kv in attributes]
+    return [
+        f"{indent}-> {kv.key}: {kv.value.WhichOneof('value') or 'Empty'}({_any_value(kv.value)})" for kv in attributes
+    ]
 
 
 def format_detailed(traces: Traces) -> str:
@@ -120,8 +122,10 @@ def _format_normal(traces: Traces) -> str:
         for ss in rs.scope_spans:
             for span in ss.spans:
                 dur_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
-                lines.append(f"{span.name} {span.trace_id.hex()} {span.span_id.hex()} kind={span.kind} "
-                             f"status={span.status.code} duration={dur_ms:.3f}ms")
+                lines.append(
+                    f"{span.name} {span.trace_id.hex()} {span.span_id.hex()} kind={span.kind} "
+                    f"status={span.status.code} duration={dur_ms:.3f}ms"
+                )
     return "\n".join(lines)
 
 
@@ -138,8 +142,7 @@ class DebugExporter(Exporter):
     async def push(self, traces: Traces) -> None:
         if not self._sampler.allow():
             return
-        self._emit(f"Traces {{\"resource spans\": {len(traces.message.resource_spans)}, "
-                   f"\"spans\": {traces.span_count}}}")
+        self._emit(f'Traces {{"resource spans": {len(traces.message.resource_spans)}, "spans": {traces.span_count}}}')
         if self.config.verbosity == "normal":
             self._emit(_format_normal(traces))
         elif self.config.verbosity == "detailed":
@@ -150,5 +153,6 @@ def _create(settings, config: DebugExporterConfig, next_consumer) -> DebugExport
     return DebugExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="debug", config_class=DebugExporterConfig, create=_create,
-                  stability="development")
+FACTORY = Factory(
+    kind="exporter", type="debug", config_class=DebugExporterConfig, create=_create, stability="development"
+)

@@ -14,6 +14,7 @@ start unless ``append: true``; with ``rotation`` it is appended to and rolled
 over to ``<name>-<UTC timestamp><ext>`` past ``max_megabytes``, keeping
 ``max_backups`` old files (0 = all) no older than ``max_days`` (0 = forever).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -228,7 +229,7 @@ def read_proto_file(path: str) -> list[bytes]:
     pos = 0
     while pos + 4 <= len(data):
         (n,) = _LEN.unpack_from(data, pos)
-        out.append(data[pos + 4:pos + 4 + n])
+        out.append(data[pos + 4 : pos + 4 + n])
         pos += 4 + n
     return out
 
@@ -237,5 +238,4 @@ def _create(settings, config: FileExporterConfig, next_consumer) -> FileExporter
     return FileExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="file", config_class=FileExporterConfig, create=_create,
-                  stability="alpha")
+FACTORY = Factory(kind="exporter", type="file", config_class=FileExporterConfig, create=_create, stability="alpha")

@@ -25,6 +25,7 @@ A concrete exporter subclasses ``Exporter`` and implements ``push`` (raising the
 taxonomy errors of ``otel_lite.collector.consumer``) and, if it holds a client,
 ``start_client`` / ``shutdown_client``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -131,9 +132,15 @@ def backoff_delays(cfg: RetryConfig, rng: random.Random | None = None):
 class Exporter(Component):
     """Base of queued/retrying exporters: subclasses implement ``push``."""
 
-    def __init__(self, settings, config: ExporterConfig | None = None, *,
-                 timeout: float | None = None, retry: RetryConfig | None = None,
-                 queue: QueueConfig | None = None):
+    def __init__(
+        self,
+        settings,
+        config: ExporterConfig | None = None,
+        *,
+        timeout: float | None = None,
+        retry: RetryConfig | None = None,
+        queue: QueueConfig | None = None,
+    ):
         self.settings = settings
         self.id = settings.id
         self.log: logging.Logger = settings.logger
@@ -209,10 +216,18 @@ class Exporter(Component):
         await queue.open()
         self._m_queue_size.set_function(queue.size)  # read at scrape time
         if self.queue.stored_spans():
-            self.log.info("persistent queue holds %d spans from a previous run; resending them",
-                          self.queue.stored_spans())
-        self._batcher = QueueBatcher(self.queue, self._send, q.num_consumers, self.batch_cfg, self._lost,
-                                     name=f"exporter {self.id}", logger=self.log)
+            self.log.info(
+                "persistent queue holds %d spans from a previous run; resending them", self.queue.stored_spans()
+            )
+        self._batcher = QueueBatcher(
+            self.queue,
+            self._send,
+            q.num_consumers,
+            self.batch_cfg,
+            self._lost,
+            name=f"exporter {self.id}",
+            logger=self.log,
+        )
         self._batcher.start()
 
     def _make_queue(self, q: QueueConfig, host) -> SendingQueue:
@@ -222,13 +237,20 @@ class Exporter(Component):
 
         ext = host.get_extension(q.storage) if host is not None else None
         if ext is None or not hasattr(ext, "get_client"):
-            raise ConfigError("sending_queue.storage",
-                              f"storage extension {q.storage!r} not found: add it to 'extensions' and "
-                              "'service.extensions'")
+            raise ConfigError(
+                "sending_queue.storage",
+                f"storage extension {q.storage!r} not found: add it to 'extensions' and 'service.extensions'",
+            )
         client = ext.get_client(self.settings.kind, self.id, "traces")
-        return PersistentQueue(client.path, capacity=q.queue_size, fsync=client.fsync,
-                               lock_timeout=client.timeout, logger=self.log, measure=sizer(q.sizer),
-                               sizer_name=q.sizer)
+        return PersistentQueue(
+            client.path,
+            capacity=q.queue_size,
+            fsync=client.fsync,
+            lock_timeout=client.timeout,
+            logger=self.log,
+            measure=sizer(q.sizer),
+            sizer_name=q.sizer,
+        )
 
     async def shutdown(self) -> None:
         if self._shut:
@@ -279,9 +301,13 @@ class Exporter(Component):
             self._refused_spans += n
             now = time.monotonic()
             if now - self._refused_logged_at >= 1.0:  # at most one line per second under overload
-                self.log.warning("Refusing data because sending_queue is full (senders are told to retry). "
-                                 "Try increasing queue_size. "
-                                 "error=%s refused_spans=%d", e, self._refused_spans)
+                self.log.warning(
+                    "Refusing data because sending_queue is full (senders are told to retry). "
+                    "Try increasing queue_size. "
+                    "error=%s refused_spans=%d",
+                    e,
+                    self._refused_spans,
+                )
                 self._refused_logged_at, self._refused_spans = now, 0
             raise
         if waiter is not None:
@@ -316,8 +342,9 @@ class Exporter(Component):
         part: BaseException | None = error
         while isinstance(part, ConsumerError) and part.failed is None:  # "no more retries left" wraps the last error
             part = part.__cause__
-        failed = spans if not isinstance(part, ConsumerError) or part.failed is None \
-            else min(spans, part.failed.span_count)
+        failed = (
+            spans if not isinstance(part, ConsumerError) or part.failed is None else min(spans, part.failed.span_count)
+        )
         if failed < spans:
             self._m_sent.inc(spans - failed)
         return failed
@@ -373,8 +400,9 @@ class Exporter(Component):
                 delay = max(delay, err.delay)
             if cfg.max_elapsed_time > 0 and time.monotonic() - started + delay > cfg.max_elapsed_time:
                 raise RetryableError(f"no more retries left: {err}") from err
-            self.log.info("Exporting failed. Will retry the request after interval. error=%s interval=%.3fs",
-                          err, delay)
+            self.log.info(
+                "Exporting failed. Will retry the request after interval. error=%s interval=%.3fs", err, delay
+            )
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
             except TimeoutError:

@@ -8,6 +8,7 @@ OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retried (with the server's RetryInfo
 delay when given); RESOURCE_EXHAUSTED only when it carries RetryInfo;
 everything else is permanent.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,8 +27,11 @@ __all__ = ["FACTORY", "OTLPGrpcExporterConfig", "OTLPGrpcExporter", "classify_rp
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-_COMPRESSION = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression,
-                "": grpc.Compression.NoCompression}
+_COMPRESSION = {
+    "gzip": grpc.Compression.Gzip,
+    "none": grpc.Compression.NoCompression,
+    "": grpc.Compression.NoCompression,
+}
 
 
 @dataclass
@@ -48,8 +52,11 @@ class OTLPGrpcExporterConfig(ExporterConfig):
         if self.tls.insecure_skip_verify:
             raise ConfigError("tls.insecure_skip_verify", "not supported by the gRPC exporter; set tls.ca_file")
         if not self.tls.insecure and not self.tls.uses_grpc_default_versions():
-            raise ConfigError("tls.min_version", "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
-                                                 "and max_version cannot be changed on the gRPC exporter")
+            raise ConfigError(
+                "tls.min_version",
+                "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
+                "and max_version cannot be changed on the gRPC exporter",
+            )
         for key in self.headers:
             if key != key.lower() or not key:
                 raise ConfigError(f"headers.{key}", "gRPC metadata keys must be lowercase")
@@ -59,9 +66,9 @@ def split_grpc_endpoint(endpoint: str) -> tuple[str, bool | None]:
     """(host:port, scheme says insecure?) — ``http://`` means plaintext, ``https://`` TLS."""
     endpoint = endpoint.strip()
     if endpoint.startswith("http://"):
-        return endpoint[len("http://"):].rstrip("/"), True
+        return endpoint[len("http://") :].rstrip("/"), True
     if endpoint.startswith("https://"):
-        return endpoint[len("https://"):].rstrip("/"), False
+        return endpoint[len("https://") :].rstrip("/"), False
     return endpoint, None
 
 
@@ -107,8 +114,9 @@ class OTLPGrpcExporter(Exporter):
                 options.append(("grpc.ssl_target_name_override", cfg.tls.server_name_override))
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         # no request serializer: the batch's bytes go on the wire untouched
-        self._call = self._channel.unary_unary(EXPORT_METHOD, request_serializer=None,
-                                               response_deserializer=ExportTraceServiceResponse.FromString)
+        self._call = self._channel.unary_unary(
+            EXPORT_METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+        )
 
     async def shutdown_client(self) -> None:
         if self._channel is not None:
@@ -122,14 +130,16 @@ class OTLPGrpcExporter(Exporter):
         if self._auth is not None:
             metadata = (metadata or ()) + tuple((k.lower(), v) for k, v in self._auth.headers().items())
         try:
-            response = await self._call(traces.to_bytes(), timeout=self.timeout or None,
-                                        metadata=metadata, compression=self._compression)
+            response = await self._call(
+                traces.to_bytes(), timeout=self.timeout or None, metadata=metadata, compression=self._compression
+            )
         except grpc.aio.AioRpcError as e:
             raise classify_rpc_error(e) from None
         ps = partial_success(response)
         if ps:
-            self.log.warning("Partial success response: message=%r dropped_spans=%d",
-                             ps.error_message, ps.rejected_spans)
+            self.log.warning(
+                "Partial success response: message=%r dropped_spans=%d", ps.error_message, ps.rejected_spans
+            )
 
 
 def _create(settings, config: OTLPGrpcExporterConfig, next_consumer) -> OTLPGrpcExporter:

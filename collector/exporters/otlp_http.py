@@ -8,6 +8,7 @@ the minimum delay), every other 4xx/5xx is permanent, and connection errors are
 retried (the rules, and the JSON encoding, are ``otel_lite.otlp``'s, shared
 with the SDK's exporter).  Response bodies are read up to 64 KiB.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,8 +66,9 @@ class OTLPHttpExporterConfig(ExporterConfig):
         if self.encoding not in ("proto", "json"):
             raise ConfigError("encoding", f"unsupported encoding {self.encoding!r} (use proto or json)")
         if self.compression not in _COMPRESSIONS:
-            raise ConfigError("compression", f"unsupported compression {self.compression!r} "
-                                             "(use gzip, zstd, deflate or none)")
+            raise ConfigError(
+                "compression", f"unsupported compression {self.compression!r} (use gzip, zstd, deflate or none)"
+            )
         if self.max_idle_conns < 0:
             raise ConfigError("max_idle_conns", "must not be negative")
 
@@ -94,14 +96,17 @@ class OTLPHttpExporter(Exporter):
         self._client: httpx.AsyncClient | None = None
         self._json = config.encoding == "json"
         self._compress = _compressor(config.compression)
-        self._headers = {"Content-Type": "application/json" if self._json else "application/x-protobuf",
-                         "User-Agent": "otel-lite-collector"}
+        self._headers = {
+            "Content-Type": "application/json" if self._json else "application/x-protobuf",
+            "User-Agent": "otel-lite-collector",
+        }
         if self._compress is not None:
             self._headers["Content-Encoding"] = "deflate" if config.compression == "zlib" else config.compression
         self._headers.update(config.headers)
         self._auth: ClientAuthenticator | None = None  # auth extension: its headers go in every request
-        self._extensions = {"sni_hostname": config.tls.server_name_override} if config.tls.server_name_override \
-            else None
+        self._extensions = (
+            {"sni_hostname": config.tls.server_name_override} if config.tls.server_name_override else None
+        )
 
     async def start_client(self, host) -> None:
         if self.config.auth is not None:
@@ -112,8 +117,11 @@ class OTLPHttpExporter(Exporter):
         # one connection per queue consumer; without a queue, callers send concurrently
         pool = self.queue_cfg.num_consumers if self.queue_cfg else max(self.config.max_idle_conns, 10)
         self._client = httpx.AsyncClient(
-            verify=verify, timeout=self.timeout or None, follow_redirects=False,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=self.config.max_idle_conns))
+            verify=verify,
+            timeout=self.timeout or None,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=self.config.max_idle_conns),
+        )
 
     async def shutdown_client(self) -> None:
         if self._client is not None:
@@ -135,8 +143,9 @@ class OTLPHttpExporter(Exporter):
             raise RetryableError("exporter not started")
         body = await self._body(traces)
         headers = self._headers if self._auth is None else {**self._headers, **self._auth.headers()}
-        request = self._client.build_request("POST", self.url, content=body, headers=headers,
-                                             extensions=self._extensions)
+        request = self._client.build_request(
+            "POST", self.url, content=body, headers=headers, extensions=self._extensions
+        )
         try:
             response = await self._client.send(request, stream=True)
             try:
@@ -167,8 +176,9 @@ class OTLPHttpExporter(Exporter):
             self.log.warning("could not parse the export response: %s", e)
             return
         if ps:
-            self.log.warning("Partial success response: message=%r dropped_spans=%d", ps.error_message,
-                             ps.rejected_spans)
+            self.log.warning(
+                "Partial success response: message=%r dropped_spans=%d", ps.error_message, ps.rejected_spans
+            )
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -10,6 +10,7 @@ All SQLite work runs on one dedicated thread (the connection lives there), so
 the event loop never blocks on disk.  Concurrent ``put``s are committed
 together in one transaction (group commit): one fsync for many batches.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,10 @@ from .queue import QueueClosedError, QueueEntry, QueueFullError
 
 __all__ = ["PersistentQueue"]
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS queue "
-           "(id INTEGER PRIMARY KEY AUTOINCREMENT, spans INTEGER NOT NULL, data BLOB NOT NULL)")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS queue "
+    "(id INTEGER PRIMARY KEY AUTOINCREMENT, spans INTEGER NOT NULL, data BLOB NOT NULL)"
+)
 
 
 def _count_requests(traces: Traces) -> int:
@@ -39,8 +42,16 @@ class PersistentQueue:
 
     keeps_unsent = True
 
-    def __init__(self, path: str, capacity: int, fsync: bool = False, lock_timeout: float = 1.0,
-                 logger: logging.Logger | None = None, measure=None, sizer_name: str = "requests"):
+    def __init__(
+        self,
+        path: str,
+        capacity: int,
+        fsync: bool = False,
+        lock_timeout: float = 1.0,
+        logger: logging.Logger | None = None,
+        measure=None,
+        sizer_name: str = "requests",
+    ):
         self.path = path
         self.capacity = capacity
         self._measure = measure or _count_requests
@@ -87,8 +98,11 @@ class PersistentQueue:
         conn.execute(_SCHEMA)
         self._conn = conn
         rows = conn.execute("SELECT id, spans, length(data) FROM queue ORDER BY id").fetchall()
-        units = {"requests": lambda spans, size: 1, "items": lambda spans, size: spans,
-                 "bytes": lambda spans, size: size}[self._sizer_name]
+        units = {
+            "requests": lambda spans, size: 1,
+            "items": lambda spans, size: spans,
+            "bytes": lambda spans, size: size,
+        }[self._sizer_name]
         return [(row_id, spans, units(spans, size)) for row_id, spans, size in rows]
 
     def _commit_sync(self, rows: list[tuple[bytes, int]], deletes: list[int]) -> list[int]:
@@ -101,8 +115,7 @@ class PersistentQueue:
             if deletes:
                 conn.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in deletes])
             for data, spans in rows:
-                ids.append(conn.execute("INSERT INTO queue (spans, data) VALUES (?, ?)",
-                                        (spans, data)).lastrowid)  # type: ignore[arg-type]  # set by INSERT
+                ids.append(conn.execute("INSERT INTO queue (spans, data) VALUES (?, ?)", (spans, data)).lastrowid)  # type: ignore[arg-type]  # set by INSERT
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -111,7 +124,8 @@ class PersistentQueue:
 
     def _read_sync(self, row_id: int):
         row = self._conn.execute(  # type: ignore[union-attr]  # open while the queue runs
-            "SELECT data FROM queue WHERE id = ?", (row_id,)).fetchone()
+            "SELECT data FROM queue WHERE id = ?", (row_id,)
+        ).fetchone()
         return None if row is None else row[0]
 
     def _close_sync(self) -> None:
@@ -147,8 +161,9 @@ class PersistentQueue:
             raise QueueClosedError()
         units = self._measure(traces)
         if units > self.capacity:
-            raise PermanentError(f"request of size {units} is larger than the sending queue's "
-                                 f"capacity ({self.capacity})")
+            raise PermanentError(
+                f"request of size {units} is larger than the sending queue's capacity ({self.capacity})"
+            )
         if self._pending_units + self._in_flight + self._reserved + units > self.capacity:
             raise QueueFullError()
         self._reserved += units
@@ -170,8 +185,7 @@ class PersistentQueue:
             batch, self._to_write = self._to_write, []
             deletes, self._to_delete = self._to_delete, []
             try:
-                ids = await self._call(self._commit_sync, [(data, spans) for data, spans, _, _, _ in batch],
-                                       deletes)
+                ids = await self._call(self._commit_sync, [(data, spans) for data, spans, _, _, _ in batch], deletes)
             except Exception as e:
                 self.log.error("persistent queue write failed: %s", e)
                 for _, _, _, _, committed in batch:

@@ -10,6 +10,7 @@ retry and timeout without knowing which it has.
 Capacity and size are counted in the ``sizer``'s units (``requests``,
 ``items`` = spans, ``bytes``), as the Go exporterhelper does.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -117,8 +118,9 @@ class MemoryQueue:
             raise QueueClosedError()
         units = self._measure(traces)
         if units > self.capacity:
-            raise PermanentError(f"request of size {units} is larger than the sending queue's "
-                                 f"capacity ({self.capacity})")
+            raise PermanentError(
+                f"request of size {units} is larger than the sending queue's capacity ({self.capacity})"
+            )
         if self._used + units > self.capacity:
             raise QueueFullError()
         self._items.append(QueueEntry(traces, units, waiter))

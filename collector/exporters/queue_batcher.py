@@ -13,6 +13,7 @@ finished, so a persistent queue deletes rows only after their delivery (or
 definitive failure).  While every sender is busy the batcher waits, and new
 requests wait in the queue, where they are counted and bounded.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,9 +42,16 @@ def resolve(waiter: asyncio.Future | None, error: BaseException | None) -> None:
 
 
 class QueueBatcher:
-    def __init__(self, queue: SendingQueue, send: Callable[[Traces], Awaitable[None]], num_consumers: int,
-                 batch: QueueBatchConfig | None, on_lost: Callable[[int, str], None], name: str = "",
-                 logger: logging.Logger | None = None):
+    def __init__(
+        self,
+        queue: SendingQueue,
+        send: Callable[[Traces], Awaitable[None]],
+        num_consumers: int,
+        batch: QueueBatchConfig | None,
+        on_lost: Callable[[int, str], None],
+        name: str = "",
+        logger: logging.Logger | None = None,
+    ):
         self.queue = queue
         self.batch = batch
         self._send = send

@@ -13,6 +13,7 @@ token in constant time, against every configured token); as a client
 authenticator (an exporter's ``auth``) it adds that header to every request.
 Tokens are never logged nor echoed in errors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -105,8 +106,9 @@ class BearerTokenAuth(Component):
             except OSError as e:
                 if force:
                     raise ConfigError("filename", f"cannot read {path!r}: {e.strerror or e}") from None
-                self.log.warning("cannot re-read the token file %r (%s); keeping the previous token",
-                                 path, e.strerror or e)
+                self.log.warning(
+                    "cannot re-read the token file %r (%s); keeping the previous token", path, e.strerror or e
+                )
                 return
             if not token or _bad_value(token.decode("latin-1")):
                 if force:
@@ -130,8 +132,7 @@ class BearerTokenAuth(Component):
             raise AuthError(f"missing {self.config.header} header", challenge)
         if self._scheme:
             scheme, _, presented = value.strip().partition(" ")
-            scheme_ok = hmac.compare_digest(scheme.lower().encode("latin-1", "replace"),
-                                            self._scheme.lower().encode())
+            scheme_ok = hmac.compare_digest(scheme.lower().encode("latin-1", "replace"), self._scheme.lower().encode())
         else:
             presented, scheme_ok = value.strip(), True
         # digests of equal length: the comparison time tells neither the token's length nor its prefix

@@ -16,6 +16,7 @@ survives those too, at the cost of one fsync per group commit.
 writable (or can be created), else to a per-user directory:
 ``$XDG_STATE_HOME/otel-lite/file_storage`` (``~/.local/state/...``).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ from dataclasses import dataclass
 
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 
-__all__ = ["FACTORY", "FileStorageConfig", "FileStorageExtension", "StorageClient", "default_directory",
-           "client_file_name"]
+__all__ = [
+    "FACTORY",
+    "FileStorageConfig",
+    "FileStorageExtension",
+    "StorageClient",
+    "default_directory",
+    "client_file_name",
+]
 
 SYSTEM_DIRECTORY = "/var/lib/otelcol/file_storage"
 

@@ -3,6 +3,7 @@
 A tiny HTTP/1.1 server on the collector's loop (one GET per connection is all a
 probe needs), so it costs nothing while idle.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,13 @@ class HealthCheckExtension(Component):
             if text:
                 return text.encode()
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started_at))
-        return json.dumps({"status": "Server available" if ready else "Server not available",
-                           "upSince": since, "uptime": _format_uptime(time.time() - self._started_at)}).encode()
+        return json.dumps(
+            {
+                "status": "Server available" if ready else "Server not available",
+                "upSince": since,
+                "uptime": _format_uptime(time.time() - self._started_at),
+            }
+        ).encode()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -77,8 +83,13 @@ class HealthCheckExtension(Component):
                 ready = self._ready()
                 status = "200 OK" if ready else "503 Service Unavailable"
                 body, ctype = self._body(ready), "application/json"
-            writer.write((f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                          "Connection: close\r\n\r\n").encode() + (b"" if method == "HEAD" else body))
+            writer.write(
+                (
+                    f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n"
+                ).encode()
+                + (b"" if method == "HEAD" else body)
+            )
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
             pass  # a broken or oversized probe: just close

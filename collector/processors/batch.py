@@ -20,6 +20,7 @@ answered once its request is accepted, in one of two ways, chosen at start:
   ``otelcol_processor_batch_dropped_spans`` and logged with totals.  At most
   ``_MAX_PENDING`` batches wait for export; past that callers wait (backpressure).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,30 @@ from ..consumer import Traces
 __all__ = ["BatchConfig", "BatchProcessor", "FACTORY", "split_traces"]
 
 # the Go processor's bucket boundaries for otelcol_processor_batch_batch_send_size
-_SEND_SIZE_BUCKETS = (10, 25, 50, 75, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000, 7000,
-                      8000, 9000, 10000, 20000, 30000, 50000, 100000)
+_SEND_SIZE_BUCKETS = (
+    10,
+    25,
+    50,
+    75,
+    100,
+    250,
+    500,
+    750,
+    1000,
+    2000,
+    3000,
+    4000,
+    5000,
+    6000,
+    7000,
+    8000,
+    9000,
+    10000,
+    20000,
+    30000,
+    50000,
+    100000,
+)
 _MAX_PENDING = 4  # batches formed and waiting for the exporter, before callers wait
 
 
@@ -63,8 +86,9 @@ class BatchConfig(ComponentConfig):
         """The same rules as a sending queue's ``batch`` (None: ``timeout: 0``, no batching)."""
         if self.timeout <= 0:
             return None
-        return QueueBatchConfig(flush_timeout=self.timeout, min_size=self.send_batch_size,
-                                max_size=self.send_batch_max_size, sizer="items")
+        return QueueBatchConfig(
+            flush_timeout=self.timeout, min_size=self.send_batch_size, max_size=self.send_batch_max_size, sizer="items"
+        )
 
 
 class BatchProcessor(Component):
@@ -94,17 +118,26 @@ class BatchProcessor(Component):
         label = str(settings.id)
         tel = settings.telemetry
         self._m_send_size = tel.histogram(
-            "otelcol_processor_batch_batch_send_size", "Number of units in the batch",
-            ["processor"], buckets=_SEND_SIZE_BUCKETS).labels(label)
+            "otelcol_processor_batch_batch_send_size",
+            "Number of units in the batch",
+            ["processor"],
+            buckets=_SEND_SIZE_BUCKETS,
+        ).labels(label)
         self._m_size_trigger = tel.counter(
             "otelcol_processor_batch_batch_size_trigger_send",
-            "Number of times the batch was sent due to a size trigger", ["processor"]).labels(label)
+            "Number of times the batch was sent due to a size trigger",
+            ["processor"],
+        ).labels(label)
         self._m_timeout_trigger = tel.counter(
             "otelcol_processor_batch_timeout_trigger_send",
-            "Number of times the batch was sent due to a timeout trigger", ["processor"]).labels(label)
+            "Number of times the batch was sent due to a timeout trigger",
+            ["processor"],
+        ).labels(label)
         self._m_dropped = tel.counter(
             "otelcol_processor_batch_dropped_spans",
-            "Spans acknowledged by the batch processor that the next component refused", ["processor"]).labels(label)
+            "Spans acknowledged by the batch processor that the next component refused",
+            ["processor"],
+        ).labels(label)
 
     def undelivered(self) -> tuple[int, int]:
         return self._dropped_total, 0
@@ -177,9 +210,13 @@ class BatchProcessor(Component):
         self._dropped_total += spans
         now = time.monotonic()
         if now - self._dropped_logged_at >= 1.0:  # one line per second under sustained failure
-            self._logger.error("Sender failed; the batch was already acknowledged and is dropped. "
-                               "error=%s dropped_spans=%d dropped_spans_total=%d",
-                               error, self._dropped, self._dropped_total)
+            self._logger.error(
+                "Sender failed; the batch was already acknowledged and is dropped. "
+                "error=%s dropped_spans=%d dropped_spans_total=%d",
+                error,
+                self._dropped,
+                self._dropped_total,
+            )
             self._dropped_logged_at, self._dropped = now, 0
 
     async def shutdown(self) -> None:
@@ -189,8 +226,9 @@ class BatchProcessor(Component):
         if self._exporter is not None:
             await asyncio.gather(self._exporter, return_exceptions=True)
         if self._dropped:
-            self._logger.error("batch processor stopped; dropped_spans=%d dropped_spans_total=%d",
-                               self._dropped, self._dropped_total)
+            self._logger.error(
+                "batch processor stopped; dropped_spans=%d dropped_spans_total=%d", self._dropped, self._dropped_total
+            )
             self._dropped = 0
 
 

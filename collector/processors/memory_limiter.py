@@ -10,6 +10,7 @@ measured quantity is what the process really holds: its RSS.
 
 The per-call cost is reading one flag and bumping one counter.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,8 +55,7 @@ class MemoryLimiterConfig(ComponentConfig):
         if self.limit_percentage > 100 or self.spike_limit_percentage > 100:
             key = "limit_percentage" if self.limit_percentage > 100 else "spike_limit_percentage"
             raise ConfigError(key, "memoryLimitPercentage and memorySpikePercentage must be less than 100")
-        if self.limit_mib == 0 and self.spike_limit_percentage and \
-                self.spike_limit_percentage >= self.limit_percentage:
+        if self.limit_mib == 0 and self.spike_limit_percentage and self.spike_limit_percentage >= self.limit_percentage:
             raise ConfigError("spike_limit_percentage", "must be smaller than limit_percentage")
 
     def limits(self, total_memory: int | None = None) -> tuple[int, int]:
@@ -103,11 +103,13 @@ class MemoryLimiterProcessor(Component):
         self._m_accepted = tel.counter(
             "otelcol_processor_memory_limiter_accepted_spans",
             "Number of spans successfully pushed into the next component in the pipeline.",
-            ["processor"]).labels(label)
+            ["processor"],
+        ).labels(label)
         self._m_refused = tel.counter(
             "otelcol_processor_memory_limiter_refused_spans",
             "Number of spans that were rejected by the memory limiter.",
-            ["processor"]).labels(label)
+            ["processor"],
+        ).labels(label)
 
     async def start(self, host) -> None:
         if self._task is None:
@@ -140,10 +142,13 @@ class MemoryLimiterProcessor(Component):
             if refusing:
                 self._logger.warning(
                     "Memory usage is above soft limit. Refusing data. cur_mem_mib=%d soft_limit_mib=%d",
-                    usage // MIB, self.soft_limit // MIB)
+                    usage // MIB,
+                    self.soft_limit // MIB,
+                )
             else:
-                self._logger.info("Memory usage back within limits. Resuming normal operation. cur_mem_mib=%d",
-                                  usage // MIB)
+                self._logger.info(
+                    "Memory usage back within limits. Resuming normal operation. cur_mem_mib=%d", usage // MIB
+                )
 
     async def consume(self, traces: Traces) -> None:
         if self.refusing:

@@ -21,6 +21,7 @@ Thresholds and randomness are plain ints in [0, 2**56]; a span is kept when
 this module holds the modes and the processor.  Spans are removed from the
 parsed request in place; no span is converted to a Python object.
 """
+
 from __future__ import annotations
 
 import math
@@ -230,10 +231,14 @@ class ProbabilisticSamplerProcessor(Component):
         self._label = label
         self._m_traces = tel.counter(
             "otelcol_processor_probabilistic_sampler_count_traces_sampled",
-            "[DEPRECATED] Count of spans that were sampled or not", ["processor", "policy", "sampled"])
+            "[DEPRECATED] Count of spans that were sampled or not",
+            ["processor", "policy", "sampled"],
+        )
         self._m_spans = tel.counter(
             "otelcol_processor_probabilistic_sampler_count_spans_processed",
-            "Count of spans that were sampled or not", ["processor", "policy", "sampled"])
+            "Count of spans that were sampled or not",
+            ["processor", "policy", "sampled"],
+        )
 
     def decide(self, trace_id: bytes, trace_state: str, priority: bool | None) -> tuple[str, bool, str | None]:
         """-> (policy name, sampled, new tracestate or None when not to be written)."""
@@ -341,5 +346,6 @@ def _create(settings, config: ProbabilisticSamplerConfig, next_consumer) -> Prob
     return ProbabilisticSamplerProcessor(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="processor", type="probabilistic_sampler",
-                  config_class=ProbabilisticSamplerConfig, create=_create)
+FACTORY = Factory(
+    kind="processor", type="probabilistic_sampler", config_class=ProbabilisticSamplerConfig, create=_create
+)

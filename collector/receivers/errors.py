@@ -17,6 +17,7 @@ A gRPC failure carries the ``google.rpc.Status`` (``otel_lite.otlp.responses.rpc
 ``grpc-status-details-bin`` trailer and, when throttled, the bare ``RetryInfo`` in
 ``google.rpc.retryinfo-bin`` too (the only place opentelemetry-python's exporter reads it).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -35,8 +36,18 @@ from otel_lite.otlp.responses import (
 
 from ..consumer import PermanentError, ThrottledError
 
-__all__ = ["grpc_status_for", "http_status_for", "retry_delay", "describe", "GRPCFailure", "grpc_failure",
-           "abort_grpc", "HTTPFailure", "http_failure", "status_body"]
+__all__ = [
+    "grpc_status_for",
+    "http_status_for",
+    "retry_delay",
+    "describe",
+    "GRPCFailure",
+    "grpc_failure",
+    "abort_grpc",
+    "HTTPFailure",
+    "http_failure",
+    "status_body",
+]
 
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
@@ -44,8 +55,10 @@ _JSON = "application/json"
 # the HTTP status of a gRPC code (Go's errors.GetHTTPStatus); any other code is 500
 _GRPC_TO_HTTP = {
     **{grpc.StatusCode[name]: 503 for name in GRPC_RETRYABLE_CODES},  # retryable: 503, which HTTP retries
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.UNIMPLEMENTED: 404,
 }
 
@@ -90,6 +103,7 @@ def describe(exc: BaseException) -> str:
 
 # -- gRPC -------------------------------------------------------------------------------------------
 
+
 class GRPCFailure(NamedTuple):
     """What ``context.abort`` takes: ``abort(*failure)``."""
 
@@ -114,6 +128,7 @@ async def abort_grpc(context: grpc.aio.ServicerContext, exc: BaseException):
 
 
 # -- HTTP -------------------------------------------------------------------------------------------
+
 
 class HTTPFailure(NamedTuple):
     status: int

@@ -5,6 +5,7 @@ size, and decoding big or compressed bodies off the event loop.
 Errors are ``BadRequest`` (a 400 with the reason); ``BodyNotRead`` when the body was refused before
 its end (too large, too slow), so the answer must close the connection (``CLOSE``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,20 @@ import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["BadRequest", "TooLarge", "BodyNotRead", "BodyTooLarge", "BodyTimeout", "CLOSE", "COMPRESSIONS",
-           "OFFLOAD_BYTES", "read_body", "content_encoding", "decompress", "decode_body"]
+__all__ = [
+    "BadRequest",
+    "TooLarge",
+    "BodyNotRead",
+    "BodyTooLarge",
+    "BodyTimeout",
+    "CLOSE",
+    "COMPRESSIONS",
+    "OFFLOAD_BYTES",
+    "read_body",
+    "content_encoding",
+    "decompress",
+    "decode_body",
+]
 
 T = TypeVar("T")
 
@@ -138,8 +151,15 @@ def _decompress_and_parse(body: bytes, encoding: str, limit: int, parse: Callabl
     return parse(decompress(body, encoding, limit))
 
 
-async def decode_body(body: bytes, encoding: str, limit: int, parse: Callable[[bytes], T], *,
-                      allowed=COMPRESSIONS, offload_bytes: int = OFFLOAD_BYTES) -> T:
+async def decode_body(
+    body: bytes,
+    encoding: str,
+    limit: int,
+    parse: Callable[[bytes], T],
+    *,
+    allowed=COMPRESSIONS,
+    offload_bytes: int = OFFLOAD_BYTES,
+) -> T:
     """``parse`` applied to ``body`` decompressed (``decompress``; ``encoding`` must be in ``allowed``):
     on the loop for a small uncompressed body, in a thread for a big or compressed one, so that other
     clients stay served.  Raises ``BadRequest`` or whatever ``parse`` raises."""

@@ -19,6 +19,7 @@ Translation lives in ``jaeger_translate``. Undecodable input is rejected and
 counted in ``otelcol_receiver_refused_spans`` with the transport (one span per
 packet or request, since the real count is unknowable), and serving goes on.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,14 +51,21 @@ from .http_body import CLOSE, BadRequest, BodyNotRead, content_encoding, decode_
 from .jaeger_translate import BadInput, proto_batches_to_request, thrift_batch_to_request
 from .obsreport import TransportReport
 
-__all__ = ["FACTORY", "JaegerReceiverConfig", "JaegerReceiver", "decode_agent_packet", "decode_thrift_batch",
-           "TRANSPORTS"]
+__all__ = [
+    "FACTORY",
+    "JaegerReceiverConfig",
+    "JaegerReceiver",
+    "decode_agent_packet",
+    "decode_thrift_batch",
+    "TRANSPORTS",
+]
 
 COLLECTOR_SERVICE = "jaeger.api_v2.CollectorService"
 _IDL_DIR = Path(__file__).resolve().parent.parent / "legacy_proto" / "jaeger"
 # thriftpy2 builds the Thrift classes from the IDL once per process
-agent_thrift = thriftpy2.load(str(_IDL_DIR / "agent.thrift"), module_name="otel_lite_jaeger_agent_thrift",
-                              include_dirs=[str(_IDL_DIR)])
+agent_thrift = thriftpy2.load(
+    str(_IDL_DIR / "agent.thrift"), module_name="otel_lite_jaeger_agent_thrift", include_dirs=[str(_IDL_DIR)]
+)
 jaeger_thrift = agent_thrift.jaeger
 
 # obsreport transport labels of the Go receiver
@@ -70,6 +78,7 @@ _EMPTY_RESPONSE = collector_pb2.PostSpansResponse().SerializeToString()
 
 # ---------------------------------------------------------------------------
 # Config (names and defaults of the Go receiver; endpoints on loopback by default)
+
 
 @dataclass
 class UDPServerConfig(ComponentConfig):
@@ -140,8 +149,11 @@ class JaegerReceiverConfig(ComponentConfig):
 
     def validate(self) -> None:
         if all(getattr(self.protocols, n) is None for n in _PROTOCOL_NAMES):
-            raise ConfigError("protocols", "must specify at least one protocol when using the Jaeger receiver "
-                                           "(grpc, thrift_http, thrift_binary or thrift_compact)")
+            raise ConfigError(
+                "protocols",
+                "must specify at least one protocol when using the Jaeger receiver "
+                "(grpc, thrift_http, thrift_binary or thrift_compact)",
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -227,8 +239,9 @@ def decode_agent_packet(data: bytes, compact: bool):
     except BadInput:
         raise
     except Exception as e:  # thriftpy2 raises assorted errors (protocol, EOF, struct, unicode) on garbage
-        raise BadInput(f"malformed Thrift {'compact' if compact else 'binary'} packet: {type(e).__name__}: {e}") \
-            from None
+        raise BadInput(
+            f"malformed Thrift {'compact' if compact else 'binary'} packet: {type(e).__name__}: {e}"
+        ) from None
     if args.batch is None:
         raise BadInput("emitBatch without a batch")
     return args.batch
@@ -337,8 +350,7 @@ class _UDPServer:
                 continue
             self.inflight.acquire()
             try:  # errors are counted by push; UDP has no one to answer
-                future = asyncio.run_coroutine_threadsafe(self.receiver.push(traces, self.name),
-                                                          self.loop)  # type: ignore[arg-type]  # set by start()
+                future = asyncio.run_coroutine_threadsafe(self.receiver.push(traces, self.name), self.loop)  # type: ignore[arg-type]  # set by start()
             except RuntimeError:  # the loop is gone: nothing left to deliver to
                 self.inflight.release()
                 return
@@ -379,14 +391,18 @@ class _UDPServer:
             raise OSError(f"jaeger receiver: cannot listen on UDP {self.cfg.endpoint}: {e.strerror}") from None
         self.sock, self.port, self.loop = sock, sock.getsockname()[1], asyncio.get_running_loop()
         rid = self.receiver.settings.id
-        self.threads = [threading.Thread(target=self._read, args=(sock,), name=f"jaeger-{rid}-{self.name}-reader",
-                                         daemon=True)]
-        self.threads += [threading.Thread(target=self._work, name=f"jaeger-{rid}-{self.name}-{i}", daemon=True)
-                         for i in range(self.cfg.workers)]
+        self.threads = [
+            threading.Thread(target=self._read, args=(sock,), name=f"jaeger-{rid}-{self.name}-reader", daemon=True)
+        ]
+        self.threads += [
+            threading.Thread(target=self._work, name=f"jaeger-{rid}-{self.name}-{i}", daemon=True)
+            for i in range(self.cfg.workers)
+        ]
         for t in self.threads:
             t.start()
-        self.receiver.log.info("Jaeger agent UDP receiver listening",
-                               extra={"transport": self.name, "endpoint": f"{host}:{self.port}"})
+        self.receiver.log.info(
+            "Jaeger agent UDP receiver listening", extra={"transport": self.name, "endpoint": f"{host}:{self.port}"}
+        )
 
     async def stop(self) -> None:
         sock, self.sock = self.sock, None
@@ -412,6 +428,7 @@ class _UDPServer:
 
 # ---------------------------------------------------------------------------
 # The receiver
+
 
 class JaegerReceiver(Component):
     def __init__(self, settings, config: JaegerReceiverConfig, next_consumer):
@@ -464,9 +481,14 @@ class JaegerReceiver(Component):
 
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
         server, port = await start_server(
-            cfg, COLLECTOR_SERVICE, {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)},  # raw bytes
-            name="jaeger receiver", path=f"receivers.{self.settings.id}.protocols.grpc", host=self._host,
-            on_auth_refused=self._m[T_GRPC].requests["refused"].inc)
+            cfg,
+            COLLECTOR_SERVICE,
+            {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)},  # raw bytes
+            name="jaeger receiver",
+            path=f"receivers.{self.settings.id}.protocols.grpc",
+            host=self._host,
+            on_auth_refused=self._m[T_GRPC].requests["refused"].inc,
+        )
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("Jaeger gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
@@ -489,8 +511,14 @@ class JaegerReceiver(Component):
                 return bad(f"Unsupported content type: {ctype[:100]}")
             try:
                 body = await read_body(request, limit, cfg.read_timeout)
-                traces = await decode_body(body, content_encoding(request), limit, _http_body_to_traces,
-                                           allowed=allowed, offload_bytes=_OFFLOAD_BYTES)
+                traces = await decode_body(
+                    body,
+                    content_encoding(request),
+                    limit,
+                    _http_body_to_traces,
+                    allowed=allowed,
+                    offload_bytes=_OFFLOAD_BYTES,
+                )
             except BodyNotRead as e:
                 return bad(f"Unable to process request body: {e}", e.status, CLOSE)
             except (BadRequest, BadInput) as e:
@@ -501,15 +529,20 @@ class JaegerReceiver(Component):
                 err = await receiver.push(traces, T_HTTP)
                 if err is not None:
                     failure = http_failure(err)
-                    return PlainTextResponse(f"Cannot submit Jaeger batch: {failure.message}\n", failure.status,
-                                             failure.headers)
+                    return PlainTextResponse(
+                        f"Cannot submit Jaeger batch: {failure.message}\n", failure.status, failure.headers
+                    )
             return Response(status_code=202)
 
         return Starlette(routes=[Route("/api/traces", post_traces, methods=["POST"])])
 
     async def _start_http(self, cfg: ThriftHTTPConfig) -> None:
-        server = cfg.server(self._http_app(cfg), name=f"receiver {self.settings.id}", log=self.log,
-                            path=f"receivers.{self.settings.id}.protocols.thrift_http")
+        server = cfg.server(
+            self._http_app(cfg),
+            name=f"receiver {self.settings.id}",
+            log=self.log,
+            path=f"receivers.{self.settings.id}.protocols.thrift_http",
+        )
         await server.start()
         self._http_server, self.http_port = server, server.port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
@@ -550,5 +583,4 @@ def _create(settings, config: JaegerReceiverConfig, next_consumer) -> JaegerRece
     return JaegerReceiver(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="receiver", type="jaeger", config_class=JaegerReceiverConfig, create=_create,
-                  stability="beta")
+FACTORY = Factory(kind="receiver", type="jaeger", config_class=JaegerReceiverConfig, create=_create, stability="beta")

@@ -18,6 +18,7 @@ int, bytes) and share one writer, so every mapping rule lives once:
 - logs → events named by their ``event`` field (removed), else "event";
 - flags: the sampled bit becomes the W3C sampled trace flag; µs → ns.
 """
+
 from __future__ import annotations
 
 import struct
@@ -147,8 +148,19 @@ class _ResourceWriter:
             attrs["opencensus.exporterversion"] = f"Jaeger-{version if isinstance(version, str) else ''}"
         _put_attributes(self.rs.resource.attributes, attrs)
 
-    def span(self, trace_id: bytes, span_id: bytes, parent_id: bytes, name: str, flags: int,
-             start_ns: int, end_ns: int, attrs: dict, links: list, events: list) -> None:
+    def span(
+        self,
+        trace_id: bytes,
+        span_id: bytes,
+        parent_id: bytes,
+        name: str,
+        flags: int,
+        start_ns: int,
+        end_ns: int,
+        attrs: dict,
+        links: list,
+        events: list,
+    ) -> None:
         """``links``: (trace_id, span_id, ref_type name); ``events``: (time_ns, name, attrs)."""
         scope = _scope_of(attrs)
         ss = self.scopes.get(scope)
@@ -158,13 +170,20 @@ class _ResourceWriter:
                 ss.scope.name, ss.scope.version = scope
         kind = attrs.pop("span.kind", None)
         if kind is not None:
-            kind = _KINDS.get(kind, Span.SPAN_KIND_UNSPECIFIED) if isinstance(kind, str) \
-                else Span.SPAN_KIND_UNSPECIFIED
+            kind = _KINDS.get(kind, Span.SPAN_KIND_UNSPECIFIED) if isinstance(kind, str) else Span.SPAN_KIND_UNSPECIFIED
         tracestate = attrs.pop("w3c.tracestate", None)
         # the W3C sampled bit; Jaeger's debug bit has no OTLP counterpart
-        span = ss.spans.add(trace_id=trace_id, span_id=span_id, parent_span_id=parent_id, name=name,
-                            start_time_unix_nano=start_ns, end_time_unix_nano=end_ns, flags=flags & _SAMPLED,
-                            kind=kind or 0, trace_state=tracestate if isinstance(tracestate, str) else "")
+        span = ss.spans.add(
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent_id,
+            name=name,
+            start_time_unix_nano=start_ns,
+            end_time_unix_nano=end_ns,
+            flags=flags & _SAMPLED,
+            kind=kind or 0,
+            trace_state=tracestate if isinstance(tracestate, str) else "",
+        )
         status = _status(kind or 0, attrs)
         if status is not None:
             span.status.code, span.status.message = status
@@ -173,7 +192,8 @@ class _ResourceWriter:
             _put_attributes(span.events.add(time_unix_nano=ts, name=ev_name).attributes, ev_attrs)
         for l_trace, l_span, ref_type in links:
             span.links.add(trace_id=l_trace, span_id=l_span).attributes.add(
-                key="opentracing.ref_type").value.string_value = ref_type
+                key="opentracing.ref_type"
+            ).value.string_value = ref_type
         self.count += 1
 
 
@@ -187,6 +207,7 @@ def _event(ts_ns: int, fields: dict) -> tuple[int, str, dict]:
 
 # ---------------------------------------------------------------------------
 # Thrift (thriftpy2 objects of collector/legacy_proto/jaeger/jaeger.thrift)
+
 
 # Thrift TagType: STRING, DOUBLE, BOOL, LONG, BINARY
 def _thrift_tags(tags) -> dict:
@@ -224,8 +245,9 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def thrift_batch_to_request(batch, request: ExportTraceServiceRequest | None = None) -> tuple[
-        ExportTraceServiceRequest, int]:
+def thrift_batch_to_request(
+    batch, request: ExportTraceServiceRequest | None = None
+) -> tuple[ExportTraceServiceRequest, int]:
     """One Thrift ``Batch`` → (request, span count). Raises ``BadInput`` on values that cannot be ids."""
     request = request if request is not None else ExportTraceServiceRequest()
     spans, process = batch.spans, batch.process
@@ -252,16 +274,30 @@ def thrift_batch_to_request(batch, request: ExportTraceServiceRequest | None = N
                         continue
                 if ref_type == 0 and parent and r.spanId == parent:
                     continue  # the parent, already carried by parent_span_id
-                links.append((_pack_qq(r.traceIdHigh, r.traceIdLow), _pack_q(r.spanId),
-                              _REF_TYPES[ref_type] if ref_type in (0, 1) else str(ref_type)))
+                links.append(
+                    (
+                        _pack_qq(r.traceIdHigh, r.traceIdLow),
+                        _pack_q(r.spanId),
+                        _REF_TYPES[ref_type] if ref_type in (0, 1) else str(ref_type),
+                    )
+                )
             events = []
             for lg in s.logs or ():
                 if lg.timestamp is None or lg.fields is None:
                     raise BadInput("Log without its required timestamp or fields")
                 events.append(_event(lg.timestamp * 1000, _thrift_tags(lg.fields)))
-            writer.span(trace_id, _pack_q(s.spanId), _pack_q(parent) if parent else b"",
-                        _text(s.operationName), s.flags, start * 1000, (start + s.duration) * 1000,
-                        _thrift_tags(s.tags), links, events)
+            writer.span(
+                trace_id,
+                _pack_q(s.spanId),
+                _pack_q(parent) if parent else b"",
+                _text(s.operationName),
+                s.flags,
+                start * 1000,
+                (start + s.duration) * 1000,
+                _thrift_tags(s.tags),
+                links,
+                events,
+            )
     except (struct.error, TypeError, AttributeError, ValueError) as e:  # ids out of i64 range, wrong types
         raise BadInput(f"invalid Jaeger Thrift span: {e}") from None
     return request, writer.count
@@ -269,6 +305,7 @@ def thrift_batch_to_request(batch, request: ExportTraceServiceRequest | None = N
 
 # ---------------------------------------------------------------------------
 # api_v2 protobuf (collector/legacy_proto/jaeger/api_v2/model.proto)
+
 
 # proto ValueType: STRING, BOOL, INT64, FLOAT64, BINARY
 def _proto_tags(tags) -> dict:
@@ -313,8 +350,9 @@ def _ns(ts) -> int:
     return ts.seconds * 1_000_000_000 + ts.nanos
 
 
-def proto_batches_to_request(batches, request: ExportTraceServiceRequest | None = None) -> tuple[
-        ExportTraceServiceRequest, int]:
+def proto_batches_to_request(
+    batches, request: ExportTraceServiceRequest | None = None
+) -> tuple[ExportTraceServiceRequest, int]:
     """api_v2 ``Batch`` messages → (request, span count). A span carrying its own process goes to a
     resource of its own (the batch's process is the default, as in Go)."""
     request = request if request is not None else ExportTraceServiceRequest()
@@ -344,11 +382,24 @@ def proto_batches_to_request(batches, request: ExportTraceServiceRequest | None 
                 refs.append((_trace_id(r.trace_id), _span_id(r.span_id), r.ref_type))
                 if not parent and r.ref_type == 0 and refs[-1][0] == trace_id:
                     parent = refs[-1][1]
-            links = [(t, sid, _REF_TYPES[rt] if rt in (0, 1) else str(rt)) for t, sid, rt in refs
-                     if not (rt == 0 and sid == parent)]
+            links = [
+                (t, sid, _REF_TYPES[rt] if rt in (0, 1) else str(rt))
+                for t, sid, rt in refs
+                if not (rt == 0 and sid == parent)
+            ]
             start = _ns(s.start_time)
             events = [_event(_ns(lg.timestamp), _proto_tags(lg.fields)) for lg in s.logs]
-            writer.span(trace_id, _span_id(s.span_id), parent if parent != bytes(8) else b"", s.operation_name,
-                        s.flags, start, start + _ns(s.duration), _proto_tags(s.tags), links, events)
+            writer.span(
+                trace_id,
+                _span_id(s.span_id),
+                parent if parent != bytes(8) else b"",
+                s.operation_name,
+                s.flags,
+                start,
+                start + _ns(s.duration),
+                _proto_tags(s.tags),
+                links,
+                events,
+            )
         count += sum(w.count for w in writers.values())
     return request, count

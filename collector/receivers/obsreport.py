@@ -1,6 +1,7 @@
 """What every receiver counts and logs the same way (the Go Collector's receiverhelper.ObsReport):
 the otelcol_receiver_* counters of one transport, bad input turned away, and a push into the
 pipeline whose outcome is counted before the receiver answers its client."""
+
 from __future__ import annotations
 
 from ..consumer import ConsumerError, Traces

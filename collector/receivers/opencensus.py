@@ -14,6 +14,7 @@ is served too.  Translation rules: ``opencensus_translate``.
 The Go Collector removed this receiver in 2025; it stays here for services still
 migrating off OpenCensus.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,6 +45,7 @@ _Request = trace_service_pb2.ExportTraceServiceRequest
 @dataclass
 class OpenCensusReceiverConfig(GRPCServerConfig):
     """configgrpc server settings (as the Go receiver), on the OpenCensus agent port."""
+
     endpoint: str = "127.0.0.1:55678"
 
 
@@ -139,8 +141,10 @@ class OpenCensusReceiver(Component):
                     first = False
                     if node is None:
                         self.reject("first message without a Node", len(msg.spans))
-                        raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                     "protocol violation: Export's first message must have a Node")
+                        raise _Abort(
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            "protocol violation: Export's first message must have a Node",
+                        )
                 if not request.resource_spans:
                     continue
                 await slots.acquire()
@@ -174,12 +178,19 @@ class OpenCensusReceiver(Component):
     async def start(self, host) -> None:
         self._host = host
         cfg = self.config
-        server, port = await start_server(cfg, TRACE_SERVICE, {
-            # raw bytes in and out: messages are parsed once, in _translate
-            "Export": grpc.stream_stream_rpc_method_handler(self._export),
-            "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
-        }, name="opencensus receiver", path=f"receivers.{self.settings.id}", host=host,
-            on_auth_refused=self._report.requests["refused"].inc)
+        server, port = await start_server(
+            cfg,
+            TRACE_SERVICE,
+            {
+                # raw bytes in and out: messages are parsed once, in _translate
+                "Export": grpc.stream_stream_rpc_method_handler(self._export),
+                "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
+            },
+            name="opencensus receiver",
+            path=f"receivers.{self.settings.id}",
+            host=host,
+            on_auth_refused=self._report.requests["refused"].inc,
+        )
         self._server, self.port = server, port
         host_name = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OpenCensus receiver listening", extra={"endpoint": f"{host_name}:{port}"})
@@ -194,5 +205,6 @@ def _create(settings, config: OpenCensusReceiverConfig, next_consumer) -> OpenCe
     return OpenCensusReceiver(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="receiver", type="opencensus", config_class=OpenCensusReceiverConfig, create=_create,
-                  stability="beta")
+FACTORY = Factory(
+    kind="receiver", type="opencensus", config_class=OpenCensusReceiverConfig, create=_create, stability="beta"
+)

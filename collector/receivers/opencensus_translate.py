@@ -37,6 +37,7 @@ the same whether it runs the shim or still exports over the agent protocol:
 | same_process_as_parent_span                 | ``opencensus.same_process_as_parent_span`` (bool)          |
 | start_time / end_time missing               | end_time or now / start_time                               |
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,18 @@ __all__ = ["resource_from_node", "spans_to_request", "STATUS_CODE_ATTRIBUTE", "L
 STATUS_CODE_ATTRIBUTE = "opencensus.status_code"  # the names of shims/opencensus/mapping.py
 LINK_TYPE_ATTRIBUTE = "opencensus.link.type"
 SAME_PROCESS_ATTRIBUTE = "opencensus.same_process_as_parent_span"
-_LANGUAGES = {1: "cpp", 2: "dotnet", 3: "erlang", 4: "go", 5: "java", 6: "nodejs", 7: "php", 8: "python",
-              9: "ruby", 10: "webjs"}
+_LANGUAGES = {
+    1: "cpp",
+    2: "dotnet",
+    3: "erlang",
+    4: "go",
+    5: "java",
+    6: "nodejs",
+    7: "php",
+    8: "python",
+    9: "ruby",
+    10: "webjs",
+}
 _KINDS = {1: 2, 2: 3}  # OC SERVER, CLIENT -> OTLP SERVER, CLIENT
 _TAG_KINDS = {"client": 3, "server": 2, "producer": 4, "consumer": 5, "internal": 1}
 _INTERNAL = 1

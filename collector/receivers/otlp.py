@@ -6,6 +6,7 @@ a ``Traces`` holding both the message and the original bytes.  Pipeline errors
 map to status codes exactly as the Go receiver does (``receivers.errors``, shared by every
 receiver); bodies are read, capped and decompressed by ``receivers.http_body``.
 """
+
 from __future__ import annotations
 
 import operator
@@ -43,6 +44,7 @@ _JSON = "application/json"
 # ---------------------------------------------------------------------------
 # Config (names and defaults of the Go receiver: configgrpc.ServerConfig, in collector.grpc_server, and
 # confighttp.ServerConfig)
+
 
 @dataclass
 class OTLPGRPCConfig(GRPCServerConfig):
@@ -98,6 +100,7 @@ class OTLPReceiverConfig(ComponentConfig):
 # ---------------------------------------------------------------------------
 # OTLP JSON (hex ids): otel_lite.otlp.json_codec, shared with the exporters
 
+
 def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
     """Parse an OTLP/JSON body (hex ids, unknown fields ignored); raises ``BadRequest``."""
     try:
@@ -130,19 +133,24 @@ def _parse_proto(raw: bytes) -> ExportTraceServiceRequest:
         for ss in rs.scope_spans:
             for trace_id, span_id, parent_id, links in map(_span_ids, ss.spans):  # ~0.45 us/span
                 if len(trace_id) not in _ID16 or len(span_id) not in _ID8 or len(parent_id) not in _ID8:
-                    raise BadRequest(f"invalid span ids: trace_id of {len(trace_id)} bytes, span_id of "
-                                     f"{len(span_id)}, parent_span_id of {len(parent_id)} "
-                                     "(trace ids have 16 bytes, span ids 8)")
+                    raise BadRequest(
+                        f"invalid span ids: trace_id of {len(trace_id)} bytes, span_id of "
+                        f"{len(span_id)}, parent_span_id of {len(parent_id)} "
+                        "(trace ids have 16 bytes, span ids 8)"
+                    )
                 if links:
                     for link in links:
                         if len(link.trace_id) not in _ID16 or len(link.span_id) not in _ID8:
-                            raise BadRequest(f"invalid link ids: trace_id of {len(link.trace_id)} bytes, span_id "
-                                             f"of {len(link.span_id)} (trace ids have 16 bytes, span ids 8)")
+                            raise BadRequest(
+                                f"invalid link ids: trace_id of {len(link.trace_id)} bytes, span_id "
+                                f"of {len(link.span_id)} (trace ids have 16 bytes, span ids 8)"
+                            )
     return msg
 
 
 # ---------------------------------------------------------------------------
 # The receiver
+
 
 class OTLPReceiver(Component):
     def __init__(self, settings, config: OTLPReceiverConfig, next_consumer):
@@ -189,9 +197,14 @@ class OTLPReceiver(Component):
 
     async def _start_grpc(self, cfg: OTLPGRPCConfig) -> None:
         server, port = await start_server(
-            cfg, TRACE_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
-            name="otlp receiver", path=self._path("grpc"), host=getattr(self, "_host", None),
-            on_auth_refused=self._m["grpc"].requests["refused"].inc)
+            cfg,
+            TRACE_SERVICE,
+            {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
+            name="otlp receiver",
+            path=self._path("grpc"),
+            host=getattr(self, "_host", None),
+            on_auth_refused=self._m["grpc"].requests["refused"].inc,
+        )
         self._grpc_server, self.grpc_port = server, port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]
         self.log.info("OTLP/gRPC receiver listening", extra={"endpoint": f"{host}:{port}"})
@@ -219,16 +232,23 @@ class OTLPReceiver(Component):
             elif ctype == _JSON:
                 as_json = True
             else:
-                return Response(f"415 unsupported media type, supported: [{_JSON}, {_PROTO}]", 415, None,
-                                "text/plain")
+                return Response(f"415 unsupported media type, supported: [{_JSON}, {_PROTO}]", 415, None, "text/plain")
             try:
                 body = await read_body(request, limit, cfg.read_timeout)
-                msg, raw = await decode_body(body, content_encoding(request), limit,
-                                             _json_body if as_json else _proto_body, allowed=allowed_encodings)
+                msg, raw = await decode_body(
+                    body,
+                    content_encoding(request),
+                    limit,
+                    _json_body if as_json else _proto_body,
+                    allowed=allowed_encodings,
+                )
             except BodyNotRead as e:
                 report.bad_request(str(e))
-                code = grpc.StatusCode.DEADLINE_EXCEEDED if isinstance(e, BodyTimeout) else \
-                    grpc.StatusCode.INVALID_ARGUMENT
+                code = (
+                    grpc.StatusCode.DEADLINE_EXCEEDED
+                    if isinstance(e, BodyTimeout)
+                    else grpc.StatusCode.INVALID_ARGUMENT
+                )
                 return error(e.status, code, str(e), as_json, CLOSE)
             except BadRequest as e:
                 report.bad_request(str(e))
@@ -245,26 +265,40 @@ class OTLPReceiver(Component):
             return Response(_EMPTY_RESPONSE, 200, None, _PROTO)
 
         # a plain (Starlette) route: the handler takes the Request, no FastAPI parameter injection per call
-        app.add_route(cfg.traces_url_path, export, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
-                      include_in_schema=False)
+        app.add_route(
+            cfg.traces_url_path,
+            export,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+            include_in_schema=False,
+        )
         authenticator = self._authenticator(cfg.auth, "http")
         if authenticator is not None:  # added before CORS, so CORS wraps it and preflights need no token
+
             def auth_error(message: str, as_json: bool) -> tuple[bytes, str]:
                 return status_body(grpc.StatusCode.UNAUTHENTICATED, message, as_json)
 
-            app.add_middleware(AuthMiddleware, authenticator=authenticator, error_body=auth_error,
-                               on_refused=self._m["http"].requests["refused"].inc)
+            app.add_middleware(
+                AuthMiddleware,
+                authenticator=authenticator,
+                error_body=auth_error,
+                on_refused=self._m["http"].requests["refused"].inc,
+            )
         if cfg.cors and cfg.cors.allowed_origins:
             from starlette.middleware.cors import CORSMiddleware
 
-            app.add_middleware(CORSMiddleware, allow_origins=cfg.cors.allowed_origins,
-                               allow_headers=cfg.cors.allowed_headers or [], allow_methods=["POST"],
-                               max_age=cfg.cors.max_age or 600)
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=cfg.cors.allowed_origins,
+                allow_headers=cfg.cors.allowed_headers or [],
+                allow_methods=["POST"],
+                max_age=cfg.cors.max_age or 600,
+            )
         return app
 
     async def _start_http(self, cfg: OTLPHTTPConfig) -> None:
-        server = cfg.server(self._http_app(cfg), name=f"receiver {self.settings.id}", log=self.log,
-                            path=self._path("http"))
+        server = cfg.server(
+            self._http_app(cfg), name=f"receiver {self.settings.id}", log=self.log, path=self._path("http")
+        )
         await server.start()
         self._http_server, self.http_port = server, server.port
         host = split_endpoint(cfg.endpoint, "endpoint")[0]

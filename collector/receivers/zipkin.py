@@ -10,6 +10,7 @@ reason, and is counted in ``otelcol_receiver_refused_spans`` under its
 transport (``http_v2_json``, ``http_v2_proto``, ``http_v1_json``: the Go
 receiver's names).  Translation rules: ``zipkin_translate``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,9 +89,13 @@ class ZipkinReceiver(Component):
                 transport = T_V2_PROTO if ctype == "application/x-protobuf" else T_V2_JSON
             try:
                 body = await read_body(request, limit, cfg.read_timeout)
-                message = await decode_body(body, content_encoding(request), limit,
-                                            partial(translate, transport=transport, parse_string_tags=parse),
-                                            allowed=allowed)
+                message = await decode_body(
+                    body,
+                    content_encoding(request),
+                    limit,
+                    partial(translate, transport=transport, parse_string_tags=parse),
+                    allowed=allowed,
+                )
             except BodyNotRead as e:
                 receiver.reject(transport, str(e))
                 return PlainTextResponse(f"{e}\n", e.status, CLOSE)
@@ -115,14 +120,16 @@ class ZipkinReceiver(Component):
         async def v1(request):
             return await handle(request, True)
 
-        return Starlette(routes=[Route("/api/v2/spans", v2, methods=["POST"]),
-                                 Route("/api/v1/spans", v1, methods=["POST"])])
+        return Starlette(
+            routes=[Route("/api/v2/spans", v2, methods=["POST"]), Route("/api/v1/spans", v1, methods=["POST"])]
+        )
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self, host) -> None:
         cfg = self.config
-        server = cfg.server(self._app(), name=f"receiver {self.settings.id}", log=self.log,
-                            path=f"receivers.{self.settings.id}")
+        server = cfg.server(
+            self._app(), name=f"receiver {self.settings.id}", log=self.log, path=f"receivers.{self.settings.id}"
+        )
         await server.start()
         self._server, self.port = server, server.port
         host_name = split_endpoint(cfg.endpoint, "endpoint")[0]
@@ -138,5 +145,4 @@ def _create(settings, config: ZipkinReceiverConfig, next_consumer) -> ZipkinRece
     return ZipkinReceiver(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="receiver", type="zipkin", config_class=ZipkinReceiverConfig, create=_create,
-                  stability="beta")
+FACTORY = Factory(kind="receiver", type="zipkin", config_class=ZipkinReceiverConfig, create=_create, stability="beta")

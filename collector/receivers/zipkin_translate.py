@@ -37,6 +37,7 @@ they supply the local endpoint and, without a span timestamp, start and end);
 binary annotations ca/sa/ma give the remote endpoint, ``lc`` becomes the ``component``
 attribute, other binary annotations become attributes (bool and number values typed).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -49,8 +50,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ..legacy_proto.zipkin import zipkin_pb2
 
-__all__ = ["ZipkinError", "v2_json_to_request", "v2_proto_to_request", "v1_json_to_request", "typed_tag",
-           "START_TIME_ABSENT"]
+__all__ = [
+    "ZipkinError",
+    "v2_json_to_request",
+    "v2_proto_to_request",
+    "v1_json_to_request",
+    "typed_tag",
+    "START_TIME_ABSENT",
+]
 
 START_TIME_ABSENT = "otel.zipkin.absentField.startTime"
 SCOPE_NAME_KEYS = ("otel.scope.name", "otel.library.name")
@@ -59,19 +66,41 @@ _KINDS = {"CLIENT": 3, "SERVER": 2, "PRODUCER": 4, "CONSUMER": 5}
 _TAG_KINDS = {"client": 3, "server": 2, "producer": 4, "consumer": 5, "internal": 1}
 _PROTO_KINDS = {1: 3, 2: 2, 3: 4, 4: 5}
 _INTERNAL = 1
-_STATUS_CODES = {"OK": 1, "STATUS_CODE_OK": 1, "ERROR": 2, "STATUS_CODE_ERROR": 2, "UNSET": 0,
-                 "STATUS_CODE_UNSET": 0}
-_DROPPED = {"otel.dropped_attributes_count": "dropped_attributes_count",
-            "otel.dropped_events_count": "dropped_events_count",
-            "otel.dropped_links_count": "dropped_links_count"}
+_STATUS_CODES = {"OK": 1, "STATUS_CODE_OK": 1, "ERROR": 2, "STATUS_CODE_ERROR": 2, "UNSET": 0, "STATUS_CODE_UNSET": 0}
+_DROPPED = {
+    "otel.dropped_attributes_count": "dropped_attributes_count",
+    "otel.dropped_events_count": "dropped_events_count",
+    "otel.dropped_links_count": "dropped_links_count",
+}
 # resource semantic conventions: such tags describe the process, not the span
-_RESOURCE_PREFIXES = ("service.", "telemetry.", "host.", "os.", "process.", "container.", "k8s.", "cloud.",
-                      "deployment.", "device.", "webengine.")
+_RESOURCE_PREFIXES = (
+    "service.",
+    "telemetry.",
+    "host.",
+    "os.",
+    "process.",
+    "container.",
+    "k8s.",
+    "cloud.",
+    "deployment.",
+    "device.",
+    "webengine.",
+)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
-_BOOLS = {"true": True, "True": True, "TRUE": True, "t": True, "T": True,
-          "false": False, "False": False, "FALSE": False, "f": False, "F": False}
+_BOOLS = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "t": True,
+    "T": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+    "f": False,
+    "F": False,
+}
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
@@ -94,6 +123,7 @@ def _convert(items, convert, parse_string_tags: bool) -> ExportTraceServiceReque
 
 # ---------------------------------------------------------------------------
 # Values
+
 
 def typed_tag(value: str) -> Any:
     """``parse_string_tags``: a string tag as int, double or bool when it reads as one
@@ -168,9 +198,25 @@ def _ip_text(ipv4, ipv6) -> str | None:
 # ---------------------------------------------------------------------------
 # The normalised span: every input format is brought to this shape first
 
+
 class _Span:
-    __slots__ = ("trace_id", "span_id", "parent_id", "kind", "name", "timestamp", "duration", "service",
-                 "local_ip", "local_port", "remote_service", "remote_ip", "remote_port", "annotations", "tags")
+    __slots__ = (
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "kind",
+        "name",
+        "timestamp",
+        "duration",
+        "service",
+        "local_ip",
+        "local_port",
+        "remote_service",
+        "remote_ip",
+        "remote_port",
+        "annotations",
+        "tags",
+    )
     trace_id: bytes  # set by the decoder right after construction
     span_id: bytes
 
@@ -394,6 +440,7 @@ def _proto_span(p, i: int) -> _Span:
 # ---------------------------------------------------------------------------
 # Building the OTLP request
 
+
 def _event(event, value: str) -> None:
     """An annotation value -> event name and attributes. The specification's form is
     ``{"name": {"key": value, ...}}`` (what the OpenTelemetry SDK exporters send)."""
@@ -403,7 +450,7 @@ def _event(event, value: str) -> None:
         except ValueError:
             data = None
         if isinstance(data, dict) and len(data) == 1:
-            (name, attrs), = data.items()
+            ((name, attrs),) = data.items()
             if isinstance(attrs, dict):
                 event.name = name
                 for key, item in attrs.items():
@@ -543,6 +590,7 @@ def spans_to_request(spans: list[_Span], parse_string_tags: bool) -> ExportTrace
 
 # ---------------------------------------------------------------------------
 # Entry points
+
 
 def v2_json_to_request(body: bytes, parse_string_tags: bool = False) -> ExportTraceServiceRequest:
     return _convert(_load_json_list(body, "Zipkin v2"), _v2_json_span, parse_string_tags)

@@ -2,6 +2,7 @@
 for debugging.  The OTLP exporter is one export loop (``_otlp_common.OTLPExporter``)
 over a transport; ``otlp_grpc.OTLPSpanExporter`` and ``otlp_http.OTLPSpanExporter``
 build it with opentelemetry-sdk's constructor arguments for each protocol."""
+
 from __future__ import annotations
 
 import enum

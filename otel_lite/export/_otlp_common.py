@@ -10,6 +10,7 @@ variables are **milliseconds**, as the specification says (opentelemetry-python
 reads them as seconds: its issue #4044).  A bad variable is logged once and
 ignored; a bad argument raises ``ValueError``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -154,8 +155,15 @@ class ExportStats:
     """Counters for one exporter (read with ``stats()``); updates are locked
     because a SimpleSpanProcessor exports from many threads."""
 
-    __slots__ = ("spans_exported", "spans_failed", "partial_success_rejected", "partial_success_responses",
-                 "requests", "retries", "_lock")
+    __slots__ = (
+        "spans_exported",
+        "spans_failed",
+        "partial_success_rejected",
+        "partial_success_responses",
+        "requests",
+        "retries",
+        "_lock",
+    )
 
     def __init__(self):
         self.spans_exported = 0
@@ -166,8 +174,15 @@ class ExportStats:
         self.retries = 0
         self._lock = threading.Lock()
 
-    def record(self, exported: int = 0, failed: int = 0, rejected: int = 0, partial: bool = False,
-               requests: int = 0, retries: int = 0) -> None:
+    def record(
+        self,
+        exported: int = 0,
+        failed: int = 0,
+        rejected: int = 0,
+        partial: bool = False,
+        requests: int = 0,
+        retries: int = 0,
+    ) -> None:
         with self._lock:
             self.spans_exported += exported
             self.spans_failed += failed
@@ -178,22 +193,34 @@ class ExportStats:
 
     def as_dict(self) -> dict:
         with self._lock:
-            return {"spans_exported": self.spans_exported, "spans_failed": self.spans_failed,
-                    "partial_success_rejected": self.partial_success_rejected,
-                    "partial_success_responses": self.partial_success_responses,
-                    "requests": self.requests, "retries": self.retries}
+            return {
+                "spans_exported": self.spans_exported,
+                "spans_failed": self.spans_failed,
+                "partial_success_rejected": self.partial_success_rejected,
+                "partial_success_responses": self.partial_success_responses,
+                "requests": self.requests,
+                "retries": self.retries,
+            }
 
 
-def record_partial_success(stats: ExportStats, warn, exporter: str, endpoint: str, span_count: int,
-                           rejected: int, message: str) -> None:
+def record_partial_success(
+    stats: ExportStats, warn, exporter: str, endpoint: str, span_count: int, rejected: int, message: str
+) -> None:
     """Count an accepted request; warn (rate-limited) when the server rejected
     part of it or sent a message (the spec's partial success: never retried)."""
     rejected = max(0, min(int(rejected or 0), span_count))
     partial = bool(rejected or message)
     stats.record(exported=span_count - rejected, failed=rejected, rejected=rejected, partial=partial)
     if partial:
-        warn("partial_success", "%s: %s accepted the request partially: %d of %d spans rejected: %s",
-             exporter, endpoint, rejected, span_count, (message or "(no message)")[:512])
+        warn(
+            "partial_success",
+            "%s: %s accepted the request partially: %d of %d spans rejected: %s",
+            exporter,
+            endpoint,
+            rejected,
+            span_count,
+            (message or "(no message)")[:512],
+        )
 
 
 class OTLPTransport(Protocol):
@@ -206,6 +233,7 @@ class OTLPTransport(Protocol):
     @property
     def where(self) -> str:
         """The endpoint, for log lines."""
+
     max_request_size: int  # the default bound on an encoded request (the receivers' usual limit)
 
     def encode(self, spans: Sequence) -> bytes:
@@ -235,13 +263,18 @@ class OTLPExporter(SpanExporter):
     ``otlp_grpc.OTLPSpanExporter`` and ``otlp_http.OTLPSpanExporter`` are this class with their
     transport built from opentelemetry-sdk's constructor arguments for each protocol."""
 
-    def __init__(self, transport: OTLPTransport, timeout: float | None = None, *,
-                 retry_policy: RetryPolicy | None = None, max_request_size: int | None = None):
+    def __init__(
+        self,
+        transport: OTLPTransport,
+        timeout: float | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
+    ):
         self.transport = transport
         self._timeout = resolve_timeout(timeout)
         self._policy = retry_policy or DEFAULT_POLICY
-        self._max_request_size = int(max_request_size if max_request_size is not None
-                                     else transport.max_request_size)
+        self._max_request_size = int(max_request_size if max_request_size is not None else transport.max_request_size)
         if self._max_request_size <= 0:
             raise ValueError(f"max_request_size must be a positive number of bytes, not {max_request_size!r}")
         self._kind = transport.kind
@@ -253,8 +286,12 @@ class OTLPExporter(SpanExporter):
 
     def export(self, spans: Sequence, timeout_millis: float | None = None) -> SpanExportResult:
         if self._shutdown:
-            self._warn(f"{self._kind}_after_shutdown", "%s already shut down: dropping %d spans",
-                       self.transport.name, len(spans))
+            self._warn(
+                f"{self._kind}_after_shutdown",
+                "%s already shut down: dropping %d spans",
+                self.transport.name,
+                len(spans),
+            )
             self._stats.record(failed=len(spans))
             return SpanExportResult.FAILURE
         if not spans:
@@ -270,8 +307,9 @@ class OTLPExporter(SpanExporter):
         try:
             body = transport.encode(spans)
         except Exception:
-            self._warn(f"{self._kind}_encode", "%s could not encode %d spans", transport.name, len(spans),
-                       exc_info=True)
+            self._warn(
+                f"{self._kind}_encode", "%s could not encode %d spans", transport.name, len(spans), exc_info=True
+            )
             self._stats.record(failed=len(spans))
             return False
         if len(body) > self._max_request_size:
@@ -279,15 +317,25 @@ class OTLPExporter(SpanExporter):
                 half = len(spans) // 2
                 first = self._export(spans[:half], deadline)
                 return self._export(spans[half:], deadline) and first
-            self._warn(f"{self._kind}_too_large", "%s dropped a span whose encoding (%d bytes) exceeds "
-                       "max_request_size (%d)", transport.name, len(body), self._max_request_size)
+            self._warn(
+                f"{self._kind}_too_large",
+                "%s dropped a span whose encoding (%d bytes) exceeds max_request_size (%d)",
+                transport.name,
+                len(body),
+                self._max_request_size,
+            )
             self._stats.record(failed=1)
             return False
         try:
             body = transport.prepare(body)
         except Exception:
-            self._warn(f"{self._kind}_encode", "%s could not prepare a request of %d spans", transport.name,
-                       len(spans), exc_info=True)
+            self._warn(
+                f"{self._kind}_encode",
+                "%s could not prepare a request of %d spans",
+                transport.name,
+                len(spans),
+                exc_info=True,
+            )
             self._stats.record(failed=len(spans))
             return False
         return self._send_with_retries(body, len(spans), deadline)
@@ -299,12 +347,19 @@ class OTLPExporter(SpanExporter):
         self._stats.record(requests=attempt.sends, retries=max(0, attempt.sends - 1))
         if attempt.ok:
             rejected, message = attempt.value if attempt.value is not None else (0, "")
-            record_partial_success(self._stats, self._warn, transport.name, transport.where, span_count,
-                                   rejected, message)
+            record_partial_success(
+                self._stats, self._warn, transport.name, transport.where, span_count, rejected, message
+            )
             return True
         self._stats.record(failed=span_count)
-        self._warn(f"{self._kind}_{attempt.kind}", "%s failed to export %d spans to %s: %s", transport.name,
-                   span_count, transport.where, attempt.reason)
+        self._warn(
+            f"{self._kind}_{attempt.kind}",
+            "%s failed to export %d spans to %s: %s",
+            transport.name,
+            span_count,
+            transport.where,
+            attempt.reason,
+        )
         return False
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
@@ -316,8 +371,9 @@ class OTLPExporter(SpanExporter):
         try:
             self.transport.close()
         except Exception:  # closing must never raise into the caller
-            logging.getLogger(f"otel_lite.export.otlp_{self._kind}").debug("closing the %s transport failed",
-                                                                           self._kind, exc_info=True)
+            logging.getLogger(f"otel_lite.export.otlp_{self._kind}").debug(
+                "closing the %s transport failed", self._kind, exc_info=True
+            )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

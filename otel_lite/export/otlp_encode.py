@@ -28,6 +28,7 @@ public properties (generic path).  Nothing here raises on a weird value: an
 attribute that cannot be encoded is skipped and logged at debug level; a span
 that cannot be encoded at all is skipped and logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -221,9 +222,11 @@ _SCOPE_BLOCKS: dict = {}  # scope -> (InstrumentationScope field, ScopeSpans.sch
 # otel_lite keeps a span's rarely-set fields as class defaults overridden in the instance dict;
 # checked here so that a change to span.py's layout cannot make the fast path miss a field
 _RARE_FIELDS = ("_events", "_links", "_status", "_dropped_attributes", "_dropped_events", "_dropped_links")
-_RARE_IN_DICT = (not any(name in getattr(_LiteSpan, "__slots__", ()) for name in _RARE_FIELDS)
-                 and all(hasattr(_LiteSpan, name) for name in _RARE_FIELDS)
-                 and getattr(_LiteSpan, "__dictoffset__", 0) != 0)  # instances have a __dict__
+_RARE_IN_DICT = (
+    not any(name in getattr(_LiteSpan, "__slots__", ()) for name in _RARE_FIELDS)
+    and all(hasattr(_LiteSpan, name) for name in _RARE_FIELDS)
+    and getattr(_LiteSpan, "__dictoffset__", 0) != 0
+)  # instances have a __dict__
 
 # -- attribute values ---------------------------------------------------------------------------------
 
@@ -319,8 +322,9 @@ def _append_attributes(append, attributes, cache: _KeyValueCache) -> None:
             append(field)
 
 
-def _new_attribute_field(cache: _KeyValueCache, key, value, _VARINTS=_VARINTS,
-                         _STR_VALUE_HEADS=_STR_VALUE_HEADS, _KEYS=_KEYS) -> bytes | None:
+def _new_attribute_field(
+    cache: _KeyValueCache, key, value, _VARINTS=_VARINTS, _STR_VALUE_HEADS=_STR_VALUE_HEADS, _KEYS=_KEYS
+) -> bytes | None:
     """The cache-miss path: one attribute as a KeyValue field with ``cache.tag``, or None
     (logged at debug level) when the value cannot be encoded.  str, int and bool fields
     are remembered in ``cache``; a non-str key is converted with ``str()``."""
@@ -339,14 +343,23 @@ def _new_attribute_field(cache: _KeyValueCache, key, value, _VARINTS=_VARINTS,
                 return _len_field(tag, _encode_key_value(key, value))  # long: never cached
             key_field = _KEYS[key]
             size = len(key_field) + n + 4
-            field = b"".join((tag, _VARINTS[size] if size < _VARINT_TABLE_SIZE else _varint_slow(size),
-                              key_field, _STR_VALUE_HEADS[n], encoded))
+            field = b"".join(
+                (
+                    tag,
+                    _VARINTS[size] if size < _VARINT_TABLE_SIZE else _varint_slow(size),
+                    key_field,
+                    _STR_VALUE_HEADS[n],
+                    encoded,
+                )
+            )
         elif t is int:
             field = _len_field(tag, _KEYS[key] + _len_field(_T_KV_VALUE, _encode_int_value(value)))
         elif t is bool:
             key_field = _KEYS[key]
-            pair = (_len_field(tag, key_field + b"\x12\x02" + _ANY_FALSE),
-                    _len_field(tag, key_field + b"\x12\x02" + _ANY_TRUE))
+            pair = (
+                _len_field(tag, key_field + b"\x12\x02" + _ANY_FALSE),
+                _len_field(tag, key_field + b"\x12\x02" + _ANY_TRUE),
+            )
             if cacheable:
                 bools = cache.bools
                 if len(bools) >= _MAX_CACHE_KEYS:
@@ -356,8 +369,14 @@ def _new_attribute_field(cache: _KeyValueCache, key, value, _VARINTS=_VARINTS,
         elif t is float:
             key_field = _KEYS[key]
             size = len(key_field) + 11
-            return b"".join((tag, _VARINTS[size] if size < _VARINT_TABLE_SIZE else _varint_slow(size), key_field,
-                             _pack_double_value(0x12, 9, 0x21, value)))
+            return b"".join(
+                (
+                    tag,
+                    _VARINTS[size] if size < _VARINT_TABLE_SIZE else _varint_slow(size),
+                    key_field,
+                    _pack_double_value(0x12, 9, 0x21, value),
+                )
+            )
         else:
             return _len_field(tag, _encode_key_value(key, value))
     except Exception as error:
@@ -387,8 +406,9 @@ def _attributes_payload(attributes, cache: _KeyValueCache) -> bytes:
 def _trace_state_field(trace_state) -> bytes:
     if trace_state is None or trace_state is DEFAULT_TRACE_STATE or not trace_state:
         return b""
-    return _len_field(_T_SPAN_TRACE_STATE,
-                      _encode_text(",".join([f"{key}={value}" for key, value in trace_state.items()])))
+    return _len_field(
+        _T_SPAN_TRACE_STATE, _encode_text(",".join([f"{key}={value}" for key, value in trace_state.items()]))
+    )
 
 
 def _status_field(status) -> bytes:
@@ -461,9 +481,17 @@ def _link_field(link) -> bytes:
     return _len_field(_T_LINK, b"".join(parts))
 
 
-def _append_rare_fields(span, parts: list, _LiteEvent=_LiteEvent, _EVENT_NAMES=_EVENT_NAMES,
-                        _EVENT_KVS=_EVENT_KVS, _EVENT_HEADS=_EVENT_HEADS, _pack_event_head=_pack_event_head,
-                        kv_values=_EVENT_KVS.values, kv_bools=_EVENT_KVS.bools) -> None:
+def _append_rare_fields(
+    span,
+    parts: list,
+    _LiteEvent=_LiteEvent,
+    _EVENT_NAMES=_EVENT_NAMES,
+    _EVENT_KVS=_EVENT_KVS,
+    _EVENT_HEADS=_EVENT_HEADS,
+    _pack_event_head=_pack_event_head,
+    kv_values=_EVENT_KVS.values,
+    kv_bools=_EVENT_KVS.bools,
+) -> None:
     """Fields 10-15 of an otel_lite span: dropped counts, events, links, status."""
     append = parts.append
     if span._dropped_attributes:
@@ -528,8 +556,10 @@ def _encode_generic_span(span) -> bytes:
     get_context = getattr(span, "get_span_context", None)
     context = get_context() if callable(get_context) else span.context
     trace_id = context.trace_id
-    parts = [_pack_ids(0x0A10, trace_id >> 64, trace_id & _MASK64, 0x1208, context.span_id),
-             _trace_state_field(context.trace_state)]
+    parts = [
+        _pack_ids(0x0A10, trace_id >> 64, trace_id & _MASK64, 0x1208, context.span_id),
+        _trace_state_field(context.trace_state),
+    ]
     parent = span.parent
     if parent:
         parts.append(_pack_parent(0x2208, parent.span_id))
@@ -565,8 +595,10 @@ def _resource_block(resource) -> tuple[bytes, bytes]:
     if block is None:
         attributes = getattr(resource, "attributes", None) if resource is not None else None
         schema_url = getattr(resource, "schema_url", None) if resource is not None else None
-        block = (_len_field(_T_RESOURCE, _attributes_payload(attributes, _RESOURCE_KVS)),
-                 _len_field(_T_SCHEMA_URL, _encode_text(str(schema_url))) if schema_url else b"")
+        block = (
+            _len_field(_T_RESOURCE, _attributes_payload(attributes, _RESOURCE_KVS)),
+            _len_field(_T_SCHEMA_URL, _encode_text(str(schema_url))) if schema_url else b"",
+        )
         try:
             if len(_RESOURCE_BLOCKS) >= _MAX_CACHED_BLOCKS:
                 _RESOURCE_BLOCKS.clear()
@@ -586,12 +618,16 @@ def _scope_block(scope) -> tuple[bytes, bytes]:
         if scope is None:
             block = (_len_field(_T_SCOPE, b""), b"")
         else:
-            parts = [_len_field(_T_SCOPE_NAME, _encode_text(str(scope.name))) if scope.name else b"",
-                     _len_field(_T_SCOPE_VERSION, _encode_text(str(scope.version))) if scope.version else b"",
-                     _attributes_payload(getattr(scope, "attributes", None), _SCOPE_KVS)]
+            parts = [
+                _len_field(_T_SCOPE_NAME, _encode_text(str(scope.name))) if scope.name else b"",
+                _len_field(_T_SCOPE_VERSION, _encode_text(str(scope.version))) if scope.version else b"",
+                _attributes_payload(getattr(scope, "attributes", None), _SCOPE_KVS),
+            ]
             schema_url = getattr(scope, "schema_url", None)
-            block = (_len_field(_T_SCOPE, b"".join(parts)),
-                     _len_field(_T_SCHEMA_URL, _encode_text(str(schema_url))) if schema_url else b"")
+            block = (
+                _len_field(_T_SCOPE, b"".join(parts)),
+                _len_field(_T_SCHEMA_URL, _encode_text(str(schema_url))) if schema_url else b"",
+            )
         try:
             if len(_SCOPE_BLOCKS) >= _MAX_CACHED_BLOCKS:
                 _SCOPE_BLOCKS.clear()
@@ -698,11 +734,16 @@ def encode_spans(spans) -> bytes:
                 if parent is None:
                     parts = [pack_ids(0x0A10, trace_id >> 64, trace_id & mask64, 0x1208, context[1])]
                 else:
-                    parts = [pack_ids_parent(0x0A10, trace_id >> 64, trace_id & mask64, 0x1208, context[1],
-                                             0x2208, parent[1])]
+                    parts = [
+                        pack_ids_parent(
+                            0x0A10, trace_id >> 64, trace_id & mask64, 0x1208, context[1], 0x2208, parent[1]
+                        )
+                    ]
             else:  # trace_state (field 3) goes between span_id and parent_span_id
-                parts = [pack_ids(0x0A10, trace_id >> 64, trace_id & mask64, 0x1208, context[1]),
-                         _trace_state_field(trace_state)]
+                parts = [
+                    pack_ids(0x0A10, trace_id >> 64, trace_id & mask64, 0x1208, context[1]),
+                    _trace_state_field(trace_state),
+                ]
                 if parent is not None:
                     parts.append(_pack_parent(0x2208, parent[1]))
             append = parts.append
@@ -737,8 +778,11 @@ def encode_spans(spans) -> bytes:
             # events, links, status and dropped counts are class-level defaults that a span
             # overrides in its instance dict: an empty dict means none is set
             if rare_in_dict and not span.__dict__:
-                append(_UNSET_STATUS_AND_REMOTE_FLAGS if parent is not None and parent[2]
-                       else _UNSET_STATUS_AND_LOCAL_FLAGS)
+                append(
+                    _UNSET_STATUS_AND_REMOTE_FLAGS
+                    if parent is not None and parent[2]
+                    else _UNSET_STATUS_AND_LOCAL_FLAGS
+                )
             else:
                 _append_rare_fields(span, parts)
                 append(_SPAN_FLAGS_REMOTE if parent is not None and parent[2] else _SPAN_FLAGS_LOCAL)

@@ -14,6 +14,7 @@ TLS follows the official exporter: ``https://`` is always secure; otherwise
 ``insecure`` (argument, then the variables) decides, and when nothing says,
 ``http://`` means plaintext and a bare ``host:port`` means TLS.
 """
+
 from __future__ import annotations
 
 import os
@@ -78,10 +79,18 @@ class GrpcTransport:
     # message: a larger batch would be refused as RESOURCE_EXHAUSTED, so it is split
     max_request_size = 4 * 1024 * 1024
 
-    def __init__(self, endpoint: str | None = None, insecure: bool | None = None, headers=None, compression=None,
-                 certificate_file: str | None = None, client_key_file: str | None = None,
-                 client_certificate_file: str | None = None, credentials: grpc.ChannelCredentials | None = None,
-                 channel_options: Sequence | None = None):
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        insecure: bool | None = None,
+        headers=None,
+        compression=None,
+        certificate_file: str | None = None,
+        client_key_file: str | None = None,
+        client_certificate_file: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: Sequence | None = None,
+    ):
         endpoint = endpoint or first_env("ENDPOINT") or DEFAULT_ENDPOINT
         parsed = urlparse(endpoint)
         # http(s)://host:port -> host:port; anything else (host:port, dns:///..., unix:...) is a gRPC target
@@ -90,8 +99,9 @@ class GrpcTransport:
         self.insecure = _resolve_insecure(insecure, parsed.scheme)
         self.credentials = None
         if not self.insecure:
-            self.credentials = credentials or self._tls_credentials(certificate_file, client_key_file,
-                                                                    client_certificate_file)
+            self.credentials = credentials or self._tls_credentials(
+                certificate_file, client_key_file, client_certificate_file
+            )
         self.metadata = tuple(resolve_headers(headers, "grpc").items())
         self.compression = _GRPC_COMPRESSION[resolve_compression(compression, ("gzip", "none"))]
         options = dict(_CHANNEL_OPTIONS)
@@ -114,23 +124,26 @@ class GrpcTransport:
     @staticmethod
     def _tls_credentials(certificate_file, client_key_file, client_certificate_file) -> grpc.ChannelCredentials:
         files = []
-        for argument, suffix, what in ((certificate_file, "CERTIFICATE", "certificate file"),
-                                       (client_key_file, "CLIENT_KEY", "client key file"),
-                                       (client_certificate_file, "CLIENT_CERTIFICATE", "client certificate file")):
+        for argument, suffix, what in (
+            (certificate_file, "CERTIFICATE", "certificate file"),
+            (client_key_file, "CLIENT_KEY", "client key file"),
+            (client_certificate_file, "CLIENT_CERTIFICATE", "client certificate file"),
+        ):
             files.append(read_file(resolve_file(argument, suffix), what, argument is not None))
         root, key, chain = files
         return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
 
     def _open_channel(self) -> None:
         if self.insecure:
-            channel = grpc.insecure_channel(self.target, options=self._channel_options,
-                                            compression=self.compression)
+            channel = grpc.insecure_channel(self.target, options=self._channel_options, compression=self.compression)
         else:
-            channel = grpc.secure_channel(self.target, self.credentials, options=self._channel_options,
-                                          compression=self.compression)
+            channel = grpc.secure_channel(
+                self.target, self.credentials, options=self._channel_options, compression=self.compression
+            )
         self._channel = channel
-        self._call = channel.unary_unary(_EXPORT_METHOD, request_serializer=None,
-                                         response_deserializer=ExportTraceServiceResponse.FromString)
+        self._call = channel.unary_unary(
+            _EXPORT_METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+        )
         self._pid = os.getpid()
 
     def encode(self, spans: Sequence) -> bytes:
@@ -168,8 +181,9 @@ class GrpcTransport:
         name = getattr(code, "name", str(code))
         details = error.details() if hasattr(error, "details") else str(error)
         reason = f"{name}: {details}" + (f" (server asked to retry in {delay:.3g}s)" if delay is not None else "")
-        return Attempt(False, retryable=grpc_code_retryable(code, delay is not None), server_delay=delay,
-                       reason=reason, kind=name)
+        return Attempt(
+            False, retryable=grpc_code_retryable(code, delay is not None), server_delay=delay, reason=reason, kind=name
+        )
 
     def close(self) -> None:
         """Close the channel (which cancels a call in flight)."""
@@ -194,13 +208,33 @@ class OTLPSpanExporter(OTLPExporter):
     halves.  ``export`` never raises: a failure is logged (rate-limited) and
     returned as FAILURE; ``stats()`` gives the counters."""
 
-    def __init__(self, endpoint: str | None = None, insecure: bool | None = None, headers=None,
-                 timeout: float | None = None, compression=None, certificate_file: str | None = None,
-                 client_key_file: str | None = None, client_certificate_file: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None, *, channel_options: Sequence | None = None,
-                 retry_policy: RetryPolicy | None = None, max_request_size: int | None = None):
-        transport = GrpcTransport(endpoint, insecure, headers, compression, certificate_file, client_key_file,
-                                  client_certificate_file, credentials, channel_options)
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        insecure: bool | None = None,
+        headers=None,
+        timeout: float | None = None,
+        compression=None,
+        certificate_file: str | None = None,
+        client_key_file: str | None = None,
+        client_certificate_file: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        *,
+        channel_options: Sequence | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_request_size: int | None = None,
+    ):
+        transport = GrpcTransport(
+            endpoint,
+            insecure,
+            headers,
+            compression,
+            certificate_file,
+            client_key_file,
+            client_certificate_file,
+            credentials,
+            channel_options,
+        )
         super().__init__(transport, timeout, retry_policy=retry_policy, max_request_size=max_request_size)
 
 

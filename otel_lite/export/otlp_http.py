@@ -12,6 +12,7 @@ they are; ``OTEL_EXPORTER_OTLP_ENDPOINT`` gets ``/v1/traces`` appended (the
 spec's rule); the default is ``http://localhost:4318/v1/traces``.  The other
 settings follow ``_otlp_common`` (``*_TIMEOUT`` variables in milliseconds).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -82,8 +83,11 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": _gzip, "deflate": z
 def _request_headers(user: dict, content_type: str, content_encoding: str | None) -> dict:
     """User headers plus ours: Content-Type and Content-Encoding describe the
     body we send, so they always win; a user's User-Agent replaces ours."""
-    headers = {key: value for key, value in user.items()
-               if key.lower() not in ("content-type", "content-encoding", "content-length")}
+    headers = {
+        key: value
+        for key, value in user.items()
+        if key.lower() not in ("content-type", "content-encoding", "content-length")
+    }
     if not any(key.lower() == "user-agent" for key in headers):
         headers["User-Agent"] = USER_AGENT
     headers["Content-Type"] = content_type
@@ -100,9 +104,17 @@ class HttpTransport:
     kind, name = "http", "OTLP HTTP exporter"
     max_request_size = DEFAULT_MAX_REQUEST_SIZE
 
-    def __init__(self, endpoint: str | None = None, headers=None, compression=None, encoding: str = "proto",
-                 certificate_file: str | None = None, client_key_file: str | None = None,
-                 client_certificate_file: str | None = None, session=None):
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        headers=None,
+        compression=None,
+        encoding: str = "proto",
+        certificate_file: str | None = None,
+        client_key_file: str | None = None,
+        client_certificate_file: str | None = None,
+        session=None,
+    ):
         if encoding not in _CONTENT_TYPES:
             raise ValueError(f"OTLP/HTTP encoding must be 'proto' or 'json', not {encoding!r}")
         self.endpoint = _resolve_endpoint(endpoint)
@@ -110,8 +122,11 @@ class HttpTransport:
         self.encode = encode_spans_json if encoding == "json" else encode_spans
         self.compression = resolve_compression(compression, ("gzip", "deflate", "none"))
         self._compress = _COMPRESSORS.get(self.compression)
-        self.headers = _request_headers(resolve_headers(headers, "http"), _CONTENT_TYPES[encoding],
-                                        self.compression if self._compress is not None else None)
+        self.headers = _request_headers(
+            resolve_headers(headers, "http"),
+            _CONTENT_TYPES[encoding],
+            self.compression if self._compress is not None else None,
+        )
         self._own_pool = session is None
         self._pool_settings = self._tls_settings(certificate_file, client_key_file, client_certificate_file)
         # our urllib3 pool, or the caller's session (a requests.Session: _post_requests)
@@ -122,8 +137,11 @@ class HttpTransport:
             import requests
 
             self._post = self._post_requests
-            self._connection_errors += (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                                        requests.exceptions.ChunkedEncodingError)
+            self._connection_errors += (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            )
         self._pid = os.getpid()
         if self._own_pool and hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -137,9 +155,10 @@ class HttpTransport:
     def _tls_settings(certificate_file, client_key_file, client_certificate_file) -> dict:
         settings = {}
         for argument, suffix, what, key in (
-                (certificate_file, "CERTIFICATE", "certificate file", "ca_certs"),
-                (client_key_file, "CLIENT_KEY", "client key file", "key_file"),
-                (client_certificate_file, "CLIENT_CERTIFICATE", "client certificate file", "cert_file")):
+            (certificate_file, "CERTIFICATE", "certificate file", "ca_certs"),
+            (client_key_file, "CLIENT_KEY", "client key file", "key_file"),
+            (client_certificate_file, "CLIENT_CERTIFICATE", "client certificate file", "cert_file"),
+        ):
             path = resolve_file(argument, suffix)
             # checked now so a wrong path is reported at start-up, not on the first export
             if path and read_file(path, what, argument is not None) is not None:
@@ -159,8 +178,7 @@ class HttpTransport:
         try:
             status, reason, headers, data = self._post(body, seconds_left)
         except self._connection_errors as error:  # refused/reset, timeouts, TLS errors: worth another try
-            return Attempt(False, retryable=True, reason=f"{type(error).__name__}: {error}",
-                           kind=type(error).__name__)
+            return Attempt(False, retryable=True, reason=f"{type(error).__name__}: {error}", kind=type(error).__name__)
         except Exception as error:  # e.g. a bad header value, or the pool cleared by shutdown() meanwhile
             return Attempt(False, reason=f"{type(error).__name__}: {error}", kind="client")
         content_type = media_type(headers.get("Content-Type"))
@@ -175,9 +193,16 @@ class HttpTransport:
 
     def _post_urllib3(self, body: bytes, seconds_left: float):
         """POST with a urllib3 pool: (status, reason, headers, body of at most _MAX_RESPONSE_SIZE)."""
-        response = self._pool.request("POST", self.endpoint, body=body, headers=self.headers,
-                                      timeout=urllib3.Timeout(total=seconds_left), retries=False,
-                                      redirect=False, preload_content=False)
+        response = self._pool.request(
+            "POST",
+            self.endpoint,
+            body=body,
+            headers=self.headers,
+            timeout=urllib3.Timeout(total=seconds_left),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
         try:
             data = response.read(_MAX_RESPONSE_SIZE + 1)
             if len(data) > _MAX_RESPONSE_SIZE:
@@ -189,8 +214,9 @@ class HttpTransport:
 
     def _post_requests(self, body: bytes, seconds_left: float):
         """The same with a ``requests.Session`` (what the official exporter's ``session`` is)."""
-        response = self._pool.post(self.endpoint, data=body, headers=self.headers, timeout=seconds_left,
-                                   allow_redirects=False, stream=True)
+        response = self._pool.post(
+            self.endpoint, data=body, headers=self.headers, timeout=seconds_left, allow_redirects=False, stream=True
+        )
         try:
             data = response.raw.read(_MAX_RESPONSE_SIZE + 1, decode_content=True)
         except BaseException:
@@ -233,12 +259,32 @@ class OTLPSpanExporter(OTLPExporter):
     whose encoding exceeds ``max_request_size`` (default 64 MiB) is split in halves (a single
     span too large is dropped and counted).  ``export`` never raises."""
 
-    def __init__(self, endpoint: str | None = None, headers=None, timeout: float | None = None, compression=None,
-                 encoding: str = "proto", certificate_file: str | None = None, client_key_file: str | None = None,
-                 client_certificate_file: str | None = None, insecure: bool | None = None, session=None, *,
-                 retry_policy: RetryPolicy | None = None, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE):
-        transport = HttpTransport(endpoint, headers, compression, encoding, certificate_file, client_key_file,
-                                  client_certificate_file, session)
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        headers=None,
+        timeout: float | None = None,
+        compression=None,
+        encoding: str = "proto",
+        certificate_file: str | None = None,
+        client_key_file: str | None = None,
+        client_certificate_file: str | None = None,
+        insecure: bool | None = None,
+        session=None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+    ):
+        transport = HttpTransport(
+            endpoint,
+            headers,
+            compression,
+            encoding,
+            certificate_file,
+            client_key_file,
+            client_certificate_file,
+            session,
+        )
         super().__init__(transport, timeout, retry_policy=retry_policy, max_request_size=max_request_size)
 
 

@@ -22,6 +22,7 @@ exactly the rules above (server delay, deadline look-ahead, event abort,
 RetryInfo) and one more dependency; the loop below is that logic and nothing
 more.
 """
+
 from __future__ import annotations
 
 import random
@@ -33,8 +34,14 @@ from collections.abc import Callable
 from ..otlp.responses import grpc_code_retryable, grpc_retry_delay, http_status_retryable, parse_retry_after
 
 __all__ = [
-    "RetryPolicy", "Attempt", "DEFAULT_POLICY", "retry_until_deadline", "parse_retry_after",
-    "grpc_retry_delay", "grpc_code_retryable", "http_status_retryable",
+    "RetryPolicy",
+    "Attempt",
+    "DEFAULT_POLICY",
+    "retry_until_deadline",
+    "parse_retry_after",
+    "grpc_retry_delay",
+    "grpc_code_retryable",
+    "http_status_retryable",
 ]
 
 
@@ -47,11 +54,19 @@ class RetryPolicy:
 
     __slots__ = ("initial_backoff", "multiplier", "max_backoff", "jitter", "max_attempts")
 
-    def __init__(self, initial_backoff: float = 1.0, multiplier: float = 2.0, max_backoff: float = 32.0,
-                 jitter: float = 0.2, max_attempts: int = 16):
+    def __init__(
+        self,
+        initial_backoff: float = 1.0,
+        multiplier: float = 2.0,
+        max_backoff: float = 32.0,
+        jitter: float = 0.2,
+        max_attempts: int = 16,
+    ):
         if initial_backoff < 0 or max_backoff < 0 or multiplier < 1 or not 0 <= jitter < 1 or max_attempts < 1:
-            raise ValueError("RetryPolicy needs initial_backoff >= 0, max_backoff >= 0, multiplier >= 1, "
-                             "0 <= jitter < 1 and max_attempts >= 1")
+            raise ValueError(
+                "RetryPolicy needs initial_backoff >= 0, max_backoff >= 0, multiplier >= 1, "
+                "0 <= jitter < 1 and max_attempts >= 1"
+            )
         self.initial_backoff = initial_backoff
         self.multiplier = multiplier
         self.max_backoff = max_backoff
@@ -65,8 +80,10 @@ class RetryPolicy:
         return min(base, self.max_backoff)
 
     def __repr__(self) -> str:
-        return (f"RetryPolicy(initial_backoff={self.initial_backoff}, multiplier={self.multiplier}, "
-                f"max_backoff={self.max_backoff}, jitter={self.jitter}, max_attempts={self.max_attempts})")
+        return (
+            f"RetryPolicy(initial_backoff={self.initial_backoff}, multiplier={self.multiplier}, "
+            f"max_backoff={self.max_backoff}, jitter={self.jitter}, max_attempts={self.max_attempts})"
+        )
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -79,8 +96,15 @@ class Attempt:
 
     __slots__ = ("ok", "retryable", "server_delay", "reason", "kind", "value", "sends")
 
-    def __init__(self, ok: bool, retryable: bool = False, server_delay: float | None = None, reason: str = "",
-                 kind: str = "", value=None):
+    def __init__(
+        self,
+        ok: bool,
+        retryable: bool = False,
+        server_delay: float | None = None,
+        reason: str = "",
+        kind: str = "",
+        value=None,
+    ):
         self.ok = ok
         self.retryable = retryable
         self.server_delay = server_delay
@@ -93,8 +117,9 @@ class Attempt:
         return f"Attempt(ok={self.ok}, retryable={self.retryable}, reason={self.reason!r})"
 
 
-def retry_until_deadline(send: Callable[[float], Attempt], deadline: float, stop: threading.Event,
-                         policy: RetryPolicy = DEFAULT_POLICY) -> Attempt:
+def retry_until_deadline(
+    send: Callable[[float], Attempt], deadline: float, stop: threading.Event, policy: RetryPolicy = DEFAULT_POLICY
+) -> Attempt:
     """Call ``send(seconds_left)`` until it succeeds, fails for good, the next
     wait would pass ``deadline`` (a ``time.monotonic()`` value), ``stop`` is
     set or ``policy.max_attempts`` were made.  Returns the last attempt; ``reason`` says why retrying ended."""

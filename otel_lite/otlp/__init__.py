@@ -12,6 +12,7 @@ need them.
   statuses, ``Retry-After`` and ``RetryInfo`` delays, partial success,
   failure bodies.
 """
+
 from __future__ import annotations
 
 from .json_codec import (
@@ -47,11 +48,32 @@ from .responses import (
 from .wire import len_field, varint
 
 __all__ = [
-    "SPAN_ID_SIZE", "TRACE_ID_SIZE", "OTLPJSONError", "hex_to_id", "id_to_hex", "json_to_request",
-    "request_to_json", "request_to_json_dict",
-    "GRPC_RETRYABLE_CODES", "HTTP_RETRYABLE_STATUSES", "RETRY_INFO_TRAILER", "STATUS_DETAILS_TRAILER",
-    "PartialSuccess", "error_message", "format_retry_after", "grpc_code_name", "grpc_code_number",
-    "grpc_code_retryable", "grpc_retry_delay", "http_status_retryable", "media_type", "parse_partial_success",
-    "parse_retry_after", "partial_success", "retry_delay_from_status", "rpc_status",
-    "len_field", "varint",
+    "SPAN_ID_SIZE",
+    "TRACE_ID_SIZE",
+    "OTLPJSONError",
+    "hex_to_id",
+    "id_to_hex",
+    "json_to_request",
+    "request_to_json",
+    "request_to_json_dict",
+    "GRPC_RETRYABLE_CODES",
+    "HTTP_RETRYABLE_STATUSES",
+    "RETRY_INFO_TRAILER",
+    "STATUS_DETAILS_TRAILER",
+    "PartialSuccess",
+    "error_message",
+    "format_retry_after",
+    "grpc_code_name",
+    "grpc_code_number",
+    "grpc_code_retryable",
+    "grpc_retry_delay",
+    "http_status_retryable",
+    "media_type",
+    "parse_partial_success",
+    "parse_retry_after",
+    "partial_success",
+    "retry_delay_from_status",
+    "rpc_status",
+    "len_field",
+    "varint",
 ]

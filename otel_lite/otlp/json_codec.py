@@ -7,13 +7,22 @@ ignore unknown fields.  The SDK's ``http/json`` exporter and the collector's
 exporters write it with ``request_to_json``; the collector's receiver reads
 it with ``json_to_request``.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 
-__all__ = ["TRACE_ID_SIZE", "SPAN_ID_SIZE", "OTLPJSONError", "hex_to_id", "id_to_hex", "request_to_json_dict",
-           "request_to_json", "json_to_request"]
+__all__ = [
+    "TRACE_ID_SIZE",
+    "SPAN_ID_SIZE",
+    "OTLPJSONError",
+    "hex_to_id",
+    "id_to_hex",
+    "request_to_json_dict",
+    "request_to_json",
+    "json_to_request",
+]
 
 TRACE_ID_SIZE = 16
 SPAN_ID_SIZE = 8
@@ -53,6 +62,7 @@ def id_to_hex(raw: bytes) -> str:
 # integers as strings, bytes as base64) except ids, which are hex.  It is ~10x
 # faster than MessageToDict, which inspects descriptors for every field of every
 # span; tests/otlp compare the two on generated requests.
+
 
 def _any_value(v) -> dict:
     kind = v.WhichOneof("value")
@@ -204,9 +214,14 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def _object(obj: dict, big_key: str, write_items) -> str:
     """``obj`` as JSON with its list ``big_key`` written item by item (same key order)."""
-    return "{" + ",".join(
-        f'"{key}":[' + ",".join(write_items(value)) + "]" if key == big_key else f"{_dumps(key)}:{_dumps(value)}"
-        for key, value in obj.items()) + "}"
+    return (
+        "{"
+        + ",".join(
+            f'"{key}":[' + ",".join(write_items(value)) + "]" if key == big_key else f"{_dumps(key)}:{_dumps(value)}"
+            for key, value in obj.items()
+        )
+        + "}"
+    )
 
 
 def _scope_spans(items) -> list[str]:

@@ -14,6 +14,7 @@
 Only the standard library is imported up front; the protobuf types load on
 first use, so this module costs nothing to an importer that never parses.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,24 +24,54 @@ import time
 from typing import NamedTuple
 
 __all__ = [
-    "GRPC_CODE_NAMES", "GRPC_RETRYABLE_CODES", "HTTP_RETRYABLE_STATUSES", "STATUS_DETAILS_TRAILER",
-    "RETRY_INFO_TRAILER", "grpc_code_name", "grpc_code_number", "grpc_code_retryable", "http_status_retryable",
-    "parse_retry_after", "format_retry_after", "grpc_retry_delay", "retry_delay_from_status", "rpc_status",
-    "PartialSuccess", "partial_success", "parse_partial_success", "error_message", "media_type",
+    "GRPC_CODE_NAMES",
+    "GRPC_RETRYABLE_CODES",
+    "HTTP_RETRYABLE_STATUSES",
+    "STATUS_DETAILS_TRAILER",
+    "RETRY_INFO_TRAILER",
+    "grpc_code_name",
+    "grpc_code_number",
+    "grpc_code_retryable",
+    "http_status_retryable",
+    "parse_retry_after",
+    "format_retry_after",
+    "grpc_retry_delay",
+    "retry_delay_from_status",
+    "rpc_status",
+    "PartialSuccess",
+    "partial_success",
+    "parse_partial_success",
+    "error_message",
+    "media_type",
 ]
 
 # -- classification ---------------------------------------------------------------------------------
 
 # google.rpc.Code numbers -> names (the names of grpc.StatusCode members)
 GRPC_CODE_NAMES = (
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 )
 _GRPC_CODE_NUMBERS = {name: number for number, name in enumerate(GRPC_CODE_NAMES)}
 # retried whatever the status says (RESOURCE_EXHAUSTED is retried only with RetryInfo: see grpc_code_retryable)
-GRPC_RETRYABLE_CODES = frozenset(("CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE",
-                                  "DATA_LOSS"))
+GRPC_RETRYABLE_CODES = frozenset(
+    ("CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE", "DATA_LOSS")
+)
 HTTP_RETRYABLE_STATUSES = frozenset((429, 502, 503, 504))
 
 
@@ -80,7 +111,7 @@ def http_status_retryable(status: int) -> bool:
 # -- the server's delay -----------------------------------------------------------------------------
 
 _DELAY_SECONDS = re.compile(r"[0-9]+")  # RFC 9110 delay-seconds = 1*DIGIT (ASCII digits only)
-_MAX_DELAY = float(2 ** 31 - 1)  # seconds (68 years): the longest delay we read or send
+_MAX_DELAY = float(2**31 - 1)  # seconds (68 years): the longest delay we read or send
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

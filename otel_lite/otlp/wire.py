@@ -6,11 +6,18 @@ same way, with this module: varints, length-delimited fields and the tags of
 the request's envelope (``ExportTraceServiceRequest`` -> ``ResourceSpans`` ->
 ``ScopeSpans``).  A tag is ``field_number << 3 | wire_type`` as one byte.
 """
+
 from __future__ import annotations
 
 __all__ = [
-    "varint", "len_field", "T_REQUEST_RESOURCE_SPANS", "T_RESOURCE_SPANS_RESOURCE",
-    "T_RESOURCE_SPANS_SCOPE_SPANS", "T_SCOPE_SPANS_SCOPE", "T_SCOPE_SPANS_SPAN", "T_SCHEMA_URL",
+    "varint",
+    "len_field",
+    "T_REQUEST_RESOURCE_SPANS",
+    "T_RESOURCE_SPANS_RESOURCE",
+    "T_RESOURCE_SPANS_SCOPE_SPANS",
+    "T_SCOPE_SPANS_SCOPE",
+    "T_SCOPE_SPANS_SPAN",
+    "T_SCHEMA_URL",
 ]
 
 

@@ -20,6 +20,7 @@ sampler and exporter are bypassed: the TracerProvider's sampler and processors
 decide.  ``Tracer.span_context`` follows the current span (trace id, span id,
 sampled flag) so ``propagator.to_headers(tracer.span_context)`` keeps working.
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,8 +121,11 @@ class ShimContextTracer:
         self._otel_tracer = otel_tracer
         self.span_context = span_context  # the OpenCensus Tracer's, kept in step with the current span
         self._remote_parent = mapping.remote_parent(span_context, sampled)
-        self._origin = (span_context.trace_id, span_context.span_id,
-                        span_context.trace_options.enabled) if span_context is not None else None
+        self._origin = (
+            (span_context.trace_id, span_context.span_id, span_context.trace_options.enabled)
+            if span_context is not None
+            else None
+        )
         self._open: list = []
         self._lock = threading.Lock()
 

@@ -15,6 +15,7 @@
 | SpanContext (hex ids, trace_options,     | remote parent SpanContext (is_remote = from_header,        |
 | tracestate, from_header)                 | SAMPLED from trace_options bit 0, TraceState)              |
 """
+
 from __future__ import annotations
 
 import logging
@@ -136,6 +137,10 @@ def remote_parent(oc_span_context, sampled: bool | None = None) -> SpanContext |
     if sampled is None:
         options = getattr(oc_span_context, "trace_options", None)
         sampled = bool(options is not None and options.get_enabled())
-    return SpanContext(trace_id, span_id, is_remote=bool(oc_span_context.from_header),
-                       trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
-                       trace_state=trace_state(getattr(oc_span_context, "tracestate", None)))
+    return SpanContext(
+        trace_id,
+        span_id,
+        is_remote=bool(oc_span_context.from_header),
+        trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
+        trace_state=trace_state(getattr(oc_span_context, "tracestate", None)),
+    )

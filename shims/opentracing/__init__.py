@@ -9,12 +9,19 @@ span and baggage live in the OpenTelemetry context (contextvars), so OpenTracing
 OpenTelemetry and OpenCensus (through ``otel_lite.shims.opencensus``) code in one process
 share one current span and one baggage.  Only ``opentelemetry-api`` is used.
 """
+
 from .propagation import BINARY_MAX_BYTES
 from .scope_manager import ScopeManagerShim, ScopeShim
 from .span import SpanContextShim, SpanShim
 from .tracer import SCOPE_NAME, TracerShim, create_tracer
 
 __all__ = [
-    "create_tracer", "TracerShim", "SpanShim", "SpanContextShim", "ScopeShim", "ScopeManagerShim",
-    "SCOPE_NAME", "BINARY_MAX_BYTES",
+    "create_tracer",
+    "TracerShim",
+    "SpanShim",
+    "SpanContextShim",
+    "ScopeShim",
+    "ScopeManagerShim",
+    "SCOPE_NAME",
+    "BINARY_MAX_BYTES",
 ]

@@ -22,6 +22,7 @@ a truncated or malformed record, or one over ``BINARY_MAX_BYTES``, raises
 ``opentracing.SpanContextCorruptedException``; a carrier that is not bytes-like
 raises ``opentracing.InvalidCarrierException``.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,8 @@ def inject(tracer, span_context, format, carrier) -> None:
         return
     if not isinstance(span_context, SpanContextShim):
         raise opentracing.InvalidCarrierException(
-            f"cannot inject a {type(span_context).__name__}: not a span context of this tracer")
+            f"cannot inject a {type(span_context).__name__}: not a span context of this tracer"
+        )
     context = _otel_context(span_context)
     if format == Format.BINARY:
         if not isinstance(carrier, bytearray):
@@ -123,7 +125,7 @@ def extract(tracer, format, carrier) -> SpanContextShim | None:
 def _extract_binary(carrier) -> SpanContextShim | None:
     if not isinstance(carrier, (bytes, bytearray, memoryview)):
         raise opentracing.InvalidCarrierException("BINARY carrier must be bytes-like")
-    data = bytes(carrier[:_HEADER.size + BINARY_MAX_BYTES])
+    data = bytes(carrier[: _HEADER.size + BINARY_MAX_BYTES])
     if not data:
         return None
     if len(data) < _HEADER.size:
@@ -133,8 +135,9 @@ def _extract_binary(carrier) -> SpanContextShim | None:
         raise opentracing.SpanContextCorruptedException(f"unknown BINARY encoding version {version}")
     if length > BINARY_MAX_BYTES:
         raise opentracing.SpanContextCorruptedException(
-            f"BINARY span context of {length} bytes exceeds the {BINARY_MAX_BYTES}-byte limit")
-    payload = data[_HEADER.size:_HEADER.size + length]
+            f"BINARY span context of {length} bytes exceeds the {BINARY_MAX_BYTES}-byte limit"
+        )
+    payload = data[_HEADER.size : _HEADER.size + length]
     if len(payload) != length:
         raise opentracing.SpanContextCorruptedException("BINARY carrier truncated")
     try:

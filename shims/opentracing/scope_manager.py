@@ -11,6 +11,7 @@ Works per thread and per asyncio task, as contextvars do.  Closing a scope that
 is not the active one does nothing (like OpenTracing's own managers): it
 neither finishes the span nor disturbs the active scope.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ read-only baggage mapping.  ``set_baggage_item`` swaps in a new one (under a
 lock, as the spec asks), and, when the span is the active one in the current
 context, also makes the new baggage current for OpenTelemetry code.
 """
+
 from __future__ import annotations
 
 import threading
@@ -33,8 +34,12 @@ def attribute_value(value):
     of them pass through, anything else becomes its ``str()`` (the spec)."""
     if isinstance(value, _PRIMITIVES):
         return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, _PRIMITIVES) for v in value) \
-            and len({type(v) for v in value}) == 1:
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, _PRIMITIVES) for v in value)
+        and len({type(v) for v in value}) == 1
+    ):
         return tuple(value)
     if isinstance(value, type):
         return value.__qualname__
@@ -147,8 +152,11 @@ def set_error_status(otel_span, value) -> None:
 
 
 # OpenTracing log fields -> OpenTelemetry exception event attributes (the spec).
-_EXCEPTION_FIELDS = {ot_logs.ERROR_KIND: "exception.type", ot_logs.MESSAGE: "exception.message",
-                     ot_logs.STACK: "exception.stacktrace"}
+_EXCEPTION_FIELDS = {
+    ot_logs.ERROR_KIND: "exception.type",
+    ot_logs.MESSAGE: "exception.message",
+    ot_logs.STACK: "exception.stacktrace",
+}
 
 
 def _stack_text(value) -> str:
@@ -167,8 +175,11 @@ def log_to_event(otel_span, key_values, timestamp) -> None:
         error = key_values.get(ot_logs.ERROR_OBJECT)
         if isinstance(error, BaseException):
             # exception.type/message/stacktrace come from the exception itself.
-            extra = {k: attribute_value(v) for k, v in key_values.items()
-                     if k not in (ot_logs.EVENT, ot_logs.ERROR_OBJECT) and k not in _EXCEPTION_FIELDS}
+            extra = {
+                k: attribute_value(v)
+                for k, v in key_values.items()
+                if k not in (ot_logs.EVENT, ot_logs.ERROR_OBJECT) and k not in _EXCEPTION_FIELDS
+            }
             otel_span.record_exception(error, attributes=extra, timestamp=timestamp)
             return
         attributes = {}

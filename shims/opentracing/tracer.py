@@ -1,4 +1,5 @@
 """The OpenTracing Tracer shim: ``create_tracer`` and ``TracerShim``."""
+
 from __future__ import annotations
 
 import logging
@@ -20,14 +21,19 @@ SCOPE_NAME = "opentracing-shim"
 SCOPE_VERSION = "0.1.0"
 
 # Opt-in (``map_span_kind=True``): the spec forbids semantic-convention mapping by default.
-_SPAN_KINDS = {"client": SpanKind.CLIENT, "server": SpanKind.SERVER,
-               "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
+_SPAN_KINDS = {
+    "client": SpanKind.CLIENT,
+    "server": SpanKind.SERVER,
+    "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER,
+}
 _INTERNAL = SpanKind.INTERNAL
 _EMPTY_CONTEXT = Context()
 
 
-def create_tracer(tracer_provider=None, *, map_span_kind: bool = False, text_map_propagator=None,
-                  http_headers_propagator=None) -> TracerShim:
+def create_tracer(
+    tracer_provider=None, *, map_span_kind: bool = False, text_map_propagator=None, http_headers_propagator=None
+) -> TracerShim:
     """An OpenTracing tracer recording through ``tracer_provider`` (the global
     OpenTelemetry provider when None) with scope name ``opentracing-shim``.
 
@@ -39,14 +45,25 @@ def create_tracer(tracer_provider=None, *, map_span_kind: bool = False, text_map
     """
     provider = tracer_provider if tracer_provider is not None else trace_api.get_tracer_provider()
     otel_tracer = provider.get_tracer(SCOPE_NAME, SCOPE_VERSION)
-    return TracerShim(otel_tracer, tracer_provider=provider, map_span_kind=map_span_kind,
-                      text_map_propagator=text_map_propagator,
-                      http_headers_propagator=http_headers_propagator)
+    return TracerShim(
+        otel_tracer,
+        tracer_provider=provider,
+        map_span_kind=map_span_kind,
+        text_map_propagator=text_map_propagator,
+        http_headers_propagator=http_headers_propagator,
+    )
 
 
 class TracerShim(opentracing.Tracer):
-    def __init__(self, otel_tracer, *, tracer_provider=None, map_span_kind: bool = False,
-                 text_map_propagator=None, http_headers_propagator=None):
+    def __init__(
+        self,
+        otel_tracer,
+        *,
+        tracer_provider=None,
+        map_span_kind: bool = False,
+        text_map_propagator=None,
+        http_headers_propagator=None,
+    ):
         super().__init__(scope_manager=ScopeManagerShim(self))
         self._otel_tracer = otel_tracer
         self._provider = tracer_provider
@@ -57,13 +74,22 @@ class TracerShim(opentracing.Tracer):
         """The OpenTelemetry tracer."""
         return self._otel_tracer
 
-    def start_active_span(self, operation_name, child_of=None, references=None, tags=None, start_time=None,
-                          ignore_active_span=False, finish_on_close=True):
+    def start_active_span(
+        self,
+        operation_name,
+        child_of=None,
+        references=None,
+        tags=None,
+        start_time=None,
+        ignore_active_span=False,
+        finish_on_close=True,
+    ):
         span = self.start_span(operation_name, child_of, references, tags, start_time, ignore_active_span)
         return self._scope_manager.activate(span, finish_on_close)
 
-    def start_span(self, operation_name=None, child_of=None, references=None, tags=None, start_time=None,
-                   ignore_active_span=False):
+    def start_span(
+        self, operation_name=None, child_of=None, references=None, tags=None, start_time=None, ignore_active_span=False
+    ):
         parent = child_of
         links = None
         baggage = None
@@ -130,8 +156,13 @@ class TracerShim(opentracing.Tracer):
                 else:
                     attributes[key] = attribute_value(value)
         otel_span = self._otel_tracer.start_span(
-            operation_name if operation_name is not None else "", context=context, kind=kind,
-            attributes=attributes, links=links, start_time=ns(start_time))
+            operation_name if operation_name is not None else "",
+            context=context,
+            kind=kind,
+            attributes=attributes,
+            links=links,
+            start_time=ns(start_time),
+        )
         if error is not None:
             set_error_status(otel_span, error)
         return SpanShim(self, otel_span, SpanContextShim(otel_span.get_span_context(), baggage))

@@ -1,5 +1,6 @@
 """Generic fixtures for collector tests: an asyncio loop in a thread (so
 synchronous real clients can talk to async servers) and free loopback ports."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +23,7 @@ class LoopThread:
 
     def call(self, fn, *args):
         """Run a plain function on the loop thread and return its result."""
+
         async def wrapper():
             return fn(*args)
 

@@ -4,6 +4,7 @@ after each acknowledged batch, then waits to be killed.
 
 usage: python -m tests.collector.exporter_pq_child <storage dir> <endpoint> <batches> <spans per batch>
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Helpers for exporter tests: real OTLP batches and components built through their factories."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,14 @@ def make_traces(n: int, batch: int = 0, service: str = "svc") -> Traces:
     return Traces.from_bytes(req.SerializeToString())
 
 
-def make_exporter(kind_type: str, config: dict, name: str = "", telemetry: Telemetry | None = None,
-                  host: Host | None = None, kind: str = "exporter"):
+def make_exporter(
+    kind_type: str,
+    config: dict,
+    name: str = "",
+    telemetry: Telemetry | None = None,
+    host: Host | None = None,
+    kind: str = "exporter",
+):
     """Build a component of ``kind_type`` through its factory from a YAML-like mapping."""
     factory = lookup(kind, kind_type)
     cfg = factory.config_class.from_mapping(config)

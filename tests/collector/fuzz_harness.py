@@ -14,6 +14,7 @@ fuzz campaign in benchmarks/fuzz_receivers.py.
   malformed JSON, wrong field types, bad ids, invalid UTF-8, deep nesting, huge values and counts,
   compression bombs, truncated compressed streams, wrong content types and encodings.
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,15 +59,18 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 # hypothesis profiles: "ci" (default: few examples, derandomized so CI is deterministic) and "fuzz"
 # (many random examples); chosen with OTEL_LITE_HYPOTHESIS_PROFILE.  Applied only to these tests.
 
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
-                          suppress_health_check=list(HealthCheck))
-settings.register_profile("fuzz", max_examples=5000, deadline=None, derandomize=False, database=None,
-                          suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile(
+    "fuzz", max_examples=5000, deadline=None, derandomize=False, database=None, suppress_health_check=list(HealthCheck)
+)
 PROFILE = settings.get_profile(os.environ.get("OTEL_LITE_HYPOTHESIS_PROFILE", "ci"))
 
 
 # ---------------------------------------------------------------------------
 # The collector under test
+
 
 class CountingExporter(Component):
     """Counts what reaches the end of the pipeline: the good clients' span ids, and every other span."""
@@ -90,8 +94,12 @@ class CountingExporter(Component):
             self.other_spans += other
 
 
-_COUNTING = Factory(kind="exporter", type="counting", config_class=ComponentConfig,
-                    create=lambda settings, config, nxt: CountingExporter())
+_COUNTING = Factory(
+    kind="exporter",
+    type="counting",
+    config_class=ComponentConfig,
+    create=lambda settings, config, nxt: CountingExporter(),
+)
 
 
 def _lookup(kind, type_name):
@@ -117,6 +125,7 @@ service:
 class Case:
     """One request: ``protocol`` grpc or http; for http the Content-Type (None: no header) and
     Content-Encoding; ``invalid`` when the request must be refused whatever the receiver thinks."""
+
     kind: str
     protocol: str
     body: bytes
@@ -125,15 +134,23 @@ class Case:
     invalid: bool = False
 
     def to_json(self, broke: str) -> str:
-        return json.dumps({"kind": self.kind, "protocol": self.protocol, "ctype": self.ctype,
-                           "encoding": self.encoding, "invalid": self.invalid, "broke": broke,
-                           "body_b64": base64.b64encode(self.body).decode()}, indent=1)
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "protocol": self.protocol,
+                "ctype": self.ctype,
+                "encoding": self.encoding,
+                "invalid": self.invalid,
+                "broke": broke,
+                "body_b64": base64.b64encode(self.body).decode(),
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Case:
         d = json.loads(text)
-        return cls(d["kind"], d["protocol"], base64.b64decode(d["body_b64"]), d["ctype"], d["encoding"],
-                   d["invalid"])
+        return cls(d["kind"], d["protocol"], base64.b64decode(d["body_b64"]), d["ctype"], d["encoding"], d["invalid"])
 
     def file_name(self, broke: str) -> str:
         slug = "".join(c if c.isalnum() else "-" for c in broke.lower())[:40].strip("-")
@@ -197,8 +214,9 @@ class Harness:
         with self.consumer.lock:
             other, received_good = self.consumer.other_spans, collections.Counter(self.consumer.good)
         if other != self.expected_other:
-            raise Violation(f"consumer got {other} spans from accepted bad-input requests, expected "
-                            f"{self.expected_other}")
+            raise Violation(
+                f"consumer got {other} spans from accepted bad-input requests, expected {self.expected_other}"
+            )
         if good is not None:
             good.verify(received_good)
 
@@ -288,6 +306,7 @@ def local_span_count(case: Case) -> int:
 # ---------------------------------------------------------------------------
 # Well-behaved clients running while the bad input arrives
 
+
 def _good_request(seq: int, n: int) -> tuple[ExportTraceServiceRequest, list[bytes]]:
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
@@ -337,8 +356,9 @@ class GoodClients:
         targets = [self._raw_grpc, self._raw_http]
         if official:
             targets.append(self._official)
-        self.threads = [threading.Thread(target=self._loop, args=(t,), daemon=True, name=f"good-{t.__name__}")
-                        for t in targets]
+        self.threads = [
+            threading.Thread(target=self._loop, args=(t,), daemon=True, name=f"good-{t.__name__}") for t in targets
+        ]
 
     def __enter__(self):
         with self.h.consumer.lock:
@@ -417,14 +437,17 @@ class GoodClients:
 
         if "provider" not in state:
             state["memory"] = InMemorySpanExporter()
-            provider = state["provider"] = TracerProvider(resource=Resource.create({GOOD_KEY: "official"}),
-                                                          shutdown_on_exit=False, id_generator=UrandomIds())
+            provider = state["provider"] = TracerProvider(
+                resource=Resource.create({GOOD_KEY: "official"}), shutdown_on_exit=False, id_generator=UrandomIds()
+            )
             provider.add_span_processor(SimpleSpanProcessor(state["memory"]))
             state["grpc"] = GrpcExporter(endpoint=self.h.grpc_target, insecure=True, timeout=30)
             state["http"] = HttpExporter(endpoint=self.h.http_url, timeout=30)
         tracer = state["provider"].get_tracer("good-official")
-        with tracer.start_as_current_span(f"official-{seq}", attributes={"seq": seq}), \
-                tracer.start_as_current_span("child"):
+        with (
+            tracer.start_as_current_span(f"official-{seq}", attributes={"seq": seq}),
+            tracer.start_as_current_span("child"),
+        ):
             pass
         spans = state["memory"].get_finished_spans()
         state["memory"].clear()
@@ -445,13 +468,16 @@ class GoodClients:
         missing = acked - received
         extra = received - acked
         if missing or extra:
-            raise Violation(f"well-behaved clients: {sum(missing.values())} acknowledged spans missing, "
-                            f"{sum(extra.values())} unexpected or duplicated")
+            raise Violation(
+                f"well-behaved clients: {sum(missing.values())} acknowledged spans missing, "
+                f"{sum(extra.values())} unexpected or duplicated"
+            )
 
 
 # ---------------------------------------------------------------------------
 # Hand-written protobuf wire format (for what the protobuf runtime refuses to build: invalid UTF-8,
 # nesting past the recursion limit, ids of any length)
+
 
 def ld(field: int, payload: bytes) -> bytes:
     """A length-delimited field."""
@@ -464,8 +490,9 @@ def wire_request(span_fields: bytes, resource_attrs: bytes = b"") -> bytes:
     return ld(1, resource + ld(2, ld(2, span_fields)))
 
 
-def wire_span(trace_id: bytes = b"\x01" * 16, span_id: bytes = b"\x02" * 8, name: bytes = b"span",
-              extra: bytes = b"") -> bytes:
+def wire_span(
+    trace_id: bytes = b"\x01" * 16, span_id: bytes = b"\x02" * 8, name: bytes = b"span", extra: bytes = b""
+) -> bytes:
     return ld(1, trace_id) + ld(2, span_id) + ld(5, name) + extra
 
 
@@ -516,8 +543,10 @@ any_values = st.recursive(
     | st.builds(lambda i: AnyValue(int_value=i), st.integers(-(1 << 63), (1 << 63) - 1))
     | st.builds(lambda f: AnyValue(double_value=f), st.floats())
     | st.builds(lambda b: AnyValue(bytes_value=b), st.binary(max_size=20)),
-    lambda children: st.builds(_array_value, st.lists(children, max_size=3))
-    | st.builds(_kvlist_value, st.lists(st.tuples(_text, children), max_size=3)),
+    lambda children: (
+        st.builds(_array_value, st.lists(children, max_size=3))
+        | st.builds(_kvlist_value, st.lists(st.tuples(_text, children), max_size=3))
+    ),
     max_leaves=8,
 )
 _attrs = st.lists(st.tuples(_text, any_values), max_size=4)
@@ -582,7 +611,7 @@ def mutated(draw, data: bytes) -> bytes:
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 8))]
+            del data[pos : pos + draw(st.integers(1, 8))]
         elif op == "duplicate" and data:
             end = min(len(data), pos + draw(st.integers(1, 32)))
             data[pos:pos] = data[pos:end]
@@ -643,10 +672,12 @@ def json_bad_ids(draw) -> bytes:
     bad = draw(
         st.text(alphabet="0123456789abcdef", max_size=40).filter(lambda s: s and len(s) != size * 2)
         | st.text(min_size=size * 2, max_size=size * 2).filter(
-            lambda s: not all(c in "0123456789abcdefABCDEF" for c in s))
+            lambda s: not all(c in "0123456789abcdefABCDEF" for c in s)
+        )
         | st.just(base64.b64encode(b"\x01" * size).decode())
         | st.just(" " + "ab" * (size - 1) + " ")
-        | st.just("ab " * (size - 1) + "ab"))
+        | st.just("ab " * (size - 1) + "ab")
+    )
     doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0][key] = bad
     return json.dumps(doc).encode()
 
@@ -663,8 +694,9 @@ def proto_bad_ids(draw) -> bytes:
     elif which == "parent":
         extra = ld(4, wrong)
     else:
-        link = ld(1, wrong if which == "link_trace" else b"\x01" * 16) + ld(2, wrong if which == "link_span"
-                                                                            else b"\x02" * 8)
+        link = ld(1, wrong if which == "link_trace" else b"\x01" * 16) + ld(
+            2, wrong if which == "link_span" else b"\x02" * 8
+        )
         extra = ld(13, link)
     return wire_request(wire_span(tid, sid, extra=extra))
 
@@ -696,8 +728,15 @@ def proto_invalid_utf8(draw) -> bytes:
 
 
 def json_invalid_utf8(bad: bytes) -> bytes:
-    return (b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + b"01" * 16 + b'","spanId":"'
-            + b"02" * 8 + b'","name":"' + bad + b'"}]}]}]}')
+    return (
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"'
+        + b"01" * 16
+        + b'","spanId":"'
+        + b"02" * 8
+        + b'","name":"'
+        + bad
+        + b'"}]}]}]}'
+    )
 
 
 def proto_deep(depth: int, shape: str) -> bytes:
@@ -705,9 +744,15 @@ def proto_deep(depth: int, shape: str) -> bytes:
 
 
 def json_deep(depth: int, shape: str) -> bytes:
-    return ('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + "01" * 16 + '","spanId":"' + "02" * 8
-            + '","name":"deep","attributes":[{"key":"deep","value":' + json_nested_value(depth, shape)
-            + "}]}]}]}]}").encode()
+    return (
+        '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"'
+        + "01" * 16
+        + '","spanId":"'
+        + "02" * 8
+        + '","name":"deep","attributes":[{"key":"deep","value":'
+        + json_nested_value(depth, shape)
+        + "}]}]}]}]}"
+    ).encode()
 
 
 def json_raw_deep(depth: int) -> bytes:
@@ -765,7 +810,7 @@ def truncated_compressed(draw, requests) -> Case:
     """A compressed valid request cut anywhere (an empty body is no stream at all: not cut to 0)."""
     enc = draw(st.sampled_from(_ENCODINGS))
     body = _compress(enc, draw(requests).SerializeToString())
-    return Case("truncated-compressed", "http", body[:draw(st.integers(1, len(body) - 1))], _PROTO, enc, invalid=True)
+    return Case("truncated-compressed", "http", body[: draw(st.integers(1, len(body) - 1))], _PROTO, enc, invalid=True)
 
 
 @st.composite
@@ -779,45 +824,125 @@ def http_kinds() -> dict:
     """Every kind of bad HTTP request (some kinds produce valid requests now and then), by kind."""
     req = valid_requests()
     kinds = [
-        st.builds(lambda b, ct: Case("random-bytes", "http", b, ct), st.binary(max_size=300),
-                  st.sampled_from([_PROTO, _JSON])),
+        st.builds(
+            lambda b, ct: Case("random-bytes", "http", b, ct), st.binary(max_size=300), st.sampled_from([_PROTO, _JSON])
+        ),
         st.builds(lambda b: Case("mutated-proto", "http", b), req.flatmap(lambda r: mutated(r.SerializeToString()))),
         st.builds(lambda b: Case("mutated-json", "http", b, _JSON), req.flatmap(lambda r: mutated(_to_otlp_json(r)))),
-        st.builds(lambda t: Case("malformed-json", "http", t.encode("utf-8", "surrogatepass"), _JSON),
-                  st.text(max_size=200)),
+        st.builds(
+            lambda t: Case("malformed-json", "http", t.encode("utf-8", "surrogatepass"), _JSON), st.text(max_size=200)
+        ),
         st.builds(lambda b: Case("wrong-types-json", "http", b, _JSON), wrong_types()),
         st.builds(lambda b: Case("bad-ids-json", "http", b, _JSON, invalid=True), json_bad_ids()),
         st.builds(lambda b: Case("bad-ids-proto", "http", b, invalid=True), proto_bad_ids()),
         st.builds(lambda b: Case("invalid-utf8-proto", "http", b, invalid=True), proto_invalid_utf8()),
-        st.builds(lambda b: Case("invalid-utf8-json", "http", json_invalid_utf8(b), _JSON, invalid=True),
-                  _invalid_utf8),
-        st.builds(lambda d, s: Case("deep-proto", "http", proto_deep(d, s), invalid=d >= 100),
-                  st.integers(1, 600), st.sampled_from(["array", "kvlist"])),
-        st.builds(lambda d, s: Case("deep-json", "http", json_deep(d, s), _JSON, invalid=d >= 100),
-                  st.integers(1, 600), st.sampled_from(["array", "kvlist"])),
-        st.builds(lambda d: Case("deep-raw-json", "http", json_raw_deep(d), _JSON, invalid=True),
-                  st.integers(500, 200_000)),
-        st.builds(lambda size, n, ct: Case("huge-values", "http", huge_request(size, n).SerializeToString()
-                                           if ct == _PROTO else _to_otlp_json(huge_request(size, n)), ct),
-                  st.integers(0, 2 * LIMIT), st.integers(0, 20_000), st.sampled_from([_PROTO, _JSON])),
-        st.builds(lambda enc, ct: Case("compression-bomb", "http",
-                                       (gzip_bomb if enc == "gzip" else zstd_bomb)(4 * LIMIT), ct, enc, invalid=True),
-                  st.sampled_from(["gzip", "zstd"]), st.sampled_from([_PROTO, _JSON])),
+        st.builds(
+            lambda b: Case("invalid-utf8-json", "http", json_invalid_utf8(b), _JSON, invalid=True), _invalid_utf8
+        ),
+        st.builds(
+            lambda d, s: Case("deep-proto", "http", proto_deep(d, s), invalid=d >= 100),
+            st.integers(1, 600),
+            st.sampled_from(["array", "kvlist"]),
+        ),
+        st.builds(
+            lambda d, s: Case("deep-json", "http", json_deep(d, s), _JSON, invalid=d >= 100),
+            st.integers(1, 600),
+            st.sampled_from(["array", "kvlist"]),
+        ),
+        st.builds(
+            lambda d: Case("deep-raw-json", "http", json_raw_deep(d), _JSON, invalid=True), st.integers(500, 200_000)
+        ),
+        st.builds(
+            lambda size, n, ct: Case(
+                "huge-values",
+                "http",
+                huge_request(size, n).SerializeToString() if ct == _PROTO else _to_otlp_json(huge_request(size, n)),
+                ct,
+            ),
+            st.integers(0, 2 * LIMIT),
+            st.integers(0, 20_000),
+            st.sampled_from([_PROTO, _JSON]),
+        ),
+        st.builds(
+            lambda enc, ct: Case(
+                "compression-bomb",
+                "http",
+                (gzip_bomb if enc == "gzip" else zstd_bomb)(4 * LIMIT),
+                ct,
+                enc,
+                invalid=True,
+            ),
+            st.sampled_from(["gzip", "zstd"]),
+            st.sampled_from([_PROTO, _JSON]),
+        ),
         truncated_compressed(req),
         mutated_compressed(req),
-        st.builds(lambda r, ct: Case("wrong-content-type", "http", r.SerializeToString(), ct),
-                  req, st.none() | st.sampled_from(["text/plain", "application/protobuf", "application/grpc",
-                                                   "application/x-www-form-urlencoded", "", "application/json",
-                                                   "application/x-protobuf; charset=\xff", "*/*"]) | _header_text),
-        st.builds(lambda r, enc: Case("wrong-content-encoding", "http", r.SerializeToString(), _PROTO, enc,
-                                      invalid=enc.strip().lower() not in ("", "identity")),
-                  req, st.sampled_from(["br", "snappy", "lz4", "gzip, gzip", "x-gzip", "compress", "GZIP\t",
-                                        "identity", "zstd ", "deflate;q=1", ""]) | _header_text),
+        st.builds(
+            lambda r, ct: Case("wrong-content-type", "http", r.SerializeToString(), ct),
+            req,
+            st.none()
+            | st.sampled_from(
+                [
+                    "text/plain",
+                    "application/protobuf",
+                    "application/grpc",
+                    "application/x-www-form-urlencoded",
+                    "",
+                    "application/json",
+                    "application/x-protobuf; charset=\xff",
+                    "*/*",
+                ]
+            )
+            | _header_text,
+        ),
+        st.builds(
+            lambda r, enc: Case(
+                "wrong-content-encoding",
+                "http",
+                r.SerializeToString(),
+                _PROTO,
+                enc,
+                invalid=enc.strip().lower() not in ("", "identity"),
+            ),
+            req,
+            st.sampled_from(
+                [
+                    "br",
+                    "snappy",
+                    "lz4",
+                    "gzip, gzip",
+                    "x-gzip",
+                    "compress",
+                    "GZIP\t",
+                    "identity",
+                    "zstd ",
+                    "deflate;q=1",
+                    "",
+                ]
+            )
+            | _header_text,
+        ),
     ]
-    names = ["random-bytes", "mutated-proto", "mutated-json", "malformed-json", "wrong-types-json", "bad-ids-json",
-             "bad-ids-proto", "invalid-utf8-proto", "invalid-utf8-json", "deep-proto", "deep-json", "deep-raw-json",
-             "huge-values", "compression-bomb", "truncated-compressed", "mutated-compressed", "wrong-content-type",
-             "wrong-content-encoding"]
+    names = [
+        "random-bytes",
+        "mutated-proto",
+        "mutated-json",
+        "malformed-json",
+        "wrong-types-json",
+        "bad-ids-json",
+        "bad-ids-proto",
+        "invalid-utf8-proto",
+        "invalid-utf8-json",
+        "deep-proto",
+        "deep-json",
+        "deep-raw-json",
+        "huge-values",
+        "compression-bomb",
+        "truncated-compressed",
+        "mutated-compressed",
+        "wrong-content-type",
+        "wrong-content-encoding",
+    ]
     return dict(zip(names, kinds, strict=True))
 
 
@@ -825,15 +950,23 @@ def grpc_kinds() -> dict:
     req = valid_requests()
     return {
         "random-bytes": st.builds(lambda b: Case("random-bytes", "grpc", b), st.binary(max_size=300)),
-        "mutated-proto": st.builds(lambda b: Case("mutated-proto", "grpc", b),
-                                   req.flatmap(lambda r: mutated(r.SerializeToString()))),
+        "mutated-proto": st.builds(
+            lambda b: Case("mutated-proto", "grpc", b), req.flatmap(lambda r: mutated(r.SerializeToString()))
+        ),
         "bad-ids-proto": st.builds(lambda b: Case("bad-ids-proto", "grpc", b, invalid=True), proto_bad_ids()),
-        "invalid-utf8-proto": st.builds(lambda b: Case("invalid-utf8-proto", "grpc", b, invalid=True),
-                                        proto_invalid_utf8()),
-        "deep-proto": st.builds(lambda d, s: Case("deep-proto", "grpc", proto_deep(d, s), invalid=d >= 100),
-                                st.integers(1, 600), st.sampled_from(["array", "kvlist"])),
-        "huge-values": st.builds(lambda size, n: Case("huge-values", "grpc", huge_request(size, n).SerializeToString()),
-                                 st.integers(0, 2 * GRPC_LIMIT), st.integers(0, 20_000)),
+        "invalid-utf8-proto": st.builds(
+            lambda b: Case("invalid-utf8-proto", "grpc", b, invalid=True), proto_invalid_utf8()
+        ),
+        "deep-proto": st.builds(
+            lambda d, s: Case("deep-proto", "grpc", proto_deep(d, s), invalid=d >= 100),
+            st.integers(1, 600),
+            st.sampled_from(["array", "kvlist"]),
+        ),
+        "huge-values": st.builds(
+            lambda size, n: Case("huge-values", "grpc", huge_request(size, n).SerializeToString()),
+            st.integers(0, 2 * GRPC_LIMIT),
+            st.integers(0, 20_000),
+        ),
     }
 
 

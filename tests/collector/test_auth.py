@@ -1,6 +1,7 @@
 """Authentication: the ``bearertokenauth`` extension on the otlp receiver (gRPC and HTTP) and on
 the OTLP exporters, config errors for bad ``auth`` references, safe defaults (CORS closed,
 credentials never logged)."""
+
 from __future__ import annotations
 
 import gzip
@@ -77,13 +78,16 @@ def grpc_code(target: str, payload: bytes, metadata=None) -> tuple[grpc.StatusCo
 # ---------------------------------------------------------------------------
 # Receiver
 
+
 def test_grpc_requires_the_token(running):
     wrong = "tok-" + secrets.token_hex(12)
     assert grpc_code(running.grpc_target, request_bytes())[0] == grpc.StatusCode.UNAUTHENTICATED
     code, details = grpc_code(running.grpc_target, request_bytes(), [("authorization", f"Bearer {wrong}")])
     assert code == grpc.StatusCode.UNAUTHENTICATED and wrong not in details
-    assert grpc_code(running.grpc_target, request_bytes(), [("authorization", TOKEN)])[0] == \
-        grpc.StatusCode.UNAUTHENTICATED  # the scheme is required
+    assert (
+        grpc_code(running.grpc_target, request_bytes(), [("authorization", TOKEN)])[0]
+        == grpc.StatusCode.UNAUTHENTICATED
+    )  # the scheme is required
     grpc_call(running.grpc_target, request_bytes(3), [("authorization", f"Bearer {TOKEN}")])
     grpc_call(running.grpc_target, request_bytes(1), [("authorization", f"bearer {TOKEN}")])  # scheme: any case
     assert running.capture.span_count() == 4
@@ -95,34 +99,55 @@ def test_http_requires_the_token(running):
     assert resp.status_code == 401 and resp.headers["content-type"] == PROTO
     assert resp.headers["www-authenticate"] == "Bearer"
     assert status_pb2.Status.FromString(resp.content).code == code_pb2.UNAUTHENTICATED
-    resp = requests.post(running.http_url, data=b"{}", timeout=5,
-                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {wrong}"})
+    resp = requests.post(
+        running.http_url,
+        data=b"{}",
+        timeout=5,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {wrong}"},
+    )
     assert resp.status_code == 401 and resp.headers["content-type"] == "application/json"
     body = json_format.Parse(resp.text, status_pb2.Status())
     assert body.code == code_pb2.UNAUTHENTICATED and wrong not in resp.text
-    resp = requests.post(running.http_url, data=request_bytes(3), timeout=5,
-                         headers={"Content-Type": PROTO, "Authorization": f"Bearer {TOKEN}"})
+    resp = requests.post(
+        running.http_url,
+        data=request_bytes(3),
+        timeout=5,
+        headers={"Content-Type": PROTO, "Authorization": f"Bearer {TOKEN}"},
+    )
     assert resp.status_code == 200
     assert running.capture.span_count() == 3
 
 
 def test_auth_is_checked_before_the_body_is_read(running):
     # bodies that would be 400 (too large, a broken gzip stream, not protobuf) are 401 without a token
-    bad_bodies = [(b"x" * 4096, {}), (gzip.compress(b"\xff" * 100)[:-8], {"Content-Encoding": "gzip"}),
-                  (b"\xff\xff\xff", {})]
+    bad_bodies = [
+        (b"x" * 4096, {}),
+        (gzip.compress(b"\xff" * 100)[:-8], {"Content-Encoding": "gzip"}),
+        (b"\xff\xff\xff", {}),
+    ]
     for body, extra in bad_bodies:
         resp = requests.post(running.http_url, data=body, headers={"Content-Type": PROTO, **extra}, timeout=5)
         assert resp.status_code == 401
-        resp = requests.post(running.http_url, data=body, timeout=5,
-                             headers={"Content-Type": PROTO, "Authorization": f"Bearer {TOKEN}", **extra})
+        resp = requests.post(
+            running.http_url,
+            data=body,
+            timeout=5,
+            headers={"Content-Type": PROTO, "Authorization": f"Bearer {TOKEN}", **extra},
+        )
         assert resp.status_code == 400
     assert grpc_code(running.grpc_target, b"\xff\xff\xff")[0] == grpc.StatusCode.UNAUTHENTICATED
-    assert grpc_code(running.grpc_target, b"\xff\xff\xff", [("authorization", f"Bearer {TOKEN}")])[0] == \
-        grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        grpc_code(running.grpc_target, b"\xff\xff\xff", [("authorization", f"Bearer {TOKEN}")])[0]
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
     telemetry = running.collector.telemetry
     for transport, refused in (("http", 3), ("grpc", 1)):
-        assert metric(telemetry, "otelcol_receiver_requests_total", receiver="otlp", transport=transport,
-                      outcome="refused") == refused
+        assert (
+            metric(
+                telemetry, "otelcol_receiver_requests_total", receiver="otlp", transport=transport, outcome="refused"
+            )
+            == refused
+        )
 
 
 def test_official_exporters_send_the_token(running):
@@ -144,19 +169,29 @@ def test_official_exporters_send_the_token(running):
     finally:
         for exporter in exporters.values():
             exporter.shutdown()
-    assert results == {"grpc ok": SpanExportResult.SUCCESS, "http ok": SpanExportResult.SUCCESS,
-                       "grpc none": SpanExportResult.FAILURE, "http none": SpanExportResult.FAILURE}
+    assert results == {
+        "grpc ok": SpanExportResult.SUCCESS,
+        "http ok": SpanExportResult.SUCCESS,
+        "grpc none": SpanExportResult.FAILURE,
+        "http none": SpanExportResult.FAILURE,
+    }
     assert running.capture.span_count() == 2
 
 
 def test_cors_is_closed_unless_configured_and_preflights_need_no_token(loop_thread, running):
-    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     resp = requests.options(running.http_url, headers=preflight, timeout=5)
     assert "access-control-allow-origin" not in resp.headers
-    resp = requests.post(running.http_url, data=request_bytes(), timeout=5,
-                         headers={"Content-Type": PROTO, "Origin": "https://app.example",
-                                  "Authorization": f"Bearer {TOKEN}"})
+    resp = requests.post(
+        running.http_url,
+        data=request_bytes(),
+        timeout=5,
+        headers={"Content-Type": PROTO, "Origin": "https://app.example", "Authorization": f"Bearer {TOKEN}"},
+    )
     assert resp.status_code == 200 and "access-control-allow-origin" not in resp.headers
 
     cors = ", cors: {allowed_origins: ['https://app.example'], allowed_headers: [authorization, content-type]}"
@@ -164,8 +199,12 @@ def test_cors_is_closed_unless_configured_and_preflights_need_no_token(loop_thre
     try:
         resp = requests.options(r.http_url, headers=preflight, timeout=5)
         assert resp.status_code == 200 and resp.headers["access-control-allow-origin"] == "https://app.example"
-        resp = requests.post(r.http_url, data=request_bytes(), headers={"Content-Type": PROTO,
-                                                                       "Origin": "https://app.example"}, timeout=5)
+        resp = requests.post(
+            r.http_url,
+            data=request_bytes(),
+            headers={"Content-Type": PROTO, "Origin": "https://app.example"},
+            timeout=5,
+        )
         assert resp.status_code == 401
         assert resp.headers["access-control-allow-origin"] == "https://app.example"  # the browser can read the 401
     finally:
@@ -174,6 +213,7 @@ def test_cors_is_closed_unless_configured_and_preflights_need_no_token(loop_thre
 
 # ---------------------------------------------------------------------------
 # Config errors
+
 
 def build(text: str):
     return build_config(parse_yaml(text), lookup)
@@ -191,22 +231,27 @@ def test_auth_reference_errors():
     assert "not configured" in errors["receivers.otlp.protocols.grpc.auth.authenticator"]
     assert "not configured" in errors["receivers.otlp.protocols.http.auth.authenticator"]
     errors = errors_of(collector_yaml(extensions="[]"))
-    assert set(errors) == {"receivers.otlp.protocols.grpc.auth.authenticator",
-                           "receivers.otlp.protocols.http.auth.authenticator"}
+    assert set(errors) == {
+        "receivers.otlp.protocols.grpc.auth.authenticator",
+        "receivers.otlp.protocols.http.auth.authenticator",
+    }
     assert all("service.extensions" in m for m in errors.values())
     errors = errors_of(text.replace("{authenticator: bearertokenauth}", "{}"))
     assert "required" in errors["receivers.otlp.protocols.grpc.auth.authenticator"]
 
 
-@pytest.mark.parametrize("config, path", [
-    ({}, "extensions.bearertokenauth"),
-    ({"token": "a", "filename": "/etc/hostname"}, "extensions.bearertokenauth.filename"),
-    ({"token": "a\nInjected: header"}, "extensions.bearertokenauth.token"),
-    ({"tokens": ["a", ""]}, "extensions.bearertokenauth.tokens[1]"),
-    ({"filename": "/nonexistent/token"}, "extensions.bearertokenauth.filename"),
-    ({"token": "a", "header": "Bad Header"}, "extensions.bearertokenauth.header"),
-    ({"token": "a", "scheme": "Two words"}, "extensions.bearertokenauth.scheme"),
-])
+@pytest.mark.parametrize(
+    "config, path",
+    [
+        ({}, "extensions.bearertokenauth"),
+        ({"token": "a", "filename": "/etc/hostname"}, "extensions.bearertokenauth.filename"),
+        ({"token": "a\nInjected: header"}, "extensions.bearertokenauth.token"),
+        ({"tokens": ["a", ""]}, "extensions.bearertokenauth.tokens[1]"),
+        ({"filename": "/nonexistent/token"}, "extensions.bearertokenauth.filename"),
+        ({"token": "a", "header": "Bad Header"}, "extensions.bearertokenauth.header"),
+        ({"token": "a", "scheme": "Two words"}, "extensions.bearertokenauth.scheme"),
+    ],
+)
 def test_bearertokenauth_config_errors(config, path):
     with pytest.raises(ConfigError) as info:
         bearertokenauth.BearerTokenAuthConfig.from_mapping(config, "extensions.bearertokenauth")
@@ -215,13 +260,18 @@ def test_bearertokenauth_config_errors(config, path):
 
 
 def test_an_extension_that_is_not_an_authenticator_fails_start(loop_thread):
-    text = collector_yaml().replace("bearertokenauth: {token", "health_check: {endpoint: '127.0.0.1:0'}\n"
-                                    "  bearertokenauth: {token").replace("[bearertokenauth]",
-                                                                         "[bearertokenauth, health_check]")
-    text = text.replace("grpc: {endpoint: \"127.0.0.1:0\", auth: {authenticator: bearertokenauth}}",
-                        "grpc: {endpoint: \"127.0.0.1:0\", auth: {authenticator: health_check}}")
-    collector = loop_thread.call(Collector, build_config(parse_yaml(text.replace("${env:OTEL_LITE_TEST_TOKEN}", "x")),
-                                                         lookup))
+    text = (
+        collector_yaml()
+        .replace("bearertokenauth: {token", "health_check: {endpoint: '127.0.0.1:0'}\n  bearertokenauth: {token")
+        .replace("[bearertokenauth]", "[bearertokenauth, health_check]")
+    )
+    text = text.replace(
+        'grpc: {endpoint: "127.0.0.1:0", auth: {authenticator: bearertokenauth}}',
+        'grpc: {endpoint: "127.0.0.1:0", auth: {authenticator: health_check}}',
+    )
+    collector = loop_thread.call(
+        Collector, build_config(parse_yaml(text.replace("${env:OTEL_LITE_TEST_TOKEN}", "x")), lookup)
+    )
     with pytest.raises(ConfigError) as info:
         loop_thread.run(collector.start())
     assert info.value.path == "receivers.otlp.protocols.grpc.auth.authenticator"
@@ -230,6 +280,7 @@ def test_an_extension_that_is_not_an_authenticator_fails_start(loop_thread):
 
 # ---------------------------------------------------------------------------
 # The extension itself
+
 
 def start_extension(loop_thread, config: dict, name: str = ""):
     ext, _ = make_exporter("bearertokenauth", config, name=name, kind="extension")
@@ -281,16 +332,23 @@ def test_custom_header_no_scheme_and_several_tokens(loop_thread):
 # ---------------------------------------------------------------------------
 # Exporters: the header / metadata is added, end to end against our receiver
 
+
 def client_host(loop_thread, token: str) -> Host:
     host = Host()
     host.extensions[ComponentID("bearertokenauth", "client")] = start_extension(
-        loop_thread, {"token": token}, name="client")
+        loop_thread, {"token": token}, name="client"
+    )
     return host
 
 
 def export_with_auth(loop_thread, type_: str, endpoint: str, host: Host):
-    cfg = {"endpoint": endpoint, "auth": {"authenticator": "bearertokenauth/client"},
-           "retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}, "timeout": "5s"}
+    cfg = {
+        "endpoint": endpoint,
+        "auth": {"authenticator": "bearertokenauth/client"},
+        "retry_on_failure": {"enabled": False},
+        "sending_queue": {"enabled": False},
+        "timeout": "5s",
+    }
     if type_ == "otlp":
         cfg["tls"] = {"insecure": True}
 
@@ -322,8 +380,9 @@ def test_exporters_authenticate_to_our_receiver(loop_thread, running):
     assert running.capture.span_count() == 4
     # a refused token is permanent (UNAUTHENTICATED / 401 are never retried)
     assert isinstance(export_with_auth(loop_thread, "otlp", running.grpc_target, bad), PermanentError)
-    assert isinstance(export_with_auth(loop_thread, "otlphttp", running.http_url.rsplit("/v1/", 1)[0], bad),
-                      PermanentError)
+    assert isinstance(
+        export_with_auth(loop_thread, "otlphttp", running.http_url.rsplit("/v1/", 1)[0], bad), PermanentError
+    )
     assert running.capture.span_count() == 4
 
 
@@ -335,6 +394,7 @@ def test_exporter_auth_needs_a_client_authenticator(loop_thread):
 
 # ---------------------------------------------------------------------------
 # Credentials never reach the logs
+
 
 def test_tokens_and_header_values_are_never_logged(tmp_path):
     dead_port = free_port()
@@ -370,8 +430,9 @@ service:
     try:
         url, target = c.http_url, c.grpc_endpoint
         for value in (f"Bearer {wrong}", wrong, f"Bearer {TOKEN}"):
-            resp = requests.post(url, data=request_bytes(), timeout=5,
-                                 headers={"Content-Type": PROTO, "Authorization": value})
+            resp = requests.post(
+                url, data=request_bytes(), timeout=5, headers={"Content-Type": PROTO, "Authorization": value}
+            )
             assert resp.status_code == (200 if value.endswith(TOKEN) else 401)
             assert TOKEN not in resp.text and wrong not in resp.text
             try:
@@ -427,6 +488,7 @@ def test_tokens_are_compared_in_constant_time(loop_thread, monkeypatch):
 # ---------------------------------------------------------------------------
 # Another authenticator type plugs in without touching the receivers
 
+
 class TenantAuth(Component):
     """Accepts requests whose ``x-tenant`` header names a known tenant."""
 
@@ -441,27 +503,38 @@ class TenantAuth(Component):
             raise AuthError("unknown tenant")
 
 
-TENANT = Factory(kind="extension", type="tenantauth", config_class=ComponentConfig,
-                 create=lambda settings, config, nxt: TenantAuth())
+TENANT = Factory(
+    kind="extension", type="tenantauth", config_class=ComponentConfig, create=lambda settings, config, nxt: TenantAuth()
+)
 
 
 def test_a_new_authenticator_type_needs_no_receiver_change(loop_thread):
     def tenant_lookup(kind, type_name):
         return TENANT if (kind, type_name) == ("extension", "tenantauth") else lookup(kind, type_name)
 
-    text = collector_yaml(extensions="[tenantauth]").replace(
-        'bearertokenauth: {token: "${env:OTEL_LITE_TEST_TOKEN}"}', "tenantauth:").replace(
-        "{authenticator: bearertokenauth}", "{authenticator: tenantauth}")
+    text = (
+        collector_yaml(extensions="[tenantauth]")
+        .replace('bearertokenauth: {token: "${env:OTEL_LITE_TEST_TOKEN}"}', "tenantauth:")
+        .replace("{authenticator: bearertokenauth}", "{authenticator: tenantauth}")
+    )
     collector = loop_thread.call(Collector, build_config(parse_yaml(text), tenant_lookup))
     loop_thread.run(collector.start())
     try:
         receiver = collector.graph.get("receiver", "otlp")
         url = f"http://127.0.0.1:{receiver.http_port}/v1/traces"
         target = f"127.0.0.1:{receiver.grpc_port}"
-        assert requests.post(url, data=request_bytes(), headers={"Content-Type": PROTO, "X-Tenant": "acme"},
-                             timeout=5).status_code == 200
-        assert requests.post(url, data=request_bytes(), headers={"Content-Type": PROTO, "X-Tenant": "initech"},
-                             timeout=5).status_code == 401
+        assert (
+            requests.post(
+                url, data=request_bytes(), headers={"Content-Type": PROTO, "X-Tenant": "acme"}, timeout=5
+            ).status_code
+            == 200
+        )
+        assert (
+            requests.post(
+                url, data=request_bytes(), headers={"Content-Type": PROTO, "X-Tenant": "initech"}, timeout=5
+            ).status_code
+            == 401
+        )
         grpc_call(target, request_bytes(), [("x-tenant", "globex")])
         assert grpc_code(target, request_bytes())[0] == grpc.StatusCode.UNAUTHENTICATED
         assert collector.graph.get("extension", "tenantauth").seen == ["acme", "initech", "globex", None]

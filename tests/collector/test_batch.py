@@ -1,4 +1,5 @@
 """Batch processor: size/timeout triggers, byte-level merging, split, error propagation, shutdown."""
+
 from __future__ import annotations
 
 import asyncio
@@ -100,8 +101,9 @@ def test_timeout_trigger_sends_small_batch_and_callers_are_answered_at_once():
         proc, tel = make_processor(sink, send_batch_size=1000, timeout="30ms")
         await proc.start(None)
         # acknowledged on acceptance: both calls return before the batch is due
-        await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 1))),
-                               0.02)
+        await asyncio.wait_for(
+            asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 1))), 0.02
+        )
         assert not sink.received
         await wait_for(lambda: sink.received)
         assert [t.span_count for t in sink.received] == [3]
@@ -117,8 +119,9 @@ def test_downstream_error_after_acknowledgement_is_counted_and_logged_with_total
         sink = Capture()
         sink.error = RetryableError("exporter queue is full")
         proc, tel = make_processor(sink, send_batch_size=4, timeout="10s")
-        await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 2))),
-                               10)
+        await asyncio.wait_for(
+            asyncio.gather(proc.consume(make_request("a", 2)), proc.consume(make_request("b", 2))), 10
+        )
         await wait_for(lambda: metric(tel, "otelcol_processor_batch_dropped_spans_total") == 4)
         # recovered downstream: the next batch is delivered
         sink.error = None
@@ -175,8 +178,12 @@ def test_batching_moves_into_the_sending_queues_when_every_path_has_one():
         proc, _ = make_processor(FanOut([a, b]), send_batch_size=100, send_batch_max_size=200, timeout="50ms")
         assert proc.passes_through
         for exp in (a, b):
-            assert (exp.adopted.min_size, exp.adopted.max_size, exp.adopted.flush_timeout, exp.adopted.sizer) == \
-                (100, 200, 0.05, "items")
+            assert (exp.adopted.min_size, exp.adopted.max_size, exp.adopted.flush_timeout, exp.adopted.sizer) == (
+                100,
+                200,
+                0.05,
+                "items",
+            )
         await proc.consume(make_request("x", 3))  # handed on at once, no waiting here
         assert a.span_names() == b.span_names() == ["x-0-0", "x-0-1", "x-0-2"]
         await proc.shutdown()
@@ -269,8 +276,9 @@ def test_batched_send_split_by_max_size():
     async def main():
         sink = Capture()
         proc, _ = make_processor(sink, send_batch_size=6, send_batch_max_size=8, timeout="10s")
-        await asyncio.wait_for(asyncio.gather(proc.consume(make_request("a", 5)), proc.consume(make_request("b", 5))),
-                               10)
+        await asyncio.wait_for(
+            asyncio.gather(proc.consume(make_request("a", 5)), proc.consume(make_request("b", 5))), 10
+        )
         await proc.shutdown()
         assert [t.span_count for t in sink.received] == [8, 2]
         assert sorted(sink.span_names()) == sorted([f"a-0-{i}" for i in range(5)] + [f"b-0-{i}" for i in range(5)])
@@ -278,13 +286,16 @@ def test_batched_send_split_by_max_size():
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("cfg,key", [
-    ({"send_batch_size": 100, "send_batch_max_size": 50}, "send_batch_max_size"),
-    ({"metadata_keys": ["tenant"]}, "metadata_keys"),
-    ({"send_batch_size": -1}, "send_batch_size"),
-    ({"timeout": "soon"}, "timeout"),
-    ({"bogus": 1}, "bogus"),
-])
+@pytest.mark.parametrize(
+    "cfg,key",
+    [
+        ({"send_batch_size": 100, "send_batch_max_size": 50}, "send_batch_max_size"),
+        ({"metadata_keys": ["tenant"]}, "metadata_keys"),
+        ({"send_batch_size": -1}, "send_batch_size"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_invalid_config_names_the_key(cfg, key):
     with pytest.raises(ConfigError) as e:
         BatchConfig.from_mapping(cfg, "processors.batch")

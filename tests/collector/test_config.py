@@ -1,4 +1,5 @@
 """Config loading: sources, merging, --set, env expansion, validation with YAML paths."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -111,9 +112,18 @@ def test_env_expansion_rules():
     }
     out = expand_env(data, env=env)
     assert out == {
-        "whole_int": 4317, "whole_bool": True, "inline": "10.0.0.1:4317", "default": "fallback",
-        "default_int": 42, "default_unused": 4317, "unset": "", "empty": "", "escaped": "${env:PORT}",
-        "dollars": "cost $5 and $x", "nested": {"list": [4317, "a10.0.0.1"]}, "not_a_string": 12,
+        "whole_int": 4317,
+        "whole_bool": True,
+        "inline": "10.0.0.1:4317",
+        "default": "fallback",
+        "default_int": 42,
+        "default_unused": 4317,
+        "unset": "",
+        "empty": "",
+        "escaped": "${env:PORT}",
+        "dollars": "cost $5 and $x",
+        "nested": {"list": [4317, "a10.0.0.1"]},
+        "not_a_string": 12,
     }
 
 
@@ -129,8 +139,9 @@ def test_env_expansion_errors_have_paths():
 def test_env_expansion_in_a_config_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OTLP_GRPC_ENDPOINT", "127.0.0.1:6000")
     monkeypatch.setenv("MAX_MIB", "16")
-    text = MINIMAL.replace('endpoint: "127.0.0.1:4317"',
-                           'endpoint: "${env:OTLP_GRPC_ENDPOINT}", max_recv_msg_size_mib: "${MAX_MIB}"')
+    text = MINIMAL.replace(
+        'endpoint: "127.0.0.1:4317"', 'endpoint: "${env:OTLP_GRPC_ENDPOINT}", max_recv_msg_size_mib: "${MAX_MIB}"'
+    )
     cfg = load_config([write(tmp_path, "c.yaml", text)], lookup=_lookup_with_sink())
     grpc_cfg = cfg.receivers[ComponentID("otlp")].config.protocols.grpc
     assert grpc_cfg.endpoint == "127.0.0.1:6000" and grpc_cfg.max_recv_msg_size_mib == 16
@@ -138,12 +149,16 @@ def test_env_expansion_in_a_config_file(tmp_path, monkeypatch):
 
 def test_sources_merge_in_order_and_set_wins(tmp_path, monkeypatch):
     a = write(tmp_path, "a.yaml", MINIMAL)
-    b = write(tmp_path, "b.yaml", "receivers: {otlp: {protocols: {http: {}}}}\n"
-                                  "service: {pipelines: {traces: {exporters: [otlp_sink]}}}\n")
+    b = write(
+        tmp_path,
+        "b.yaml",
+        "receivers: {otlp: {protocols: {http: {}}}}\nservice: {pipelines: {traces: {exporters: [otlp_sink]}}}\n",
+    )
     monkeypatch.setenv("EXTRA_CFG", "service: {telemetry: {logs: {level: warn}}}")
-    raw = load_raw([a, "file:" + b, "env:EXTRA_CFG", "yaml:processors::batch::timeout: 2s"],
-                   ["receivers.otlp.protocols.grpc.endpoint=127.0.0.1:7000",
-                    "service::telemetry::metrics::level=none"])
+    raw = load_raw(
+        [a, "file:" + b, "env:EXTRA_CFG", "yaml:processors::batch::timeout: 2s"],
+        ["receivers.otlp.protocols.grpc.endpoint=127.0.0.1:7000", "service::telemetry::metrics::level=none"],
+    )
     otlp = raw["receivers"]["otlp"]["protocols"]
     assert otlp["grpc"]["endpoint"] == "127.0.0.1:7000"  # --set
     assert otlp["http"] == {}  # maps merge
@@ -170,8 +185,14 @@ def test_yaml_is_strict():
 
 def test_unreadable_and_invalid_sources(tmp_path):
     with pytest.raises(ConfigErrors) as e:
-        load_raw([str(tmp_path / "missing.yaml"), write(tmp_path, "bad.yaml", "a: [unclosed"),
-                  write(tmp_path, "list.yaml", "- 1\n"), "env:NOT_SET_ANYWHERE_XYZ"])
+        load_raw(
+            [
+                str(tmp_path / "missing.yaml"),
+                write(tmp_path, "bad.yaml", "a: [unclosed"),
+                write(tmp_path, "list.yaml", "- 1\n"),
+                "env:NOT_SET_ANYWHERE_XYZ",
+            ]
+        )
     messages = "\n".join(str(x) for x in e.value.errors)
     assert len(e.value.errors) == 4
     assert "cannot read" in messages and "invalid YAML" in messages and "mapping" in messages
@@ -216,7 +237,8 @@ service:
         build_config(parse_yaml(text), _lookup_with_sink())
     errs = errors_of(e)
     expected = {
-        "connectors", "extras",
+        "connectors",
+        "extras",
         "receivers.otlp.protocols.grpc.bogus",
         "receivers.nosuch",
         "receivers.bad id!",
@@ -271,14 +293,14 @@ def test_default_config_is_valid():
 def test_telemetry_metrics_readers_form():
     raw = parse_yaml(MINIMAL)
     raw["service"]["telemetry"] = parse_yaml(
-        "metrics: {readers: [{pull: {exporter: {prometheus: {host: 127.0.0.2, port: 9464}}}}]}")
+        "metrics: {readers: [{pull: {exporter: {prometheus: {host: 127.0.0.2, port: 9464}}}}]}"
+    )
     cfg = build_config(raw, _lookup_with_sink())
     assert cfg.service.telemetry.metrics.address == "127.0.0.2:9464"
     raw["service"]["telemetry"] = parse_yaml("metrics: {readers: [{push: {}}]}")
     with pytest.raises(ConfigErrors) as e:
         build_config(raw, _lookup_with_sink())
     assert list(errors_of(e)) == ["service.telemetry.metrics.readers[0]"]
-
 
 
 @dataclasses.dataclass

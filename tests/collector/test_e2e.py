@@ -1,5 +1,6 @@
 """The assembled collector: graph shape, lifecycle order, fan-out errors, health check,
 Prometheus metrics, and the official SDK → collector → OTLP backend path."""
+
 from __future__ import annotations
 
 import pytest
@@ -54,8 +55,14 @@ def test_graph_shape_fan_out_and_lifecycle_order(graph_collector, loop_thread):
     assert [label for label, _ in g.receivers] == ["receiver otlp"]  # one instance for two pipelines
     assert len(g.processors) == 3  # one per pipeline use
     assert [label for label, _ in g.exporters] == ["exporter record/1", "exporter record/2"]
-    assert JOURNAL == ["start journal", "start record/1", "start record/2",
-                       "start tag/b@traces/two", "start tag/b@traces/one", "start tag/a@traces/one"]
+    assert JOURNAL == [
+        "start journal",
+        "start record/1",
+        "start record/2",
+        "start tag/b@traces/two",
+        "start tag/b@traces/one",
+        "start tag/a@traces/one",
+    ]
     r1, r2 = g.get("exporter", "record/1"), g.get("exporter", "record/2")
     assert r1.host is c.host and c.host.get_extension("journal") is not None
     assert c.host.get_extension("nope") is None
@@ -79,8 +86,14 @@ def test_graph_shape_fan_out_and_lifecycle_order(graph_collector, loop_thread):
 
     JOURNAL.clear()
     loop_thread.run(c.shutdown())
-    assert JOURNAL == ["stop tag/a@traces/one", "stop tag/b@traces/one", "stop tag/b@traces/two",
-                       "stop record/1", "stop record/2", "stop journal"]
+    assert JOURNAL == [
+        "stop tag/a@traces/one",
+        "stop tag/b@traces/one",
+        "stop tag/b@traces/two",
+        "stop record/1",
+        "stop record/2",
+        "stop journal",
+    ]
     with pytest.raises(requests.ConnectionError):
         post(url, make_request(1).SerializeToString())
     loop_thread.run(c.shutdown())  # twice is fine
@@ -170,6 +183,7 @@ def test_start_failure_stops_what_started(loop_thread):
 # ---------------------------------------------------------------------------
 # Official SDK exporter → collector → otlp_grpc exporter → OTLP backend (the shared sink)
 
+
 def _sdk_send(exporter, n_children=5):
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -189,12 +203,15 @@ def _sdk_send(exporter, n_children=5):
     return trace_id, ids
 
 
-@pytest.mark.parametrize("client,exporter", [
-    ("grpc", "otlp_grpc: {{endpoint: '{grpc}', tls: {{insecure: true}}}}"),
-    ("http", "otlp_grpc: {{endpoint: '{grpc}', tls: {{insecure: true}}}}"),
-    ("grpc", "otlphttp: {{endpoint: '{http}'}}"),
-    ("http", "otlp_http: {{endpoint: '{http}', encoding: json}}"),
-])
+@pytest.mark.parametrize(
+    "client,exporter",
+    [
+        ("grpc", "otlp_grpc: {{endpoint: '{grpc}', tls: {{insecure: true}}}}"),
+        ("http", "otlp_grpc: {{endpoint: '{grpc}', tls: {{insecure: true}}}}"),
+        ("grpc", "otlphttp: {{endpoint: '{http}'}}"),
+        ("http", "otlp_http: {{endpoint: '{http}', encoding: json}}"),
+    ],
+)
 def test_sdk_to_collector_to_otlp_backend(loop_thread, otlp_sink, client, exporter):
     exporter = exporter.format(grpc=otlp_sink.grpc_endpoint, http=otlp_sink.http_endpoint)
     exporter_id = exporter.split(":")[0]
@@ -280,8 +297,13 @@ def test_run_until_signal_stops_gracefully_on_sigterm():
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SIGNAL_SCRIPT, str(port)], cwd=root, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGNAL_SCRIPT, str(port)],
+        cwd=root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         url = f"http://127.0.0.1:{port}/v1/traces"
         import time

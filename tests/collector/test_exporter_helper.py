@@ -1,6 +1,7 @@
 """The exporter helper's queue / retry / timeout chain, driven through a small
 exporter whose ``push`` the test scripts (the real exporters are covered
 against a real OTLP sink in test_exporters.py)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,26 +33,41 @@ def test_defaults_match_go_collector():
     cfg = ExporterConfig.from_mapping({})
     assert cfg.timeout == 5.0
     r = cfg.retry_on_failure
-    assert (r.enabled, r.initial_interval, r.max_interval, r.max_elapsed_time, r.multiplier,
-            r.randomization_factor) == (True, 5.0, 30.0, 300.0, 1.5, 0.5)
+    assert (
+        r.enabled,
+        r.initial_interval,
+        r.max_interval,
+        r.max_elapsed_time,
+        r.multiplier,
+        r.randomization_factor,
+    ) == (True, 5.0, 30.0, 300.0, 1.5, 0.5)
     q = cfg.sending_queue
     assert (q.enabled, q.num_consumers, q.queue_size, q.block_on_overflow, q.wait_for_result, q.storage) == (
-        True, 10, 1000, False, False, None)
+        True,
+        10,
+        1000,
+        False,
+        False,
+        None,
+    )
 
 
-@pytest.mark.parametrize("data, path", [
-    ({"retry_on_failure": {"randomization_factor": 2}}, "retry_on_failure.randomization_factor"),
-    ({"retry_on_failure": {"multiplier": 0.5}}, "retry_on_failure.multiplier"),
-    ({"sending_queue": {"num_consumers": 0}}, "sending_queue.num_consumers"),
-    ({"sending_queue": {"queue_size": 0}}, "sending_queue.queue_size"),
-    ({"sending_queue": {"sizer": "pages"}}, "sending_queue.sizer"),
-    ({"sending_queue": {"batch": {"sizer": "pages"}}}, "sending_queue.batch.sizer"),
-    ({"sending_queue": {"batch": {"min_size": 10, "max_size": 5}}}, "sending_queue.batch.max_size"),
-    ({"sending_queue": {"batch": {"flush_timeout": 0}}}, "sending_queue.batch.flush_timeout"),
-    ({"sending_queue": {"storage": "not an id"}}, "sending_queue.storage"),
-    ({"sending_queue": {"bogus": 1}}, "sending_queue.bogus"),
-    ({"timeout": "fast"}, "timeout"),
-])
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"retry_on_failure": {"randomization_factor": 2}}, "retry_on_failure.randomization_factor"),
+        ({"retry_on_failure": {"multiplier": 0.5}}, "retry_on_failure.multiplier"),
+        ({"sending_queue": {"num_consumers": 0}}, "sending_queue.num_consumers"),
+        ({"sending_queue": {"queue_size": 0}}, "sending_queue.queue_size"),
+        ({"sending_queue": {"sizer": "pages"}}, "sending_queue.sizer"),
+        ({"sending_queue": {"batch": {"sizer": "pages"}}}, "sending_queue.batch.sizer"),
+        ({"sending_queue": {"batch": {"min_size": 10, "max_size": 5}}}, "sending_queue.batch.max_size"),
+        ({"sending_queue": {"batch": {"flush_timeout": 0}}}, "sending_queue.batch.flush_timeout"),
+        ({"sending_queue": {"storage": "not an id"}}, "sending_queue.storage"),
+        ({"sending_queue": {"bogus": 1}}, "sending_queue.bogus"),
+        ({"timeout": "fast"}, "timeout"),
+    ],
+)
 def test_bad_config_names_the_key(data, path):
     with pytest.raises(ConfigError) as info:
         ExporterConfig.from_mapping(data)
@@ -68,8 +84,10 @@ def test_backoff_grows_to_max_with_jitter_bounds():
 
 def test_retryable_error_is_retried_then_delivered_once():
     async def main():
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"wait_for_result": True}},
-                         script=[RetryableError("down"), RetryableError("down"), None])
+        exp, tel = build(
+            {"retry_on_failure": FAST, "sending_queue": {"wait_for_result": True}},
+            script=[RetryableError("down"), RetryableError("down"), None],
+        )
         await exp.start(Host())
         await exp.consume(make_traces(7))
         await exp.shutdown()
@@ -81,8 +99,9 @@ def test_retryable_error_is_retried_then_delivered_once():
 
 def test_unexpected_exception_is_retried():
     async def main():
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"enabled": False}},
-                         script=[ConnectionResetError("boom"), None])
+        exp, tel = build(
+            {"retry_on_failure": FAST, "sending_queue": {"enabled": False}}, script=[ConnectionResetError("boom"), None]
+        )
         await exp.start(Host())
         await exp.consume(make_traces(2))
         await exp.shutdown()
@@ -93,8 +112,10 @@ def test_unexpected_exception_is_retried():
 
 def test_permanent_error_is_not_retried_and_reaches_waiting_caller():
     async def main():
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"wait_for_result": True}},
-                         script=[PermanentError("bad data", http_status=400)])
+        exp, tel = build(
+            {"retry_on_failure": FAST, "sending_queue": {"wait_for_result": True}},
+            script=[PermanentError("bad data", http_status=400)],
+        )
         await exp.start(Host())
         with pytest.raises(PermanentError) as info:
             await exp.consume(make_traces(4))
@@ -108,8 +129,10 @@ def test_permanent_error_is_not_retried_and_reaches_waiting_caller():
 
 def test_throttle_delay_is_a_lower_bound_for_the_next_attempt():
     async def main():
-        exp, _tel = build({"retry_on_failure": FAST, "sending_queue": {"enabled": False}},
-                         script=[ThrottledError("slow down", 0.3), None])
+        exp, _tel = build(
+            {"retry_on_failure": FAST, "sending_queue": {"enabled": False}},
+            script=[ThrottledError("slow down", 0.3), None],
+        )
         await exp.start(Host())
         await exp.consume(make_traces(1))
         await exp.shutdown()
@@ -122,8 +145,9 @@ def test_throttle_delay_is_a_lower_bound_for_the_next_attempt():
 def test_gives_up_after_max_elapsed_time():
     async def main():
         retry = dict(FAST, max_elapsed_time="100ms")
-        exp, tel = build({"retry_on_failure": retry, "sending_queue": {"enabled": False}},
-                         script=[RetryableError("down")] * 1000)
+        exp, tel = build(
+            {"retry_on_failure": retry, "sending_queue": {"enabled": False}}, script=[RetryableError("down")] * 1000
+        )
         await exp.start(Host())
         with pytest.raises(RetryableError, match="no more retries left"):
             await exp.consume(make_traces(3))
@@ -136,8 +160,10 @@ def test_gives_up_after_max_elapsed_time():
 
 def test_retry_disabled_makes_one_attempt():
     async def main():
-        exp, _tel = build({"retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}},
-                         script=[RetryableError("down")])
+        exp, _tel = build(
+            {"retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}},
+            script=[RetryableError("down")],
+        )
         await exp.start(Host())
         with pytest.raises(RetryableError, match="down"):
             await exp.consume(make_traces(3))
@@ -154,8 +180,9 @@ def test_attempt_timeout_is_retryable():
             await asyncio.sleep(30)
 
     async def main():
-        cfg = ExporterConfig.from_mapping({"timeout": "50ms", "retry_on_failure": {"enabled": False},
-                                           "sending_queue": {"enabled": False}})
+        cfg = ExporterConfig.from_mapping(
+            {"timeout": "50ms", "retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}}
+        )
         exp = Slow(CreateSettings(ComponentID("scripted"), "exporter", Telemetry()), cfg)
         await exp.start(Host())
         with pytest.raises(RetryableError, match="timed out"):
@@ -168,8 +195,7 @@ def test_attempt_timeout_is_retryable():
 def test_full_queue_refuses_with_retryable_error_and_counts_enqueue_failed():
     async def main():
         gate = asyncio.Event()
-        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"num_consumers": 1, "queue_size": 3}},
-                         gate=gate)
+        exp, tel = build({"retry_on_failure": FAST, "sending_queue": {"num_consumers": 1, "queue_size": 3}}, gate=gate)
         await exp.start(Host())
         await exp.consume(make_traces(1, 0))
         await wait_until(lambda: len(exp.attempts) == 1)  # the consumer holds batch 0
@@ -186,7 +212,10 @@ def test_full_queue_refuses_with_retryable_error_and_counts_enqueue_failed():
         await wait_until(lambda: len(exp.delivered) == 3)
         await exp.shutdown()
         assert sorted(t.message.resource_spans[0].scope_spans[0].spans[0].name for t in exp.delivered) == [
-            "s0-0", "s1-0", "s2-0"]
+            "s0-0",
+            "s1-0",
+            "s2-0",
+        ]
         assert sent(tel) == 3
 
     asyncio.run(main())
@@ -196,8 +225,7 @@ def test_block_on_overflow_waits_for_room():
     async def main():
         gate = asyncio.Event()
         # capacity 2 counts the request being sent too
-        exp, tel = build({"sending_queue": {"num_consumers": 1, "queue_size": 2, "block_on_overflow": True}},
-                         gate=gate)
+        exp, tel = build({"sending_queue": {"num_consumers": 1, "queue_size": 2, "block_on_overflow": True}}, gate=gate)
         await exp.start(Host())
         await exp.consume(make_traces(1))
         await wait_until(lambda: len(exp.attempts) == 1)
@@ -230,8 +258,10 @@ def test_without_wait_for_result_the_caller_returns_once_queued():
 def test_wait_for_result_surfaces_retryable_failure_after_retries():
     async def main():
         retry = dict(FAST, max_elapsed_time="60ms")
-        exp, _tel = build({"retry_on_failure": retry, "sending_queue": {"wait_for_result": True}},
-                         script=[RetryableError("backend down")] * 1000)
+        exp, _tel = build(
+            {"retry_on_failure": retry, "sending_queue": {"wait_for_result": True}},
+            script=[RetryableError("backend down")] * 1000,
+        )
         await exp.start(Host())
         with pytest.raises(RetryableError, match="backend down"):
             await exp.consume(make_traces(2))
@@ -269,8 +299,10 @@ def test_shutdown_drains_in_memory_queue_with_one_attempt_each():
 def test_shutdown_aborts_retry_sleeps():
     async def main():
         slow_retry = {"initial_interval": "60s", "max_interval": "60s", "max_elapsed_time": "0"}
-        exp, tel = build({"retry_on_failure": slow_retry, "sending_queue": {"num_consumers": 1}},
-                         script=[RetryableError("down")] * 100)
+        exp, tel = build(
+            {"retry_on_failure": slow_retry, "sending_queue": {"num_consumers": 1}},
+            script=[RetryableError("down")] * 100,
+        )
         await exp.start(Host())
         await exp.consume(make_traces(3, 0))
         await exp.consume(make_traces(3, 1))

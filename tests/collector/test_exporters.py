@@ -1,5 +1,6 @@
 """The concrete exporters against a real OTLP peer (tests/support/otlp_sink.py)
 and real files."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,7 @@ def span_keys(spans):
 
 
 def sent_keys(*batches):
-    return span_keys(s for t in batches for rs in t.message.resource_spans for ss in rs.scope_spans
-                     for s in ss.spans)
+    return span_keys(s for t in batches for rs in t.message.resource_spans for ss in rs.scope_spans for s in ss.spans)
 
 
 def run(coro):
@@ -59,6 +59,7 @@ async def export(kind_type: str, config: dict, batches, name: str = ""):
 
 # -- registry / config --------------------------------------------------------
 
+
 def test_factories_and_aliases():
     assert lookup("exporter", "otlp") is otlp_grpc.FACTORY
     assert lookup("exporter", "otlphttp") is otlp_http.FACTORY
@@ -67,21 +68,24 @@ def test_factories_and_aliases():
     assert lookup("extension", "file_storage").type == "file_storage"
 
 
-@pytest.mark.parametrize("type_, data, path", [
-    ("otlp", {}, "endpoint"),
-    ("otlp", {"endpoint": "h:1", "compression": "brotli"}, "compression"),
-    ("otlp", {"endpoint": "h:1", "headers": {"X-Key": "v"}}, "headers.X-Key"),
-    ("otlp", {"endpoint": "h:1", "tls": {"cert_file": "c.pem"}}, "tls.key_file"),
-    ("otlphttp", {}, "endpoint"),
-    ("otlphttp", {"endpoint": "localhost:4318"}, "endpoint"),
-    ("otlphttp", {"endpoint": "http://h:1", "encoding": "xml"}, "encoding"),
-    ("otlphttp", {"endpoint": "http://h:1", "compression": "lz4"}, "compression"),
-    ("file", {}, "path"),
-    ("file", {"path": "x", "format": "csv"}, "format"),
-    ("file", {"path": "x", "rotation": {"max_megabytes": 0}}, "rotation.max_megabytes"),
-    ("debug", {"verbosity": "loud"}, "verbosity"),
-    ("debug", {"verbosityy": "basic"}, "verbosityy"),
-])
+@pytest.mark.parametrize(
+    "type_, data, path",
+    [
+        ("otlp", {}, "endpoint"),
+        ("otlp", {"endpoint": "h:1", "compression": "brotli"}, "compression"),
+        ("otlp", {"endpoint": "h:1", "headers": {"X-Key": "v"}}, "headers.X-Key"),
+        ("otlp", {"endpoint": "h:1", "tls": {"cert_file": "c.pem"}}, "tls.key_file"),
+        ("otlphttp", {}, "endpoint"),
+        ("otlphttp", {"endpoint": "localhost:4318"}, "endpoint"),
+        ("otlphttp", {"endpoint": "http://h:1", "encoding": "xml"}, "encoding"),
+        ("otlphttp", {"endpoint": "http://h:1", "compression": "lz4"}, "compression"),
+        ("file", {}, "path"),
+        ("file", {"path": "x", "format": "csv"}, "format"),
+        ("file", {"path": "x", "rotation": {"max_megabytes": 0}}, "rotation.max_megabytes"),
+        ("debug", {"verbosity": "loud"}, "verbosity"),
+        ("debug", {"verbosityy": "basic"}, "verbosityy"),
+    ],
+)
 def test_bad_configs_name_the_key(type_, data, path):
     factory = lookup("exporter", type_)
     with pytest.raises(ConfigError) as info:
@@ -101,9 +105,14 @@ def test_http_defaults():
 
 # -- OTLP/gRPC ----------------------------------------------------------------
 
+
 def grpc_cfg(sink, **extra):
-    cfg = {"endpoint": sink.grpc_endpoint, "tls": {"insecure": True}, "retry_on_failure": FAST_RETRY,
-           "sending_queue": WAIT}
+    cfg = {
+        "endpoint": sink.grpc_endpoint,
+        "tls": {"insecure": True},
+        "retry_on_failure": FAST_RETRY,
+        "sending_queue": WAIT,
+    }
     cfg.update(extra)
     return cfg
 
@@ -139,8 +148,7 @@ def test_grpc_unavailable_is_retried_and_delivered_once(otlp_sink):
     assert errors == []
     assert otlp_sink.attempts == 3 and len(otlp_sink.requests) == 1
     assert span_keys(otlp_sink.spans()) == sent_keys(t)
-    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_grpc",
-                  error_permanent="false") == 0
+    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_grpc", error_permanent="false") == 0
 
 
 def test_grpc_invalid_argument_is_permanent(otlp_sink):
@@ -149,8 +157,7 @@ def test_grpc_invalid_argument_is_permanent(otlp_sink):
     assert len(errors) == 1 and isinstance(errors[0], PermanentError)
     assert errors[0].grpc_code == grpc.StatusCode.INVALID_ARGUMENT
     assert otlp_sink.attempts == 1 and otlp_sink.span_count() == 0
-    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_grpc",
-                  error_permanent="true") == 4
+    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_grpc", error_permanent="true") == 4
 
 
 def test_grpc_resource_exhausted_with_retry_info_is_throttled(otlp_sink):
@@ -183,8 +190,13 @@ def test_grpc_resource_exhausted_without_retry_info_is_permanent(otlp_sink):
 
 
 def test_grpc_backend_down_is_retryable():
-    cfg = {"endpoint": f"127.0.0.1:{free_port()}", "tls": {"insecure": True}, "timeout": "2s",
-           "retry_on_failure": {"enabled": False}, "sending_queue": {"enabled": False}}
+    cfg = {
+        "endpoint": f"127.0.0.1:{free_port()}",
+        "tls": {"insecure": True},
+        "timeout": "2s",
+        "retry_on_failure": {"enabled": False},
+        "sending_queue": {"enabled": False},
+    }
     _tel, errors = run(export("otlp", cfg, [make_traces(3)]))
     assert len(errors) == 1 and isinstance(errors[0], RetryableError)
     assert not isinstance(errors[0], PermanentError)
@@ -217,22 +229,30 @@ def test_grpc_queue_full_refuses_with_retryable_error(otlp_sink):
 
 # -- OTLP/HTTP ----------------------------------------------------------------
 
+
 def http_cfg(sink, **extra):
     cfg = {"endpoint": sink.http_endpoint, "retry_on_failure": FAST_RETRY, "sending_queue": WAIT}
     cfg.update(extra)
     return cfg
 
 
-@pytest.mark.parametrize("encoding, compression", [("proto", "gzip"), ("proto", "none"), ("json", "gzip"),
-                                                   ("json", "none")])
+@pytest.mark.parametrize(
+    "encoding, compression", [("proto", "gzip"), ("proto", "none"), ("json", "gzip"), ("json", "none")]
+)
 def test_http_delivers_every_span(otlp_sink, encoding, compression):
     batches = [make_traces(30, i) for i in range(3)]
     # a link, so JSON link ids are exercised too
-    batches[0].message.resource_spans[0].scope_spans[0].spans[0].links.add(trace_id=os.urandom(16),
-                                                                          span_id=os.urandom(8))
+    batches[0].message.resource_spans[0].scope_spans[0].spans[0].links.add(
+        trace_id=os.urandom(16), span_id=os.urandom(8)
+    )
     batches[0].modified()
-    tel, errors = run(export("otlphttp", http_cfg(otlp_sink, encoding=encoding, compression=compression,
-                                                  headers={"X-Tenant": "acme"}), batches))
+    tel, errors = run(
+        export(
+            "otlphttp",
+            http_cfg(otlp_sink, encoding=encoding, compression=compression, headers={"X-Tenant": "acme"}),
+            batches,
+        )
+    )
     assert errors == []
     assert span_keys(otlp_sink.spans()) == sent_keys(*batches)
     got_link = next(s for s in otlp_sink.spans() if s.links).links[0]
@@ -280,13 +300,15 @@ def test_http_other_errors_are_permanent(otlp_sink, status):
     assert errors[0].http_status == (status if status in (400, 413) else None)
     assert f"HTTP {status}" in str(errors[0]) and "sink told to fail" in str(errors[0])
     assert otlp_sink.attempts == 1
-    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_http",
-                  error_permanent="true") == 5
+    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="otlp_http", error_permanent="true") == 5
 
 
 def test_http_connection_refused_is_retryable():
-    cfg = {"endpoint": f"http://127.0.0.1:{free_port()}", "retry_on_failure": {"enabled": False},
-           "sending_queue": {"enabled": False}}
+    cfg = {
+        "endpoint": f"http://127.0.0.1:{free_port()}",
+        "retry_on_failure": {"enabled": False},
+        "sending_queue": {"enabled": False},
+    }
     _, errors = run(export("otlphttp", cfg, [make_traces(1)]))
     assert len(errors) == 1 and type(errors[0]) is RetryableError
 
@@ -323,16 +345,19 @@ def _details(delay=None, retry_info_value=None) -> tuple:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
-@pytest.mark.parametrize("code, trailers, kind, delay", [
-    (grpc.StatusCode.UNAVAILABLE, (), RetryableError, None),
-    (grpc.StatusCode.UNAVAILABLE, _details(2.5), ThrottledError, 2.5),
-    (grpc.StatusCode.UNAVAILABLE, _details(0), RetryableError, None),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, (), PermanentError, None),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(0), ThrottledError, 0.0),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(-4), ThrottledError, 0.0),  # a negative delay is no delay
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(1, retry_info_value=b"\xff\xff"), PermanentError, None),
-    (grpc.StatusCode.INVALID_ARGUMENT, _details(1), PermanentError, None),
-])
+@pytest.mark.parametrize(
+    "code, trailers, kind, delay",
+    [
+        (grpc.StatusCode.UNAVAILABLE, (), RetryableError, None),
+        (grpc.StatusCode.UNAVAILABLE, _details(2.5), ThrottledError, 2.5),
+        (grpc.StatusCode.UNAVAILABLE, _details(0), RetryableError, None),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, (), PermanentError, None),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(0), ThrottledError, 0.0),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(-4), ThrottledError, 0.0),  # a negative delay is no delay
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, _details(1, retry_info_value=b"\xff\xff"), PermanentError, None),
+        (grpc.StatusCode.INVALID_ARGUMENT, _details(1), PermanentError, None),
+    ],
+)
 def test_grpc_status_classification(code, trailers, kind, delay):
     """The OTLP spec's table via otel_lite.otlp; a malformed RetryInfo counts as absent (it used to raise)."""
     error = otlp_grpc.classify_rpc_error(_RpcError(code, trailers))
@@ -347,8 +372,9 @@ def test_grpc_retry_info_in_the_legacy_trailer_is_read():
 
     info = error_details_pb2.RetryInfo()
     info.retry_delay.FromNanoseconds(1_500_000_000)
-    error = otlp_grpc.classify_rpc_error(_RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                                   (("google.rpc.retryinfo-bin", info.SerializeToString()),)))
+    error = otlp_grpc.classify_rpc_error(
+        _RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, (("google.rpc.retryinfo-bin", info.SerializeToString()),))
+    )
     assert type(error) is ThrottledError and error.delay == 1.5
 
 
@@ -366,6 +392,7 @@ def test_http_other_compressions_roundtrip(name):
 
 # -- file ---------------------------------------------------------------------
 
+
 def test_file_json_lines_parse_back(tmp_path):
     path = tmp_path / "out" / "traces.jsonl"
     batches = [make_traces(10, i) for i in range(3)]
@@ -374,8 +401,9 @@ def test_file_json_lines_parse_back(tmp_path):
     lines = path.read_bytes().splitlines()
     assert len(lines) == 3
     parsed = [otlp_json_to_message(line) for line in lines]
-    assert span_keys(s for m in parsed for rs in m.resource_spans for ss in rs.scope_spans
-                     for s in ss.spans) == sent_keys(*batches)
+    assert span_keys(
+        s for m in parsed for rs in m.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ) == sent_keys(*batches)
     first = json.loads(lines[0])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert len(first["traceId"]) == 32 and first["kind"] == 2  # hex ids, integer enums
     assert metric(tel, "otelcol_exporter_sent_spans_total", exporter="file") == 30
@@ -386,8 +414,9 @@ def test_file_json_lines_parse_back(tmp_path):
 def test_file_write_failures_are_counted_once(flush_interval):
     """Buffered batches were acknowledged already: a failed write counts them as failed
     sends (once, whether the flush loop or the caller's own push hit the error)."""
-    tel, _errors = run(export("file", {"path": "/dev/full", "flush_interval": flush_interval},
-                             [make_traces(5, 0), make_traces(3, 1)]))
+    tel, _errors = run(
+        export("file", {"path": "/dev/full", "flush_interval": flush_interval}, [make_traces(5, 0), make_traces(3, 1)])
+    )
     assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="file", error_permanent="true") == 8
     assert metric(tel, "otelcol_exporter_sent_spans_total", exporter="file") in (0, 8)
 
@@ -411,8 +440,9 @@ def test_file_zstd_messages_are_length_prefixed(tmp_path):
     run(export("file", {"path": path, "compression": "zstd"}, [t]))
     (frame,) = file_mod.read_proto_file(path)
     line = zstandard.ZstdDecompressor().decompress(frame)
-    assert span_keys(s for rs in otlp_json_to_message(line).resource_spans for ss in rs.scope_spans
-                     for s in ss.spans) == sent_keys(t)
+    assert span_keys(
+        s for rs in otlp_json_to_message(line).resource_spans for ss in rs.scope_spans for s in ss.spans
+    ) == sent_keys(t)
 
 
 def test_file_rotation_keeps_max_backups(tmp_path):
@@ -431,6 +461,7 @@ def test_file_rotation_keeps_max_backups(tmp_path):
 
 
 # -- debug --------------------------------------------------------------------
+
 
 def test_debug_basic_logs_a_summary(caplog):
     caplog.set_level(logging.INFO, logger="otel_lite.collector")
@@ -464,8 +495,12 @@ def test_debug_sampling_limits_lines(caplog):
 
 def test_grpc_uses_tls_unless_insecure(otlp_sink):
     # the sink speaks plaintext: a TLS handshake against it fails, as it must, and is retryable
-    cfg = {"endpoint": otlp_sink.grpc_endpoint, "timeout": "2s", "retry_on_failure": {"enabled": False},
-           "sending_queue": {"enabled": False}}
+    cfg = {
+        "endpoint": otlp_sink.grpc_endpoint,
+        "timeout": "2s",
+        "retry_on_failure": {"enabled": False},
+        "sending_queue": {"enabled": False},
+    }
     _, errors = run(export("otlp", cfg, [make_traces(1)]))
     assert len(errors) == 1 and isinstance(errors[0], RetryableError)
     assert otlp_sink.span_count() == 0

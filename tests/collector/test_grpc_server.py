@@ -1,5 +1,6 @@
 """The gRPC server side every gRPC receiver shares (collector.grpc_server, Go's configgrpc): config
 keys and validation, the grpc options they become, and auth / TLS errors on every gRPC receiver."""
+
 from __future__ import annotations
 
 import grpc
@@ -43,9 +44,18 @@ def test_read_buffer_size_is_the_read_size_and_write_buffer_size_is_not_offered(
 
 
 def test_options_from_the_config():
-    opts = dict(server_options(otlp_grpc(max_recv_msg_size_mib=8, max_concurrent_streams=16, keepalive={
-        "server_parameters": {"time": "30s", "max_connection_age": "1m"},
-        "enforcement_policy": {"min_time": "5s", "permit_without_stream": True}})))
+    opts = dict(
+        server_options(
+            otlp_grpc(
+                max_recv_msg_size_mib=8,
+                max_concurrent_streams=16,
+                keepalive={
+                    "server_parameters": {"time": "30s", "max_connection_age": "1m"},
+                    "enforcement_policy": {"min_time": "5s", "permit_without_stream": True},
+                },
+            )
+        )
+    )
     assert opts["grpc.max_receive_message_length"] == 8 * 1024 * 1024 and opts["grpc.max_concurrent_streams"] == 16
     assert opts["grpc.keepalive_time_ms"] == 30000 and opts["grpc.max_connection_age_ms"] == 60000
     assert opts["grpc.http2.min_ping_interval_without_data_ms"] == 5000
@@ -62,16 +72,23 @@ class Capture(Component):
 
 def lookup(kind, type_name):
     if (kind, type_name) == ("exporter", "capture"):
-        return Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                       create=lambda settings, config, nxt: Capture())
+        return Factory(
+            kind="exporter",
+            type="capture",
+            config_class=ComponentConfig,
+            create=lambda settings, config, nxt: Capture(),
+        )
     return registry.lookup(kind, type_name)
 
 
 def post_spans_request(n: int) -> collector_pb2.PostSpansRequest:
-    spans = [model_pb2.Span(trace_id=bytes(15) + b"\x05", span_id=bytes(7) + bytes([i + 1]), operation_name="op")
-             for i in range(n)]
-    return collector_pb2.PostSpansRequest(batch=model_pb2.Batch(process=model_pb2.Process(service_name="s"),
-                                                                spans=spans))
+    spans = [
+        model_pb2.Span(trace_id=bytes(15) + b"\x05", span_id=bytes(7) + bytes([i + 1]), operation_name="op")
+        for i in range(n)
+    ]
+    return collector_pb2.PostSpansRequest(
+        batch=model_pb2.Batch(process=model_pb2.Process(service_name="s"), spans=spans)
+    )
 
 
 JAEGER_WITH_AUTH = """
@@ -102,8 +119,7 @@ def test_jaeger_grpc_takes_auth_like_every_grpc_receiver(loop_thread):
             with pytest.raises(grpc.RpcError) as e:
                 stub.PostSpans(post_spans_request(1), timeout=5)
             assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            response = stub.PostSpans(post_spans_request(2), metadata=[("authorization", "Bearer s3cret")],
-                                      timeout=5)
+            response = stub.PostSpans(post_spans_request(2), metadata=[("authorization", "Bearer s3cret")], timeout=5)
             assert response == collector_pb2.PostSpansResponse()
         assert collector.graph.get("exporter", "capture").span_count == 2
     finally:

@@ -1,4 +1,5 @@
 """The HTTP server every HTTP receiver runs on: real sockets, a real uvicorn."""
+
 from __future__ import annotations
 
 import socket
@@ -92,6 +93,7 @@ def test_stop_returns_while_idle_keep_alive_connections_are_open(loop_thread):
 # ---------------------------------------------------------------------------
 # confighttp: the keys every HTTP receiver serves, and what they do on each of them
 
+
 def test_every_http_receiver_has_the_confighttp_keys():
     from otel_lite.collector.http_server import HTTPServerConfig
     from otel_lite.collector.receivers.jaeger import JaegerReceiverConfig
@@ -128,8 +130,10 @@ service:
 def _trickle(port: int, path: str, ctype: str) -> bytes:
     """Headers, then 10 of the 100 body bytes they declare: the answer the receiver gives meanwhile."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
-        slow.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-                     "Content-Length: 100\r\n\r\n".encode() + b"x" * 10)
+        slow.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: 100\r\n\r\n".encode()
+            + b"x" * 10
+        )
         answer = b""
         while chunk := slow.recv(4096):  # until the receiver closes the connection
             answer += chunk
@@ -154,8 +158,12 @@ def test_read_timeout_and_compression_algorithms_on_zipkin_and_jaeger(loop_threa
         url = f"http://127.0.0.1:{zipkin}/api/v2/spans"
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         assert requests.post(url, data=gzip.compress(b"[]"), headers=headers, timeout=5).status_code == 202
-        r = requests.post(f"http://127.0.0.1:{jaeger}/api/traces", data=gzip.compress(b"x"), timeout=5,
-                          headers={"Content-Type": "application/x-thrift", "Content-Encoding": "gzip"})
+        r = requests.post(
+            f"http://127.0.0.1:{jaeger}/api/traces",
+            data=gzip.compress(b"x"),
+            timeout=5,
+            headers={"Content-Type": "application/x-thrift", "Content-Encoding": "gzip"},
+        )
         assert r.status_code == 400 and "unsupported Content-Encoding 'gzip'" in r.text  # not in its list
     finally:
         loop_thread.run(collector.shutdown())

@@ -1,5 +1,6 @@
 """The jaeger receiver over real sockets: config, every protocol, bad input, a slow pipeline,
 and the real jaeger-client 4.8.0 → collector → OTLP backend path."""
+
 from __future__ import annotations
 
 import asyncio
@@ -58,7 +59,8 @@ class Running(capture_collector.Running):
 
     def metric(self, name: str, transport: str) -> float:
         value = self.collector.telemetry.registry.get_sample_value(
-            f"otelcol_receiver_{name}_spans_total", {"receiver": "jaeger", "transport": transport})
+            f"otelcol_receiver_{name}_spans_total", {"receiver": "jaeger", "transport": transport}
+        )
         return value or 0.0
 
     def send_udp(self, data: bytes, compact: bool = True) -> None:
@@ -86,9 +88,20 @@ def running(loop_thread):
 
 
 def batch(n: int = 2, service: str = "svc", high: int = 0):
-    spans = [jt.Span(traceIdHigh=high, traceIdLow=99, spanId=i + 1, parentSpanId=0, operationName=f"op-{i}",
-                     flags=1, startTime=1_700_000_000_000_000 + i, duration=10,
-                     tags=[jt.Tag(key="i", vType=3, vLong=i)]) for i in range(n)]
+    spans = [
+        jt.Span(
+            traceIdHigh=high,
+            traceIdLow=99,
+            spanId=i + 1,
+            parentSpanId=0,
+            operationName=f"op-{i}",
+            flags=1,
+            startTime=1_700_000_000_000_000 + i,
+            duration=10,
+            tags=[jt.Tag(key="i", vType=3, vLong=i)],
+        )
+        for i in range(n)
+    ]
     return jt.Batch(process=jt.Process(serviceName=service, tags=[]), spans=spans)
 
 
@@ -108,15 +121,24 @@ def thrift_body(b) -> bytes:
 
 
 def proto_request(n: int = 2) -> collector_pb2.PostSpansRequest:
-    spans = [model_pb2.Span(trace_id=bytes(15) + b"\x05", span_id=struct.pack(">q", i + 1), operation_name=f"g-{i}",
-                            start_time={"seconds": 1_700_000_000}, duration={"nanos": 5000})
-             for i in range(n)]
-    return collector_pb2.PostSpansRequest(batch=model_pb2.Batch(process=model_pb2.Process(service_name="g"),
-                                                                spans=spans))
+    spans = [
+        model_pb2.Span(
+            trace_id=bytes(15) + b"\x05",
+            span_id=struct.pack(">q", i + 1),
+            operation_name=f"g-{i}",
+            start_time={"seconds": 1_700_000_000},
+            duration={"nanos": 5000},
+        )
+        for i in range(n)
+    ]
+    return collector_pb2.PostSpansRequest(
+        batch=model_pb2.Batch(process=model_pb2.Process(service_name="g"), spans=spans)
+    )
 
 
 # ---------------------------------------------------------------------------
 # Config
+
 
 def test_config_defaults_and_empty_protocols():
     text = """
@@ -127,18 +149,25 @@ service: {pipelines: {traces: {receivers: [jaeger], exporters: [debug]}}}
     cfg = build_config(parse_yaml(text)).receivers[ComponentID("jaeger")].config
     p = cfg.protocols
     assert p.thrift_compact.endpoint == "127.0.0.1:6831" and p.grpc.endpoint == "127.0.0.1:14250"
-    assert (p.thrift_compact.queue_size, p.thrift_compact.max_packet_size, p.thrift_compact.workers,
-            p.thrift_compact.socket_buffer_size) == (1000, 65000, 10, 0)
+    assert (
+        p.thrift_compact.queue_size,
+        p.thrift_compact.max_packet_size,
+        p.thrift_compact.workers,
+        p.thrift_compact.socket_buffer_size,
+    ) == (1000, 65000, 10, 0)
     assert p.thrift_binary is None and p.thrift_http is None  # only listed protocols start
 
 
-@pytest.mark.parametrize("protocols,where", [
-    ("{}", "protocols"),
-    ("{thrift_binary: {workers: 0}}", "workers"),
-    ("{thrift_compact: {queue_size: -1}}", "queue_size"),
-    ("{thrift_http: {endpoint: nope}}", "endpoint"),
-    ("{zipkin: {}}", "zipkin"),
-])
+@pytest.mark.parametrize(
+    "protocols,where",
+    [
+        ("{}", "protocols"),
+        ("{thrift_binary: {workers: 0}}", "workers"),
+        ("{thrift_compact: {queue_size: -1}}", "queue_size"),
+        ("{thrift_http: {endpoint: nope}}", "endpoint"),
+        ("{zipkin: {}}", "zipkin"),
+    ],
+)
 def test_config_errors(protocols, where):
     text = f"""
 receivers: {{jaeger: {{protocols: {protocols}}}}}
@@ -152,6 +181,7 @@ service: {{pipelines: {{traces: {{receivers: [jaeger], exporters: [debug]}}}}}}
 
 # ---------------------------------------------------------------------------
 # Each protocol
+
 
 @pytest.mark.parametrize("compact", [True, False], ids=["thrift_compact", "thrift_binary"])
 def test_udp_agent_protocols(running, compact):
@@ -171,8 +201,12 @@ def test_thrift_http(running):
     assert sorted(s.name for s in running.capture.spans()) == ["op-0", "op-1"]
     assert running.metric("accepted", "collector_http") == 2
     # the other accepted media type, with parameters
-    r = requests.post(url, data=thrift_body(batch(1)),
-                      headers={"Content-Type": "application/vnd.apache.thrift.binary; charset=x"}, timeout=5)
+    r = requests.post(
+        url,
+        data=thrift_body(batch(1)),
+        headers={"Content-Type": "application/vnd.apache.thrift.binary; charset=x"},
+        timeout=5,
+    )
     assert r.status_code == 202
     assert requests.get(url, timeout=5).status_code == 405
 
@@ -187,41 +221,54 @@ def test_grpc_post_spans(running):
     assert running.metric("accepted", "grpc") == 2
 
 
-@pytest.mark.parametrize("error,code,status", [
-    (RetryableError("full"), grpc.StatusCode.UNAVAILABLE, 503),
-    (ThrottledError("slow down", 2.5), grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
-    (PermanentError("no"), grpc.StatusCode.INTERNAL, 500),
-    (RuntimeError("bug"), grpc.StatusCode.UNAVAILABLE, 503),  # a component bug: retryable, as a plain Go error
-], ids=["retryable", "throttled", "permanent", "bug"])
+@pytest.mark.parametrize(
+    "error,code,status",
+    [
+        (RetryableError("full"), grpc.StatusCode.UNAVAILABLE, 503),
+        (ThrottledError("slow down", 2.5), grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+        (PermanentError("no"), grpc.StatusCode.INTERNAL, 500),
+        (RuntimeError("bug"), grpc.StatusCode.UNAVAILABLE, 503),  # a component bug: retryable, as a plain Go error
+    ],
+    ids=["retryable", "throttled", "permanent", "bug"],
+)
 def test_pipeline_errors_map_to_statuses(running, error, code, status):
     """As every receiver (the OTLP receiver's mapping), not Go's Jaeger receiver, which answers every
     pipeline error with 500 over HTTP: a sender must be told to retry when it may."""
     running.capture.fail_with = [error, error]
-    with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel, \
-            pytest.raises(grpc.RpcError) as e:
+    with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel, pytest.raises(grpc.RpcError) as e:
         collector_pb2_grpc.CollectorServiceStub(channel).PostSpans(proto_request(2), timeout=5)
     assert e.value.code() == code
     assert (grpc_retry_delay(e.value.trailing_metadata()) == 2.5) == isinstance(error, ThrottledError)
-    r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces", data=thrift_body(batch(3)),
-                      headers={"Content-Type": "application/x-thrift"}, timeout=5)
+    r = requests.post(
+        f"http://127.0.0.1:{running.receiver.http_port}/api/traces",
+        data=thrift_body(batch(3)),
+        headers={"Content-Type": "application/x-thrift"},
+        timeout=5,
+    )
     assert r.status_code == status and f"Cannot submit Jaeger batch: {error}" in r.text
     assert r.headers.get("Retry-After") == ("3" if status == 429 else None)
     for transport, spans in (("grpc", 2), ("collector_http", 3)):  # refused, or failed for a component bug
         assert running.metric("refused", transport) + running.metric("failed", transport) == spans
 
 
-@pytest.mark.parametrize("encoding,compress", [("gzip", gzip.compress), ("deflate", zlib.compress),
-                                                ("zstd", lambda b: zstandard.ZstdCompressor().compress(b))])
+@pytest.mark.parametrize(
+    "encoding,compress",
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("zstd", lambda b: zstandard.ZstdCompressor().compress(b))],
+)
 def test_thrift_http_compressed_bodies(running, encoding, compress):
-    r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces",
-                      data=compress(thrift_body(batch(2))),
-                      headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding}, timeout=5)
+    r = requests.post(
+        f"http://127.0.0.1:{running.receiver.http_port}/api/traces",
+        data=compress(thrift_body(batch(2))),
+        headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding},
+        timeout=5,
+    )
     assert r.status_code == 202
     assert len(running.capture.spans()) == 2
 
 
 # ---------------------------------------------------------------------------
 # Decoders: Apache Thrift's C compact decoder (when installed) and thriftpy2's agree
+
 
 @pytest.mark.parametrize("fast", [True, False], ids=["apache-c", "thriftpy2"])
 def test_compact_decoders(monkeypatch, fast):
@@ -232,16 +279,25 @@ def test_compact_decoders(monkeypatch, fast):
     if not fast:
         monkeypatch.setattr(jaeger, "_fastbinary", None)
     b = batch(3, high=5)
-    b.spans[0].logs = [jt.Log(timestamp=1, fields=[jt.Tag(key="event", vType=0, vStr="x"),
-                                                  jt.Tag(key="bin", vType=4, vBinary=b"\x00\xff")])]
+    b.spans[0].logs = [
+        jt.Log(
+            timestamp=1,
+            fields=[jt.Tag(key="event", vType=0, vStr="x"), jt.Tag(key="bin", vType=4, vBinary=b"\x00\xff")],
+        )
+    ]
     b.spans[0].references = [jt.SpanRef(refType=1, traceIdHigh=1, traceIdLow=2, spanId=3)]
     assert jaeger.decode_agent_packet(agent_packet(b), True) == b
     good = agent_packet(b)
     buf = TMemoryBuffer()
     TCompactProtocol(buf).write_message_begin("emitBatch", TMessageType.ONEWAY, 1)
     header = buf.getvalue()
-    for bad in (good[:-1], good[:10], b"\x82\x81\x01garbage", agent_packet(b, method="emitZipkinBatch"),
-                header + b"\x1c\x29\xf9\xff\xff\xff\xff\x07"):  # batch.spans claiming 2^31 elements
+    for bad in (
+        good[:-1],
+        good[:10],
+        b"\x82\x81\x01garbage",
+        agent_packet(b, method="emitZipkinBatch"),
+        header + b"\x1c\x29\xf9\xff\xff\xff\xff\x07",
+    ):  # batch.spans claiming 2^31 elements
         with pytest.raises(jaeger.BadInput):
             jaeger.decode_agent_packet(bad, True)
 
@@ -249,28 +305,35 @@ def test_compact_decoders(monkeypatch, fast):
 # ---------------------------------------------------------------------------
 # Bad input: rejected, counted as refused with the transport, and the receiver keeps serving
 
+
 def test_bad_udp_packets(running):
     good = agent_packet(batch(1))
-    running.send_udp(b"\x82\x81\x01garbage" * 3)                         # malformed compact
-    running.send_udp(good[:len(good) // 2])                              # truncated
-    running.send_udp(agent_packet(batch(1), method="emitZipkinBatch"))   # unsupported call
-    running.send_udp(good + b"\x00" * 4000)                              # over max_packet_size (4000)
-    running.send_udp(b"\x00\x01\x02", compact=False)                     # malformed binary
+    running.send_udp(b"\x82\x81\x01garbage" * 3)  # malformed compact
+    running.send_udp(good[: len(good) // 2])  # truncated
+    running.send_udp(agent_packet(batch(1), method="emitZipkinBatch"))  # unsupported call
+    running.send_udp(good + b"\x00" * 4000)  # over max_packet_size (4000)
+    running.send_udp(b"\x00\x01\x02", compact=False)  # malformed binary
     binary = agent_packet(batch(2), compact=False)
-    running.send_udp(binary[:-20], compact=False)                         # truncated binary
-    assert running.wait(lambda: running.metric("refused", "udp_thrift_compact") == 4
-                        and running.metric("refused", "udp_thrift_binary") == 2)
+    running.send_udp(binary[:-20], compact=False)  # truncated binary
+    assert running.wait(
+        lambda: (
+            running.metric("refused", "udp_thrift_compact") == 4 and running.metric("refused", "udp_thrift_binary") == 2
+        )
+    )
     running.send_udp(good)
     assert running.wait(lambda: len(running.capture.spans()) == 1)
     assert running.metric("accepted", "udp_thrift_compact") == 1
 
 
-@pytest.mark.parametrize("body,ctype,status", [
-    (b"not thrift at all", "application/x-thrift", 400),
-    (None, "application/json", 400),           # Go answers 400 for an unsupported content type
-    (None, "", 400),
-    (b"\x0c" * 200_000, "application/x-thrift", 400),  # over max_request_body_size
-])
+@pytest.mark.parametrize(
+    "body,ctype,status",
+    [
+        (b"not thrift at all", "application/x-thrift", 400),
+        (None, "application/json", 400),  # Go answers 400 for an unsupported content type
+        (None, "", 400),
+        (b"\x0c" * 200_000, "application/x-thrift", 400),  # over max_request_body_size
+    ],
+)
 def test_bad_thrift_http_requests(running, body, ctype, status):
     url = f"http://127.0.0.1:{running.receiver.http_port}/api/traces"
     body = thrift_body(batch(1)) if body is None else body
@@ -282,16 +345,21 @@ def test_bad_thrift_http_requests(running, body, ctype, status):
     assert r.status_code == 202
 
 
-@pytest.mark.parametrize("body,encoding,reason", [
-    (b"not gzip", "gzip", "invalid gzip body"),
-    (b"whatever", "br", "unsupported Content-Encoding"),
-    (None, "gzip", "decompressed body exceeds 100000 bytes"),  # a bomb: over max_request_body_size expanded
-], ids=["bad-gzip", "unknown-encoding", "bomb"])
+@pytest.mark.parametrize(
+    "body,encoding,reason",
+    [
+        (b"not gzip", "gzip", "invalid gzip body"),
+        (b"whatever", "br", "unsupported Content-Encoding"),
+        (None, "gzip", "decompressed body exceeds 100000 bytes"),  # a bomb: over max_request_body_size expanded
+    ],
+    ids=["bad-gzip", "unknown-encoding", "bomb"],
+)
 def test_bad_thrift_http_encodings(running, body, encoding, reason):
     url = f"http://127.0.0.1:{running.receiver.http_port}/api/traces"
     body = gzip.compress(b"\0" * 1_000_000) if body is None else body
-    r = requests.post(url, data=body, headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding},
-                      timeout=5)
+    r = requests.post(
+        url, data=body, headers={"Content-Type": "application/x-thrift", "Content-Encoding": encoding}, timeout=5
+    )
     assert r.status_code == 400 and reason in r.text
     assert running.metric("refused", "collector_http") == 1
     r = requests.post(url, data=thrift_body(batch(1)), headers={"Content-Type": "application/x-thrift"}, timeout=5)
@@ -299,16 +367,27 @@ def test_bad_thrift_http_encodings(running, body, encoding, reason):
 
 
 def test_thrift_http_oversized_body_closes_the_connection(running):
-    r = requests.post(f"http://127.0.0.1:{running.receiver.http_port}/api/traces", data=b"\x0c" * 200_000,
-                      headers={"Content-Type": "application/x-thrift"}, timeout=5)
+    r = requests.post(
+        f"http://127.0.0.1:{running.receiver.http_port}/api/traces",
+        data=b"\x0c" * 200_000,
+        headers={"Content-Type": "application/x-thrift"},
+        timeout=5,
+    )
     assert r.status_code == 400 and "request body too large (limit 100000 bytes)" in r.text
     assert r.headers["Connection"] == "close"
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xff\xff", proto_request(1).SerializeToString()[:-3],
-                                 collector_pb2.PostSpansRequest(batch=model_pb2.Batch(spans=[
-                                     model_pb2.Span(trace_id=b"\x01" * 5)])).SerializeToString()],
-                         ids=["garbage", "truncated", "bad-trace-id"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xff\xff",
+        proto_request(1).SerializeToString()[:-3],
+        collector_pb2.PostSpansRequest(
+            batch=model_pb2.Batch(spans=[model_pb2.Span(trace_id=b"\x01" * 5)])
+        ).SerializeToString(),
+    ],
+    ids=["garbage", "truncated", "bad-trace-id"],
+)
 def test_bad_grpc_requests(running, raw):
     with grpc.insecure_channel(f"127.0.0.1:{running.receiver.grpc_port}") as channel:
         call = channel.unary_unary(POST_SPANS)  # raw bytes in and out
@@ -347,6 +426,7 @@ def test_slow_pipeline_drops_udp_packets_without_blocking_the_loop(loop_thread):
 # ---------------------------------------------------------------------------
 # The real legacy client: jaeger-client 4.8.0 (OpenTracing, Thrift compact over UDP)
 
+
 def test_jaeger_client_to_collector_to_otlp_backend(loop_thread, otlp_sink):
     jaeger_client = pytest.importorskip("jaeger_client")
     import opentracing
@@ -378,15 +458,23 @@ service:
     client_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(client_loop)
     try:
-        config = jaeger_client.Config(config={
-            "sampler": {"type": "const", "param": 1}, "logging": False, "generate_128bit_trace_id": True,
-            "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": port},
-            "reporter_flush_interval": 0.05, "tags": {"deployment": "blue"},
-        }, service_name="legacy-svc", validate=True)
+        config = jaeger_client.Config(
+            config={
+                "sampler": {"type": "const", "param": 1},
+                "logging": False,
+                "generate_128bit_trace_id": True,
+                "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": port},
+                "reporter_flush_interval": 0.05,
+                "tags": {"deployment": "blue"},
+            },
+            service_name="legacy-svc",
+            validate=True,
+        )
         tracer = config.new_tracer()
         ctx = {}
-        with tracer.start_active_span("GET /cart", tags={"span.kind": "server", "http.method": "GET",
-                                                         "retries": 3, "ratio": 0.5, "cached": False}) as root:
+        with tracer.start_active_span(
+            "GET /cart", tags={"span.kind": "server", "http.method": "GET", "retries": 3, "ratio": 0.5, "cached": False}
+        ) as root:
             root.span.log_kv({"event": "cache miss", "key": "cart:1"})
             root.span.log_kv({"message": "no event field"})
             ctx["root"] = root.span.context
@@ -418,7 +506,9 @@ service:
     assert attrs["ratio"].double_value == 0.5 and attrs["cached"].bool_value is False
     assert "span.kind" not in attrs
     assert [(e.name, {a.key: a.value.string_value for a in e.attributes}) for e in root.events] == [
-        ("cache miss", {"key": "cart:1"}), ("event", {"message": "no event field"})]
+        ("cache miss", {"key": "cart:1"}),
+        ("event", {"message": "no event field"}),
+    ]
     assert root.events[0].time_unix_nano % 1000 == 0 and root.start_time_unix_nano <= root.events[0].time_unix_nano
     assert root.end_time_unix_nano > root.start_time_unix_nano and root.flags & 1
     assert child.status.code == Status.STATUS_CODE_ERROR and "error" not in {a.key for a in child.attributes}

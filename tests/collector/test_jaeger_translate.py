@@ -1,5 +1,6 @@
 """Jaeger → OTLP translation, one table row per mapping rule, for both the Thrift and the
 api_v2 protobuf front ends (they share one writer, so each rule is pinned on both inputs)."""
+
 from __future__ import annotations
 
 import struct
@@ -41,31 +42,55 @@ def thrift_batch(span: dict, process: dict | None = None):
     """``span``: neutral description (keys as below); returns a Thrift Batch."""
     refs = [jt.SpanRef(refType=rt, traceIdHigh=h, traceIdLow=lo, spanId=s) for rt, h, lo, s in span.get("refs", ())]
     logs = [jt.Log(timestamp=ts, fields=t_tags(f)) for ts, f in span.get("logs", ())]
-    s = jt.Span(traceIdHigh=span.get("high", TRACE_HIGH), traceIdLow=span.get("low", TRACE_LOW),
-                spanId=span.get("span", SPAN), parentSpanId=span.get("parent", 0), operationName="op",
-                references=refs or None, flags=span.get("flags", 1), startTime=START_US, duration=250,
-                tags=t_tags(span.get("tags", {})), logs=logs or None)
+    s = jt.Span(
+        traceIdHigh=span.get("high", TRACE_HIGH),
+        traceIdLow=span.get("low", TRACE_LOW),
+        spanId=span.get("span", SPAN),
+        parentSpanId=span.get("parent", 0),
+        operationName="op",
+        references=refs or None,
+        flags=span.get("flags", 1),
+        startTime=START_US,
+        duration=250,
+        tags=t_tags(span.get("tags", {})),
+        logs=logs or None,
+    )
     process = process or {"service": "svc", "tags": {}}
     return jt.Batch(process=jt.Process(serviceName=process["service"], tags=t_tags(process["tags"])), spans=[s])
 
 
 def proto_batch(span: dict, process: dict | None = None):
-    refs = [model_pb2.SpanRef(ref_type=rt, trace_id=ids(h, lo), span_id=sid(s)) for rt, h, lo, s in
-            span.get("refs", ())]
+    refs = [
+        model_pb2.SpanRef(ref_type=rt, trace_id=ids(h, lo), span_id=sid(s)) for rt, h, lo, s in span.get("refs", ())
+    ]
     if span.get("parent"):  # proto has no parentSpanId: senders put the parent first as CHILD_OF
-        refs.insert(0, model_pb2.SpanRef(ref_type=0, trace_id=ids(span.get("high", TRACE_HIGH),
-                                                                  span.get("low", TRACE_LOW)),
-                                         span_id=sid(span["parent"])))
-    logs = [model_pb2.Log(timestamp={"seconds": ts // 1_000_000, "nanos": ts % 1_000_000 * 1000},
-                          fields=p_tags(f)) for ts, f in span.get("logs", ())]
-    s = model_pb2.Span(trace_id=ids(span.get("high", TRACE_HIGH), span.get("low", TRACE_LOW)),
-                       span_id=sid(span.get("span", SPAN)), operation_name="op", references=refs,
-                       flags=span.get("flags", 1),
-                       start_time={"seconds": START_US // 1_000_000, "nanos": START_US % 1_000_000 * 1000},
-                       duration={"nanos": 250_000}, tags=p_tags(span.get("tags", {})), logs=logs)
+        refs.insert(
+            0,
+            model_pb2.SpanRef(
+                ref_type=0,
+                trace_id=ids(span.get("high", TRACE_HIGH), span.get("low", TRACE_LOW)),
+                span_id=sid(span["parent"]),
+            ),
+        )
+    logs = [
+        model_pb2.Log(timestamp={"seconds": ts // 1_000_000, "nanos": ts % 1_000_000 * 1000}, fields=p_tags(f))
+        for ts, f in span.get("logs", ())
+    ]
+    s = model_pb2.Span(
+        trace_id=ids(span.get("high", TRACE_HIGH), span.get("low", TRACE_LOW)),
+        span_id=sid(span.get("span", SPAN)),
+        operation_name="op",
+        references=refs,
+        flags=span.get("flags", 1),
+        start_time={"seconds": START_US // 1_000_000, "nanos": START_US % 1_000_000 * 1000},
+        duration={"nanos": 250_000},
+        tags=p_tags(span.get("tags", {})),
+        logs=logs,
+    )
     process = process or {"service": "svc", "tags": {}}
-    return model_pb2.Batch(process=model_pb2.Process(service_name=process["service"], tags=p_tags(process["tags"])),
-                           spans=[s])
+    return model_pb2.Batch(
+        process=model_pb2.Process(service_name=process["service"], tags=p_tags(process["tags"])), spans=[s]
+    )
 
 
 def translate(fmt: str, span: dict, process: dict | None = None):
@@ -90,72 +115,187 @@ def attrs(kvs) -> dict:
 
 # (id, span description, process or None, check(resource_spans, scope_spans, span))
 CASES = [
-    ("128-bit trace id from high/low", {}, None,
-     lambda rs, ss, s: s.trace_id == ids(TRACE_HIGH, TRACE_LOW) and s.span_id == sid(SPAN)),
-    ("64-bit trace id leaves the high half zero", {"high": 0, "low": 7}, None,
-     lambda rs, ss, s: s.trace_id == bytes(15) + b"\x07"),
+    (
+        "128-bit trace id from high/low",
+        {},
+        None,
+        lambda rs, ss, s: s.trace_id == ids(TRACE_HIGH, TRACE_LOW) and s.span_id == sid(SPAN),
+    ),
+    (
+        "64-bit trace id leaves the high half zero",
+        {"high": 0, "low": 7},
+        None,
+        lambda rs, ss, s: s.trace_id == bytes(15) + b"\x07",
+    ),
     ("no parent: empty parent_span_id", {}, None, lambda rs, ss, s: s.parent_span_id == b""),
-    ("parent span id", {"parent": PARENT}, None,
-     lambda rs, ss, s: s.parent_span_id == sid(PARENT) and len(s.links) == 0),
-    ("first CHILD_OF reference is the parent", {"refs": [(1, 5, 5, 9), (0, TRACE_HIGH, TRACE_LOW, 77)]}, None,
-     lambda rs, ss, s: s.parent_span_id == sid(77) and [(ln.span_id, attrs(ln.attributes)) for ln in s.links]
-     == [(sid(9), {"opentracing.ref_type": "follows_from"})]),
-    ("other references become links", {"parent": PARENT, "refs": [(0, 1, 2, 3), (1, 4, 5, 6)]}, None,
-     lambda rs, ss, s: s.parent_span_id == sid(PARENT)
-     and [(ln.trace_id, ln.span_id, attrs(ln.attributes)["opentracing.ref_type"]) for ln in s.links]
-     == [(ids(1, 2), sid(3), "child_of"), (ids(4, 5), sid(6), "follows_from")]),
-    ("tag types kept", {"tags": {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"}}, None,
-     lambda rs, ss, s: attrs(s.attributes) == {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"}),
-    ("span.kind tag -> kind, removed", {"tags": {"span.kind": "client", "x": 1}}, None,
-     lambda rs, ss, s: s.kind == Span.SPAN_KIND_CLIENT and attrs(s.attributes) == {"x": 1}),
-    ("unknown span.kind -> unspecified", {"tags": {"span.kind": "weird"}}, None,
-     lambda rs, ss, s: s.kind == Span.SPAN_KIND_UNSPECIFIED and not s.attributes),
-    ("producer / consumer kinds", {"tags": {"span.kind": "producer"}}, None,
-     lambda rs, ss, s: s.kind == Span.SPAN_KIND_PRODUCER),
-    ("error=true -> ERROR status, removed", {"tags": {"error": True}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR and not s.attributes),
-    ("error=false kept as attribute, status unset", {"tags": {"error": False}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_UNSET and attrs(s.attributes) == {"error": False}),
-    ("error with otel.status_description message",
-     {"tags": {"error": True, "otel.status_description": "boom"}}, None,
-     lambda rs, ss, s: (s.status.code, s.status.message) == (Status.STATUS_CODE_ERROR, "boom") and not s.attributes),
-    ("otel.status_code OK", {"tags": {"otel.status_code": "OK"}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_OK and not s.attributes),
-    ("otel.status_code ERROR + description",
-     {"tags": {"otel.status_code": "ERROR", "otel.status_description": "bad"}}, None,
-     lambda rs, ss, s: (s.status.code, s.status.message) == (Status.STATUS_CODE_ERROR, "bad") and not s.attributes),
-    ("error tag beats otel.status_code", {"tags": {"error": True, "otel.status_code": "OK"}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR and not s.attributes),
-    ("http 500 -> ERROR, kept", {"tags": {"http.status_code": 500}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR and attrs(s.attributes) == {"http.status_code": 500}),
-    ("server 404 stays unset", {"tags": {"http.status_code": 404, "span.kind": "server"}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_UNSET),
-    ("client 404 -> ERROR", {"tags": {"http.status_code": "404", "span.kind": "client"}}, None,
-     lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR),
-    ("w3c.tracestate -> trace_state", {"tags": {"w3c.tracestate": "a=b"}}, None,
-     lambda rs, ss, s: s.trace_state == "a=b" and not s.attributes),
-    ("otel.scope.* -> scope", {"tags": {"otel.scope.name": "lib", "otel.scope.version": "1.2"}}, None,
-     lambda rs, ss, s: (ss.scope.name, ss.scope.version) == ("lib", "1.2") and not s.attributes),
-    ("otel.library.* -> scope", {"tags": {"otel.library.name": "old", "otel.library.version": "0.1"}}, None,
-     lambda rs, ss, s: (ss.scope.name, ss.scope.version) == ("old", "0.1")),
-    ("logs -> events named by 'event'", {"logs": [(START_US + 5, {"event": "retry", "n": 2})]}, None,
-     lambda rs, ss, s: [(e.time_unix_nano, e.name, attrs(e.attributes)) for e in s.events]
-     == [((START_US + 5) * 1000, "retry", {"n": 2})]),
-    ("log without 'event' -> name 'event'", {"logs": [(START_US, {"message": "hi"})]}, None,
-     lambda rs, ss, s: [(e.name, attrs(e.attributes)) for e in s.events] == [("event", {"message": "hi"})]),
-    ("timestamps µs -> ns", {}, None,
-     lambda rs, ss, s: (s.start_time_unix_nano, s.end_time_unix_nano) == (START_US * 1000, (START_US + 250) * 1000)),
+    (
+        "parent span id",
+        {"parent": PARENT},
+        None,
+        lambda rs, ss, s: s.parent_span_id == sid(PARENT) and len(s.links) == 0,
+    ),
+    (
+        "first CHILD_OF reference is the parent",
+        {"refs": [(1, 5, 5, 9), (0, TRACE_HIGH, TRACE_LOW, 77)]},
+        None,
+        lambda rs, ss, s: (
+            s.parent_span_id == sid(77)
+            and [(ln.span_id, attrs(ln.attributes)) for ln in s.links]
+            == [(sid(9), {"opentracing.ref_type": "follows_from"})]
+        ),
+    ),
+    (
+        "other references become links",
+        {"parent": PARENT, "refs": [(0, 1, 2, 3), (1, 4, 5, 6)]},
+        None,
+        lambda rs, ss, s: (
+            s.parent_span_id == sid(PARENT)
+            and [(ln.trace_id, ln.span_id, attrs(ln.attributes)["opentracing.ref_type"]) for ln in s.links]
+            == [(ids(1, 2), sid(3), "child_of"), (ids(4, 5), sid(6), "follows_from")]
+        ),
+    ),
+    (
+        "tag types kept",
+        {"tags": {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"}},
+        None,
+        lambda rs, ss, s: attrs(s.attributes) == {"s": "v", "d": 1.5, "b": True, "l": -3, "bin": b"\x00\x01"},
+    ),
+    (
+        "span.kind tag -> kind, removed",
+        {"tags": {"span.kind": "client", "x": 1}},
+        None,
+        lambda rs, ss, s: s.kind == Span.SPAN_KIND_CLIENT and attrs(s.attributes) == {"x": 1},
+    ),
+    (
+        "unknown span.kind -> unspecified",
+        {"tags": {"span.kind": "weird"}},
+        None,
+        lambda rs, ss, s: s.kind == Span.SPAN_KIND_UNSPECIFIED and not s.attributes,
+    ),
+    (
+        "producer / consumer kinds",
+        {"tags": {"span.kind": "producer"}},
+        None,
+        lambda rs, ss, s: s.kind == Span.SPAN_KIND_PRODUCER,
+    ),
+    (
+        "error=true -> ERROR status, removed",
+        {"tags": {"error": True}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR and not s.attributes,
+    ),
+    (
+        "error=false kept as attribute, status unset",
+        {"tags": {"error": False}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_UNSET and attrs(s.attributes) == {"error": False},
+    ),
+    (
+        "error with otel.status_description message",
+        {"tags": {"error": True, "otel.status_description": "boom"}},
+        None,
+        lambda rs, ss, s: (s.status.code, s.status.message) == (Status.STATUS_CODE_ERROR, "boom") and not s.attributes,
+    ),
+    (
+        "otel.status_code OK",
+        {"tags": {"otel.status_code": "OK"}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_OK and not s.attributes,
+    ),
+    (
+        "otel.status_code ERROR + description",
+        {"tags": {"otel.status_code": "ERROR", "otel.status_description": "bad"}},
+        None,
+        lambda rs, ss, s: (s.status.code, s.status.message) == (Status.STATUS_CODE_ERROR, "bad") and not s.attributes,
+    ),
+    (
+        "error tag beats otel.status_code",
+        {"tags": {"error": True, "otel.status_code": "OK"}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR and not s.attributes,
+    ),
+    (
+        "http 500 -> ERROR, kept",
+        {"tags": {"http.status_code": 500}},
+        None,
+        lambda rs, ss, s: (
+            s.status.code == Status.STATUS_CODE_ERROR and attrs(s.attributes) == {"http.status_code": 500}
+        ),
+    ),
+    (
+        "server 404 stays unset",
+        {"tags": {"http.status_code": 404, "span.kind": "server"}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_UNSET,
+    ),
+    (
+        "client 404 -> ERROR",
+        {"tags": {"http.status_code": "404", "span.kind": "client"}},
+        None,
+        lambda rs, ss, s: s.status.code == Status.STATUS_CODE_ERROR,
+    ),
+    (
+        "w3c.tracestate -> trace_state",
+        {"tags": {"w3c.tracestate": "a=b"}},
+        None,
+        lambda rs, ss, s: s.trace_state == "a=b" and not s.attributes,
+    ),
+    (
+        "otel.scope.* -> scope",
+        {"tags": {"otel.scope.name": "lib", "otel.scope.version": "1.2"}},
+        None,
+        lambda rs, ss, s: (ss.scope.name, ss.scope.version) == ("lib", "1.2") and not s.attributes,
+    ),
+    (
+        "otel.library.* -> scope",
+        {"tags": {"otel.library.name": "old", "otel.library.version": "0.1"}},
+        None,
+        lambda rs, ss, s: (ss.scope.name, ss.scope.version) == ("old", "0.1"),
+    ),
+    (
+        "logs -> events named by 'event'",
+        {"logs": [(START_US + 5, {"event": "retry", "n": 2})]},
+        None,
+        lambda rs, ss, s: (
+            [(e.time_unix_nano, e.name, attrs(e.attributes)) for e in s.events]
+            == [((START_US + 5) * 1000, "retry", {"n": 2})]
+        ),
+    ),
+    (
+        "log without 'event' -> name 'event'",
+        {"logs": [(START_US, {"message": "hi"})]},
+        None,
+        lambda rs, ss, s: [(e.name, attrs(e.attributes)) for e in s.events] == [("event", {"message": "hi"})],
+    ),
+    (
+        "timestamps µs -> ns",
+        {},
+        None,
+        lambda rs, ss, s: (s.start_time_unix_nano, s.end_time_unix_nano) == (START_US * 1000, (START_US + 250) * 1000),
+    ),
     ("sampled flag", {"flags": 1}, None, lambda rs, ss, s: s.flags == 1),
     ("unsampled / debug-only flags", {"flags": 2}, None, lambda rs, ss, s: s.flags == 0),
-    ("service name + process tags -> resource",
-     {}, {"service": "checkout", "tags": {"ip": "10.0.0.1", "pid": 7}},
-     lambda rs, ss, s: attrs(rs.resource.attributes) == {"service.name": "checkout", "ip": "10.0.0.1", "pid": 7}),
-    ("hostname -> host.name, jaeger.version -> opencensus.exporterversion",
-     {}, {"service": "svc", "tags": {"hostname": "h1", "jaeger.version": "Python-4.8.0"}},
-     lambda rs, ss, s: attrs(rs.resource.attributes) == {"service.name": "svc", "host.name": "h1",
-                                                         "opencensus.exporterversion": "Jaeger-Python-4.8.0"}),
-    ("empty service name -> no service.name", {}, {"service": "", "tags": {}},
-     lambda rs, ss, s: not rs.resource.attributes),
+    (
+        "service name + process tags -> resource",
+        {},
+        {"service": "checkout", "tags": {"ip": "10.0.0.1", "pid": 7}},
+        lambda rs, ss, s: attrs(rs.resource.attributes) == {"service.name": "checkout", "ip": "10.0.0.1", "pid": 7},
+    ),
+    (
+        "hostname -> host.name, jaeger.version -> opencensus.exporterversion",
+        {},
+        {"service": "svc", "tags": {"hostname": "h1", "jaeger.version": "Python-4.8.0"}},
+        lambda rs, ss, s: (
+            attrs(rs.resource.attributes)
+            == {"service.name": "svc", "host.name": "h1", "opencensus.exporterversion": "Jaeger-Python-4.8.0"}
+        ),
+    ),
+    (
+        "empty service name -> no service.name",
+        {},
+        {"service": "", "tags": {}},
+        lambda rs, ss, s: not rs.resource.attributes,
+    ),
 ]
 
 
@@ -236,8 +376,9 @@ def _drop_ref_span(b):
     b.spans[0].references[0].spanId = None
 
 
-@pytest.mark.parametrize("mutate", [_drop_process, _drop_spans, _drop_name, _drop_tag_type, _drop_log_time,
-                                    _drop_ref_span])
+@pytest.mark.parametrize(
+    "mutate", [_drop_process, _drop_spans, _drop_name, _drop_tag_type, _drop_log_time, _drop_ref_span]
+)
 def test_thrift_missing_required_fields_are_bad_input(mutate):
     # thriftpy2 leaves absent required fields None; Go's readers refuse such data, so do we
     b = thrift_batch({"tags": {"k": "v"}, "logs": [(START_US, {"a": 1})], "refs": [(1, 1, 2, 3)]})

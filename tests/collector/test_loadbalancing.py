@@ -4,6 +4,7 @@ every byte, and a real agent collector in front of real gateways.
 Gateways are ``tests.support.reliability.Backend`` servers (OTLP/gRPC, counting
 every span id, so duplicates show); the agent is ``python -m otel_lite.collector``.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,7 @@ def test_go_v1_ring_matches_gos_vectors():
 
 
 def test_go_v2_ring_matches_gos_vectors():
-    assert build_ring(["endpoint-1"], "go-v2", points_per_endpoint=5).slots == \
-        [0x21CA, 0x29D3, 0x3984, 0x5EAF, 0x8BC1]
+    assert build_ring(["endpoint-1"], "go-v2", points_per_endpoint=5).slots == [0x21CA, 0x29D3, 0x3984, 0x5EAF, 0x8BC1]
     ring = build_ring(["endpoint-1", "endpoint-2"], "go-v2")
     assert [ring.endpoint_for(k) for k in GO_KEYS] == ["endpoint-2", "endpoint-1", "endpoint-2", "endpoint-1"]
 
@@ -70,6 +70,7 @@ def test_the_exporter_dials_port_4317_when_the_endpoint_has_none():
 # ---------------------------------------------------------------------------
 # Routing
 
+
 def _request(traces: int, spans_per_trace: int = 3) -> ExportTraceServiceRequest:
     req = ExportTraceServiceRequest()
     n = 0
@@ -98,8 +99,13 @@ def _flatten(req: ExportTraceServiceRequest) -> dict[bytes, tuple]:
     for rs in req.resource_spans:
         for ss in rs.scope_spans:
             for span in ss.spans:
-                out[span.span_id] = (span.SerializeToString(), rs.resource.SerializeToString(),
-                                     ss.scope.SerializeToString(), rs.schema_url, ss.schema_url)
+                out[span.span_id] = (
+                    span.SerializeToString(),
+                    rs.resource.SerializeToString(),
+                    ss.scope.SerializeToString(),
+                    rs.schema_url,
+                    ss.schema_url,
+                )
     return out
 
 
@@ -140,6 +146,7 @@ def test_routing_by_service_keeps_resources_together():
 # ---------------------------------------------------------------------------
 # Config
 
+
 def _config(**overrides):
     data = {"protocol": {"otlp": {"tls": {"insecure": True}}}, "resolver": {"static": {"hostnames": ["a:4317"]}}}
     data.update(overrides)
@@ -152,22 +159,28 @@ def test_config_with_gos_names_loads_and_the_2026_name_is_an_alias():
     assert lookup("exporter", "load_balancing") is lookup("exporter", "loadbalancing")
 
 
-@pytest.mark.parametrize(("resolver", "message"), [
-    ({}, "no resolver"),
-    ({"static": {"hostnames": ["a"]}, "dns": {"hostname": "gw"}}, "exactly one resolver"),
-    ({"k8s": {"service": "gateways.observability"}}, "not supported yet"),
-    ({"static": {"hostnames": []}}, "at least one backend"),
-])
+@pytest.mark.parametrize(
+    ("resolver", "message"),
+    [
+        ({}, "no resolver"),
+        ({"static": {"hostnames": ["a"]}, "dns": {"hostname": "gw"}}, "exactly one resolver"),
+        ({"k8s": {"service": "gateways.observability"}}, "not supported yet"),
+        ({"static": {"hostnames": []}}, "at least one backend"),
+    ],
+)
 def test_resolver_mistakes_are_explained(resolver, message):
     with pytest.raises(ConfigError, match=message):
         _config(resolver=resolver)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("routing_key", "metric", "a metrics routing key"),
-    ("routing_key", "attributes", "not supported yet"),
-    ("ring_version", "go-v3", "unknown ring"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("routing_key", "metric", "a metrics routing key"),
+        ("routing_key", "attributes", "not supported yet"),
+        ("ring_version", "go-v3", "unknown ring"),
+    ],
+)
 def test_routing_mistakes_are_explained(key, value, message):
     with pytest.raises(ConfigError, match=message):
         _config(**{key: value})
@@ -205,8 +218,12 @@ service:
 def Agent(workdir: str, endpoints: list[str]) -> CollectorProcess:
     """An agent collector: otlp receiver -> loadbalancing (static resolver) over the given gateways."""
     hostnames = ", ".join(f'"{e}"' for e in endpoints)
-    return CollectorProcess(lambda c: AGENT_CONFIG.format(grpc_port=c.grpc_port, http_port=c.http_port,
-                                                          metrics_port=c.metrics_port, hostnames=hostnames), workdir)
+    return CollectorProcess(
+        lambda c: AGENT_CONFIG.format(
+            grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port, hostnames=hostnames
+        ),
+        workdir,
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ The server answers A and AAAA from a table the test changes while the resolver r
 SERVFAIL, stay silent (a lost query), or be stopped.  Waits poll with deadlines: nothing asserts a timing
 except that a lookup against a silent server gives up within its timeout, far below dnspython's own 5 s.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,9 @@ async def _until(predicate: Callable[[], bool], deadline: float = 10.0) -> None:
 
 
 def _resolutions(telemetry: Telemetry, success: bool) -> float:
-    value = telemetry.registry.get_sample_value("otelcol_loadbalancer_num_resolutions_total",
-                                                {"success": "true" if success else "false", "resolver": "dns"})
+    value = telemetry.registry.get_sample_value(
+        "otelcol_loadbalancer_num_resolutions_total", {"success": "true" if success else "false", "resolver": "dns"}
+    )
     return value or 0.0
 
 
@@ -292,27 +294,31 @@ def test_ip_literal_hostname_is_not_looked_up():
 def test_config_defaults_and_decoding():
     cfg = DNSResolverConfig.from_mapping({"hostname": "gw.observability.svc.cluster.local"})
     assert (cfg.port, cfg.interval, cfg.timeout, cfg.nameservers) == ("", 5.0, 1.0, [])
-    cfg = DNSResolverConfig.from_mapping({"hostname": "gw", "port": 4317, "interval": "250ms",
-                                          "nameservers": ["[::1]:5353", "10.0.0.2"]})
+    cfg = DNSResolverConfig.from_mapping(
+        {"hostname": "gw", "port": 4317, "interval": "250ms", "nameservers": ["[::1]:5353", "10.0.0.2"]}
+    )
     assert (cfg.port_text, cfg.interval) == ("4317", 0.25)
     # Go: a zero interval or timeout means the default
     cfg = DNSResolverConfig.from_mapping({"hostname": "gw", "interval": "0", "timeout": 0})
     assert (cfg.interval_seconds, cfg.timeout_seconds) == (5.0, 1.0)
 
 
-@pytest.mark.parametrize(("mapping", "path"), [
-    ({}, "hostname"),
-    ({"hostname": "  "}, "hostname"),
-    ({"hostname": "gw:4317"}, "hostname"),
-    ({"hostname": "gw", "interval": "fast"}, "interval"),
-    ({"hostname": "gw", "interval": -1}, "interval"),
-    ({"hostname": "gw", "timeout": "1 second"}, "timeout"),
-    ({"hostname": "gw", "port": "otlp"}, "port"),
-    ({"hostname": "gw", "port": 70000}, "port"),
-    ({"hostname": "gw", "nameservers": ["dns.example:53"]}, "nameservers[0]"),
-    ({"hostname": "gw", "nameservers": ["127.0.0.1", "[::1]:x"]}, "nameservers[1]"),
-    ({"hostname": "gw", "unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "path"),
+    [
+        ({}, "hostname"),
+        ({"hostname": "  "}, "hostname"),
+        ({"hostname": "gw:4317"}, "hostname"),
+        ({"hostname": "gw", "interval": "fast"}, "interval"),
+        ({"hostname": "gw", "interval": -1}, "interval"),
+        ({"hostname": "gw", "timeout": "1 second"}, "timeout"),
+        ({"hostname": "gw", "port": "otlp"}, "port"),
+        ({"hostname": "gw", "port": 70000}, "port"),
+        ({"hostname": "gw", "nameservers": ["dns.example:53"]}, "nameservers[0]"),
+        ({"hostname": "gw", "nameservers": ["127.0.0.1", "[::1]:x"]}, "nameservers[1]"),
+        ({"hostname": "gw", "unknown": 1}, "unknown"),
+    ],
+)
 def test_config_validation_errors(mapping, path):
     with pytest.raises(ConfigError) as info:
         DNSResolverConfig.from_mapping(mapping)

@@ -7,6 +7,7 @@ with SIGTERM after the agent has seen the change, as a rolling update does.  Not
 agent acknowledged may be lost; duplicates are counted; a trace may reach two gateways only
 if the ring change moved it (its owner before and after differ).
 """
+
 from __future__ import annotations
 
 import time
@@ -78,8 +79,15 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
     port = free_port()
     hosts = [f"127.0.0.{i}" for i in range(2, 6)]
     sinks = {h: Backend() for h in hosts}
-    gateways = {h: CollectorProcess(lambda c, h=h: GATEWAY.format(c=c, host=h, port=port, sink=sinks[h].endpoint),
-                                    str(tmp_path / h), host=h, grpc_port=port) for h in hosts}
+    gateways = {
+        h: CollectorProcess(
+            lambda c, h=h: GATEWAY.format(c=c, host=h, port=port, sink=sinks[h].endpoint),
+            str(tmp_path / h),
+            host=h,
+            grpc_port=port,
+        )
+        for h in hosts
+    }
     dns = DNSServer()
     dns.start()
     agent = None
@@ -88,8 +96,9 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
         dns.records.set(NAME, hosts[:3])
         for h in hosts[:3]:
             gateways[h].start()
-        agent = CollectorProcess(lambda c: AGENT.format(c=c, name=NAME, port=port, dns=dns.nameserver),
-                                 str(tmp_path / "agent"))
+        agent = CollectorProcess(
+            lambda c: AGENT.format(c=c, name=NAME, port=port, dns=dns.nameserver), str(tmp_path / "agent")
+        )
         agent.start()
         ledger = Ledger()
         # 25-span requests of 10-span traces: many traces straddle two requests, so a ring change can split them
@@ -113,8 +122,9 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
         def arrived() -> int:
             return len(acked & set().union(*(set(s.snapshot()) for s in sinks.values())))
 
-        assert wait_until(lambda: arrived() == len(acked), 30), \
+        assert wait_until(lambda: arrived() == len(acked), 30), (
             f"{len(acked) - arrived()} of {len(acked)} acknowledged spans lost\n" + agent.log()[-3000:]
+        )
 
         duplicates = sum(n - 1 for s in sinks.values() for n in s.snapshot().values() if n > 1)
         gateways_of: dict[int, set[str]] = defaultdict(set)
@@ -130,8 +140,10 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
 
         not_moved = {t for t in split if len(owners(t)) == 1}
         assert not not_moved, f"{len(not_moved)} traces split across gateways though no ring change moved them"
-        print(f"\ntier: {len(acked)} spans acknowledged, all delivered; {duplicates} duplicates; "
-              f"{len(split)} of {len(gateways_of)} traces split by the two scale events")
+        print(
+            f"\ntier: {len(acked)} spans acknowledged, all delivered; {duplicates} duplicates; "
+            f"{len(split)} of {len(gateways_of)} traces split by the two scale events"
+        )
         assert agent.metric("otelcol_loadbalancer_num_backend_updates_total") >= 3
     finally:
         if load is not None:

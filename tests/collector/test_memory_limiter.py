@@ -1,4 +1,5 @@
 """Memory limiter: refuses with a retryable error above the soft limit (real RSS), recovers below it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -94,19 +95,23 @@ def test_limits_from_mib_and_percentage():
     assert cfg.limits() == (100 * MIB, 80 * MIB)  # spike defaults to 20% of the limit
     cfg = MemoryLimiterConfig.from_mapping({"check_interval": "1s", "limit_mib": 100, "spike_limit_mib": 30})
     assert cfg.limits() == (100 * MIB, 70 * MIB)
-    cfg = MemoryLimiterConfig.from_mapping({"check_interval": "1s", "limit_percentage": 50,
-                                            "spike_limit_percentage": 10})
+    cfg = MemoryLimiterConfig.from_mapping(
+        {"check_interval": "1s", "limit_percentage": 50, "spike_limit_percentage": 10}
+    )
     assert cfg.limits(total_memory=1000 * MIB) == (500 * MIB, 400 * MIB)
     assert ml.total_memory_bytes() > 0
 
 
-@pytest.mark.parametrize("cfg,key", [
-    ({"limit_mib": 100}, "check_interval"),
-    ({"check_interval": "1s"}, "limit_mib"),
-    ({"check_interval": "1s", "limit_mib": 100, "spike_limit_mib": 100}, "spike_limit_mib"),
-    ({"check_interval": "1s", "limit_percentage": 120}, "limit_percentage"),
-    ({"check_interval": "1s", "limit_mib": 10, "unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "cfg,key",
+    [
+        ({"limit_mib": 100}, "check_interval"),
+        ({"check_interval": "1s"}, "limit_mib"),
+        ({"check_interval": "1s", "limit_mib": 100, "spike_limit_mib": 100}, "spike_limit_mib"),
+        ({"check_interval": "1s", "limit_percentage": 120}, "limit_percentage"),
+        ({"check_interval": "1s", "limit_mib": 10, "unknown": 1}, "unknown"),
+    ],
+)
 def test_invalid_config_names_the_key(cfg, key):
     with pytest.raises(ConfigError) as e:
         MemoryLimiterConfig.from_mapping(cfg, "processors.memory_limiter")

@@ -3,6 +3,7 @@ stream over a real gRPC socket driven by our generated stubs (node/resource carr
 across the stream, protocol violations, bad input, pipeline errors, metrics), byte
 fixtures produced by the real ``opencensus-ext-ocagent`` exporter, and the path to an
 OTLP backend."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,8 +58,13 @@ def oc_attrs(**values) -> Span.Attributes:
 
 
 def oc_span(n: int = 1, name: str = "op", **fields) -> Span:
-    span = Span(trace_id=TRACE, span_id=n.to_bytes(8, "big"), name=trace_pb2.TruncatableString(value=name),
-                start_time=ts(1_700_000_000, 5), end_time=ts(1_700_000_001, 7))
+    span = Span(
+        trace_id=TRACE,
+        span_id=n.to_bytes(8, "big"),
+        name=trace_pb2.TruncatableString(value=name),
+        start_time=ts(1_700_000_000, 5),
+        end_time=ts(1_700_000_001, 7),
+    )
     for key, value in fields.items():
         if isinstance(value, (int, bytes)) or key == "kind":
             setattr(span, key, value)
@@ -75,48 +81,68 @@ def one(request):
 
 NODE = common_pb2.Node(
     identifier=common_pb2.ProcessIdentifier(host_name="h1", pid=42, start_timestamp=ts(1_600_000_000, 500_000_000)),
-    library_info=common_pb2.LibraryInfo(language=common_pb2.LibraryInfo.PYTHON, exporter_version="0.8",
-                                        core_library_version="0.11.4"),
+    library_info=common_pb2.LibraryInfo(
+        language=common_pb2.LibraryInfo.PYTHON, exporter_version="0.8", core_library_version="0.11.4"
+    ),
     service_info=common_pb2.ServiceInfo(name="billing"),
-    attributes={"env": "prod", "service.name": "overridden"})
+    attributes={"env": "prod", "service.name": "overridden"},
+)
 
 
 # ---------------------------------------------------------------------------
 # Translation rules
 
+
 def test_node_and_resource_to_otlp_resource():
     resource = resource_pb2.Resource(type="k8s", labels={"k8s.pod.name": "p", "cloud.zone": "eu-1a"})
     assert attrs(resource_from_node(NODE, resource)) == {
-        "k8s.pod.name": "p", "cloud.availability_zone": "eu-1a", "env": "prod", "service.name": "billing",
-        "opencensus.starttime": "2020-09-13T12:26:40.5Z", "host.name": "h1", "process.pid": 42,
-        "telemetry.sdk.version": "0.11.4", "opencensus.exporterversion": "0.8", "telemetry.sdk.language": "python",
-        "opencensus.resourcetype": "k8s"}
+        "k8s.pod.name": "p",
+        "cloud.availability_zone": "eu-1a",
+        "env": "prod",
+        "service.name": "billing",
+        "opencensus.starttime": "2020-09-13T12:26:40.5Z",
+        "host.name": "h1",
+        "process.pid": 42,
+        "telemetry.sdk.version": "0.11.4",
+        "opencensus.exporterversion": "0.8",
+        "telemetry.sdk.language": "python",
+        "opencensus.resourcetype": "k8s",
+    }
     assert attrs(resource_from_node(None, None)) == {}
 
 
-@pytest.mark.parametrize("kind,attributes,expected_kind,left", [
-    (Span.SERVER, {}, 2, {}), (Span.CLIENT, {}, 3, {}),
-    (Span.SPAN_KIND_UNSPECIFIED, {}, 1, {}),                                  # as the OC shim: INTERNAL
-    (Span.SPAN_KIND_UNSPECIFIED, {"span.kind": "producer"}, 4, {}),
-    (Span.SPAN_KIND_UNSPECIFIED, {"span.kind": "sideways"}, 1, {"span.kind": "sideways"}),
-    (Span.SERVER, {"span.kind": "consumer"}, 2, {"span.kind": "consumer"}),   # the field wins
-])
+@pytest.mark.parametrize(
+    "kind,attributes,expected_kind,left",
+    [
+        (Span.SERVER, {}, 2, {}),
+        (Span.CLIENT, {}, 3, {}),
+        (Span.SPAN_KIND_UNSPECIFIED, {}, 1, {}),  # as the OC shim: INTERNAL
+        (Span.SPAN_KIND_UNSPECIFIED, {"span.kind": "producer"}, 4, {}),
+        (Span.SPAN_KIND_UNSPECIFIED, {"span.kind": "sideways"}, 1, {"span.kind": "sideways"}),
+        (Span.SERVER, {"span.kind": "consumer"}, 2, {"span.kind": "consumer"}),  # the field wins
+    ],
+)
 def test_kind(kind, attributes, expected_kind, left):
     _, span = one(spans_to_request(None, None, [oc_span(kind=kind, attributes=oc_attrs(**attributes))]))
     assert span.kind == expected_kind and attrs(span) == left
 
 
 def test_ids_times_name_tracestate_and_typed_attributes():
-    src = oc_span(parent_span_id=(9).to_bytes(8, "big"), attributes=oc_attrs(s="x", i=7, b=True, d=0.25),
-                  tracestate=Span.Tracestate(entries=[Span.Tracestate.Entry(key="a", value="1"),
-                                                      Span.Tracestate.Entry(key="b", value="2")]),
-                  same_process_as_parent_span=wrappers_pb2.BoolValue(value=False))
+    src = oc_span(
+        parent_span_id=(9).to_bytes(8, "big"),
+        attributes=oc_attrs(s="x", i=7, b=True, d=0.25),
+        tracestate=Span.Tracestate(
+            entries=[Span.Tracestate.Entry(key="a", value="1"), Span.Tracestate.Entry(key="b", value="2")]
+        ),
+        same_process_as_parent_span=wrappers_pb2.BoolValue(value=False),
+    )
     src.attributes.dropped_attributes_count = 3
     _, span = one(spans_to_request(None, None, [src]))
-    assert (span.trace_id, span.span_id, span.parent_span_id) == (TRACE, (1).to_bytes(8, "big"),
-                                                                   (9).to_bytes(8, "big"))
-    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (1_700_000_000_000_000_005,
-                                                                     1_700_000_001_000_000_007)
+    assert (span.trace_id, span.span_id, span.parent_span_id) == (TRACE, (1).to_bytes(8, "big"), (9).to_bytes(8, "big"))
+    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (
+        1_700_000_000_000_000_005,
+        1_700_000_001_000_000_007,
+    )
     assert span.name == "op" and span.trace_state == "a=1,b=2"
     assert attrs(span) == {"s": "x", "i": 7, "b": True, "d": 0.25, "opencensus.same_process_as_parent_span": False}
     assert span.dropped_attributes_count == 3
@@ -139,12 +165,15 @@ def test_missing_times():
     assert span.start_time_unix_nano == span.end_time_unix_nano == 5_000_000_000
 
 
-@pytest.mark.parametrize("status,code,message,attribute", [
-    (None, 0, "", None),                                               # no status: UNSET
-    (trace_pb2.Status(code=0), 0, "", None),                           # OK is what OC sends by default: UNSET
-    (trace_pb2.Status(code=5, message="no such row"), 2, "no such row", 5),  # NOT_FOUND
-    (trace_pb2.Status(code=14), 2, "", 14),
-])
+@pytest.mark.parametrize(
+    "status,code,message,attribute",
+    [
+        (None, 0, "", None),  # no status: UNSET
+        (trace_pb2.Status(code=0), 0, "", None),  # OK is what OC sends by default: UNSET
+        (trace_pb2.Status(code=5, message="no such row"), 2, "no such row", 5),  # NOT_FOUND
+        (trace_pb2.Status(code=14), 2, "", 14),
+    ],
+)
 def test_status(status, code, message, attribute):
     src = oc_span() if status is None else oc_span(status=status)
     _, span = one(spans_to_request(None, None, [src]))
@@ -154,18 +183,38 @@ def test_status(status, code, message, attribute):
 
 def test_time_events_to_events():
     TE = Span.TimeEvent
-    events = Span.TimeEvents(time_event=[
-        TE(time=ts(10), annotation=TE.Annotation(description=trace_pb2.TruncatableString(value="cache miss"),
-                                                  attributes=oc_attrs(key="k", n=2))),
-        TE(time=ts(11), message_event=TE.MessageEvent(type=TE.MessageEvent.SENT, id=7, uncompressed_size=100,
-                                                      compressed_size=40)),
-        TE(time=ts(12), message_event=TE.MessageEvent(type=TE.MessageEvent.RECEIVED, id=8)),
-    ], dropped_annotations_count=2, dropped_message_events_count=1)
+    events = Span.TimeEvents(
+        time_event=[
+            TE(
+                time=ts(10),
+                annotation=TE.Annotation(
+                    description=trace_pb2.TruncatableString(value="cache miss"), attributes=oc_attrs(key="k", n=2)
+                ),
+            ),
+            TE(
+                time=ts(11),
+                message_event=TE.MessageEvent(
+                    type=TE.MessageEvent.SENT, id=7, uncompressed_size=100, compressed_size=40
+                ),
+            ),
+            TE(time=ts(12), message_event=TE.MessageEvent(type=TE.MessageEvent.RECEIVED, id=8)),
+        ],
+        dropped_annotations_count=2,
+        dropped_message_events_count=1,
+    )
     _, span = one(spans_to_request(None, None, [oc_span(time_events=events)]))
     assert [(e.name, e.time_unix_nano, attrs(e)) for e in span.events] == [
         ("cache miss", 10_000_000_000, {"key": "k", "n": 2}),
-        ("7", 11_000_000_000, {"message.event.type": "SENT", "message.event.id": 7,
-                               "message.event.size.uncompressed": 100, "message.event.size.compressed": 40}),
+        (
+            "7",
+            11_000_000_000,
+            {
+                "message.event.type": "SENT",
+                "message.event.id": 7,
+                "message.event.size.uncompressed": 100,
+                "message.event.size.compressed": 40,
+            },
+        ),
         ("8", 12_000_000_000, {"message.event.type": "RECEIVED", "message.event.id": 8}),
     ]
     assert span.dropped_events_count == 3
@@ -173,12 +222,20 @@ def test_time_events_to_events():
 
 def test_links():
     other = bytes.fromhex("1" * 32)
-    links = Span.Links(link=[
-        Span.Link(trace_id=other, span_id=b"\x01" * 8, type=Span.Link.PARENT_LINKED_SPAN, attributes=oc_attrs(w=1),
-                  tracestate=Span.Tracestate(entries=[Span.Tracestate.Entry(key="k", value="v")])),
-        Span.Link(trace_id=other, span_id=b"\x02" * 8),
-        Span.Link(trace_id=b"bad", span_id=b"\x03" * 8),
-    ], dropped_links_count=1)
+    links = Span.Links(
+        link=[
+            Span.Link(
+                trace_id=other,
+                span_id=b"\x01" * 8,
+                type=Span.Link.PARENT_LINKED_SPAN,
+                attributes=oc_attrs(w=1),
+                tracestate=Span.Tracestate(entries=[Span.Tracestate.Entry(key="k", value="v")]),
+            ),
+            Span.Link(trace_id=other, span_id=b"\x02" * 8),
+            Span.Link(trace_id=b"bad", span_id=b"\x03" * 8),
+        ],
+        dropped_links_count=1,
+    )
     _, span = one(spans_to_request(None, None, [oc_span(links=links)]))
     assert [(ln.trace_id, ln.span_id, ln.trace_state, attrs(ln)) for ln in span.links] == [
         (other, b"\x01" * 8, "k=v", {"w": 1, "opencensus.link.type": "PARENT_LINKED_SPAN"}),
@@ -190,8 +247,10 @@ def test_links():
 def test_span_with_its_own_resource_gets_its_own_resource_spans():
     own = oc_span(2, resource=resource_pb2.Resource(labels={"team": "x"}))
     request = spans_to_request(NODE, resource_pb2.Resource(labels={"team": "y"}), [oc_span(1), own, oc_span(3)])
-    groups = [(attrs(rs.resource)["team"], attrs(rs.resource)["service.name"], len(rs.scope_spans[0].spans))
-              for rs in request.resource_spans]
+    groups = [
+        (attrs(rs.resource)["team"], attrs(rs.resource)["service.name"], len(rs.scope_spans[0].spans))
+        for rs in request.resource_spans
+    ]
     assert groups == [("y", "billing", 2), ("x", "billing", 1)]
 
 
@@ -240,23 +299,30 @@ def running(loop_thread):
 
 
 def _resource_of_each_batch(capture):
-    return [[(attrs(rs.resource), [s.name for ss in rs.scope_spans for s in ss.spans])
-             for rs in t.message.resource_spans]
-            for t in capture.batches]
+    return [
+        [(attrs(rs.resource), [s.name for ss in rs.scope_spans for s in ss.spans]) for rs in t.message.resource_spans]
+        for t in capture.batches
+    ]
 
 
 def test_node_and_resource_carry_across_the_stream_until_replaced(running):
     node2 = common_pb2.Node(service_info=common_pb2.ServiceInfo(name="billing-v2"))
-    assert running.export(
-        Request(node=NODE, resource=resource_pb2.Resource(labels={"zone": "a"}), spans=[oc_span(1, "first")]),
-        Request(spans=[oc_span(2, "carried")]),                                   # node and resource carry over
-        Request(resource=resource_pb2.Resource(labels={"zone": "b"}), spans=[oc_span(3, "new-resource")]),
-        Request(node=node2, spans=[oc_span(4, "new-node")]),                      # resource still zone b
-    ) == []
+    assert (
+        running.export(
+            Request(node=NODE, resource=resource_pb2.Resource(labels={"zone": "a"}), spans=[oc_span(1, "first")]),
+            Request(spans=[oc_span(2, "carried")]),  # node and resource carry over
+            Request(resource=resource_pb2.Resource(labels={"zone": "b"}), spans=[oc_span(3, "new-resource")]),
+            Request(node=node2, spans=[oc_span(4, "new-node")]),  # resource still zone b
+        )
+        == []
+    )
     batches = _resource_of_each_batch(running.capture)
-    assert [(r["service.name"], r.get("zone"), names) for (r, names), in batches] == [
-        ("billing", "a", ["first"]), ("billing", "a", ["carried"]), ("billing", "b", ["new-resource"]),
-        ("billing-v2", "b", ["new-node"])]
+    assert [(r["service.name"], r.get("zone"), names) for ((r, names),) in batches] == [
+        ("billing", "a", ["first"]),
+        ("billing", "a", ["carried"]),
+        ("billing", "b", ["new-resource"]),
+        ("billing-v2", "b", ["new-node"]),
+    ]
     assert running.metric("otelcol_receiver_accepted_spans_total") == 4
 
 
@@ -283,7 +349,7 @@ def test_malformed_message_ends_the_stream_counted_and_serving_goes_on(running):
 
 def test_export_one_unary(running):
     running.stub.ExportOne(Request(node=NODE, spans=[oc_span(1, "single")]), timeout=10)
-    (resource, names), = _resource_of_each_batch(running.capture)[0]
+    ((resource, names),) = _resource_of_each_batch(running.capture)[0]
     assert resource["service.name"] == "billing" and names == ["single"]
 
 
@@ -322,8 +388,9 @@ def test_one_stream_is_not_serialised_behind_a_slow_pipeline(loop_thread):
 
     slow = Factory(kind="exporter", type="slow", config_class=ComponentConfig, create=lambda s, c, n: SlowExporter())
     text = CONFIG.replace("capture", "slow")
-    collector = loop_thread.call(Collector, build_config(parse_yaml(text), lambda k, t: slow if t == "slow"
-                                                         else capture_collector.lookup(k, t)))
+    collector = loop_thread.call(
+        Collector, build_config(parse_yaml(text), lambda k, t: slow if t == "slow" else capture_collector.lookup(k, t))
+    )
     loop_thread.run(collector.start())
     try:
         port = collector.graph.get("receiver", "opencensus").port
@@ -347,6 +414,7 @@ def test_empty_messages_and_node_only_first_message(running):
 # Byte fixtures from the real opencensus-ext-ocagent exporter (protobuf 3.20 venv; see
 # tests/collector/data/make_ocagent_fixture.py) replayed on one stream
 
+
 @pytest.mark.skipif(not (FIXTURES / "ocagent_stream.bin").exists(), reason="fixture not generated")
 def test_real_ocagent_exporter_messages(running):
     import json
@@ -355,8 +423,8 @@ def test_real_ocagent_exporter_messages(running):
     expected = json.loads((FIXTURES / "ocagent_stream.json").read_text())
     messages, pos = [], 0
     while pos < len(raw):  # length-prefixed (4 bytes big-endian) serialized ExportTraceServiceRequests
-        n = int.from_bytes(raw[pos:pos + 4], "big")
-        messages.append(raw[pos + 4:pos + 4 + n])
+        n = int.from_bytes(raw[pos : pos + 4], "big")
+        messages.append(raw[pos + 4 : pos + 4 + n])
         pos += 4 + n
     export = running.channel.stream_stream("/opencensus.proto.agent.trace.v1.TraceService/Export")
     assert list(export(iter(messages), timeout=10)) == []
@@ -407,9 +475,16 @@ def test_stream_to_otlp_backend(loop_thread, otlp_sink):
         port = collector.graph.get("receiver", "opencensus").port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
-            sent = [oc_span(i, f"span-{i}", kind=Span.CLIENT, attributes=oc_attrs(i=i),
-                            status=trace_pb2.Status(code=2 if i % 2 else 0, message="bad" if i % 2 else ""))
-                    for i in range(1, 21)]
+            sent = [
+                oc_span(
+                    i,
+                    f"span-{i}",
+                    kind=Span.CLIENT,
+                    attributes=oc_attrs(i=i),
+                    status=trace_pb2.Status(code=2 if i % 2 else 0, message="bad" if i % 2 else ""),
+                )
+                for i in range(1, 21)
+            ]
             list(stub.Export(iter([Request(node=NODE, spans=sent[:10]), Request(spans=sent[10:])]), timeout=10))
         assert otlp_sink.wait_for_spans(20, timeout=10)
     finally:

@@ -1,5 +1,6 @@
 """The otlp receiver over real sockets: official OTLP exporters, raw gRPC and HTTP clients,
 bad input, compression, status mapping of pipeline errors, metrics."""
+
 from __future__ import annotations
 
 import base64
@@ -28,6 +29,7 @@ from tests.support.otlp_requests import EXPORT_METHOD, grpc_error, grpc_export, 
 # ---------------------------------------------------------------------------
 # The capturing collector (tests/support/capture_collector.py) and raw clients (tests/support/otlp_requests.py)
 
+
 @pytest.fixture
 def running(loop_thread):
     r = Running(loop_thread)
@@ -44,6 +46,7 @@ def status_from_trailers(err: grpc.RpcError) -> status_pb2.Status:
 
 # ---------------------------------------------------------------------------
 # Official OpenTelemetry Python exporters as clients
+
 
 def _sdk_provider(exporter):
     from opentelemetry.sdk.resources import Resource
@@ -114,15 +117,35 @@ def test_grpc_forwards_the_original_bytes(running):
 # ---------------------------------------------------------------------------
 # HTTP encodings and compression
 
+
 def test_http_json_with_hex_ids(running):
-    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
-                               "scopeSpans": [{"scope": {"name": "s"}, "spans": [{
-                                   "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
-                                   "parentSpanId": "", "name": "json-span", "kind": 2,
-                                   "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
-                                   "links": [{"traceId": "5b8efff798038103d269b633813fc60d",
-                                              "spanId": "eee19b7ec3c1b175"}],
-                                   "unknownField": {"ignored": True}}]}]}]}
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "s"},
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "parentSpanId": "",
+                                "name": "json-span",
+                                "kind": 2,
+                                "startTimeUnixNano": "1544712660000000000",
+                                "endTimeUnixNano": "1544712661000000000",
+                                "links": [
+                                    {"traceId": "5b8efff798038103d269b633813fc60d", "spanId": "eee19b7ec3c1b175"}
+                                ],
+                                "unknownField": {"ignored": True},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     resp = post(running.http_url, json.dumps(body).encode(), "application/json")
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "application/json"
@@ -146,11 +169,14 @@ def test_http_json_bad_hex_id_is_400(running, bad):
     assert running.capture.calls == 0
 
 
-@pytest.mark.parametrize("encoding,compress", [
-    ("gzip", gzip.compress),
-    ("deflate", zlib.compress),
-    ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
-])
+@pytest.mark.parametrize(
+    "encoding,compress",
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
+)
 def test_http_compressed_bodies(running, encoding, compress):
     req = make_request(4)
     resp = post(running.http_url, compress(req.SerializeToString()), **{"Content-Encoding": encoding})
@@ -174,6 +200,7 @@ def test_decompress_caps_expansion():
 
 # ---------------------------------------------------------------------------
 # Bad input
+
 
 def test_http_random_bytes_is_400_with_status(running):
     resp = post(running.http_url, b"\xff\xff\xff\x0f garbage \x01\x02")
@@ -206,14 +233,19 @@ def test_http_oversized_body_is_refused(running):
     import socket
 
     with socket.create_connection(("127.0.0.1", running.receiver.http_port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-                     b"Content-Length: %d\r\n\r\n" % (1024 * 1024 + 10))
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: %d\r\n\r\n" % (1024 * 1024 + 10)
+        )
         response = b""
         while True:  # the head, then as much body as it declares
             head, sep, body = response.partition(b"\r\n\r\n")
             if sep:
-                length = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                          if line.startswith(b"content-length:")]
+                length = [
+                    int(line.split(b":")[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                ]
                 if length and len(body) >= length[0]:
                     break
             chunk = sock.recv(65536)
@@ -276,6 +308,7 @@ def test_empty_requests_succeed_without_calling_the_pipeline(running):
 # ---------------------------------------------------------------------------
 # Pipeline errors → status codes
 
+
 def test_retryable_error_is_503_and_unavailable(running):
     running.capture.fail_with = [RetryableError("queue full"), RetryableError("queue full")]
     resp = post(running.http_url, make_request().SerializeToString())
@@ -299,9 +332,12 @@ def test_throttled_error_is_429_with_retry_after_and_retry_info(running):
 
 
 def test_permanent_error_is_500_and_internal(running):
-    running.capture.fail_with = [PermanentError("bad data"), PermanentError("bad data"),
-                                 PermanentError("invalid", grpc_code=grpc.StatusCode.INVALID_ARGUMENT),
-                                 PermanentError("invalid", grpc_code=grpc.StatusCode.INVALID_ARGUMENT)]
+    running.capture.fail_with = [
+        PermanentError("bad data"),
+        PermanentError("bad data"),
+        PermanentError("invalid", grpc_code=grpc.StatusCode.INVALID_ARGUMENT),
+        PermanentError("invalid", grpc_code=grpc.StatusCode.INVALID_ARGUMENT),
+    ]
     assert post(running.http_url, make_request().SerializeToString()).status_code == 500
     assert grpc_error(running.grpc_target, make_request().SerializeToString()).code() == grpc.StatusCode.INTERNAL
     assert post(running.http_url, make_request().SerializeToString()).status_code == 400
@@ -347,16 +383,20 @@ def test_receiver_metrics(running):
 
 
 def test_cors_preflight(loop_thread):
-    text = BASE.replace("include_metadata: true}\nexporters",
-                        "cors: {allowed_origins: ['https://app.example'], max_age: 60}}\nexporters")
+    text = BASE.replace(
+        "include_metadata: true}\nexporters",
+        "cors: {allowed_origins: ['https://app.example'], max_age: 60}}\nexporters",
+    )
     r = Running(loop_thread, text)
     try:
-        resp = requests.options(r.http_url, headers={"Origin": "https://app.example",
-                                                     "Access-Control-Request-Method": "POST"}, timeout=10)
+        resp = requests.options(
+            r.http_url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}, timeout=10
+        )
         assert resp.status_code == 200
         assert resp.headers["access-control-allow-origin"] == "https://app.example"
-        resp = requests.options(r.http_url, headers={"Origin": "https://evil.example",
-                                                     "Access-Control-Request-Method": "POST"}, timeout=10)
+        resp = requests.options(
+            r.http_url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, timeout=10
+        )
         assert "access-control-allow-origin" not in resp.headers
     finally:
         r.stop()
@@ -397,17 +437,24 @@ def _self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     pem = cert.public_bytes(serialization.Encoding.PEM)
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(pem)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path), pem
 
 
@@ -421,8 +468,13 @@ def test_tls_on_both_protocols(loop_thread, tmp_path):
         with grpc.secure_channel(r.grpc_target, creds) as channel:
             channel.unary_unary(EXPORT_METHOD)(make_request(2).SerializeToString(), timeout=10)
         url = r.http_url.replace("http://", "https://")
-        resp = requests.post(url, data=make_request(3).SerializeToString(), verify=cert,
-                             headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+        resp = requests.post(
+            url,
+            data=make_request(3).SerializeToString(),
+            verify=cert,
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
         assert resp.status_code == 200
         assert [b.span_count for b in r.capture.batches] == [2, 3]
         with pytest.raises(requests.ConnectionError):  # plain HTTP is not served on a TLS port
@@ -432,9 +484,12 @@ def test_tls_on_both_protocols(loop_thread, tmp_path):
 
 
 def test_grpc_server_options_and_client_compression(loop_thread):
-    text = BASE.replace("max_recv_msg_size_mib: 1,", "max_concurrent_streams: 4, keepalive: {server_parameters: "
-                        "{time: 30s, timeout: 5s, max_connection_idle: 1m}, enforcement_policy: {min_time: 5s, "
-                        "permit_without_stream: true}},")
+    text = BASE.replace(
+        "max_recv_msg_size_mib: 1,",
+        "max_concurrent_streams: 4, keepalive: {server_parameters: "
+        "{time: 30s, timeout: 5s, max_connection_idle: 1m}, enforcement_policy: {min_time: 5s, "
+        "permit_without_stream: true}},",
+    )
     r = Running(loop_thread, text)
     try:
         req = make_request(6)

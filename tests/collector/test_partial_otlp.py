@@ -1,4 +1,5 @@
 """Partial views re-serialize what they do not declare unchanged."""
+
 from __future__ import annotations
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -13,8 +14,16 @@ def test_undeclared_fields_survive_a_round_trip_and_edits():
     ss = rs.scope_spans.add(schema_url="s")
     ss.scope.name = "lib"
     for i in range(3):
-        span = ss.spans.add(trace_id=bytes([i + 1]) * 16, span_id=bytes([i + 1]) * 8, parent_span_id=b"\1" * 8,
-                            name=f"n{i}", kind=2, start_time_unix_nano=5, end_time_unix_nano=9, flags=0x100)
+        span = ss.spans.add(
+            trace_id=bytes([i + 1]) * 16,
+            span_id=bytes([i + 1]) * 8,
+            parent_span_id=b"\1" * 8,
+            name=f"n{i}",
+            kind=2,
+            start_time_unix_nano=5,
+            end_time_unix_nano=9,
+            flags=0x100,
+        )
         span.attributes.add(key="k").value.array_value.values.add().double_value = 1.5
         span.events.add(name="e", time_unix_nano=7)
         span.status.code = 2

@@ -1,5 +1,6 @@
 """The persistent sending queue and the file_storage extension: data the
 exporter acknowledged survives shutdown, restart and kill -9."""
+
 from __future__ import annotations
 
 import asyncio
@@ -108,8 +109,10 @@ def test_one_file_one_owner(tmp_path):
 
 
 def test_file_storage_names_and_directory(tmp_path):
-    assert client_file_name("exporter", ComponentID("otlp_grpc", "backend"), "traces") == \
-        "exporter_otlp_grpc_backend_traces"
+    assert (
+        client_file_name("exporter", ComponentID("otlp_grpc", "backend"), "traces")
+        == "exporter_otlp_grpc_backend_traces"
+    )
     assert client_file_name("exporter", ComponentID("otlp", "a b"), "") == "exporter_otlp_a~0020b"
     assert default_directory()  # either the Go default or a per-user state directory
     cfg = FileStorageConfig.from_mapping({"directory": str(tmp_path / "new" / "dir")})
@@ -131,8 +134,14 @@ def test_file_storage_names_and_directory(tmp_path):
 
 def test_storage_extension_must_exist():
     async def main():
-        exp, _ = make_exporter("otlp", {"endpoint": "127.0.0.1:1", "tls": {"insecure": True},
-                                        "sending_queue": {"storage": "file_storage/missing"}})
+        exp, _ = make_exporter(
+            "otlp",
+            {
+                "endpoint": "127.0.0.1:1",
+                "tls": {"insecure": True},
+                "sending_queue": {"storage": "file_storage/missing"},
+            },
+        )
         with pytest.raises(ConfigError, match="not found"):
             await exp.start(Host())
         await exp.shutdown()
@@ -157,13 +166,15 @@ def test_acknowledged_batches_survive_shutdown_and_are_sent_after_restart(tmp_pa
     assert rows(db) == 5
 
     with OtlpSink(http=False) as sink:
+
         async def second_run():
             tel = Telemetry()
             exp, fs = await child.build(str(tmp_path), sink.grpc_endpoint, tel)
             assert await asyncio.to_thread(sink.wait_for_spans, 15, 20)
             deadline = time.monotonic() + 10
-            while metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend") and \
-                    time.monotonic() < deadline:
+            while (
+                metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend") and time.monotonic() < deadline
+            ):
                 await asyncio.sleep(0.01)
             await exp.shutdown()
             await fs.shutdown()
@@ -178,19 +189,30 @@ def test_wait_for_result_with_persistent_queue_surfaces_permanent_errors(tmp_pat
     import grpc
 
     with OtlpSink(http=False) as sink:
+
         async def main():
             host = Host()
-            fs = FS_FACTORY.create(CreateSettings(ComponentID("file_storage"), "extension", Telemetry()),
-                                   FileStorageConfig.from_mapping({"directory": str(tmp_path)}), None)
+            fs = FS_FACTORY.create(
+                CreateSettings(ComponentID("file_storage"), "extension", Telemetry()),
+                FileStorageConfig.from_mapping({"directory": str(tmp_path)}),
+                None,
+            )
             await fs.start(host)
             host.extensions[ComponentID("file_storage")] = fs
-            exp, _tel = make_exporter("otlp", {
-                "endpoint": sink.grpc_endpoint, "tls": {"insecure": True},
-                "sending_queue": {"storage": "file_storage", "wait_for_result": True}}, host=host)
+            exp, _tel = make_exporter(
+                "otlp",
+                {
+                    "endpoint": sink.grpc_endpoint,
+                    "tls": {"insecure": True},
+                    "sending_queue": {"storage": "file_storage", "wait_for_result": True},
+                },
+                host=host,
+            )
             await exp.start(host)
             await exp.consume(make_traces(2))
             sink.fail_next(1, grpc_code=grpc.StatusCode.INVALID_ARGUMENT)
             from otel_lite.collector.consumer import PermanentError
+
             with pytest.raises(PermanentError):
                 await exp.consume(make_traces(2))
             await exp.shutdown()
@@ -208,7 +230,11 @@ def test_kill_9_loses_no_acknowledged_span(tmp_path):
     batches, per = 30, 4
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.collector.exporter_pq_child", str(tmp_path), down, str(batches), str(per)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     acked = []
     try:
         deadline = time.monotonic() + 60
@@ -225,6 +251,7 @@ def test_kill_9_loses_no_acknowledged_span(tmp_path):
     assert acked == list(range(batches))
 
     with OtlpSink(http=False) as sink:
+
         async def restart():
             tel = Telemetry()
             exp, fs = await child.build(str(tmp_path), sink.grpc_endpoint, tel)
@@ -257,14 +284,27 @@ def test_persistent_block_on_overflow_waits_for_room(tmp_path):
 
         async def main():
             host = Host()
-            fs = FS_FACTORY.create(CreateSettings(ComponentID("file_storage"), "extension", Telemetry()),
-                                   FileStorageConfig.from_mapping({"directory": str(tmp_path)}), None)
+            fs = FS_FACTORY.create(
+                CreateSettings(ComponentID("file_storage"), "extension", Telemetry()),
+                FileStorageConfig.from_mapping({"directory": str(tmp_path)}),
+                None,
+            )
             await fs.start(host)
             host.extensions[ComponentID("file_storage")] = fs
-            exp, tel = make_exporter("otlp", {
-                "endpoint": sink.grpc_endpoint, "tls": {"insecure": True},
-                "sending_queue": {"storage": "file_storage", "queue_size": 1, "num_consumers": 1,
-                                  "block_on_overflow": True}}, host=host)
+            exp, tel = make_exporter(
+                "otlp",
+                {
+                    "endpoint": sink.grpc_endpoint,
+                    "tls": {"insecure": True},
+                    "sending_queue": {
+                        "storage": "file_storage",
+                        "queue_size": 1,
+                        "num_consumers": 1,
+                        "block_on_overflow": True,
+                    },
+                },
+                host=host,
+            )
             await exp.start(host)
             await asyncio.wait_for(asyncio.gather(*(exp.consume(make_traces(1, i)) for i in range(4))), 20)
             assert await asyncio.to_thread(sink.wait_for_spans, 4, 20)

@@ -1,6 +1,7 @@
 """``sending_queue.batch``: requests merge into batches when the queue sends them
 (Go's exporter-side batching), in memory and in the persistent queue; the caller is
 answered on enqueue unless ``wait_for_result``."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,9 +63,10 @@ def test_flush_timeout_sends_a_batch_that_does_not_fill():
 def test_max_size_starts_the_next_batch_and_splits_an_oversized_request():
     async def main():
         gate = asyncio.Event()
-        exp, _ = build({"sending_queue": {"num_consumers": 1,
-                                          "batch": {"min_size": 5, "max_size": 6, "flush_timeout": "20ms"}}},
-                       gate=gate)
+        exp, _ = build(
+            {"sending_queue": {"num_consumers": 1, "batch": {"min_size": 5, "max_size": 6, "flush_timeout": "20ms"}}},
+            gate=gate,
+        )
         await exp.start(Host())
         await exp.consume(make_traces(4, 0))
         await exp.consume(make_traces(4, 1))  # 4 + 4 > 6: starts the next batch
@@ -74,7 +76,8 @@ def test_max_size_starts_the_next_batch_and_splits_an_oversized_request():
         sizes = [t.span_count for t in exp.delivered]
         assert max(sizes) <= 6 and sizes[0] == 4
         assert sorted(n for t in exp.delivered for n in names(t)) == sorted(
-            [f"s0-{j}" for j in range(4)] + [f"s1-{j}" for j in range(4)] + [f"s2-{j}" for j in range(15)])
+            [f"s0-{j}" for j in range(4)] + [f"s1-{j}" for j in range(4)] + [f"s2-{j}" for j in range(15)]
+        )
         await exp.shutdown()
 
     asyncio.run(main())
@@ -105,9 +108,11 @@ def test_bytes_sizer_splits_by_serialized_size():
 def test_wait_for_result_with_batching_returns_after_the_batch_is_sent():
     async def main():
         gate = asyncio.Event()
-        exp, _ = build({"sending_queue": {"wait_for_result": True,
-                                          "batch": {"min_size": 100, "flush_timeout": "30ms"}}},
-                       script=[PermanentError("rejected")], gate=gate)
+        exp, _ = build(
+            {"sending_queue": {"wait_for_result": True, "batch": {"min_size": 100, "flush_timeout": "30ms"}}},
+            script=[PermanentError("rejected")],
+            gate=gate,
+        )
         await exp.start(Host())
         callers = [asyncio.ensure_future(exp.consume(make_traces(2, i))) for i in range(2)]
         await asyncio.sleep(0.1)

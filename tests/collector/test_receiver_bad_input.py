@@ -8,6 +8,7 @@ the pipeline's consumer; memory stays bounded.  Also: slow senders, compressed g
 replay of every input that once broke something (tests/collector/corpus/, written by
 benchmarks/fuzz_receivers.py).
 """
+
 from __future__ import annotations
 
 import socket
@@ -40,6 +41,7 @@ def harness():
 def _run_property(harness, cases, max_examples):
     """Run the hypothesis property over ``cases`` with the well-behaved clients sending meanwhile."""
     with fh.GoodClients(harness, interval=0.02) as good:
+
         @settings(fh.PROFILE, max_examples=max_examples)
         @given(case=cases)
         def prop(case):
@@ -70,27 +72,49 @@ def test_grpc_bad_input(harness, kind):
 # ---------------------------------------------------------------------------
 # Specific cases, one each, so a regression names itself
 
-@pytest.mark.parametrize("case", [
-    fh.Case("deep-raw-json", "http", fh.json_raw_deep(100_000), fh._JSON, invalid=True),
-    fh.Case("deep-json", "http", fh.json_deep(600, "kvlist"), fh._JSON, invalid=True),
-    fh.Case("deep-proto", "http", fh.proto_deep(600, "array"), invalid=True),
-    fh.Case("deep-proto", "grpc", fh.proto_deep(600, "kvlist"), invalid=True),
-    fh.Case("json-overflow", "http", b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":1e999}]}]}]}',
-            fh._JSON, invalid=True),
-    fh.Case("bad-ids-json", "http", b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":'
-            b'"01 02 03 04 05 06 07 08"}]}]}]}', fh._JSON, invalid=True),
-    fh.Case("bad-ids-proto", "grpc", fh.wire_request(fh.wire_span(trace_id=b"\x01" * 5)), invalid=True),
-    fh.Case("bad-ids-proto", "http", fh.wire_request(fh.wire_span(span_id=b"\x01" * 16)), invalid=True),
-    fh.Case("bad-ids-proto", "grpc", fh.wire_request(fh.wire_span(extra=fh.ld(13, fh.ld(1, b"\x01" * 3)))),
-            invalid=True),
-    fh.Case("invalid-utf8-proto", "grpc", fh.wire_request(fh.wire_span(name=b"\xc3\x28")), invalid=True),
-    fh.Case("invalid-utf8-proto", "http", fh.wire_request(fh.wire_span(name=b"\xed\xa0\x80")), invalid=True),
-    fh.Case("invalid-utf8-json", "http", fh.json_invalid_utf8(b"\xff\xfe"), fh._JSON, invalid=True),
-    fh.Case("compression-bomb", "http", fh.gzip_bomb(16 * MIB), fh._PROTO, "gzip", invalid=True),
-    fh.Case("compression-bomb", "http", fh.zstd_bomb(16 * MIB), fh._JSON, "zstd", invalid=True),
-    fh.Case("truncated-compressed", "http", fh._compress("zstd", fh.huge_request(1000, 10).SerializeToString())[:-3],
-            fh._PROTO, "zstd", invalid=True),
-], ids=lambda c: f"{c.protocol}-{c.kind}")
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        fh.Case("deep-raw-json", "http", fh.json_raw_deep(100_000), fh._JSON, invalid=True),
+        fh.Case("deep-json", "http", fh.json_deep(600, "kvlist"), fh._JSON, invalid=True),
+        fh.Case("deep-proto", "http", fh.proto_deep(600, "array"), invalid=True),
+        fh.Case("deep-proto", "grpc", fh.proto_deep(600, "kvlist"), invalid=True),
+        fh.Case(
+            "json-overflow",
+            "http",
+            b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":1e999}]}]}]}',
+            fh._JSON,
+            invalid=True,
+        ),
+        fh.Case(
+            "bad-ids-json",
+            "http",
+            b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"01 02 03 04 05 06 07 08"}]}]}]}',
+            fh._JSON,
+            invalid=True,
+        ),
+        fh.Case("bad-ids-proto", "grpc", fh.wire_request(fh.wire_span(trace_id=b"\x01" * 5)), invalid=True),
+        fh.Case("bad-ids-proto", "http", fh.wire_request(fh.wire_span(span_id=b"\x01" * 16)), invalid=True),
+        fh.Case(
+            "bad-ids-proto", "grpc", fh.wire_request(fh.wire_span(extra=fh.ld(13, fh.ld(1, b"\x01" * 3)))), invalid=True
+        ),
+        fh.Case("invalid-utf8-proto", "grpc", fh.wire_request(fh.wire_span(name=b"\xc3\x28")), invalid=True),
+        fh.Case("invalid-utf8-proto", "http", fh.wire_request(fh.wire_span(name=b"\xed\xa0\x80")), invalid=True),
+        fh.Case("invalid-utf8-json", "http", fh.json_invalid_utf8(b"\xff\xfe"), fh._JSON, invalid=True),
+        fh.Case("compression-bomb", "http", fh.gzip_bomb(16 * MIB), fh._PROTO, "gzip", invalid=True),
+        fh.Case("compression-bomb", "http", fh.zstd_bomb(16 * MIB), fh._JSON, "zstd", invalid=True),
+        fh.Case(
+            "truncated-compressed",
+            "http",
+            fh._compress("zstd", fh.huge_request(1000, 10).SerializeToString())[:-3],
+            fh._PROTO,
+            "zstd",
+            invalid=True,
+        ),
+    ],
+    ids=lambda c: f"{c.protocol}-{c.kind}",
+)
 def test_known_bad_inputs(harness, case):
     harness.run(case)
     harness.verify_consumer()
@@ -99,8 +123,10 @@ def test_known_bad_inputs(harness, case):
 def test_grpc_compressed_bomb_is_resource_exhausted(harness):
     """gRPC's own gzip: 8 MiB of zeros (a few KiB on the wire) against the 1 MiB message limit."""
     bomb = fh.huge_request(8 * MIB, 0).SerializeToString()
-    with grpc.insecure_channel(harness.grpc_target, compression=grpc.Compression.Gzip) as channel, \
-            pytest.raises(grpc.RpcError) as info:
+    with (
+        grpc.insecure_channel(harness.grpc_target, compression=grpc.Compression.Gzip) as channel,
+        pytest.raises(grpc.RpcError) as info,
+    ):
         channel.unary_unary(fh.EXPORT_METHOD)(bomb, timeout=30)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and info.value.details()
     harness.verify_consumer()
@@ -109,8 +135,10 @@ def test_grpc_compressed_bomb_is_resource_exhausted(harness):
 # ---------------------------------------------------------------------------
 # Slow senders (the harness's receiver: read_header_timeout 3s, read_timeout 3s)
 
-def _trickle(port: int, at_once: bytes, slowly: bytes, results: list, stop: threading.Event,
-             linger: float = 10) -> None:
+
+def _trickle(
+    port: int, at_once: bytes, slowly: bytes, results: list, stop: threading.Event, linger: float = 10
+) -> None:
     """Send ``at_once``, then ``slowly`` a byte every 100 ms; record what the server answered (within
     ``linger`` seconds of the last byte) and when."""
     start = time.monotonic()
@@ -148,14 +176,17 @@ def _trickle(port: int, at_once: bytes, slowly: bytes, results: list, stop: thre
 
 def test_slow_senders_are_cut_off_and_others_are_served(harness):
     port = harness.http_port
-    head = (f"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n"
-            f"Content-Length: 5000\r\n\r\n").encode()
+    head = (
+        f"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: 5000\r\n\r\n"
+    ).encode()
     header_results, body_results = [], []
     stop = threading.Event()
     # ten senders trickle their headers, ten send their headers at once and trickle the body
     threads = [threading.Thread(target=_trickle, args=(port, b"", head, header_results, stop)) for _ in range(10)]
-    threads += [threading.Thread(target=_trickle, args=(port, head, b"x" * 5000, body_results, stop))
-                for _ in range(10)]
+    threads += [
+        threading.Thread(target=_trickle, args=(port, head, b"x" * 5000, body_results, stop)) for _ in range(10)
+    ]
 
     with fh.GoodClients(harness, official=False) as good:
         for t in threads:
@@ -194,8 +225,7 @@ def test_grpc_port_tricklers_do_not_disturb_others(harness):
     port = int(harness.grpc_target.rsplit(":", 1)[1])
     results, stop = [], threading.Event()
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 40
-    threads = [threading.Thread(target=_trickle, args=(port, b"", preface[:30], results, stop, 0.2))
-               for _ in range(10)]
+    threads = [threading.Thread(target=_trickle, args=(port, b"", preface[:30], results, stop, 0.2)) for _ in range(10)]
     with fh.GoodClients(harness, official=False) as good:
         for t in threads:
             t.start()
@@ -208,8 +238,10 @@ def test_grpc_port_tricklers_do_not_disturb_others(harness):
 
 def test_http_header_flood_is_refused(harness):
     """Headers past uvicorn's 64 KiB incomplete-event limit: a 4xx and the connection closed."""
-    head = ("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-            + "".join(f"X-Flood-{i}: {'v' * 100}\r\n" for i in range(2000))).encode()
+    head = (
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        + "".join(f"X-Flood-{i}: {'v' * 100}\r\n" for i in range(2000))
+    ).encode()
     with socket.create_connection(("127.0.0.1", harness.http_port), timeout=30) as sock:
         try:
             sock.sendall(head)

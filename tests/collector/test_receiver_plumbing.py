@@ -1,5 +1,6 @@
 """The plumbing every receiver shares: pipeline error → gRPC / HTTP answer (collector.receivers.errors)
 and HTTP body handling (collector.receivers.http_body)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,18 +33,21 @@ from otel_lite.otlp.responses import RETRY_INFO_TRAILER, STATUS_DETAILS_TRAILER,
 C = grpc.StatusCode
 
 
-@pytest.mark.parametrize("error,code,status", [
-    (ThrottledError("slow", 1.5), C.RESOURCE_EXHAUSTED, 429),
-    (RetryableError("full"), C.UNAVAILABLE, 503),
-    (RuntimeError("bug"), C.UNAVAILABLE, 503),  # a plain error is retryable, as in Go
-    (PermanentError("no"), C.INTERNAL, 500),
-    (PermanentError("bad", grpc_code=C.INVALID_ARGUMENT), C.INVALID_ARGUMENT, 400),
-    (PermanentError("bad", grpc_code=3), C.INVALID_ARGUMENT, 400),  # by number
-    (PermanentError("who", grpc_code="UNAUTHENTICATED"), C.UNAUTHENTICATED, 401),  # by name
-    (PermanentError("gone", grpc_code=C.DEADLINE_EXCEEDED), C.DEADLINE_EXCEEDED, 503),
-    (PermanentError("x", grpc_code=C.NOT_FOUND), C.NOT_FOUND, 500),
-    (PermanentError("x", grpc_code=C.INVALID_ARGUMENT, http_status=413), C.INVALID_ARGUMENT, 413),
-])
+@pytest.mark.parametrize(
+    "error,code,status",
+    [
+        (ThrottledError("slow", 1.5), C.RESOURCE_EXHAUSTED, 429),
+        (RetryableError("full"), C.UNAVAILABLE, 503),
+        (RuntimeError("bug"), C.UNAVAILABLE, 503),  # a plain error is retryable, as in Go
+        (PermanentError("no"), C.INTERNAL, 500),
+        (PermanentError("bad", grpc_code=C.INVALID_ARGUMENT), C.INVALID_ARGUMENT, 400),
+        (PermanentError("bad", grpc_code=3), C.INVALID_ARGUMENT, 400),  # by number
+        (PermanentError("who", grpc_code="UNAUTHENTICATED"), C.UNAUTHENTICATED, 401),  # by name
+        (PermanentError("gone", grpc_code=C.DEADLINE_EXCEEDED), C.DEADLINE_EXCEEDED, 503),
+        (PermanentError("x", grpc_code=C.NOT_FOUND), C.NOT_FOUND, 500),
+        (PermanentError("x", grpc_code=C.INVALID_ARGUMENT, http_status=413), C.INVALID_ARGUMENT, 413),
+    ],
+)
 def test_the_mapping(error, code, status):
     assert grpc_status_for(error) == code
     assert http_status_for(error) == status
@@ -63,7 +67,7 @@ def test_throttled_answers_carry_the_delay():
 def test_other_answers_carry_the_status_only():
     failure = grpc_failure(RuntimeError())
     assert failure.message == "RuntimeError"  # no message: the type's name
-    (key, value), = failure.trailing_metadata
+    ((key, value),) = failure.trailing_metadata
     status = status_pb2.Status.FromString(value)
     assert key == STATUS_DETAILS_TRAILER and status.code == C.UNAVAILABLE.value[0] and not status.details
     assert http_failure(RetryableError("x")).headers is None
@@ -77,6 +81,7 @@ def test_status_body_in_the_request_encoding():
 
 
 # -- http_body ---------------------------------------------------------------------------------------
+
 
 class FakeRequest:
     def __init__(self, chunks, headers=None, pause: float = 0):

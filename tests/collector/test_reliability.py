@@ -11,6 +11,7 @@ received is accounted for in its ``otelcol_*`` metrics.
 The longer versions of these scenarios are in ``benchmarks/reliability_report.py``.
 No assertion depends on timing: waits are bounded polls on outcomes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,6 +86,7 @@ def assert_all_acknowledged_delivered(backend: Backend, ledger: Ledger, timeout:
 # ---------------------------------------------------------------------------
 # Overload
 
+
 def _sdk_spans(n: int, name: str):
     import otel_lite
 
@@ -98,8 +100,7 @@ def _sdk_spans(n: int, name: str):
     return spans
 
 
-def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is_delivered(
-        backend, collectors, caplog):
+def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is_delivered(backend, collectors, caplog):
     """A backend far slower than the input, a small in-memory queue: the collector
     refuses with 503 / UNAVAILABLE (never times out, never grows), the official
     OTLP exporters and otel_lite's exporters back off and retry until accepted,
@@ -131,8 +132,10 @@ def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is
 
     caplog.set_level(logging.WARNING)
     endpoint_grpc, url = c.grpc_endpoint, c.http_url
-    exporters = {name: _exporter(name, endpoint_grpc, url)
-                 for name in ("official-grpc", "official-http", "lite-grpc", "lite-http")}
+    exporters = {
+        name: _exporter(name, endpoint_grpc, url)
+        for name in ("official-grpc", "official-http", "lite-grpc", "lite-http")
+    }
     spans = {name: _sdk_spans(20, name) for name in exporters}
     results: dict[str, object] = {}
 
@@ -145,8 +148,11 @@ def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is
         t.start()
     try:
         # each exporter is refused at least once before the backend comes back
-        assert wait_until(lambda: c.metric("otelcol_receiver_refused_spans_total") - before >= 4 * 20, 30, 0.05), \
-            (before, c.metrics(), results)
+        assert wait_until(lambda: c.metric("otelcol_receiver_refused_spans_total") - before >= 4 * 20, 30, 0.05), (
+            before,
+            c.metrics(),
+            results,
+        )
     finally:
         backend.delay = 0.0
         backend.release()
@@ -169,8 +175,10 @@ def test_overload_refuses_retryably_clients_retry_and_everything_acknowledged_is
     acked = len(ledger.acked) + len(sdk_ids)
     assert acked <= accepted <= acked + ledger.failed
     assert refused >= ledger.refused + len(sdk_ids)
-    assert refused == m["otelcol_exporter_enqueue_failed_spans_total"] + \
-        m["otelcol_processor_memory_limiter_refused_spans_total"]
+    assert (
+        refused
+        == m["otelcol_exporter_enqueue_failed_spans_total"] + m["otelcol_processor_memory_limiter_refused_spans_total"]
+    )
     assert m["otelcol_exporter_send_failed_spans_total"] == 0
     assert m["otelcol_exporter_sent_spans_total"] == accepted  # every accepted span was sent, none dropped
     assert "sending queue is full" in c.log()  # refusals are logged (rate-limited), not silent
@@ -183,8 +191,9 @@ def test_memory_limiter_refuses_before_the_limit_and_recovers(backend, collector
     the memory limiter refuses (503 / UNAVAILABLE) below its hard limit; when the
     backend is back everything acknowledged is delivered and data is accepted again."""
     backend.block()
-    c = collectors(backend, persistent=False, batch_timeout="10ms", limit_mib=180, spike_mib=50,
-                   queue_size=100000, consumers=1)
+    c = collectors(
+        backend, persistent=False, batch_timeout="10ms", limit_mib=180, spike_mib=50, queue_size=100000, consumers=1
+    )
     c.start()
     ledger = Ledger()
     load = LoadGenerator(c, ledger, threads=4, spans=50, payload=4096).start()
@@ -251,10 +260,12 @@ def _exporter(name: str, grpc_target: str, url: str, timeout: float = 30):
 # ---------------------------------------------------------------------------
 # Acknowledged means on disk
 
+
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "no-batch"])
 def test_success_is_answered_only_once_the_spans_are_committed_to_the_persistent_queue(
-        loop_thread, tmp_path, transport, batch):
+    loop_thread, tmp_path, transport, batch
+):
     """With ``sending_queue.storage`` the receiver's OK waits for the SQLite commit, also
     through a batch processor (which hands each request straight to the persistent queue,
     where batches form when sent): the commit is held back here, and the client gets no
@@ -280,7 +291,7 @@ extensions:
 service:
   extensions: [file_storage]
   pipelines:
-    traces: {{receivers: [otlp], processors: [{'batch' if batch else ''}], exporters: [otlp_grpc]}}
+    traces: {{receivers: [otlp], processors: [{"batch" if batch else ""}], exporters: [otlp_grpc]}}
   telemetry: {{metrics: {{level: none}}}}
 """
     collector = loop_thread.call(Collector, build_config(parse_yaml(text)))
@@ -322,6 +333,7 @@ service:
 
 # ---------------------------------------------------------------------------
 # Backend outage under load
+
 
 def test_backend_outage_with_persistent_queue_delivers_everything_acknowledged(backend, collectors):
     c = collectors(backend, persistent=True, batch_timeout="20ms", queue_size=5000)
@@ -377,6 +389,7 @@ def test_backend_outage_without_persistent_queue_counts_and_logs_every_drop(back
 
 # ---------------------------------------------------------------------------
 # Crashes and restarts
+
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "no-batch"])
 def test_kill_9_under_load_loses_nothing_acknowledged(backend, collectors, batch):
@@ -479,8 +492,7 @@ def test_in_memory_drain_deadline_counts_and_logs_the_batch_cut_off_mid_send():
         return tel, exp
 
     tel, exp = asyncio.run(main())
-    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="scripted",
-                  error_permanent="false") == 12
+    assert metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="scripted", error_permanent="false") == 12
     # reported for the collector's one shutdown line (see the SIGTERM test above)
     assert exp.undelivered() == (12, 0)
 
@@ -523,6 +535,7 @@ def test_persistent_queue_shutdown_mid_retry_is_not_counted_as_a_drop(tmp_path):
 # ---------------------------------------------------------------------------
 # The SDK in front of a dead or slow collector
 
+
 def _round(tracer, duration: float) -> list[float]:
     """For ``duration`` seconds, bursts of 20 request-like spans (start, attribute, end)
     separated by short sleeps, so the processor's worker runs meanwhile; the latency of each span."""
@@ -561,8 +574,9 @@ def _measure(exporter, queue: int = 512, rounds: int = 4, duration: float = 0.25
     import otel_lite
 
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)
-    bsp = otel_lite.BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=128,
-                                       schedule_delay_millis=50, export_timeout_millis=2000)
+    bsp = otel_lite.BatchSpanProcessor(
+        exporter, max_queue_size=queue, max_export_batch_size=128, schedule_delay_millis=50, export_timeout_millis=2000
+    )
     provider.add_span_processor(bsp)
     tracer = provider.get_tracer("app")
     made = len(_round(tracer, 0.02))  # warm up
@@ -606,5 +620,6 @@ def test_sdk_latency_and_memory_are_unaffected_by_a_dead_or_slow_collector(colle
     assert p99 < 10 * base99 + 50e-6 and p99 < 1e-3, (p99, base99)
     assert peak <= 512  # memory bounded by max_queue_size
     assert stats["spans_dropped"] > 0  # the overflow is counted
-    assert stats["spans_dropped"] + stats["spans_exported"] + stats["spans_export_failed"] + \
-        stats["spans_queued"] <= total
+    assert (
+        stats["spans_dropped"] + stats["spans_exported"] + stats["spans_export_failed"] + stats["spans_queued"] <= total
+    )

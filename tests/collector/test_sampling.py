@@ -1,5 +1,6 @@
 """otel_lite.collector.sampling: the arithmetic and tracestate parser both samplers import (their
 Go-compatibility tables are in test_probabilistic_sampler.py and test_tail_sampling.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,9 +31,9 @@ def test_both_samplers_use_the_one_module():
 
 def test_ratio_threshold_u64_rounds_like_go_big_float():
     assert sampling.ratio_threshold_u64(0.0) == 0
-    assert sampling.ratio_threshold_u64(1.0) == 2 ** 64 - 1
-    assert sampling.ratio_threshold_u64(0.5) == 2 ** 63 - 1
-    assert sampling.ratio_threshold_u64(0.25) == 2 ** 62 - 1
+    assert sampling.ratio_threshold_u64(1.0) == 2**64 - 1
+    assert sampling.ratio_threshold_u64(0.5) == 2**63 - 1
+    assert sampling.ratio_threshold_u64(0.25) == 2**62 - 1
 
 
 def test_hash_seed_threshold_agrees_with_the_legacy_decision():

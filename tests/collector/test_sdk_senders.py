@@ -15,6 +15,7 @@ killed at teardown.  Assertions are on counts (span ids at the output, the
 SDK's own drop counters), except the ack-latency test, whose bound is loose
 (100 ms against today's ~200 ms).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,15 +45,25 @@ DURATION = 3.0  # seconds of production -> 18,000 spans
 # ---------------------------------------------------------------------------
 # Collector processes from command-line arguments
 
+
 def default_config_args(output_path: str):
     """The embedded default config exactly as shipped (no --config), only its
     listening ports and its output file moved with ``--set``."""
+
     def args(c: CollectorProcess):
-        return ["--set", f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{c.grpc_port}",
-                "--set", f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{c.http_port}",
-                "--set", f"exporters.file.path={output_path}",
-                "--set", f"service.telemetry.metrics.address=127.0.0.1:{c.metrics_port}",
-                "--set", f"extensions.health_check.endpoint=127.0.0.1:{c.health_port}"]
+        return [
+            "--set",
+            f"receivers.otlp.protocols.grpc.endpoint=127.0.0.1:{c.grpc_port}",
+            "--set",
+            f"receivers.otlp.protocols.http.endpoint=127.0.0.1:{c.http_port}",
+            "--set",
+            f"exporters.file.path={output_path}",
+            "--set",
+            f"service.telemetry.metrics.address=127.0.0.1:{c.metrics_port}",
+            "--set",
+            f"extensions.health_check.endpoint=127.0.0.1:{c.health_port}",
+        ]
+
     return args
 
 
@@ -106,9 +117,11 @@ def config_file_args(workdir: str, template: str, **params):
     def args(c: CollectorProcess):
         path = os.path.join(workdir, "collector.yaml")
         with open(path, "w") as f:
-            f.write(template.format(grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port,
-                                    **params))
+            f.write(
+                template.format(grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port, **params)
+            )
         return ["--config", path]
+
     return args
 
 
@@ -134,6 +147,7 @@ def collectors(tmp_path):
 
 # ---------------------------------------------------------------------------
 # Outputs: which span ids arrived
+
 
 class FileOutput:
     """The file exporter's OTLP JSON lines (hex span ids), read incrementally."""
@@ -203,9 +217,24 @@ def run_sender(sender: str, c: CollectorProcess, workdir: str) -> tuple[list[int
     endpoint = c.grpc_endpoint if sender.endswith("grpc") else c.http_url
     ids_path = os.path.join(workdir, f"{sender}.ids")
     run = subprocess.run(
-        [sys.executable, SENDER_SCRIPT, "--sender", sender, "--endpoint", endpoint, "--rate", str(RATE),
-         "--seconds", str(DURATION), "--span-ids", ids_path],
-        capture_output=True, text=True, timeout=90)
+        [
+            sys.executable,
+            SENDER_SCRIPT,
+            "--sender",
+            sender,
+            "--endpoint",
+            endpoint,
+            "--rate",
+            str(RATE),
+            "--seconds",
+            str(DURATION),
+            "--span-ids",
+            ids_path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     with open(ids_path) as f:
@@ -215,6 +244,7 @@ def run_sender(sender: str, c: CollectorProcess, workdir: str) -> tuple[list[int
 
 # ---------------------------------------------------------------------------
 # 1-3: an SDK at 6,000 spans/s drops nothing and everything arrives
+
 
 @pytest.mark.parametrize("sender", SENDERS)
 @pytest.mark.parametrize("config", ["default-config", "batch-persistent-queue"])
@@ -233,8 +263,11 @@ def test_sdk_batch_span_processor_at_6000_spans_per_second_drops_nothing(tmp_pat
             backend = Backend()
             storage = tmp_path / "storage"
             storage.mkdir()
-            c = collectors(config_file_args(str(tmp_path), BATCH_PERSISTENT_CONFIG, backend=backend.endpoint,
-                                            storage_dir=str(storage)))
+            c = collectors(
+                config_file_args(
+                    str(tmp_path), BATCH_PERSISTENT_CONFIG, backend=backend.endpoint, storage_dir=str(storage)
+                )
+            )
             output = BackendOutput(backend)
         ids, report = run_sender(sender, c, str(tmp_path))
         dropped = report["dropped"]
@@ -242,10 +275,12 @@ def test_sdk_batch_span_processor_at_6000_spans_per_second_drops_nothing(tmp_pat
         assert len(started) == len(ids) == int(RATE * DURATION)
         arrived = wait_for_output(output, started, len(started) - (dropped or 0))
         assert c.alive(), c.log()[-3000:]
-        detail = (f"{sender} -> {config}: started {len(started)} spans at {report['achieved_spans_per_s']:.0f} "
-                  f"spans/s, the SDK dropped {dropped}, {arrived} reached the output; export calls "
-                  f"p50 {report['export_ms_p50']} ms, p99 {report['export_ms_p99']} ms, sender CPU "
-                  f"{report['cpu_pct']} %")
+        detail = (
+            f"{sender} -> {config}: started {len(started)} spans at {report['achieved_spans_per_s']:.0f} "
+            f"spans/s, the SDK dropped {dropped}, {arrived} reached the output; export calls "
+            f"p50 {report['export_ms_p50']} ms, p99 {report['export_ms_p99']} ms, sender CPU "
+            f"{report['cpu_pct']} %"
+        )
         assert dropped == 0, detail
         assert arrived == len(started), detail
     finally:
@@ -255,6 +290,7 @@ def test_sdk_batch_span_processor_at_6000_spans_per_second_drops_nothing(tmp_pat
 
 # ---------------------------------------------------------------------------
 # 4: the collector acknowledges on acceptance, not after delivery
+
 
 def test_default_config_acknowledges_a_512_span_request_without_waiting_for_the_batch(tmp_path, collectors):
     """One sequential raw OTLP/gRPC client, 20 requests of 512 spans to the embedded
@@ -273,12 +309,12 @@ def test_default_config_acknowledges_a_512_span_request_without_waiting_for_the_
         client.close()
     assert outcomes == ["ok"] * 20, ledger.statuses
     median = statistics.median(latencies)
-    assert median < 0.100, f"median {median * 1000:.0f} ms, " \
-                           f"latencies (ms): {[round(x * 1000) for x in latencies]}"
+    assert median < 0.100, f"median {median * 1000:.0f} ms, latencies (ms): {[round(x * 1000) for x in latencies]}"
 
 
 # ---------------------------------------------------------------------------
 # 5: what a shutdown drops from the in-memory queue is summed up in one line
+
 
 def test_sigterm_with_backend_down_logs_one_total_of_the_in_memory_queue_drops(tmp_path, collectors):
     """Backend down, otlp_grpc exporter with an in-memory sending queue and retries for
@@ -306,14 +342,16 @@ def test_sigterm_with_backend_down_logs_one_total_of_the_in_memory_queue_drops(t
         total = re.compile(r"(?<![\d.])8[,_]?000(?![\d.])")
         summary = [line for line in log.splitlines() if "dropped" in line.lower() and total.search(line)]
         drop_lines = [line for line in log.splitlines() if "drop" in line.lower()]
-        assert len(summary) == 1, f"{len(summary)} summary lines; the lines about drops:\n" + \
-            "\n".join(drop_lines[-30:])
+        assert len(summary) == 1, f"{len(summary)} summary lines; the lines about drops:\n" + "\n".join(
+            drop_lines[-30:]
+        )
     finally:
         backend.close()
 
 
 # ---------------------------------------------------------------------------
 # 6: the embedded default config on SIGTERM writes everything it acknowledged
+
 
 def test_default_config_sigterm_writes_every_acknowledged_span(tmp_path, collectors):
     """The default config batches in the batch processor (its file exporter has no queue)

@@ -1,5 +1,6 @@
 """Tail sampling: every policy type, and/drop/composite, decision rule, late spans through the
 decision caches, the num_traces bound, the background decision tick and shutdown flushing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,9 @@ def trace_id(tid: int) -> bytes:
     return hashlib.sha256(bytes([tid])).digest()[:15] + bytes([tid])
 
 
-def span(tid: int, name: str = "s", attrs=None, status: int = 0, start_ms: int = 0, end_ms: int = 1,
-         tracestate: str = ""):
+def span(
+    tid: int, name: str = "s", attrs=None, status: int = 0, start_ms: int = 0, end_ms: int = 1, tracestate: str = ""
+):
     return dict(tid=tid, name=name, attrs=attrs or {}, status=status, start=start_ms, end=end_ms, ts=tracestate)
 
 
@@ -101,6 +103,7 @@ def make(policies, **cfg):
 
 def sampled_ids(policies, *requests, **cfg) -> set[int]:
     """Buffer ``requests``, decide at shutdown, return the sampled trace id bytes."""
+
     async def main():
         proc, sink, _ = make(policies, **cfg)
         for r in requests:
@@ -136,10 +139,25 @@ def test_background_tick_decides_after_decision_wait_and_keeps_grouping():
             assert sorted(sink.spans()) == [(1, "a", "front"), (1, "c", "back"), (2, "b", "front")]
             assert proc.pending_traces == 0
             assert metric(tel, "otelcol_processor_tail_sampling_new_trace_id_received_total") == 2
-            assert metric(tel, "otelcol_processor_tail_sampling_count_traces_sampled_total",
-                          policy="all", sampled="true", decision="sampled") == 2
-            assert metric(tel, "otelcol_processor_tail_sampling_global_count_traces_sampled_total",
-                          sampled="true", decision="sampled") == 2
+            assert (
+                metric(
+                    tel,
+                    "otelcol_processor_tail_sampling_count_traces_sampled_total",
+                    policy="all",
+                    sampled="true",
+                    decision="sampled",
+                )
+                == 2
+            )
+            assert (
+                metric(
+                    tel,
+                    "otelcol_processor_tail_sampling_global_count_traces_sampled_total",
+                    sampled="true",
+                    decision="sampled",
+                )
+                == 2
+            )
         finally:
             await proc.shutdown()
 
@@ -147,48 +165,72 @@ def test_background_tick_decides_after_decision_wait_and_keeps_grouping():
 
 
 def test_latency():
-    reqs = [request(span(1, start_ms=0, end_ms=50)),
-            request(span(2, start_ms=0, end_ms=40), span(2, start_ms=60, end_ms=200)),
-            request(span(3, start_ms=0, end_ms=120))]
+    reqs = [
+        request(span(1, start_ms=0, end_ms=50)),
+        request(span(2, start_ms=0, end_ms=40), span(2, start_ms=60, end_ms=200)),
+        request(span(3, start_ms=0, end_ms=120)),
+    ]
     assert sampled_ids([{"name": "l", "type": "latency", "latency": {"threshold_ms": 100}}], *reqs) == {2, 3}
-    assert sampled_ids([{"name": "l", "type": "latency",
-                         "latency": {"threshold_ms": 100, "upper_threshold_ms": 150}}], *reqs) == {3}
+    assert sampled_ids(
+        [{"name": "l", "type": "latency", "latency": {"threshold_ms": 100, "upper_threshold_ms": 150}}], *reqs
+    ) == {3}
 
 
 def test_status_code():
     reqs = [request(span(1, status=0), span(1, status=2)), request(span(2, status=1)), request(span(3))]
-    assert sampled_ids([{"name": "e", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}],
-                       *reqs) == {1}
-    assert sampled_ids([{"name": "e", "type": "status_code",
-                         "status_code": {"status_codes": ["OK", "UNSET"]}}], *reqs) == {1, 2, 3}
+    assert sampled_ids([{"name": "e", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}], *reqs) == {1}
+    assert sampled_ids(
+        [{"name": "e", "type": "status_code", "status_code": {"status_codes": ["OK", "UNSET"]}}], *reqs
+    ) == {1, 2, 3}
 
 
 def test_string_attribute_exact_regex_resource_and_invert():
-    reqs = [request(span(1, attrs={"http.route": "/api/users"})),
-            request(span(2, attrs={"http.route": "/health"})),
-            request(span(3)),
-            request(span(4), resource_attrs={"http.route": "/api/orders"})]
-    exact = {"name": "s", "type": "string_attribute", "string_attribute": {"key": "http.route",
-                                                                          "values": ["/api/users", "/api/orders"]}}
+    reqs = [
+        request(span(1, attrs={"http.route": "/api/users"})),
+        request(span(2, attrs={"http.route": "/health"})),
+        request(span(3)),
+        request(span(4), resource_attrs={"http.route": "/api/orders"}),
+    ]
+    exact = {
+        "name": "s",
+        "type": "string_attribute",
+        "string_attribute": {"key": "http.route", "values": ["/api/users", "/api/orders"]},
+    }
     assert sampled_ids([exact], *reqs) == {1, 4}
-    regex = {"name": "s", "type": "string_attribute",
-             "string_attribute": {"key": "http.route", "values": ["^/api/"], "enabled_regex_matching": True}}
+    regex = {
+        "name": "s",
+        "type": "string_attribute",
+        "string_attribute": {"key": "http.route", "values": ["^/api/"], "enabled_regex_matching": True},
+    }
     assert sampled_ids([regex], *reqs) == {1, 4}
-    invert = {"name": "s", "type": "string_attribute",
-              "string_attribute": {"key": "http.route", "values": ["/health"], "invert_match": True}}
+    invert = {
+        "name": "s",
+        "type": "string_attribute",
+        "string_attribute": {"key": "http.route", "values": ["/health"], "invert_match": True},
+    }
     assert sampled_ids([invert], *reqs) == {1, 3, 4}
 
 
 def test_numeric_attribute():
-    reqs = [request(span(1, attrs={"http.status_code": 500})), request(span(2, attrs={"http.status_code": 200})),
-            request(span(3, attrs={"http.status_code": "500"})), request(span(4))]
-    pol = {"name": "n", "type": "numeric_attribute",
-           "numeric_attribute": {"key": "http.status_code", "min_value": 400, "max_value": 599}}
+    reqs = [
+        request(span(1, attrs={"http.status_code": 500})),
+        request(span(2, attrs={"http.status_code": 200})),
+        request(span(3, attrs={"http.status_code": "500"})),
+        request(span(4)),
+    ]
+    pol = {
+        "name": "n",
+        "type": "numeric_attribute",
+        "numeric_attribute": {"key": "http.status_code", "min_value": 400, "max_value": 599},
+    }
     assert sampled_ids([pol], *reqs) == {1}
     pol["numeric_attribute"]["invert_match"] = True
     assert sampled_ids([pol], *reqs) == {2, 3, 4}
-    only_min = {"name": "n", "type": "numeric_attribute", "numeric_attribute": {"key": "http.status_code",
-                                                                                "min_value": 300}}
+    only_min = {
+        "name": "n",
+        "type": "numeric_attribute",
+        "numeric_attribute": {"key": "http.status_code", "min_value": 300},
+    }
     assert sampled_ids([only_min], *reqs) == {1}
 
 
@@ -204,13 +246,14 @@ def test_probabilistic_hash_is_fnv1a64_and_deterministic():
     assert sampling.fnv1a64(b"") == 0xCBF29CE484222325
     assert sampling.fnv1a64(b"a") == 0xAF63DC4C8601EC8C
     assert sampling.fnv1a64(b"foobar") == 0x85944171F73967E8
-    assert sampling.ratio_threshold_u64(1.0) == 2 ** 64 - 1
-    assert sampling.ratio_threshold_u64(0.5) == 2 ** 63 - 1
+    assert sampling.ratio_threshold_u64(1.0) == 2**64 - 1
+    assert sampling.ratio_threshold_u64(0.5) == 2**63 - 1
     reqs = [request(span(i)) for i in range(1, 201)]
 
     def pol(pct, salt=""):
-        return [{"name": "p", "type": "probabilistic",
-                 "probabilistic": {"sampling_percentage": pct, "hash_salt": salt}}]
+        return [
+            {"name": "p", "type": "probabilistic", "probabilistic": {"sampling_percentage": pct, "hash_salt": salt}}
+        ]
 
     assert sampled_ids(pol(100), *reqs) == set(range(1, 201))
     assert sampled_ids(pol(0), *reqs) == set()
@@ -247,58 +290,104 @@ def test_span_count():
 
 
 def test_trace_state():
-    reqs = [request(span(1, tracestate="rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")),
-            request(span(2, tracestate="rojo=other")), request(span(3))]
+    reqs = [
+        request(span(1, tracestate="rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")),
+        request(span(2, tracestate="rojo=other")),
+        request(span(3)),
+    ]
     pol = {"name": "t", "type": "trace_state", "trace_state": {"key": "rojo", "values": ["00f067aa0ba902b7"]}}
     assert sampled_ids([pol], *reqs) == {1}
     # parsed by the samplers' one W3C tracestate parser: an invalid tracestate matches nothing (as Go)
-    reqs = [request(span(4, tracestate=" congo=t61rcWkgMzE ,, rojo=00f067aa0ba902b7")),
-            request(span(5, tracestate="rojo=00f067aa0ba902b7,Bad Key=1"))]
+    reqs = [
+        request(span(4, tracestate=" congo=t61rcWkgMzE ,, rojo=00f067aa0ba902b7")),
+        request(span(5, tracestate="rojo=00f067aa0ba902b7,Bad Key=1")),
+    ]
     assert sampled_ids([pol], *reqs) == {4}
 
 
 def test_and_policy():
-    reqs = [request(span(1, attrs={"tier": "gold"}, end_ms=500)), request(span(2, attrs={"tier": "gold"})),
-            request(span(3, end_ms=500))]
-    pol = {"name": "and", "type": "and", "and": {"and_sub_policy": [
-        {"name": "slow", "type": "latency", "latency": {"threshold_ms": 100}},
-        {"name": "gold", "type": "string_attribute", "string_attribute": {"key": "tier", "values": ["gold"]}}]}}
+    reqs = [
+        request(span(1, attrs={"tier": "gold"}, end_ms=500)),
+        request(span(2, attrs={"tier": "gold"})),
+        request(span(3, end_ms=500)),
+    ]
+    pol = {
+        "name": "and",
+        "type": "and",
+        "and": {
+            "and_sub_policy": [
+                {"name": "slow", "type": "latency", "latency": {"threshold_ms": 100}},
+                {"name": "gold", "type": "string_attribute", "string_attribute": {"key": "tier", "values": ["gold"]}},
+            ]
+        },
+    }
     assert sampled_ids([pol], *reqs) == {1}
 
 
 def test_drop_wins_over_sample():
     reqs = [request(span(1, attrs={"http.route": "/health"})), request(span(2, attrs={"http.route": "/api"}))]
-    policies = [{"name": "all", "type": "always_sample"},
-                {"name": "no-health", "type": "drop", "drop": {"drop_sub_policy": [
-                    {"name": "health", "type": "string_attribute",
-                     "string_attribute": {"key": "http.route", "values": ["/health"]}}]}}]
+    policies = [
+        {"name": "all", "type": "always_sample"},
+        {
+            "name": "no-health",
+            "type": "drop",
+            "drop": {
+                "drop_sub_policy": [
+                    {
+                        "name": "health",
+                        "type": "string_attribute",
+                        "string_attribute": {"key": "http.route", "values": ["/health"]},
+                    }
+                ]
+            },
+        },
+    ]
     assert sampled_ids(policies, *reqs) == {2}
 
 
 def test_inverted_not_sampled_beats_sampled():
     reqs = [request(span(1, attrs={"env": "test"})), request(span(2, attrs={"env": "prod"}))]
-    policies = [{"name": "all", "type": "always_sample"},
-                {"name": "not-test", "type": "string_attribute",
-                 "string_attribute": {"key": "env", "values": ["test"], "invert_match": True}}]
+    policies = [
+        {"name": "all", "type": "always_sample"},
+        {
+            "name": "not-test",
+            "type": "string_attribute",
+            "string_attribute": {"key": "env", "values": ["test"], "invert_match": True},
+        },
+    ]
     assert sampled_ids(policies, *reqs) == {2}
     # an inverted sample does not override a plain "not sampled" from another policy
-    policies = [{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
-                {"name": "not-test", "type": "string_attribute",
-                 "string_attribute": {"key": "env", "values": ["test"], "invert_match": True}}]
+    policies = [
+        {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+        {
+            "name": "not-test",
+            "type": "string_attribute",
+            "string_attribute": {"key": "env", "values": ["test"], "invert_match": True},
+        },
+    ]
     assert sampled_ids(policies, *reqs) == set()
     assert sampled_ids(policies[1:], *reqs) == {2}
 
 
 def test_composite_rate_allocation():
     async def main():
-        pol = {"name": "comp", "type": "composite", "composite": {
-            "max_total_spans_per_second": 4,
-            "policy_order": ["vip", "rest"],
-            "composite_sub_policy": [
-                {"name": "vip", "type": "string_attribute",
-                 "string_attribute": {"key": "customer", "values": ["vip"]}},
-                {"name": "rest", "type": "always_sample"}],
-            "rate_allocation": [{"policy": "vip", "percent": 50}, {"policy": "rest", "percent": 50}]}}
+        pol = {
+            "name": "comp",
+            "type": "composite",
+            "composite": {
+                "max_total_spans_per_second": 4,
+                "policy_order": ["vip", "rest"],
+                "composite_sub_policy": [
+                    {
+                        "name": "vip",
+                        "type": "string_attribute",
+                        "string_attribute": {"key": "customer", "values": ["vip"]},
+                    },
+                    {"name": "rest", "type": "always_sample"},
+                ],
+                "rate_allocation": [{"policy": "vip", "percent": 50}, {"policy": "rest", "percent": 50}],
+            },
+        }
         proc, sink, _ = make([pol])
         proc._policies[0][1].clock = lambda: 1000.0
         for i in range(1, 4):
@@ -313,23 +402,50 @@ def test_composite_rate_allocation():
 
 
 def test_composite_with_and_sub_policy_config_loads():
-    cfg = TailSamplingConfig.from_mapping({"policies": [{"name": "c", "type": "composite", "composite": {
-        "max_total_spans_per_second": 10, "policy_order": ["a"],
-        "composite_sub_policy": [{"name": "a", "type": "and", "and": {"and_sub_policy": [
-            {"name": "x", "type": "always_sample"}]}}]}}]})
+    cfg = TailSamplingConfig.from_mapping(
+        {
+            "policies": [
+                {
+                    "name": "c",
+                    "type": "composite",
+                    "composite": {
+                        "max_total_spans_per_second": 10,
+                        "policy_order": ["a"],
+                        "composite_sub_policy": [
+                            {
+                                "name": "a",
+                                "type": "and",
+                                "and": {"and_sub_policy": [{"name": "x", "type": "always_sample"}]},
+                            }
+                        ],
+                    },
+                }
+            ]
+        }
+    )
     assert isinstance(ts_mod.build_policy(cfg.policies[0]), ts_mod.Composite)
 
 
 def test_sample_on_first_match_stops_evaluating():
     async def main():
-        policies = [{"name": "all", "type": "always_sample"},
-                    {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]
+        policies = [
+            {"name": "all", "type": "always_sample"},
+            {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+        ]
         proc, sink, tel = make(policies, sample_on_first_match=True)
         await proc.consume(request(span(1)))
         await proc.shutdown()
         assert sink.trace_ids() == {1}
-        assert metric(tel, "otelcol_processor_tail_sampling_count_traces_sampled_total",
-                      policy="errors", sampled="false", decision="not_sampled") == 0
+        assert (
+            metric(
+                tel,
+                "otelcol_processor_tail_sampling_count_traces_sampled_total",
+                policy="errors",
+                sampled="false",
+                decision="not_sampled",
+            )
+            == 0
+        )
 
     asyncio.run(main())
 
@@ -345,10 +461,13 @@ def test_late_spans_follow_the_decision_cache():
         await proc.consume(request(span(1, "late"), span(2, "late2")))
         assert sink.spans() == [(1, "first", "svc"), (1, "late", "svc")]
         assert proc.pending_traces == 0
-        assert metric(tel, "otelcol_processor_tail_sampling_early_releases_from_cache_decision_total",
-                      sampled="true") == 1
-        assert metric(tel, "otelcol_processor_tail_sampling_early_releases_from_cache_decision_total",
-                      sampled="false") == 1
+        assert (
+            metric(tel, "otelcol_processor_tail_sampling_early_releases_from_cache_decision_total", sampled="true") == 1
+        )
+        assert (
+            metric(tel, "otelcol_processor_tail_sampling_early_releases_from_cache_decision_total", sampled="false")
+            == 1
+        )
         await proc.shutdown()
 
     asyncio.run(main())
@@ -356,8 +475,7 @@ def test_late_spans_follow_the_decision_cache():
 
 def test_late_spans_without_cache_start_a_new_trace():
     async def main():
-        proc, sink, _ = make([{"name": "errors", "type": "status_code",
-                               "status_code": {"status_codes": ["ERROR"]}}])
+        proc, sink, _ = make([{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}])
         await proc.consume(request(span(1, "first", status=2)))
         await proc.decide_due(everything=True)
         await proc.consume(request(span(1, "late")))
@@ -371,8 +489,7 @@ def test_late_spans_without_cache_start_a_new_trace():
 
 def test_late_span_forward_error_reaches_the_sender():
     async def main():
-        proc, sink, _ = make([{"name": "all", "type": "always_sample"}],
-                             decision_cache={"sampled_cache_size": 10})
+        proc, sink, _ = make([{"name": "all", "type": "always_sample"}], decision_cache={"sampled_cache_size": 10})
         await proc.consume(request(span(1)))
         await proc.decide_due(everything=True)
         sink.error = RetryableError("backend down")
@@ -420,37 +537,76 @@ def test_forward_failure_at_decision_is_counted_not_raised():
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("cfg,path", [
-    ({"policies": []}, "policies"),
-    ({"policies": [{"name": "a", "type": "bogus"}]}, "policies[0].type"),
-    ({"policies": [{"name": "a", "type": "status_code"}]}, "policies[0].status_code.status_codes"),
-    ({"policies": [{"name": "a", "type": "status_code", "status_code": {"status_codes": ["BAD"]}}]},
-     "policies[0].status_code.status_codes[0]"),
-    ({"policies": [{"name": "a", "type": "and"}]}, "policies[0].and.and_sub_policy"),
-    ({"policies": [{"name": "a", "type": "and", "and": {"and_sub_policy": [{"name": "b", "type": "drop"}]}}]},
-     "policies[0].and.and_sub_policy[0].type"),
-    ({"policies": [{"name": "a", "type": "always_sample"}, {"name": "a", "type": "always_sample"}]},
-     "policies[1].name"),
-    ({"decision_wait": "0s", "policies": [{"name": "a", "type": "always_sample"}]}, "decision_wait"),
-    ({"num_traces": 0, "policies": [{"name": "a", "type": "always_sample"}]}, "num_traces"),
-    ({"policies": [{"name": "c", "type": "composite", "composite": {
-        "max_total_spans_per_second": 5, "policy_order": ["zz"],
-        "composite_sub_policy": [{"name": "a", "type": "always_sample"}]}}]}, "policies[0].composite.policy_order[0]"),
-    ({"policies": [{"name": "r", "type": "rate_limiting"}]}, "policies[0].rate_limiting.spans_per_second"),
-    ({"policies": [{"name": "l", "type": "latency", "latency": {"threshold_ms": 10, "upper_threshold_ms": 5}}]},
-     "policies[0].latency.upper_threshold_ms"),
-    ({"policies": [{"name": "n", "type": "numeric_attribute", "numeric_attribute": {"min_value": 1}}]},
-     "policies[0].numeric_attribute.key"),
-    ({"policies": [{"name": "n", "type": "numeric_attribute",
-                    "numeric_attribute": {"key": "k", "min_value": 5, "max_value": 1}}]},
-     "policies[0].numeric_attribute.max_value"),
-    ({"policies": [{"name": "c", "type": "span_count", "span_count": {"min_spans": 5, "max_spans": 1}}]},
-     "policies[0].span_count.max_spans"),
-    ({"policies": [{"name": "t", "type": "trace_state", "trace_state": {"key": "k"}}]},
-     "policies[0].trace_state.values"),
-    ({"policies": [{"name": "b", "type": "boolean_attribute"}]}, "policies[0].boolean_attribute.key"),
-    ({"policies": [{"name": "a", "type": "always_sample"}], "typo": 1}, "typo"),
-])
+@pytest.mark.parametrize(
+    "cfg,path",
+    [
+        ({"policies": []}, "policies"),
+        ({"policies": [{"name": "a", "type": "bogus"}]}, "policies[0].type"),
+        ({"policies": [{"name": "a", "type": "status_code"}]}, "policies[0].status_code.status_codes"),
+        (
+            {"policies": [{"name": "a", "type": "status_code", "status_code": {"status_codes": ["BAD"]}}]},
+            "policies[0].status_code.status_codes[0]",
+        ),
+        ({"policies": [{"name": "a", "type": "and"}]}, "policies[0].and.and_sub_policy"),
+        (
+            {"policies": [{"name": "a", "type": "and", "and": {"and_sub_policy": [{"name": "b", "type": "drop"}]}}]},
+            "policies[0].and.and_sub_policy[0].type",
+        ),
+        (
+            {"policies": [{"name": "a", "type": "always_sample"}, {"name": "a", "type": "always_sample"}]},
+            "policies[1].name",
+        ),
+        ({"decision_wait": "0s", "policies": [{"name": "a", "type": "always_sample"}]}, "decision_wait"),
+        ({"num_traces": 0, "policies": [{"name": "a", "type": "always_sample"}]}, "num_traces"),
+        (
+            {
+                "policies": [
+                    {
+                        "name": "c",
+                        "type": "composite",
+                        "composite": {
+                            "max_total_spans_per_second": 5,
+                            "policy_order": ["zz"],
+                            "composite_sub_policy": [{"name": "a", "type": "always_sample"}],
+                        },
+                    }
+                ]
+            },
+            "policies[0].composite.policy_order[0]",
+        ),
+        ({"policies": [{"name": "r", "type": "rate_limiting"}]}, "policies[0].rate_limiting.spans_per_second"),
+        (
+            {"policies": [{"name": "l", "type": "latency", "latency": {"threshold_ms": 10, "upper_threshold_ms": 5}}]},
+            "policies[0].latency.upper_threshold_ms",
+        ),
+        (
+            {"policies": [{"name": "n", "type": "numeric_attribute", "numeric_attribute": {"min_value": 1}}]},
+            "policies[0].numeric_attribute.key",
+        ),
+        (
+            {
+                "policies": [
+                    {
+                        "name": "n",
+                        "type": "numeric_attribute",
+                        "numeric_attribute": {"key": "k", "min_value": 5, "max_value": 1},
+                    }
+                ]
+            },
+            "policies[0].numeric_attribute.max_value",
+        ),
+        (
+            {"policies": [{"name": "c", "type": "span_count", "span_count": {"min_spans": 5, "max_spans": 1}}]},
+            "policies[0].span_count.max_spans",
+        ),
+        (
+            {"policies": [{"name": "t", "type": "trace_state", "trace_state": {"key": "k"}}]},
+            "policies[0].trace_state.values",
+        ),
+        ({"policies": [{"name": "b", "type": "boolean_attribute"}]}, "policies[0].boolean_attribute.key"),
+        ({"policies": [{"name": "a", "type": "always_sample"}], "typo": 1}, "typo"),
+    ],
+)
 def test_invalid_config_names_the_key(cfg, path):
     with pytest.raises(ConfigError) as e:
         TailSamplingConfig.from_mapping(cfg, "processors.tail_sampling")
@@ -463,8 +619,11 @@ def test_policies_are_validated_once_however_deeply_nested(monkeypatch):
     monkeypatch.setattr(ts_mod.LatencyConfig, "validate", lambda self: calls.append(self) or original(self))
     latency = {"name": "l", "type": "latency", "latency": {"threshold_ms": 5}}
     in_and = {"name": "a", "type": "and", "and": {"and_sub_policy": [latency]}}
-    in_composite = {"name": "c", "type": "composite", "composite": {"max_total_spans_per_second": 10,
-                                                                    "composite_sub_policy": [in_and]}}
+    in_composite = {
+        "name": "c",
+        "type": "composite",
+        "composite": {"max_total_spans_per_second": 10, "composite_sub_policy": [in_and]},
+    }
     for policy in (latency, in_and, in_composite):
         calls.clear()
         TailSamplingConfig.from_mapping({"policies": [policy]})
@@ -483,14 +642,23 @@ def test_final_decision_rule():
     assert ts_mod.final_decision({D.INVERT_SAMPLED}) is D.SAMPLED
     assert ts_mod.final_decision({D.INVERT_SAMPLED, D.NOT_SAMPLED}) is D.NOT_SAMPLED
     assert ts_mod.final_decision(set()) is D.NOT_SAMPLED
-    assert [(d.sampled, d.label) for d in D] == [(True, "sampled"), (False, "not_sampled"), (False, "dropped"),
-                                                 (True, "sampled"), (False, "not_sampled")]
+    assert [(d.sampled, d.label) for d in D] == [
+        (True, "sampled"),
+        (False, "not_sampled"),
+        (False, "dropped"),
+        (True, "sampled"),
+        (False, "not_sampled"),
+    ]
 
 
 def test_defaults_match_go():
     cfg = TailSamplingConfig.from_mapping({"policies": [{"name": "a", "type": "always_sample"}]})
-    assert (cfg.decision_wait, cfg.num_traces, cfg.decision_cache.sampled_cache_size,
-            cfg.decision_cache.non_sampled_cache_size) == (30.0, 50000, 0, 0)
+    assert (
+        cfg.decision_wait,
+        cfg.num_traces,
+        cfg.decision_cache.sampled_cache_size,
+        cfg.decision_cache.non_sampled_cache_size,
+    ) == (30.0, 50000, 0, 0)
 
 
 def test_data_after_shutdown_is_decided_at_once():
@@ -517,8 +685,15 @@ def test_sampled_traces_are_forwarded_intact_with_resource_scope_and_schema_urls
         ss = rs.scope_spans.add(schema_url="https://scope-schema")
         ss.scope.name, ss.scope.version = "lib", "1.2"
         for i in range(3):
-            s = ss.spans.add(trace_id=trace_id(7), span_id=bytes([1, i, len(service)] + [0] * 5), name=f"{service}{i}",
-                             kind=2, start_time_unix_nano=T0, end_time_unix_nano=T0 + i, trace_state="a=b")
+            s = ss.spans.add(
+                trace_id=trace_id(7),
+                span_id=bytes([1, i, len(service)] + [0] * 5),
+                name=f"{service}{i}",
+                kind=2,
+                start_time_unix_nano=T0,
+                end_time_unix_nano=T0 + i,
+                trace_state="a=b",
+            )
             s.attributes.add(key="k").value.int_value = i
             s.events.add(name="e", time_unix_nano=T0)
             s.status.code, s.status.message = 2, "boom"
@@ -534,6 +709,7 @@ def test_sampled_traces_are_forwarded_intact_with_resource_scope_and_schema_urls
     sink = asyncio.run(main())
     got = ExportTraceServiceRequest.FromString(b"".join(t.to_bytes() for t in sink.received))
     assert len(got.resource_spans) == 2
-    for out_rs, in_rs in zip(got.resource_spans, ExportTraceServiceRequest.FromString(sent).resource_spans,
-                             strict=True):
+    for out_rs, in_rs in zip(
+        got.resource_spans, ExportTraceServiceRequest.FromString(sent).resource_spans, strict=True
+    ):
         assert out_rs == in_rs

@@ -1,6 +1,7 @@
 """TLS and mutual TLS: the otlp receiver (both protocols) with real clients (the official
 OpenTelemetry exporters, otel_lite's exporters, raw gRPC/HTTP clients), the collector's OTLP
 exporters against a TLS sink, and the validation of every ``tls`` key."""
+
 from __future__ import annotations
 
 import ssl
@@ -36,6 +37,7 @@ def pki(tmp_path_factory):
 
 # ---------------------------------------------------------------------------
 # A collector whose pipeline ends in a capturing exporter
+
 
 class Running(capture_collector.Running):
     def __init__(self, loop_thread, grpc_tls: str, http_tls: str, extra: str = ""):
@@ -88,6 +90,7 @@ def raw_grpc(target: str, credentials) -> None:
 # ---------------------------------------------------------------------------
 # Receiver: mutual TLS with the official exporters and raw clients
 
+
 @pytest.fixture
 def no_requests_ca_env(monkeypatch):
     """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's ``verify`` (requests#3829),
@@ -102,8 +105,13 @@ def test_official_exporters_over_mutual_tls(mtls, pki, no_requests_ca_env):
 
     creds = grpc.ssl_channel_credentials(pki.read("ca"), pki.read("client_key"), pki.read("client_cert"))
     grpc_exporter = OfficialGrpc(endpoint=mtls.grpc_target, insecure=False, credentials=creds, timeout=5)
-    http_exporter = OfficialHttp(endpoint=mtls.https_url, certificate_file=pki.ca, client_key_file=pki.client_key,
-                                 client_certificate_file=pki.client_cert, timeout=5)
+    http_exporter = OfficialHttp(
+        endpoint=mtls.https_url,
+        certificate_file=pki.ca,
+        client_key_file=pki.client_key,
+        client_certificate_file=pki.client_cert,
+        timeout=5,
+    )
     try:
         assert grpc_exporter.export([sdk_span("official-grpc")]) == SpanExportResult.SUCCESS
         assert http_exporter.export([sdk_span("official-http")]) == SpanExportResult.SUCCESS
@@ -116,8 +124,10 @@ def test_official_exporters_over_mutual_tls(mtls, pki, no_requests_ca_env):
 def test_mutual_tls_refuses_clients_without_a_trusted_certificate(mtls, pki):
     ca = pki.read("ca")
     # gRPC: no client certificate, then one from an unrelated CA
-    for creds in (grpc.ssl_channel_credentials(ca),
-                  grpc.ssl_channel_credentials(ca, pki.read("other_client_key"), pki.read("other_client_cert"))):
+    for creds in (
+        grpc.ssl_channel_credentials(ca),
+        grpc.ssl_channel_credentials(ca, pki.read("other_client_key"), pki.read("other_client_cert")),
+    ):
         with pytest.raises(grpc.RpcError) as info:
             raw_grpc(mtls.grpc_target, creds)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -128,8 +138,9 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate(mtls, pki):
             requests.post(mtls.https_url, data=b"", headers=headers, verify=pki.ca, cert=cert, timeout=5)
     # and the trusted client certificate works on both
     raw_grpc(mtls.grpc_target, grpc.ssl_channel_credentials(ca, pki.read("client_key"), pki.read("client_cert")))
-    resp = requests.post(mtls.https_url, data=b"", headers=headers, verify=pki.ca,
-                         cert=(pki.client_cert, pki.client_key), timeout=5)
+    resp = requests.post(
+        mtls.https_url, data=b"", headers=headers, verify=pki.ca, cert=(pki.client_cert, pki.client_key), timeout=5
+    )
     assert resp.status_code == 200
     assert mtls.capture.batches == []  # empty requests never reach the pipeline
 
@@ -137,8 +148,9 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate(mtls, pki):
 def test_official_grpc_exporter_without_client_certificate_fails(mtls, pki):
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as OfficialGrpc
 
-    exporter = OfficialGrpc(endpoint=mtls.grpc_target, insecure=False,
-                            credentials=grpc.ssl_channel_credentials(pki.read("ca")), timeout=1)
+    exporter = OfficialGrpc(
+        endpoint=mtls.grpc_target, insecure=False, credentials=grpc.ssl_channel_credentials(pki.read("ca")), timeout=1
+    )
     try:
         assert exporter.export([sdk_span("refused")]) == SpanExportResult.FAILURE
     finally:
@@ -154,8 +166,13 @@ def test_otel_lite_exporters_over_tls_and_mutual_tls(loop_thread, pki):
     r = Running(loop_thread, server_tls(pki, False), server_tls(pki, True))
     try:
         grpc_exporter = LiteGrpc(endpoint=r.grpc_target, insecure=False, certificate_file=pki.ca, timeout=5)
-        http_exporter = LiteHttp(endpoint=r.https_url, certificate_file=pki.ca, client_key_file=pki.client_key,
-                                 client_certificate_file=pki.client_cert, timeout=5)
+        http_exporter = LiteHttp(
+            endpoint=r.https_url,
+            certificate_file=pki.ca,
+            client_key_file=pki.client_key,
+            client_certificate_file=pki.client_cert,
+            timeout=5,
+        )
         try:
             # otel_lite has its own SpanExportResult (same names as the SDK's)
             assert grpc_exporter.export([sdk_span("lite-grpc")]).name == "SUCCESS"
@@ -180,8 +197,10 @@ def test_http_min_version_refuses_older_clients(loop_thread, pki):
     def handshake(max_version):
         ctx = ssl.create_default_context(cafile=pki.ca)
         ctx.maximum_version = max_version
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-                ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+            ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+        ):
             return tls.version()
 
     try:
@@ -214,14 +233,16 @@ service:
 # ---------------------------------------------------------------------------
 # Exporters: the collector's otlp_grpc / otlp_http against a TLS sink
 
+
 @pytest.fixture
 def tls_sink(pki):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
     ctx.load_verify_locations(pki.ca)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    creds = grpc.ssl_server_credentials([(pki.read("server_key"), pki.read("server_cert"))],
-                                        root_certificates=pki.read("ca"), require_client_auth=True)
+    creds = grpc.ssl_server_credentials(
+        [(pki.read("server_key"), pki.read("server_cert"))], root_certificates=pki.read("ca"), require_client_auth=True
+    )
     with OtlpSink(grpc_credentials=creds, ssl_context=ctx) as sink:
         yield sink
 
@@ -251,10 +272,10 @@ def test_collector_exporters_over_mutual_tls(loop_thread, tls_sink, pki):
     assert tls_sink.span_count() == 4
     # without a client certificate the sink refuses the handshake: retryable, nothing delivered
     ca_only = {"ca_file": pki.ca}
-    assert isinstance(export(loop_thread, "otlp", {"endpoint": tls_sink.grpc_endpoint, "tls": ca_only}),
-                      RetryableError)
-    assert isinstance(export(loop_thread, "otlphttp", {"endpoint": tls_sink.http_endpoint, "tls": ca_only}),
-                      RetryableError)
+    assert isinstance(export(loop_thread, "otlp", {"endpoint": tls_sink.grpc_endpoint, "tls": ca_only}), RetryableError)
+    assert isinstance(
+        export(loop_thread, "otlphttp", {"endpoint": tls_sink.http_endpoint, "tls": ca_only}), RetryableError
+    )
     assert tls_sink.span_count() == 4
 
 
@@ -265,29 +286,41 @@ def test_collector_http_exporter_verification(loop_thread, pki):
         url = sink.http_endpoint
         # the system CAs do not trust the test CA; a wrong CA neither
         assert isinstance(export(loop_thread, "otlphttp", {"endpoint": url}), RetryableError)
-        assert isinstance(export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"ca_file": pki.other_ca}}),
-                          RetryableError)
+        assert isinstance(
+            export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"ca_file": pki.other_ca}}), RetryableError
+        )
         assert export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"insecure_skip_verify": True}}) is None
         # server_name_override: connect to an address, verify the name in the certificate
-        assert export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"ca_file": pki.ca,
-                                                                          "server_name_override": "localhost"}}) is None
-        assert export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"ca_file": pki.ca, "min_version": "1.3"}}) \
+        assert (
+            export(
+                loop_thread,
+                "otlphttp",
+                {"endpoint": url, "tls": {"ca_file": pki.ca, "server_name_override": "localhost"}},
+            )
             is None
+        )
+        assert (
+            export(loop_thread, "otlphttp", {"endpoint": url, "tls": {"ca_file": pki.ca, "min_version": "1.3"}}) is None
+        )
         assert sink.span_count() == 6
 
 
 def test_collector_grpc_exporter_server_name_override(loop_thread, tls_sink, pki):
-    client = {"ca_file": pki.ca, "cert_file": pki.client_cert, "key_file": pki.client_key,
-              "server_name_override": "localhost"}
+    client = {
+        "ca_file": pki.ca,
+        "cert_file": pki.client_cert,
+        "key_file": pki.client_key,
+        "server_name_override": "localhost",
+    }
     assert export(loop_thread, "otlp", {"endpoint": tls_sink.grpc_endpoint, "tls": client}) is None
     client["server_name_override"] = "elsewhere.example"  # not in the certificate
-    assert isinstance(export(loop_thread, "otlp", {"endpoint": tls_sink.grpc_endpoint, "tls": client}),
-                      RetryableError)
+    assert isinstance(export(loop_thread, "otlp", {"endpoint": tls_sink.grpc_endpoint, "tls": client}), RetryableError)
     assert tls_sink.span_count() == 2
 
 
 # ---------------------------------------------------------------------------
 # Validation: every error names its key
+
 
 def test_server_tls_validation(pki, tmp_path):
     def error(tls: dict, protocol: str = "http") -> ConfigError:
@@ -309,24 +342,30 @@ def test_server_tls_validation(pki, tmp_path):
     assert error({**good, "bogus": 1}).path == f"{base}.bogus"
     # gRPC cannot change TLS versions: refused rather than silently ignored
     assert error({**good, "min_version": "1.3"}, "grpc").path == "receivers.otlp.protocols.grpc.tls.min_version"
-    cfg = OTLPReceiverConfig.from_mapping({"protocols": {"grpc": {"tls": {**good, "min_version": 1.2,
-                                                                          "reload_interval": "1h"}}}})
+    cfg = OTLPReceiverConfig.from_mapping(
+        {"protocols": {"grpc": {"tls": {**good, "min_version": 1.2, "reload_interval": "1h"}}}}
+    )
     tls = cfg.protocols.grpc.tls
     assert isinstance(tls, TLSServerConfig) and tls.min_version == "1.2" and tls.reload_interval == 3600
 
 
-@pytest.mark.parametrize("type_, tls, path", [
-    ("otlp", {"cert_file": "PLACEHOLDER"}, "tls.key_file"),
-    ("otlp", {"ca_file": "MISSING"}, "tls.ca_file"),
-    ("otlp", {"min_version": "1.3"}, "tls.min_version"),
-    ("otlp", {"insecure_skip_verify": True}, "tls.insecure_skip_verify"),
-    ("otlphttp", {"min_version": "1.0"}, "tls.min_version"),
-    ("otlphttp", {"max_version": "1.4"}, "tls.max_version"),
-    ("otlphttp", {"cert_file": "MISSING", "key_file": "MISSING"}, "tls.cert_file"),
-])
+@pytest.mark.parametrize(
+    "type_, tls, path",
+    [
+        ("otlp", {"cert_file": "PLACEHOLDER"}, "tls.key_file"),
+        ("otlp", {"ca_file": "MISSING"}, "tls.ca_file"),
+        ("otlp", {"min_version": "1.3"}, "tls.min_version"),
+        ("otlp", {"insecure_skip_verify": True}, "tls.insecure_skip_verify"),
+        ("otlphttp", {"min_version": "1.0"}, "tls.min_version"),
+        ("otlphttp", {"max_version": "1.4"}, "tls.max_version"),
+        ("otlphttp", {"cert_file": "MISSING", "key_file": "MISSING"}, "tls.cert_file"),
+    ],
+)
 def test_client_tls_validation(type_, tls, path, pki, tmp_path):
-    tls = {k: (pki.client_cert if v == "PLACEHOLDER" else str(tmp_path / "x.pem") if v == "MISSING" else v)
-           for k, v in tls.items()}
+    tls = {
+        k: (pki.client_cert if v == "PLACEHOLDER" else str(tmp_path / "x.pem") if v == "MISSING" else v)
+        for k, v in tls.items()
+    }
     endpoint = "127.0.0.1:4317" if type_ == "otlp" else "https://127.0.0.1:4318"
     with pytest.raises(ConfigError) as info:
         registry.lookup("exporter", type_).config_class.from_mapping({"endpoint": endpoint, "tls": tls})
@@ -340,8 +379,16 @@ def test_one_tls_module_for_both_sides():
     assert helper.TLSConfig is TLSClientConfig
     assert otlp.TLSServerConfig is TLSServerConfig
     assert set(TLSClientConfig.__dataclass_fields__) >= {
-        "ca_file", "cert_file", "key_file", "insecure", "insecure_skip_verify", "min_version", "max_version",
-        "server_name_override", "reload_interval"}
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "insecure",
+        "insecure_skip_verify",
+        "min_version",
+        "max_version",
+        "server_name_override",
+        "reload_interval",
+    }
     assert "client_ca_file" in TLSServerConfig.__dataclass_fields__
     assert otlp_grpc.OTLPGrpcExporterConfig.__dataclass_fields__["tls"].type in ("TLSConfig", TLSClientConfig)
     assert otlp_http.OTLPHttpExporterConfig.__dataclass_fields__["tls"].type in ("TLSConfig", TLSClientConfig)
@@ -363,37 +410,53 @@ def test_example_config_validates_and_runs(loop_thread, pki, tmp_path, no_reques
 
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
-    for name, target in (("ca", "ca.pem"), ("server_cert", "server.pem"), ("server_key", "server-key.pem"),
-                         ("client_cert", "client.pem"), ("client_key", "client-key.pem")):
+    for name, target in (
+        ("ca", "ca.pem"),
+        ("server_cert", "server.pem"),
+        ("server_key", "server-key.pem"),
+        ("client_cert", "client.pem"),
+        ("client_key", "client-key.pem"),
+    ):
         shutil.copy(getattr(pki, name), tls_dir / target)
     (tls_dir / "backend-token").write_text("backend-secret\n")
     env = {"OTEL_LITE_TLS_DIR": str(tls_dir), "OTEL_LITE_TOKEN": "client-secret"}
     result = run_collector("validate", "--config", str(EXAMPLE), env=env)
     assert result.returncode == 0, result.stderr
-    result = run_collector("validate", "--config", str(EXAMPLE),
-                           env={**env, "OTEL_LITE_TLS_DIR": str(tmp_path / "nowhere")})
+    result = run_collector(
+        "validate", "--config", str(EXAMPLE), env={**env, "OTEL_LITE_TLS_DIR": str(tmp_path / "nowhere")}
+    )
     assert result.returncode == 1 and "receivers.otlp.protocols.grpc.tls.cert_file" in result.stderr
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # the "backend": mutual TLS
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
     ctx.load_verify_locations(pki.ca)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    creds = grpc.ssl_server_credentials([(pki.read("server_key"), pki.read("server_cert"))],
-                                        root_certificates=pki.read("ca"), require_client_auth=True)
+    creds = grpc.ssl_server_credentials(
+        [(pki.read("server_key"), pki.read("server_cert"))], root_certificates=pki.read("ca"), require_client_auth=True
+    )
     with OtlpSink(grpc_credentials=creds, http=False) as backend:
-        overrides = ["receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
-                     "receivers.otlp.protocols.http.endpoint=127.0.0.1:0",
-                     "extensions.health_check.endpoint=127.0.0.1:0", "service.telemetry.metrics.level=none",
-                     "processors.batch.timeout=10ms", f"exporters.otlp_grpc.endpoint={backend.grpc_endpoint}"]
+        overrides = [
+            "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
+            "receivers.otlp.protocols.http.endpoint=127.0.0.1:0",
+            "extensions.health_check.endpoint=127.0.0.1:0",
+            "service.telemetry.metrics.level=none",
+            "processors.batch.timeout=10ms",
+            f"exporters.otlp_grpc.endpoint={backend.grpc_endpoint}",
+        ]
         config = load_config([str(EXAMPLE)], overrides, env={**os.environ, **env})
         collector = loop_thread.call(Collector, config)
         loop_thread.run(collector.start())
         try:
             receiver = collector.graph.get("receiver", "otlp")
             url = f"https://127.0.0.1:{receiver.http_port}/v1/traces"
-            exporter = OfficialHttp(endpoint=url, certificate_file=pki.ca, client_key_file=pki.client_key,
-                                    client_certificate_file=pki.client_cert, timeout=5,
-                                    headers={"authorization": "Bearer client-secret"})
+            exporter = OfficialHttp(
+                endpoint=url,
+                certificate_file=pki.ca,
+                client_key_file=pki.client_key,
+                client_certificate_file=pki.client_cert,
+                timeout=5,
+                headers={"authorization": "Bearer client-secret"},
+            )
             try:
                 assert exporter.export([sdk_span("through")]) == SpanExportResult.SUCCESS
             finally:

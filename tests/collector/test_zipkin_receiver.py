@@ -2,6 +2,7 @@
 (status codes, compression, bad input, metrics), and real legacy clients
 (opentelemetry-exporter-zipkin-json v2 and v1, opencensus-ext-zipkin) through a full
 collector to an OTLP backend."""
+
 from __future__ import annotations
 
 import gzip
@@ -58,11 +59,15 @@ def v2(**fields) -> bytes:
 # ---------------------------------------------------------------------------
 # Translation rules, one row each
 
-@pytest.mark.parametrize("trace_id,expected", [
-    (TRACE, TRACE),                                   # 128-bit
-    ("8448eb211c80319c", "0" * 16 + "8448eb211c80319c"),  # 64-bit, left-padded
-    ("48eb211c80319c", "0" * 18 + "48eb211c80319c"),  # short hex, padded like Zipkin's normaliser
-])
+
+@pytest.mark.parametrize(
+    "trace_id,expected",
+    [
+        (TRACE, TRACE),  # 128-bit
+        ("8448eb211c80319c", "0" * 16 + "8448eb211c80319c"),  # 64-bit, left-padded
+        ("48eb211c80319c", "0" * 18 + "48eb211c80319c"),  # short hex, padded like Zipkin's normaliser
+    ],
+)
 def test_trace_ids(trace_id, expected):
     _, _, span = only_span(v2_json_to_request(v2(traceId=trace_id)))
     assert span.trace_id.hex() == expected and span.span_id.hex() == SPAN
@@ -74,11 +79,17 @@ def test_parent_id(parent, expected):
     assert span.parent_span_id.hex() == expected
 
 
-@pytest.mark.parametrize("kind,tags,expected", [
-    ("CLIENT", None, 3), ("SERVER", None, 2), ("PRODUCER", None, 4), ("CONSUMER", None, 5),
-    (None, None, 1),                           # absent kind is INTERNAL (the spec maps INTERNAL to null)
-    (None, {"span.kind": "producer"}, 4),      # OpenTracing-style tag when the kind is absent
-])
+@pytest.mark.parametrize(
+    "kind,tags,expected",
+    [
+        ("CLIENT", None, 3),
+        ("SERVER", None, 2),
+        ("PRODUCER", None, 4),
+        ("CONSUMER", None, 5),
+        (None, None, 1),  # absent kind is INTERNAL (the spec maps INTERNAL to null)
+        (None, {"span.kind": "producer"}, 4),  # OpenTracing-style tag when the kind is absent
+    ],
+)
 def test_kind(kind, tags, expected):
     _, _, span = only_span(v2_json_to_request(v2(kind=kind, tags=tags)))
     assert span.kind == expected
@@ -94,43 +105,65 @@ def test_microseconds_to_nanoseconds_and_absent_timestamp():
 
 
 def test_endpoints():
-    request = v2_json_to_request(v2(
-        localEndpoint={"serviceName": "front", "ipv4": "10.0.0.1", "port": 8080},
-        remoteEndpoint={"serviceName": "db", "ipv6": "2001:db8::1", "port": 5432}))
+    request = v2_json_to_request(
+        v2(
+            localEndpoint={"serviceName": "front", "ipv4": "10.0.0.1", "port": 8080},
+            remoteEndpoint={"serviceName": "db", "ipv6": "2001:db8::1", "port": 5432},
+        )
+    )
     rs, _, span = only_span(request)
     assert attrs(rs.resource) == {"service.name": "front"}
-    assert attrs(span) == {"net.host.ip": "10.0.0.1", "net.host.port": 8080, "peer.service": "db",
-                           "net.peer.ip": "2001:db8::1", "net.peer.port": 5432}
+    assert attrs(span) == {
+        "net.host.ip": "10.0.0.1",
+        "net.host.port": 8080,
+        "peer.service": "db",
+        "net.peer.ip": "2001:db8::1",
+        "net.peer.port": 5432,
+    }
 
 
 def test_explicit_peer_service_tag_wins_over_remote_endpoint():
-    _, _, span = only_span(v2_json_to_request(v2(remoteEndpoint={"serviceName": "db"},
-                                                 tags={"peer.service": "postgres"})))
+    _, _, span = only_span(
+        v2_json_to_request(v2(remoteEndpoint={"serviceName": "db"}, tags={"peer.service": "postgres"}))
+    )
     assert attrs(span)["peer.service"] == "postgres"
 
 
-@pytest.mark.parametrize("parse,value,expected", [
-    (False, "42", "42"), (True, "42", 42), (True, "-7", -7), (True, "4.5", 4.5), (True, "1e3", 1000.0),
-    (True, "true", True), (True, "False", False), (True, "abc", "abc"), (True, "", ""),
-    (True, "99999999999999999999", 1e20),  # beyond int64: a double
-    (True, "nan", "nan"),                  # not a number we type
-])
+@pytest.mark.parametrize(
+    "parse,value,expected",
+    [
+        (False, "42", "42"),
+        (True, "42", 42),
+        (True, "-7", -7),
+        (True, "4.5", 4.5),
+        (True, "1e3", 1000.0),
+        (True, "true", True),
+        (True, "False", False),
+        (True, "abc", "abc"),
+        (True, "", ""),
+        (True, "99999999999999999999", 1e20),  # beyond int64: a double
+        (True, "nan", "nan"),  # not a number we type
+    ],
+)
 def test_tags_to_attributes(parse, value, expected):
     _, _, span = only_span(v2_json_to_request(v2(tags={"k": value}), parse_string_tags=parse))
     got = attrs(span)["k"]
     assert got == expected and type(got) is type(expected)
 
 
-@pytest.mark.parametrize("tags,code,message,left", [
-    ({"otel.status_code": "OK"}, 1, "", {}),
-    ({"otel.status_code": "ERROR", "error": "boom"}, 2, "boom", {}),   # what the OTel SDK exporters send
-    ({"otel.status_code": "ERROR", "error": ""}, 2, "", {}),
-    ({"error": "true"}, 2, "", {}),                                    # Zipkin-native error tag
-    ({"error": "timeout"}, 2, "timeout", {}),
-    ({"error": "false"}, 0, "", {}),                                    # removed, as the spec says
-    ({"otel.status_code": "weird"}, 0, "", {"otel.status_code": "weird"}),
-    ({}, 0, "", {}),
-])
+@pytest.mark.parametrize(
+    "tags,code,message,left",
+    [
+        ({"otel.status_code": "OK"}, 1, "", {}),
+        ({"otel.status_code": "ERROR", "error": "boom"}, 2, "boom", {}),  # what the OTel SDK exporters send
+        ({"otel.status_code": "ERROR", "error": ""}, 2, "", {}),
+        ({"error": "true"}, 2, "", {}),  # Zipkin-native error tag
+        ({"error": "timeout"}, 2, "timeout", {}),
+        ({"error": "false"}, 0, "", {}),  # removed, as the spec says
+        ({"otel.status_code": "weird"}, 0, "", {"otel.status_code": "weird"}),
+        ({}, 0, "", {}),
+    ],
+)
 def test_status(tags, code, message, left):
     _, _, span = only_span(v2_json_to_request(v2(tags=tags)))
     assert (span.status.code, span.status.message) == (code, message)
@@ -138,14 +171,33 @@ def test_status(tags, code, message, left):
 
 
 def test_resource_scope_and_dropped_counts_from_tags():
-    request = v2_json_to_request(v2(localEndpoint={"serviceName": "svc"}, tags={
-        "service.version": "1.2", "host.name": "h1", "telemetry.sdk.language": "python", "service.name": "svc",
-        "otel.scope.name": "lib", "otel.scope.version": "0.1", "otel.library.name": "lib",
-        "otel.library.version": "0.1", "otel.dropped_attributes_count": "3", "otel.dropped_events_count": "2",
-        "otel.dropped_links_count": "1", "w3c.tracestate": "a=b", "http.method": "GET"}))
+    request = v2_json_to_request(
+        v2(
+            localEndpoint={"serviceName": "svc"},
+            tags={
+                "service.version": "1.2",
+                "host.name": "h1",
+                "telemetry.sdk.language": "python",
+                "service.name": "svc",
+                "otel.scope.name": "lib",
+                "otel.scope.version": "0.1",
+                "otel.library.name": "lib",
+                "otel.library.version": "0.1",
+                "otel.dropped_attributes_count": "3",
+                "otel.dropped_events_count": "2",
+                "otel.dropped_links_count": "1",
+                "w3c.tracestate": "a=b",
+                "http.method": "GET",
+            },
+        )
+    )
     rs, ss, span = only_span(request)
-    assert attrs(rs.resource) == {"service.name": "svc", "service.version": "1.2", "host.name": "h1",
-                                  "telemetry.sdk.language": "python"}
+    assert attrs(rs.resource) == {
+        "service.name": "svc",
+        "service.version": "1.2",
+        "host.name": "h1",
+        "telemetry.sdk.language": "python",
+    }
     assert (ss.scope.name, ss.scope.version) == ("lib", "0.1")
     assert attrs(span) == {"http.method": "GET"}
     assert (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count) == (3, 2, 1)
@@ -153,19 +205,27 @@ def test_resource_scope_and_dropped_counts_from_tags():
 
 
 def test_spans_grouped_by_service():
-    spans = [{"traceId": TRACE, "id": f"{i + 1:016x}", "localEndpoint": {"serviceName": svc}}
-             for i, svc in enumerate(["a", "b", "a", None])]
+    spans = [
+        {"traceId": TRACE, "id": f"{i + 1:016x}", "localEndpoint": {"serviceName": svc}}
+        for i, svc in enumerate(["a", "b", "a", None])
+    ]
     request = v2_json_to_request(json.dumps(spans).encode())
     groups = {attrs(rs.resource).get("service.name"): len(rs.scope_spans[0].spans) for rs in request.resource_spans}
     assert groups == {"a": 2, "b": 1, None: 1}
 
 
-@pytest.mark.parametrize("value,name,expected_attrs", [
-    ('{"cache.miss": {"key": "k1", "n": 2, "ratio": 0.5, "ok": true, "tags": ["x", "y"]}}', "cache.miss",
-     {"key": "k1", "n": 2, "ratio": 0.5, "ok": True, "tags": ["x", "y"]}),   # the spec's event form
-    ("wr", "wr", {}),                                                         # plain annotation
-    ('{"not": "an event"}', '{"not": "an event"}', {}),
-])
+@pytest.mark.parametrize(
+    "value,name,expected_attrs",
+    [
+        (
+            '{"cache.miss": {"key": "k1", "n": 2, "ratio": 0.5, "ok": true, "tags": ["x", "y"]}}',
+            "cache.miss",
+            {"key": "k1", "n": 2, "ratio": 0.5, "ok": True, "tags": ["x", "y"]},
+        ),  # the spec's event form
+        ("wr", "wr", {}),  # plain annotation
+        ('{"not": "an event"}', '{"not": "an event"}', {}),
+    ],
+)
 def test_annotations_to_events(value, name, expected_attrs):
     _, _, span = only_span(v2_json_to_request(v2(annotations=[{"timestamp": 1_700_000_000_000_100, "value": value}])))
     (event,) = span.events
@@ -174,12 +234,19 @@ def test_annotations_to_events(value, name, expected_attrs):
 
 
 def test_v2_protobuf():
-    p = zipkin_pb2.Span(trace_id=bytes.fromhex(TRACE[16:]), id=bytes.fromhex(SPAN), parent_id=bytes.fromhex(PARENT),
-                        kind=zipkin_pb2.Span.SERVER, name="rpc", timestamp=1_000_000, duration=5,
-                        local_endpoint=zipkin_pb2.Endpoint(service_name="api", ipv4=bytes([10, 1, 2, 3]), port=80),
-                        remote_endpoint=zipkin_pb2.Endpoint(ipv6=bytes(15) + b"\x01"),
-                        annotations=[zipkin_pb2.Annotation(timestamp=1_000_002, value="sr-ish")],
-                        tags={"n": "5", "error": "bad"})
+    p = zipkin_pb2.Span(
+        trace_id=bytes.fromhex(TRACE[16:]),
+        id=bytes.fromhex(SPAN),
+        parent_id=bytes.fromhex(PARENT),
+        kind=zipkin_pb2.Span.SERVER,
+        name="rpc",
+        timestamp=1_000_000,
+        duration=5,
+        local_endpoint=zipkin_pb2.Endpoint(service_name="api", ipv4=bytes([10, 1, 2, 3]), port=80),
+        remote_endpoint=zipkin_pb2.Endpoint(ipv6=bytes(15) + b"\x01"),
+        annotations=[zipkin_pb2.Annotation(timestamp=1_000_002, value="sr-ish")],
+        tags={"n": "5", "error": "bad"},
+    )
     request = v2_proto_to_request(zipkin_pb2.ListOfSpans(spans=[p]).SerializeToString(), parse_string_tags=True)
     rs, _, span = only_span(request)
     assert attrs(rs.resource) == {"service.name": "api"}
@@ -190,22 +257,27 @@ def test_v2_protobuf():
     assert [(e.name, e.time_unix_nano) for e in span.events] == [("sr-ish", 1_000_002_000)]
 
 
-V1_CLIENT = [{
-    "traceId": TRACE[16:], "id": SPAN, "parentId": PARENT, "name": "get",
-    "annotations": [
-        {"timestamp": 100, "value": "cs", "endpoint": {"serviceName": "front", "ipv4": "10.0.0.1", "port": 1}},
-        {"timestamp": 150, "value": "retry", "endpoint": {"serviceName": "front"}},
-        {"timestamp": 300, "value": "cr", "endpoint": {"serviceName": "front"}},
-    ],
-    "binaryAnnotations": [
-        {"key": "http.path", "value": "/x", "endpoint": {"serviceName": "front"}},
-        {"key": "retries", "value": 2},
-        {"key": "cached", "value": False},
-        {"key": "lc", "value": "httpclient"},
-        {"key": "sa", "value": True, "endpoint": {"serviceName": "back", "ipv4": "10.0.0.2", "port": 80}},
-        {"key": "error", "value": "refused"},
-    ],
-}]
+V1_CLIENT = [
+    {
+        "traceId": TRACE[16:],
+        "id": SPAN,
+        "parentId": PARENT,
+        "name": "get",
+        "annotations": [
+            {"timestamp": 100, "value": "cs", "endpoint": {"serviceName": "front", "ipv4": "10.0.0.1", "port": 1}},
+            {"timestamp": 150, "value": "retry", "endpoint": {"serviceName": "front"}},
+            {"timestamp": 300, "value": "cr", "endpoint": {"serviceName": "front"}},
+        ],
+        "binaryAnnotations": [
+            {"key": "http.path", "value": "/x", "endpoint": {"serviceName": "front"}},
+            {"key": "retries", "value": 2},
+            {"key": "cached", "value": False},
+            {"key": "lc", "value": "httpclient"},
+            {"key": "sa", "value": True, "endpoint": {"serviceName": "back", "ipv4": "10.0.0.2", "port": 80}},
+            {"key": "error", "value": "refused"},
+        ],
+    }
+]
 
 
 def test_v1_json_core_and_binary_annotations():
@@ -214,35 +286,57 @@ def test_v1_json_core_and_binary_annotations():
     assert span.kind == 3  # cs/cr: CLIENT
     assert (span.start_time_unix_nano, span.end_time_unix_nano) == (100_000, 300_000)  # derived from cs..cr
     assert [(e.name, e.time_unix_nano) for e in span.events] == [("retry", 150_000)]  # core annotations dropped
-    assert attrs(span) == {"http.path": "/x", "retries": 2, "cached": False, "component": "httpclient",
-                           "net.host.ip": "10.0.0.1", "net.host.port": 1, "peer.service": "back",
-                           "net.peer.ip": "10.0.0.2", "net.peer.port": 80}
+    assert attrs(span) == {
+        "http.path": "/x",
+        "retries": 2,
+        "cached": False,
+        "component": "httpclient",
+        "net.host.ip": "10.0.0.1",
+        "net.host.port": 1,
+        "peer.service": "back",
+        "net.peer.ip": "10.0.0.2",
+        "net.peer.port": 80,
+    }
     assert (span.status.code, span.status.message) == (2, "refused")
 
 
-@pytest.mark.parametrize("translate,body,reason", [
-    (v2_json_to_request, b"{not json", "invalid Zipkin v2 JSON"),
-    (v2_json_to_request, b'{"traceId": "1"}', "expected a JSON array"),
-    (v2_json_to_request, v2(traceId="xyz"), "traceId"),
-    (v2_json_to_request, v2(traceId="0" * 32), "all-zero"),
-    (v2_json_to_request, v2(traceId="1" * 33), "traceId"),
-    (v2_json_to_request, v2(id=None), "id: expected a hex string"),
-    (v2_json_to_request, v2(kind="SIDEWAYS"), "unknown kind"),
-    (v2_json_to_request, v2(timestamp="soon"), "timestamp"),
-    (v2_json_to_request, v2(tags=["a"]), "tags"),
-    (v2_proto_to_request, b"\xff\xff\xff", "invalid Zipkin ListOfSpans"),
-    (v2_proto_to_request, zipkin_pb2.ListOfSpans(spans=[zipkin_pb2.Span(trace_id=b"123", id=b"12345678")])
-     .SerializeToString(), "trace_id"),
-    (v1_json_to_request, b"[1]", "expected an object"),
-])
+@pytest.mark.parametrize(
+    "translate,body,reason",
+    [
+        (v2_json_to_request, b"{not json", "invalid Zipkin v2 JSON"),
+        (v2_json_to_request, b'{"traceId": "1"}', "expected a JSON array"),
+        (v2_json_to_request, v2(traceId="xyz"), "traceId"),
+        (v2_json_to_request, v2(traceId="0" * 32), "all-zero"),
+        (v2_json_to_request, v2(traceId="1" * 33), "traceId"),
+        (v2_json_to_request, v2(id=None), "id: expected a hex string"),
+        (v2_json_to_request, v2(kind="SIDEWAYS"), "unknown kind"),
+        (v2_json_to_request, v2(timestamp="soon"), "timestamp"),
+        (v2_json_to_request, v2(tags=["a"]), "tags"),
+        (v2_proto_to_request, b"\xff\xff\xff", "invalid Zipkin ListOfSpans"),
+        (
+            v2_proto_to_request,
+            zipkin_pb2.ListOfSpans(spans=[zipkin_pb2.Span(trace_id=b"123", id=b"12345678")]).SerializeToString(),
+            "trace_id",
+        ),
+        (v1_json_to_request, b"[1]", "expected an object"),
+    ],
+)
 def test_bad_input_is_rejected_with_a_reason(translate, body, reason):
     with pytest.raises(ZipkinError, match=reason):
         translate(body)
 
 
 def test_typed_tag_table():
-    assert [typed_tag(v) for v in ("0", "+3", "3.", ".5", "T", "f", "1.2.3", "0x10")] == \
-        [0, 3, 3.0, 0.5, True, False, "1.2.3", "0x10"]
+    assert [typed_tag(v) for v in ("0", "+3", "3.", ".5", "T", "f", "1.2.3", "0x10")] == [
+        0,
+        3,
+        3.0,
+        0.5,
+        True,
+        False,
+        "1.2.3",
+        "0x10",
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -285,39 +379,57 @@ def running(loop_thread):
 
 def test_accepts_v2_json_protobuf_and_v1_with_202(running):
     proto = zipkin_pb2.ListOfSpans(spans=[zipkin_pb2.Span(trace_id=bytes.fromhex(TRACE), id=bytes(7) + b"\x02")])
-    answers = [running.post(v2()).status_code,
-               running.post(proto.SerializeToString(), ctype="application/x-protobuf").status_code,
-               running.post(json.dumps(V1_CLIENT).encode(), path="/api/v1/spans").status_code]
+    answers = [
+        running.post(v2()).status_code,
+        running.post(proto.SerializeToString(), ctype="application/x-protobuf").status_code,
+        running.post(json.dumps(V1_CLIENT).encode(), path="/api/v1/spans").status_code,
+    ]
     assert answers == [202, 202, 202]
     assert len(running.capture.spans()) == 3
-    assert [running.metric("otelcol_receiver_accepted_spans_total", t)
-            for t in ("http_v2_json", "http_v2_proto", "http_v1_json")] == [1, 1, 1]
+    assert [
+        running.metric("otelcol_receiver_accepted_spans_total", t)
+        for t in ("http_v2_json", "http_v2_proto", "http_v1_json")
+    ] == [1, 1, 1]
 
 
-@pytest.mark.parametrize("encoding,compress", [
-    ("gzip", gzip.compress), ("deflate", zlib.compress), ("GZIP", gzip.compress),
-])
+@pytest.mark.parametrize(
+    "encoding,compress",
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("GZIP", gzip.compress),
+    ],
+)
 def test_compressed_bodies(running, encoding, compress):
     assert running.post(compress(v2()), **{"Content-Encoding": encoding}).status_code == 202
     assert len(running.capture.spans()) == 1
 
 
-@pytest.mark.parametrize("body,path,ctype,headers,status", [
-    (b"{oops", "/api/v2/spans", "application/json", {}, 400),
-    (b"\x08\x96\x01garbage", "/api/v2/spans", "application/x-protobuf", {}, 400),
-    (v2(traceId="zz"), "/api/v2/spans", "application/json", {}, 400),
-    (b"[]" + b" " * 70000, "/api/v2/spans", "application/json", {}, 400),             # over max_request_body_size
-    (gzip.compress(b"[" + b" " * 200000 + b"]"), "/api/v2/spans", "application/json",
-     {"Content-Encoding": "gzip"}, 400),                                               # expands past the limit
-    (b"garbage", "/api/v2/spans", "application/json", {"Content-Encoding": "gzip"}, 400),
-    (v2(), "/api/v2/spans", "application/json", {"Content-Encoding": "br"}, 400),
-    (b"\x0c\x00", "/api/v1/spans", "application/x-thrift", {}, 415),                    # v1 Thrift: unsupported
-])
+@pytest.mark.parametrize(
+    "body,path,ctype,headers,status",
+    [
+        (b"{oops", "/api/v2/spans", "application/json", {}, 400),
+        (b"\x08\x96\x01garbage", "/api/v2/spans", "application/x-protobuf", {}, 400),
+        (v2(traceId="zz"), "/api/v2/spans", "application/json", {}, 400),
+        (b"[]" + b" " * 70000, "/api/v2/spans", "application/json", {}, 400),  # over max_request_body_size
+        (
+            gzip.compress(b"[" + b" " * 200000 + b"]"),
+            "/api/v2/spans",
+            "application/json",
+            {"Content-Encoding": "gzip"},
+            400,
+        ),  # expands past the limit
+        (b"garbage", "/api/v2/spans", "application/json", {"Content-Encoding": "gzip"}, 400),
+        (v2(), "/api/v2/spans", "application/json", {"Content-Encoding": "br"}, 400),
+        (b"\x0c\x00", "/api/v1/spans", "application/x-thrift", {}, 415),  # v1 Thrift: unsupported
+    ],
+)
 def test_bad_bodies_are_refused_counted_and_serving_goes_on(running, body, path, ctype, headers, status):
     r = running.post(body, path=path, ctype=ctype, **headers)
     assert r.status_code == status and r.text.strip()  # a reason in the body
-    transport = {"/api/v1/spans": "http_v1_json"}.get(path) or \
-        ("http_v2_proto" if ctype == "application/x-protobuf" else "http_v2_json")
+    transport = {"/api/v1/spans": "http_v1_json"}.get(path) or (
+        "http_v2_proto" if ctype == "application/x-protobuf" else "http_v2_json"
+    )
     assert running.metric("otelcol_receiver_refused_spans_total", transport) >= 1
     assert running.post(v2()).status_code == 202  # still serving
     assert len(running.capture.spans()) == 1
@@ -343,8 +455,9 @@ def test_unknown_path_and_method(running):
     assert requests.get(running.base + "/api/v2/spans", timeout=5).status_code == 405
 
 
-@pytest.mark.parametrize("error,status", [(ThrottledError("slow down", 2.5), 429),
-                                          (PermanentError("no"), 500), (RuntimeError("bug"), 503)])
+@pytest.mark.parametrize(
+    "error,status", [(ThrottledError("slow down", 2.5), 429), (PermanentError("no"), 500), (RuntimeError("bug"), 503)]
+)
 def test_pipeline_errors_map_to_statuses(running, error, status):
     running.capture.fail_with.append(error)
     r = running.post(v2())
@@ -388,8 +501,9 @@ def zipkin_collector(loop_thread, otlp_sink):
 
 
 def _sink_spans(otlp_sink):
-    return [(rs, s) for req in otlp_sink.requests for rs in req.resource_spans for ss in rs.scope_spans
-            for s in ss.spans]
+    return [
+        (rs, s) for req in otlp_sink.requests for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
 
 
 @pytest.mark.parametrize("version", ["v2", "v1"])
@@ -402,8 +516,11 @@ def test_opentelemetry_zipkin_json_exporter(zipkin_collector, otlp_sink, version
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     # max_tag_value_length given: the v1 encoder of 1.45 fails on its own default (None)
-    exporter = ZipkinExporter(version=Protocol(version), max_tag_value_length=256,
-                              endpoint=f"http://127.0.0.1:{zipkin_collector}/api/{version}/spans")
+    exporter = ZipkinExporter(
+        version=Protocol(version),
+        max_tag_value_length=256,
+        endpoint=f"http://127.0.0.1:{zipkin_collector}/api/{version}/spans",
+    )
     provider = TracerProvider(resource=Resource.create({"service.name": "checkout", "service.version": "2.0"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("shop.lib", "1.4")

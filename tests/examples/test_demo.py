@@ -1,6 +1,7 @@
 """The README's first command: examples/demo.py starts the collector with its
 embedded default config and every demo span it sends over gRPC and HTTP lands
 in the file exporter's output."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The shared OTLP protocol code loads neither the SDK's machinery nor the collector's,
 and the collector's OTLP components do not load the SDK (each import in a fresh interpreter)."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,13 @@ def modules_after(code: str) -> set[str]:
 
 
 def sdk_modules(modules: set[str]) -> set[str]:
-    return {m for m in modules
-            if (m == "otel_lite" or m.startswith("otel_lite.")) and m not in ALLOWED_OTEL_LITE
-            and not m.startswith(("otel_lite.otlp", "otel_lite.collector", "otel_lite.shims"))}
+    return {
+        m
+        for m in modules
+        if (m == "otel_lite" or m.startswith("otel_lite."))
+        and m not in ALLOWED_OTEL_LITE
+        and not m.startswith(("otel_lite.otlp", "otel_lite.collector", "otel_lite.shims"))
+    }
 
 
 USE_EVERYTHING = """
@@ -73,9 +78,19 @@ def test_otel_lite_names_and_errors():
         otel_lite.nope  # noqa: B018
 
 
-COLLECTOR_OTLP = ["otel_lite.collector." + name for name in (
-    "exporters.otlp_grpc", "exporters.otlp_http", "exporters.file", "receivers.otlp", "receivers.zipkin",
-    "receivers.jaeger", "receivers.opencensus", "processors.tail_sampling")]
+COLLECTOR_OTLP = [
+    "otel_lite.collector." + name
+    for name in (
+        "exporters.otlp_grpc",
+        "exporters.otlp_http",
+        "exporters.file",
+        "receivers.otlp",
+        "receivers.zipkin",
+        "receivers.jaeger",
+        "receivers.opencensus",
+        "processors.tail_sampling",
+    )
+]
 
 
 @pytest.mark.parametrize("module", COLLECTOR_OTLP)

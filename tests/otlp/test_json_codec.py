@@ -1,4 +1,5 @@
 """otel_lite.otlp.json_codec: OTLP/JSON with hex ids, both ways."""
+
 from __future__ import annotations
 
 import base64
@@ -28,12 +29,17 @@ def make_request() -> ExportTraceServiceRequest:
     ss = rs.scope_spans.add()
     ss.scope.name = "tests"
     for i in range(3):
-        span = ss.spans.add(name=f"op-{i}", trace_id=os.urandom(16), span_id=os.urandom(8), kind=2,
-                            start_time_unix_nano=1_700_000_000_000_000_000 + i,
-                            end_time_unix_nano=1_700_000_000_100_000_000 + i)
+        span = ss.spans.add(
+            name=f"op-{i}",
+            trace_id=os.urandom(16),
+            span_id=os.urandom(8),
+            kind=2,
+            start_time_unix_nano=1_700_000_000_000_000_000 + i,
+            end_time_unix_nano=1_700_000_000_100_000_000 + i,
+        )
         if i:
             span.parent_span_id = ss.spans[0].span_id
-        span.attributes.add(key="n").value.int_value = 2 ** 62
+        span.attributes.add(key="n").value.int_value = 2**62
         span.events.add(name="ev", time_unix_nano=5)
         span.links.add(trace_id=os.urandom(16), span_id=os.urandom(8))
         span.status.code = 2
@@ -50,16 +56,19 @@ def test_hex_ids_round_trip(size):
     assert hex_to_id("", size) == b""  # the unset id
 
 
-@pytest.mark.parametrize("value, size, message", [
-    ("ab" * 15 + "a", 16, "id must be 32 hex digits, got 31 characters"),
-    ("ab" * 17, 16, "id must be 32 hex digits, got 34 characters"),
-    ("ab" * 16, 8, "id must be 16 hex digits, got 32 characters"),  # a trace id where a span id goes
-    ("zz" * 8, 8, "invalid hex id 'zzzz"),
-    ("00 11 22 33 4455", 8, "id must be 8 bytes"),  # right length, but bytes.fromhex skips the spaces
-    (12345, 8, "expected a hex string"),
-    (None, 8, "expected a hex string"),
-    (base64.b64encode(b"\x01" * 16).decode(), 16, "id must be 32 hex digits, got 24 characters"),  # base64
-])
+@pytest.mark.parametrize(
+    "value, size, message",
+    [
+        ("ab" * 15 + "a", 16, "id must be 32 hex digits, got 31 characters"),
+        ("ab" * 17, 16, "id must be 32 hex digits, got 34 characters"),
+        ("ab" * 16, 8, "id must be 16 hex digits, got 32 characters"),  # a trace id where a span id goes
+        ("zz" * 8, 8, "invalid hex id 'zzzz"),
+        ("00 11 22 33 4455", 8, "id must be 8 bytes"),  # right length, but bytes.fromhex skips the spaces
+        (12345, 8, "expected a hex string"),
+        (None, 8, "expected a hex string"),
+        (base64.b64encode(b"\x01" * 16).decode(), 16, "id must be 32 hex digits, got 24 characters"),  # base64
+    ],
+)
 def test_bad_hex_ids_raise_clear_errors(value, size, message):
     with pytest.raises(OTLPJSONError, match="^span.traceId: " + message.replace("(", r"\(")):
         hex_to_id(value, size, "span.traceId")
@@ -84,7 +93,7 @@ def test_written_json_follows_the_otlp_rules():
     assert span["links"][0]["traceId"] == original.links[0].trace_id.hex()
     assert span["links"][0]["spanId"] == original.links[0].span_id.hex()
     assert span["kind"] == 2 and span["status"]["code"] == 2  # enums as integers
-    assert span["attributes"][0]["value"]["intValue"] == str(2 ** 62)  # 64-bit integers as strings
+    assert span["attributes"][0]["value"]["intValue"] == str(2**62)  # 64-bit integers as strings
     assert b"\n" not in request_to_json(request)
 
 
@@ -96,36 +105,65 @@ def test_written_ids_are_hex_not_protobufs_base64():
 
 def test_reading_accepts_proto_field_names_and_ignores_unknown_fields():
     trace_id, span_id = os.urandom(16), os.urandom(8)
-    body = json.dumps({"resource_spans": [{"scope_spans": [{"spans": [
-        {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "parent_span_id": "", "name": "x",
-         "somethingNew": {"a": 1}, "links": [{"trace_id": trace_id.hex(), "span_id": span_id.hex()}]}]}]}],
-        "futureField": True})
+    body = json.dumps(
+        {
+            "resource_spans": [
+                {
+                    "scope_spans": [
+                        {
+                            "spans": [
+                                {
+                                    "trace_id": trace_id.hex(),
+                                    "span_id": span_id.hex(),
+                                    "parent_span_id": "",
+                                    "name": "x",
+                                    "somethingNew": {"a": 1},
+                                    "links": [{"trace_id": trace_id.hex(), "span_id": span_id.hex()}],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ],
+            "futureField": True,
+        }
+    )
     span = json_to_request(body).resource_spans[0].scope_spans[0].spans[0]
     assert span.trace_id == trace_id and span.span_id == span_id and span.parent_span_id == b""
     assert span.links[0].trace_id == trace_id
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"not json", "invalid JSON"),
-    (b"[]", "expected a JSON object"),
-    (b'{"resourceSpans": {}}', "resourceSpans: expected a list"),
-    (b'{"resourceSpans": [1]}', "resourceSpans: expected objects"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "abc"}]}]}]}',
-     r"resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: id must be 32 hex digits"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "0011"}]}]}]}',
-     r"spans\[0\]\.spanId: id must be 16 hex digits, got 4"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"links": [{"spanId": 5}]}]}]}]}',
-     r"spans\[0\]\.links\[0\]\.spanId: expected a hex string"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}', "invalid OTLP JSON"),
-    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": 1e999}]}]}]}', "invalid OTLP JSON"),
-    (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"not json", "invalid JSON"),
+        (b"[]", "expected a JSON object"),
+        (b'{"resourceSpans": {}}', "resourceSpans: expected a list"),
+        (b'{"resourceSpans": [1]}', "resourceSpans: expected objects"),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "abc"}]}]}]}',
+            r"resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: id must be 32 hex digits",
+        ),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "0011"}]}]}]}',
+            r"spans\[0\]\.spanId: id must be 16 hex digits, got 4",
+        ),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"links": [{"spanId": 5}]}]}]}]}',
+            r"spans\[0\]\.links\[0\]\.spanId: expected a hex string",
+        ),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}', "invalid OTLP JSON"),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": 1e999}]}]}]}', "invalid OTLP JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
+    ],
+)
 def test_bad_json_bodies_raise_clear_errors(body, message):
     with pytest.raises(OTLPJSONError, match=message):
         json_to_request(body)
 
 
 # -- the writer is a direct walk: it must say exactly what protobuf's JSON mapping says ----------
+
 
 def _reference_dict(request) -> dict:
     """protobuf's own mapping (integer enums), with the ids turned into hex."""
@@ -144,17 +182,18 @@ def _every_kind_of_value(kv_list, rnd, depth=0):
     """Attributes of every AnyValue kind (``rnd``: a random.Random), nested up to depth 2."""
     kinds = ["string", "int", "bool", "double", "bytes", "empty", "array", "kvlist", "novalue"]
     for i, kind in enumerate(kinds if depth == 0 else rnd.sample(kinds[:6], 3)):
-        kv = kv_list.add(key="" if i == 0 and depth else f"k{i}-ü\"\\\n")
+        kv = kv_list.add(key="" if i == 0 and depth else f'k{i}-ü"\\\n')
         v = kv.value
         if kind == "string":
-            v.string_value = rnd.choice(["", "plain", "ünïcødé ✓", "quote\" back\\slash \x01 ctl", "\u2028"])
+            v.string_value = rnd.choice(["", "plain", "ünïcødé ✓", 'quote" back\\slash \x01 ctl', "\u2028"])
         elif kind == "int":
-            v.int_value = rnd.choice([0, -1, 2 ** 63 - 1, -(2 ** 63)])
+            v.int_value = rnd.choice([0, -1, 2**63 - 1, -(2**63)])
         elif kind == "bool":
             v.bool_value = rnd.choice([True, False])
         elif kind == "double":
-            v.double_value = rnd.choice([0.0, -0.0, 1.0, 1e300, 1.5e-300, 0.1, float("nan"), float("inf"),
-                                         float("-inf"), 123456789.125])
+            v.double_value = rnd.choice(
+                [0.0, -0.0, 1.0, 1e300, 1.5e-300, 0.1, float("nan"), float("inf"), float("-inf"), 123456789.125]
+            )
         elif kind == "bytes":
             v.bytes_value = rnd.choice([b"", b"\x00\xff", bytes(range(40))])
         elif kind == "array":
@@ -207,7 +246,7 @@ def test_writer_matches_protobufs_json_mapping(seed):
                 span.flags = rnd.choice([0, 1, 0x301])
                 span.name = rnd.choice(["", "GET /cart", "ü"])
                 span.kind = rnd.randint(0, 5)
-                span.start_time_unix_nano = rnd.choice([0, 1, 2 ** 64 - 1])
+                span.start_time_unix_nano = rnd.choice([0, 1, 2**64 - 1])
                 span.end_time_unix_nano = rnd.choice([0, 1_700_000_000_000_000_000])
                 if rnd.random() < 0.5:
                     _every_kind_of_value(span.attributes, rnd)
@@ -219,9 +258,12 @@ def test_writer_matches_protobufs_json_mapping(seed):
                     ev.dropped_attributes_count = rnd.choice([0, 2])
                 span.dropped_events_count = rnd.choice([0, 4])
                 for _ in range(rnd.randint(0, 2)):
-                    link = span.links.add(trace_id=rnd.choice([b"", rnd.randbytes(16)]),
-                                          span_id=rnd.choice([b"", rnd.randbytes(8)]),
-                                          trace_state=rnd.choice(["", "a=b"]), flags=rnd.choice([0, 1]))
+                    link = span.links.add(
+                        trace_id=rnd.choice([b"", rnd.randbytes(16)]),
+                        span_id=rnd.choice([b"", rnd.randbytes(8)]),
+                        trace_state=rnd.choice(["", "a=b"]),
+                        flags=rnd.choice([0, 1]),
+                    )
                     if rnd.random() < 0.5:
                         _every_kind_of_value(link.attributes, rnd)
                     link.dropped_attributes_count = rnd.choice([0, 1])

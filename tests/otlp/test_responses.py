@@ -1,4 +1,5 @@
 """otel_lite.otlp.responses: the OTLP spec's retry classification, server delays, partial success."""
+
 from __future__ import annotations
 
 import calendar
@@ -37,12 +38,22 @@ from otel_lite.otlp import (
 
 # code -> (retryable without RetryInfo, retryable with RetryInfo)
 SPEC_GRPC = {
-    "CANCELLED": (True, True), "DEADLINE_EXCEEDED": (True, True), "ABORTED": (True, True),
-    "OUT_OF_RANGE": (True, True), "UNAVAILABLE": (True, True), "DATA_LOSS": (True, True),
+    "CANCELLED": (True, True),
+    "DEADLINE_EXCEEDED": (True, True),
+    "ABORTED": (True, True),
+    "OUT_OF_RANGE": (True, True),
+    "UNAVAILABLE": (True, True),
+    "DATA_LOSS": (True, True),
     "RESOURCE_EXHAUSTED": (False, True),
-    "UNKNOWN": (False, False), "INVALID_ARGUMENT": (False, False), "NOT_FOUND": (False, False),
-    "ALREADY_EXISTS": (False, False), "PERMISSION_DENIED": (False, False), "UNAUTHENTICATED": (False, False),
-    "FAILED_PRECONDITION": (False, False), "UNIMPLEMENTED": (False, False), "INTERNAL": (False, False),
+    "UNKNOWN": (False, False),
+    "INVALID_ARGUMENT": (False, False),
+    "NOT_FOUND": (False, False),
+    "ALREADY_EXISTS": (False, False),
+    "PERMISSION_DENIED": (False, False),
+    "UNAUTHENTICATED": (False, False),
+    "FAILED_PRECONDITION": (False, False),
+    "UNIMPLEMENTED": (False, False),
+    "INTERNAL": (False, False),
 }
 
 
@@ -83,19 +94,23 @@ def test_http_retryable_statuses_are_429_502_503_504_only():
 NOW = float(calendar.timegm((2024, 3, 1, 12, 0, 0)))  # Fri, 01 Mar 2024 12:00:00 GMT
 
 
-@pytest.mark.parametrize("value, seconds", [("7", 7.0), (" 7 ", 7.0), ("\t120", 120.0), ("0", 0.0),
-                                            ("007", 7.0), ("86400", 86400.0)])
+@pytest.mark.parametrize(
+    "value, seconds", [("7", 7.0), (" 7 ", 7.0), ("\t120", 120.0), ("0", 0.0), ("007", 7.0), ("86400", 86400.0)]
+)
 def test_retry_after_delay_seconds(value, seconds):
     assert parse_retry_after(value, now=NOW) == seconds
 
 
-@pytest.mark.parametrize("value", [
-    "Fri, 01 Mar 2024 12:00:30 GMT",  # IMF-fixdate, the preferred form
-    "Friday, 01-Mar-24 12:00:30 GMT",  # obsolete RFC 850 form
-    "Fri Mar  1 12:00:30 2024",  # obsolete asctime form: no zone, GMT
-    "Fri, 01 Mar 2024 12:00:30 -0000",  # "unknown local zone": still GMT
-    "Fri, 01 Mar 2024 14:00:30 +0200",  # an explicit offset is honoured
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Fri, 01 Mar 2024 12:00:30 GMT",  # IMF-fixdate, the preferred form
+        "Friday, 01-Mar-24 12:00:30 GMT",  # obsolete RFC 850 form
+        "Fri Mar  1 12:00:30 2024",  # obsolete asctime form: no zone, GMT
+        "Fri, 01 Mar 2024 12:00:30 -0000",  # "unknown local zone": still GMT
+        "Fri, 01 Mar 2024 14:00:30 +0200",  # an explicit offset is honoured
+    ],
+)
 def test_retry_after_http_dates(value):
     assert parse_retry_after(value, now=NOW) == pytest.approx(30.0)
 
@@ -121,28 +136,50 @@ def test_retry_after_date_now_defaults_to_the_clock():
     assert 55 <= parse_retry_after(soon) <= 61
 
 
-@pytest.mark.parametrize("value", ["Fri, 01 Mar 2024 11:59:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT",
-                                   "Fri, 01 Mar 2024 12:00:00 GMT"])
+@pytest.mark.parametrize(
+    "value", ["Fri, 01 Mar 2024 11:59:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 01 Mar 2024 12:00:00 GMT"]
+)
 def test_retry_after_date_in_the_past_or_now_means_no_wait(value):
     assert parse_retry_after(value, now=NOW) == 0.0
 
 
-@pytest.mark.parametrize("value", [
-    None, "", "   ", "soon", "-3", "+3", "1.5", "0.5", "1e3", "nan", "inf", "0x10", "3 s",
-    "²", "١٢",  # digits to str.isdigit / float, but not RFC 9110's ASCII DIGIT
-    "Mon, 99 Foo 2020", "Sat, 31 Feb 2024 08:49:37 GMT", "Sun, 06 Nov 99999 08:49:37 GMT", "Fri, 01 Mar 2024",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "   ",
+        "soon",
+        "-3",
+        "+3",
+        "1.5",
+        "0.5",
+        "1e3",
+        "nan",
+        "inf",
+        "0x10",
+        "3 s",
+        "²",
+        "١٢",  # digits to str.isdigit / float, but not RFC 9110's ASCII DIGIT
+        "Mon, 99 Foo 2020",
+        "Sat, 31 Feb 2024 08:49:37 GMT",
+        "Sun, 06 Nov 99999 08:49:37 GMT",
+        "Fri, 01 Mar 2024",
+    ],
+)
 def test_retry_after_invalid_values_are_ignored(value):
     assert parse_retry_after(value, now=NOW) is None
 
 
 def test_retry_after_absurd_values_are_capped():
-    assert parse_retry_after("9" * 400, now=NOW) == 2 ** 31 - 1
-    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) == 2 ** 31 - 1
+    assert parse_retry_after("9" * 400, now=NOW) == 2**31 - 1
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) == 2**31 - 1
 
 
-@pytest.mark.parametrize("seconds, header", [(0.2, "1"), (1.0, "1"), (1.2, "2"), (30, "30"), (0, "1"), (-5, "1"),
-                                             (math.nan, "1"), (math.inf, str(2 ** 31 - 1))])
+@pytest.mark.parametrize(
+    "seconds, header",
+    [(0.2, "1"), (1.0, "1"), (1.2, "2"), (30, "30"), (0, "1"), (-5, "1"), (math.nan, "1"), (math.inf, str(2**31 - 1))],
+)
 def test_format_retry_after(seconds, header):
     assert format_retry_after(seconds) == header
     assert parse_retry_after(header) == float(header)  # what we send, we read
@@ -207,10 +244,17 @@ def test_missing_or_malformed_retry_info_is_absent():
     detail = broken.details.add()
     detail.type_url, detail.value = "type.googleapis.com/google.rpc.RetryInfo", b"\xff\xff\xff"
     huge = rpc_status(8, "x" * (70 * 1024), 1).SerializeToString()
-    for trailers in (None, (), ((STATUS_DETAILS_TRAILER, other.SerializeToString()),),
-                     ((STATUS_DETAILS_TRAILER, broken.SerializeToString()),),
-                     ((STATUS_DETAILS_TRAILER, b"\xff\xff\xff"),), ((STATUS_DETAILS_TRAILER, "text"),),
-                     ((STATUS_DETAILS_TRAILER, huge),), ((RETRY_INFO_TRAILER, b"\xff"),), (("lonely",),)):
+    for trailers in (
+        None,
+        (),
+        ((STATUS_DETAILS_TRAILER, other.SerializeToString()),),
+        ((STATUS_DETAILS_TRAILER, broken.SerializeToString()),),
+        ((STATUS_DETAILS_TRAILER, b"\xff\xff\xff"),),
+        ((STATUS_DETAILS_TRAILER, "text"),),
+        ((STATUS_DETAILS_TRAILER, huge),),
+        ((RETRY_INFO_TRAILER, b"\xff"),),
+        (("lonely",),),
+    ):
         assert grpc_retry_delay(trailers) is None, trailers
     assert retry_delay_from_status(broken) is None
 
@@ -238,25 +282,33 @@ def test_partial_success_protobuf_bodies(content_type):
     assert parse_partial_success(ExportTraceServiceResponse().SerializeToString(), content_type) == (0, "")
 
 
-@pytest.mark.parametrize("body, expected", [
-    (b'{"partialSuccess":{"rejectedSpans":"5","errorMessage":"dropped"}}', (5, "dropped")),  # int64 as a string
-    (b'{"partialSuccess":{"rejectedSpans":5}}', (5, "")),
-    (b'{"partial_success":{"rejected_spans":1,"error_message":"m"}}', (1, "m")),  # proto field names
-    (b'{"partialSuccess":{"rejectedSpans":null}}', (0, "")),  # null is the default
-    (b'{"partialSuccess":null}', (0, "")),
-    (b"{}", (0, "")),
-    (b'{"partialSuccess":{},"somethingNew":1}', (0, "")),  # unknown fields ignored
-    (json_format.MessageToJson(_response(4, "x")).encode(), (4, "x")),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b'{"partialSuccess":{"rejectedSpans":"5","errorMessage":"dropped"}}', (5, "dropped")),  # int64 as a string
+        (b'{"partialSuccess":{"rejectedSpans":5}}', (5, "")),
+        (b'{"partial_success":{"rejected_spans":1,"error_message":"m"}}', (1, "m")),  # proto field names
+        (b'{"partialSuccess":{"rejectedSpans":null}}', (0, "")),  # null is the default
+        (b'{"partialSuccess":null}', (0, "")),
+        (b"{}", (0, "")),
+        (b'{"partialSuccess":{},"somethingNew":1}', (0, "")),  # unknown fields ignored
+        (json_format.MessageToJson(_response(4, "x")).encode(), (4, "x")),
+    ],
+)
 def test_partial_success_json_bodies(body, expected):
     assert parse_partial_success(body, "Application/JSON; charset=utf-8") == expected
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"\xff\xff\xff", "application/x-protobuf"), (b"not json", "application/json"),
-    (b"[1, 2]", "application/json"), (b'{"partialSuccess":{"rejectedSpans":"many"}}', "application/json"),
-    (b'{"partialSuccess":{"rejectedSpans":1.5}}', "application/json"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"\xff\xff\xff", "application/x-protobuf"),
+        (b"not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"partialSuccess":{"rejectedSpans":"many"}}', "application/json"),
+        (b'{"partialSuccess":{"rejectedSpans":1.5}}', "application/json"),
+    ],
+)
 def test_malformed_success_bodies_raise_value_error(body, content_type):
     with pytest.raises(ValueError, match="malformed OTLP export response"):
         parse_partial_success(body, content_type)

@@ -7,6 +7,7 @@ here, objects whose __str__/__repr__/__eq__/__hash__/__bool__/__len__ raise, num
 ints, NaN, bytes, and every write method of the span API; custom samplers, id generators, processors
 and exporters raising, returning garbage, or hanging.
 """
+
 from __future__ import annotations
 
 import collections.abc
@@ -28,12 +29,18 @@ from otel_lite.export.otlp_encode import encode_spans
 
 # OTEL_LITE_HYPOTHESIS_PROFILE=fuzz for a long random run (as for tests/collector/test_receiver_bad_input.py)
 _FUZZ = os.environ.get("OTEL_LITE_HYPOTHESIS_PROFILE") == "fuzz"
-SETTINGS = settings(max_examples=3000 if _FUZZ else 75, deadline=None, derandomize=not _FUZZ, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=3000 if _FUZZ else 75,
+    deadline=None,
+    derandomize=not _FUZZ,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 # ---------------------------------------------------------------------------
 # Exotic values
+
 
 class Boom:
     """Every dunder the SDK might call raises."""
@@ -144,15 +151,53 @@ def _numpy_values():
         import numpy as np
     except ImportError:  # numpy is not a dependency: the fakes above stand in for it
         return []
-    return [np.int64(7), np.float64(float("nan")), np.bool_(True), np.str_("np"), np.uint64(2**64 - 1),
-            np.array([1, 2]), np.float32(1.5)]
+    return [
+        np.int64(7),
+        np.float64(float("nan")),
+        np.bool_(True),
+        np.str_("np"),
+        np.uint64(2**64 - 1),
+        np.array([1, 2]),
+        np.float32(1.5),
+    ]
 
 
-_EXOTIC = [Boom(), BoomStr("s"), BoomList([1]), BoomMapping(a=1), FakeInt64(3), FakeFloat64(2.5), Color.RED,
-           b"bytes", bytearray(b"ba"), memoryview(b"mv"), 2**64, -(2**63) - 1, 2**200, float("nan"),
-           float("inf"), -float("inf"), 1 + 2j, object(), None, (), [], {}, [2**70, 1], [1, "a", None],
-           [[1, 2]], [float("nan")], (Boom(),), {"k": Boom()}, [None], "", "\ud800", "x" * 5000,
-           *_numpy_values()]
+_EXOTIC = [
+    Boom(),
+    BoomStr("s"),
+    BoomList([1]),
+    BoomMapping(a=1),
+    FakeInt64(3),
+    FakeFloat64(2.5),
+    Color.RED,
+    b"bytes",
+    bytearray(b"ba"),
+    memoryview(b"mv"),
+    2**64,
+    -(2**63) - 1,
+    2**200,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1 + 2j,
+    object(),
+    None,
+    (),
+    [],
+    {},
+    [2**70, 1],
+    [1, "a", None],
+    [[1, 2]],
+    [float("nan")],
+    (Boom(),),
+    {"k": Boom()},
+    [None],
+    "",
+    "\ud800",
+    "x" * 5000,
+    *_numpy_values(),
+]
+
 
 def _pick(values):
     """sampled_from by index: hypothesis hashes the values it samples, and some of these cannot be hashed."""
@@ -181,11 +226,21 @@ class PairsMapping(collections.abc.Mapping):
         return len(self._pairs)
 
 
-exotic = _pick(_EXOTIC) | st.integers() | st.floats() | st.text(max_size=50) | st.binary(max_size=20) \
+exotic = (
+    _pick(_EXOTIC)
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=50)
+    | st.binary(max_size=20)
     | st.lists(st.integers() | st.floats() | st.text(max_size=5) | st.booleans(), max_size=4)
+)
 keys = _pick([Boom(), BoomStr("k"), "", None, 1, b"k", ("t",)]) | st.text(max_size=10)
-mappings = st.dictionaries(st.text(max_size=8), exotic, max_size=4) \
-    | st.lists(st.tuples(keys, exotic), max_size=3).map(PairsMapping) | _pick([BoomMapping(a=1), Boom()]) | exotic
+mappings = (
+    st.dictionaries(st.text(max_size=8), exotic, max_size=4)
+    | st.lists(st.tuples(keys, exotic), max_size=3).map(PairsMapping)
+    | _pick([BoomMapping(a=1), Boom()])
+    | exotic
+)
 
 
 def _provider(**kw):
@@ -204,17 +259,35 @@ def _exported_whole(spans) -> None:
         span.to_json()
 
 
-_OPS = ["set_attribute", "set_attributes", "add_event", "add_link", "update_name", "set_status",
-        "set_status_description", "record_exception", "end_time", "start_attributes", "start_kind",
-        "start_name", "start_time", "start_links", "event_timestamp", "inject"]
+_OPS = [
+    "set_attribute",
+    "set_attributes",
+    "add_event",
+    "add_link",
+    "update_name",
+    "set_status",
+    "set_status_description",
+    "record_exception",
+    "end_time",
+    "start_attributes",
+    "start_kind",
+    "start_name",
+    "start_time",
+    "start_links",
+    "event_timestamp",
+    "inject",
+]
 
 
 @SETTINGS
-@given(ops=st.lists(st.tuples(st.sampled_from(_OPS), keys, exotic, mappings), min_size=1, max_size=8),
-       limit=st.sampled_from([None, 8]))
+@given(
+    ops=st.lists(st.tuples(st.sampled_from(_OPS), keys, exotic, mappings), min_size=1, max_size=8),
+    limit=st.sampled_from([None, 8]),
+)
 def test_span_api_never_raises_and_spans_export_whole(ops, limit):
-    provider, exporter = _provider(span_limits=otel_lite.SpanLimits(max_attribute_length=limit,
-                                                                    max_span_attribute_length=limit))
+    provider, exporter = _provider(
+        span_limits=otel_lite.SpanLimits(max_attribute_length=limit, max_span_attribute_length=limit)
+    )
     tracer = provider.get_tracer("bad-input")
     for op, key, value, mapping in ops:
         kw = {}
@@ -280,6 +353,7 @@ def test_enormous_strings_without_limits_export_whole():
 # ---------------------------------------------------------------------------
 # Plug-ins that raise or return garbage
 
+
 class PluginError(Exception):
     pass
 
@@ -289,14 +363,19 @@ _GARBAGE = [None, 0, -1, 2**200, "abc", 1.5, Boom(), object(), [], True]
 
 def _misbehaving(base, methods: dict):
     """A subclass of ``base`` whose listed methods raise or return garbage."""
+
     def make(behaviour):
         if type(behaviour) is str and behaviour == "raise":
+
             def method(self, *args, **kwargs):
                 raise PluginError("plug-in bug")
         else:
+
             def method(self, *args, **kwargs):
                 return behaviour
+
         return method
+
     return type("Misbehaving" + base.__name__, (base,), {name: make(b) for name, b in methods.items()})
 
 
@@ -322,18 +401,23 @@ class CountingIds(otel_lite.IdGenerator):
 
 
 @SETTINGS
-@given(sampler=st.dictionaries(st.sampled_from(["should_sample", "get_description"]), behaviours, max_size=2),
-       ids=st.dictionaries(st.sampled_from(["generate_span_id", "generate_trace_id", "is_trace_id_random"]),
-                           behaviours, max_size=3),
-       processor=st.dictionaries(st.sampled_from(["on_start", "on_end", "force_flush", "shutdown"]), behaviours,
-                                 max_size=4),
-       exporter=st.dictionaries(st.sampled_from(["export", "shutdown", "force_flush"]), behaviours, max_size=3),
-       batch=st.booleans())
+@given(
+    sampler=st.dictionaries(st.sampled_from(["should_sample", "get_description"]), behaviours, max_size=2),
+    ids=st.dictionaries(
+        st.sampled_from(["generate_span_id", "generate_trace_id", "is_trace_id_random"]), behaviours, max_size=3
+    ),
+    processor=st.dictionaries(
+        st.sampled_from(["on_start", "on_end", "force_flush", "shutdown"]), behaviours, max_size=4
+    ),
+    exporter=st.dictionaries(st.sampled_from(["export", "shutdown", "force_flush"]), behaviours, max_size=3),
+    batch=st.booleans(),
+)
 def test_misbehaving_plugins_never_reach_the_application(sampler, ids, processor, exporter, batch):
     provider = otel_lite.TracerProvider(
         shutdown_on_exit=False,
         sampler=_misbehaving(SampleAll, sampler)() if sampler else None,
-        id_generator=_misbehaving(CountingIds, ids)() if ids else None)
+        id_generator=_misbehaving(CountingIds, ids)() if ids else None,
+    )
     bad_exporter = _misbehaving(otel_lite.InMemorySpanExporter, exporter)()
     if batch:
         provider.add_span_processor(otel_lite.BatchSpanProcessor(bad_exporter, schedule_delay_millis=5))
@@ -366,6 +450,7 @@ def test_misbehaving_plugins_never_reach_the_application(sampler, ids, processor
 # ---------------------------------------------------------------------------
 # Plug-ins that hang: bounded by the caller's timeout (plus a second of grace), never longer
 
+
 class Hanging:
     def __init__(self):
         self.release = threading.Event()
@@ -395,8 +480,9 @@ def test_hanging_exporter_blocks_neither_spans_nor_flush_nor_shutdown(hang):
             return True
 
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)
-    processor = otel_lite.BatchSpanProcessor(Exporter(), max_queue_size=100, max_export_batch_size=10,
-                                             schedule_delay_millis=5)
+    processor = otel_lite.BatchSpanProcessor(
+        Exporter(), max_queue_size=100, max_export_batch_size=10, schedule_delay_millis=5
+    )
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("app")
     started = time.monotonic()

@@ -1,5 +1,6 @@
 """BatchSpanProcessor: never blocks the application, counts what it drops,
 honours its flush/shutdown/export deadlines and the OTEL_BSP_* variables."""
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ def provider_with(processor):
 
 def test_full_queue_drops_and_counts_without_blocking():
     exporter = BlockingExporter()
-    processor = otel_lite.BatchSpanProcessor(exporter, max_queue_size=8, max_export_batch_size=4,
-                                             schedule_delay_millis=10)
+    processor = otel_lite.BatchSpanProcessor(
+        exporter, max_queue_size=8, max_export_batch_size=4, schedule_delay_millis=10
+    )
     provider, tracer = provider_with(processor)
     try:
         for _ in range(4):  # one batch goes to the (blocked) exporter
@@ -94,8 +96,9 @@ def test_force_flush_honours_its_timeout_with_a_slow_exporter():
 
 def test_force_flush_exports_everything_queued():
     exporter = otel_lite.InMemorySpanExporter()
-    provider, tracer = provider_with(otel_lite.BatchSpanProcessor(exporter, schedule_delay_millis=60_000,
-                                                                  max_export_batch_size=7))
+    provider, tracer = provider_with(
+        otel_lite.BatchSpanProcessor(exporter, schedule_delay_millis=60_000, max_export_batch_size=7)
+    )
     for i in range(50):
         tracer.start_span(f"s{i}").end()
     assert provider.force_flush(10_000)
@@ -155,12 +158,17 @@ def test_bsp_environment_variables(monkeypatch):
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10")
     monkeypatch.setenv("OTEL_BSP_EXPORT_TIMEOUT", "1234")
     processor = otel_lite.BatchSpanProcessor(otel_lite.InMemorySpanExporter())
-    assert (processor.max_queue_size, processor.schedule_delay_millis, processor.max_export_batch_size,
-            processor.export_timeout_millis) == (100, 250, 10, 1234)
+    assert (
+        processor.max_queue_size,
+        processor.schedule_delay_millis,
+        processor.max_export_batch_size,
+        processor.export_timeout_millis,
+    ) == (100, 250, 10, 1234)
     processor.shutdown()
     # arguments win over the environment
-    processor = otel_lite.BatchSpanProcessor(otel_lite.InMemorySpanExporter(), max_queue_size=50,
-                                             max_export_batch_size=5)
+    processor = otel_lite.BatchSpanProcessor(
+        otel_lite.InMemorySpanExporter(), max_queue_size=50, max_export_batch_size=5
+    )
     assert (processor.max_queue_size, processor.max_export_batch_size) == (50, 5)
     processor.shutdown()
 
@@ -171,8 +179,12 @@ def test_bsp_garbage_environment_falls_back_to_defaults(monkeypatch):
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "")
     monkeypatch.setenv("OTEL_BSP_EXPORT_TIMEOUT", "1.5s")
     processor = otel_lite.BatchSpanProcessor(otel_lite.InMemorySpanExporter())
-    assert (processor.max_queue_size, processor.schedule_delay_millis, processor.max_export_batch_size,
-            processor.export_timeout_millis) == (2048, 5000, 512, 30000)
+    assert (
+        processor.max_queue_size,
+        processor.schedule_delay_millis,
+        processor.max_export_batch_size,
+        processor.export_timeout_millis,
+    ) == (2048, 5000, 512, 30000)
     processor.shutdown()
 
 
@@ -191,6 +203,7 @@ def test_export_timeout_reaches_deadline_aware_exporters(monkeypatch):
 def test_timeout_millis_goes_to_span_exporters_and_not_to_other_objects(processor):
     """The keyword is declared by the SpanExporter interface: its subclasses get it in export and
     shutdown; an object that is not one (an opentelemetry-sdk exporter) is called without it."""
+
     class Plain:  # export(spans) / shutdown() only: a TypeError would fail the export
         def __init__(self):
             self.exported, self.shut = 0, False
@@ -203,8 +216,11 @@ def test_timeout_millis_goes_to_span_exporters_and_not_to_other_objects(processo
 
     ours, plain = BlockingExporter(), Plain()
     ours.release.set()
-    make = ((lambda e: otel_lite.BatchSpanProcessor(e, schedule_delay_millis=10, export_timeout_millis=4321))
-            if processor == "batch" else otel_lite.SimpleSpanProcessor)
+    make = (
+        (lambda e: otel_lite.BatchSpanProcessor(e, schedule_delay_millis=10, export_timeout_millis=4321))
+        if processor == "batch"
+        else otel_lite.SimpleSpanProcessor
+    )
     provider = otel_lite.TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(make(ours))
     provider.add_span_processor(make(plain))
@@ -254,4 +270,4 @@ def test_count_value_reads_an_itertools_count_without_advancing_it():
     for _ in range(3):
         next(counter)
     assert count_value(counter) == count_value(counter) == 3
-    assert count_value(itertools.count(2 ** 70)) == 2 ** 70
+    assert count_value(itertools.count(2**70)) == 2**70

@@ -3,6 +3,7 @@ warns (once) and returns the provider really in effect, never a provider that re
 
 Each case runs in a fresh interpreter: the API sets its global provider once per process.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -14,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "none"})
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "none"},
+    )
     assert result.returncode == 0, result.stderr
     return result
 

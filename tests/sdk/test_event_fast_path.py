@@ -1,5 +1,6 @@
 """add_event's inline common case (a small dict of scalars) and every way out of it keep the rules of
 clean_attributes: copied (not aliased), limits applied, bad entries dropped and counted, never raising."""
+
 from __future__ import annotations
 
 import otel_lite

@@ -1,5 +1,6 @@
 """How the OTLP exporters read their settings: arguments over
 OTEL_EXPORTER_OTLP_TRACES_* over OTEL_EXPORTER_OTLP_* over defaults."""
+
 from __future__ import annotations
 
 import logging
@@ -39,22 +40,29 @@ def test_grpc_traces_endpoint_wins_over_generic(monkeypatch):
     assert GrpcExporter("http://arg:9").transport.target == "arg:9"
 
 
-@pytest.mark.parametrize("endpoint, insecure_arg, env, expected", [
-    ("https://h:4317", None, {}, False),
-    ("https://h:4317", True, {}, False),                                  # https is always TLS
-    ("https://h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "true"}, False),
-    ("http://h:4317", None, {}, True),
-    ("http://h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, False),
-    ("http://h:4317", False, {}, False),
-    ("h:4317", None, {}, False),                                          # bare host:port: TLS by default
-    ("h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "true"}, True),
-    ("h:4317", None, {"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true", "OTEL_EXPORTER_OTLP_INSECURE": "false"}, True),
-    ("h:4317", None, {"OTEL_EXPORTER_OTLP_SPAN_INSECURE": "true"}, True),  # obsolete alias
-    ("h:4317", None, {"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false", "OTEL_EXPORTER_OTLP_SPAN_INSECURE": "true"},
-     False),
-    ("h:4317", True, {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, True),
-    ("h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "yes please"}, False),  # garbage: ignored
-])
+@pytest.mark.parametrize(
+    "endpoint, insecure_arg, env, expected",
+    [
+        ("https://h:4317", None, {}, False),
+        ("https://h:4317", True, {}, False),  # https is always TLS
+        ("https://h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "true"}, False),
+        ("http://h:4317", None, {}, True),
+        ("http://h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, False),
+        ("http://h:4317", False, {}, False),
+        ("h:4317", None, {}, False),  # bare host:port: TLS by default
+        ("h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "true"}, True),
+        ("h:4317", None, {"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true", "OTEL_EXPORTER_OTLP_INSECURE": "false"}, True),
+        ("h:4317", None, {"OTEL_EXPORTER_OTLP_SPAN_INSECURE": "true"}, True),  # obsolete alias
+        (
+            "h:4317",
+            None,
+            {"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false", "OTEL_EXPORTER_OTLP_SPAN_INSECURE": "true"},
+            False,
+        ),
+        ("h:4317", True, {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, True),
+        ("h:4317", None, {"OTEL_EXPORTER_OTLP_INSECURE": "yes please"}, False),  # garbage: ignored
+    ],
+)
 def test_grpc_insecure_resolution(endpoint, insecure_arg, env, expected, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -99,11 +107,14 @@ def test_http_default_endpoint():
     assert HttpExporter().transport.endpoint == "http://localhost:4318/v1/traces"
 
 
-@pytest.mark.parametrize("generic, expected", [
-    ("http://collector:4318", "http://collector:4318/v1/traces"),
-    ("http://collector:4318/", "http://collector:4318/v1/traces"),
-    ("https://collector/otlp", "https://collector/otlp/v1/traces"),
-])
+@pytest.mark.parametrize(
+    "generic, expected",
+    [
+        ("http://collector:4318", "http://collector:4318/v1/traces"),
+        ("http://collector:4318/", "http://collector:4318/v1/traces"),
+        ("https://collector/otlp", "https://collector/otlp/v1/traces"),
+    ],
+)
 def test_http_generic_endpoint_gets_the_signal_path(generic, expected, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", generic)
     assert HttpExporter().transport.endpoint == expected
@@ -197,9 +208,15 @@ def test_grpc_metadata_keys_are_lowercased():
 # -- protocol selection through configure() -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("protocol, kind", [
-    (None, "http/protobuf"), ("grpc", "grpc"), ("http/protobuf", "http/protobuf"), ("http/json", "http/json"),
-])
+@pytest.mark.parametrize(
+    "protocol, kind",
+    [
+        (None, "http/protobuf"),
+        ("grpc", "grpc"),
+        ("http/protobuf", "http/protobuf"),
+        ("http/json", "http/json"),
+    ],
+)
 def test_configure_picks_the_protocol_from_the_environment_and_delivers(protocol, kind, otlp_sink, monkeypatch):
     if protocol:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
@@ -248,11 +265,18 @@ def test_traces_protocol_wins_and_configure_arguments_win(monkeypatch):
         provider.shutdown()
 
 
-@pytest.mark.parametrize("exporter_class, bad", [
-    (GrpcExporter, {"bad key": "v"}), (GrpcExporter, {"k": "line\nbreak"}), (GrpcExporter, {"grpc-timeout": "1"}),
-    (GrpcExporter, {"k": "caf\u00e9"}), (HttpExporter, {"bad key": "v"}), (HttpExporter, {"k": "a\r\nInjected: 1"}),
-    (HttpExporter, {"k": b"bytes"}),
-])
+@pytest.mark.parametrize(
+    "exporter_class, bad",
+    [
+        (GrpcExporter, {"bad key": "v"}),
+        (GrpcExporter, {"k": "line\nbreak"}),
+        (GrpcExporter, {"grpc-timeout": "1"}),
+        (GrpcExporter, {"k": "caf\u00e9"}),
+        (HttpExporter, {"bad key": "v"}),
+        (HttpExporter, {"k": "a\r\nInjected: 1"}),
+        (HttpExporter, {"k": b"bytes"}),
+    ],
+)
 def test_bad_header_arguments_raise(exporter_class, bad):
     with pytest.raises(ValueError, match="header"):
         exporter_class(headers=bad)
@@ -274,17 +298,25 @@ def test_grpc_binary_metadata_values_become_bytes():
 
 
 def test_http_user_agent_can_be_replaced_but_not_the_body_headers():
-    exporter = HttpExporter(headers={"user-agent": "mine/1", "content-type": "text/plain", "X": "y"},
-                            compression="gzip")
-    assert exporter.transport.headers == {"user-agent": "mine/1", "X": "y", "Content-Type": "application/x-protobuf",
-                                 "Content-Encoding": "gzip"}
+    exporter = HttpExporter(
+        headers={"user-agent": "mine/1", "content-type": "text/plain", "X": "y"}, compression="gzip"
+    )
+    assert exporter.transport.headers == {
+        "user-agent": "mine/1",
+        "X": "y",
+        "Content-Type": "application/x-protobuf",
+        "Content-Encoding": "gzip",
+    }
 
 
-@pytest.mark.parametrize("endpoint, expected", [
-    ("http://collector:4318", "http://collector:4318/v1/traces"),
-    ("http://collector:4318/", "http://collector:4318/v1/traces"),
-    ("http://collector:4318/custom", "http://collector:4318/custom"),
-])
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        ("http://collector:4318", "http://collector:4318/v1/traces"),
+        ("http://collector:4318/", "http://collector:4318/v1/traces"),
+        ("http://collector:4318/custom", "http://collector:4318/custom"),
+    ],
+)
 def test_configure_http_endpoint_without_a_path_gets_the_signal_path(endpoint, expected):
     import otel_lite
 

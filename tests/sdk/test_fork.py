@@ -1,5 +1,6 @@
 """After os.fork() the child exports its own spans (its own batch worker,
 its own gRPC channel / HTTP connections) and none of the parent's."""
+
 from __future__ import annotations
 
 import os

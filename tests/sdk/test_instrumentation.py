@@ -1,4 +1,5 @@
 """An unmodified OpenTelemetry instrumentation library runs on otel_lite."""
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

@@ -1,4 +1,5 @@
 """Span limits and resources from arguments and OTEL_* variables."""
+
 import logging
 
 import otel_lite
@@ -13,8 +14,9 @@ def _provider(**kw):
 
 
 def test_limits_drop_and_count():
-    limits = SpanLimits(max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1,
-                        max_span_attribute_length=3)
+    limits = SpanLimits(
+        max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1, max_span_attribute_length=3
+    )
     tracer, exporter = _provider(span_limits=limits)
     from opentelemetry.trace import Link, SpanContext
 
@@ -59,8 +61,9 @@ def test_malformed_limit_warns_and_is_ignored(monkeypatch, caplog):
 
 
 def test_resource_from_env(monkeypatch):
-    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES",
-                       "service.name=from-attrs,team=a%20b,broken, deployment.environment=prod")
+    monkeypatch.setenv(
+        "OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=a%20b,broken, deployment.environment=prod"
+    )
     monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout")
     resource = Resource.create({"extra": 1})
     attrs = resource.attributes
@@ -89,8 +92,9 @@ def test_configure_arguments_win_over_env(monkeypatch):
     monkeypatch.setenv("OTEL_SERVICE_NAME", "env-name")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     exporter = otel_lite.InMemorySpanExporter()
-    provider = otel_lite.configure(service_name="arg-name", sampler="always_on", exporter=exporter,
-                                   schedule_delay_millis=10, set_global=False)
+    provider = otel_lite.configure(
+        service_name="arg-name", sampler="always_on", exporter=exporter, schedule_delay_millis=10, set_global=False
+    )
     try:
         assert provider.resource.attributes["service.name"] == "arg-name"
         provider.get_tracer("t").start_span("x").end()

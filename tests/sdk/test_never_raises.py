@@ -1,5 +1,6 @@
 """Whatever the application hands to the SDK, and whatever a plug-in does,
 tracing never raises into application code."""
+
 import math
 
 from hypothesis import given, settings
@@ -8,11 +9,20 @@ from hypothesis import strategies as st
 import otel_lite
 
 anything = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary()
-    | st.builds(object) | st.complex_numbers(),
-    lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
-    | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=4)
-    | st.sets(st.integers(), max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.binary()
+    | st.builds(object)
+    | st.complex_numbers(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=4)
+        | st.sets(st.integers(), max_size=3)
+    ),
     max_leaves=12,
 )
 
@@ -25,8 +35,11 @@ def _provider(**kw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(key=st.text() | st.none() | st.integers(), value=anything,
-       attrs=st.dictionaries(st.text() | st.integers(), anything, max_size=5))
+@given(
+    key=st.text() | st.none() | st.integers(),
+    value=anything,
+    attrs=st.dictionaries(st.text() | st.integers(), anything, max_size=5),
+)
 def test_any_attribute_value(key, value, attrs):
     tracer, exporter = _provider(span_limits=otel_lite.SpanLimits(max_span_attribute_length=16))
     with tracer.start_as_current_span("s", attributes=attrs) as span:

@@ -5,6 +5,7 @@ spans go through the official encoder and through ours: the parsed messages
 must be equal, and in fact the bytes are identical (we write fields in
 field-number order, as protobuf does).
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,8 +29,8 @@ from otel_lite.export import otlp_encode
 from otel_lite.export.otlp_encode import encode_spans, encode_spans_json, spans_to_json_dict
 from tests.support.otlp_sink import otlp_json_to_message
 
-INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-UINT64_MAX = 2 ** 64 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -38,8 +39,11 @@ UINT64_MAX = 2 ** 64 - 1
 def lite_provider(resource_attributes=None, schema_url=None, limits=None):
     exporter = otel_lite.InMemorySpanExporter()
     provider = otel_lite.TracerProvider(
-        shutdown_on_exit=False, span_limits=limits, sampler=otel_lite.ALWAYS_ON,
-        resource=otel_lite.Resource(resource_attributes or {"service.name": "test"}, schema_url))
+        shutdown_on_exit=False,
+        span_limits=limits,
+        sampler=otel_lite.ALWAYS_ON,
+        resource=otel_lite.Resource(resource_attributes or {"service.name": "test"}, schema_url),
+    )
     provider.add_span_processor(otel_lite.SimpleSpanProcessor(exporter))
     return provider, exporter
 
@@ -81,10 +85,17 @@ class ReadableView:
         return getattr(self._span, name)
 
 
-def remote_parent_context(trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0xB7AD6B7169203331,
-                          flags=1, entries=(("vendor", "value"), ("other", "x"))):
-    parent = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags),
-                                          trace_state=TraceState(list(entries))))
+def remote_parent_context(
+    trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+    span_id=0xB7AD6B7169203331,
+    flags=1,
+    entries=(("vendor", "value"), ("other", "x")),
+):
+    parent = NonRecordingSpan(
+        SpanContext(
+            trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags), trace_state=TraceState(list(entries))
+        )
+    )
     return trace.set_span_in_context(parent)
 
 
@@ -96,12 +107,24 @@ def test_fields_of_a_rich_span_match_the_official_encoder():
     tracer = provider.get_tracer("lib.a", "2.0", schema_url="https://schema/scope", attributes={"scope.k": "v"})
     link_context = SpanContext(0x1111, 0x2222, is_remote=True, trace_state=TraceState([("lk", "lv")]))
     with tracer.start_as_current_span(
-            "GET /users/{id}", context=remote_parent_context(), kind=SpanKind.SERVER,
-            attributes={"http.method": "GET", "http.status_code": 200, "ok": True, "ratio": 0.25,
-                        "neg": -42, "raw": b"\x00\xff", "tags": ("a", "b"), "flags": (True, False),
-                        "empty": "", "nothing": None,
-                        "nested": {"k": [1, "two", 3.0, None, {"deep": True}]}},
-            links=[Link(link_context, {"link.attr": 1})]) as span:
+        "GET /users/{id}",
+        context=remote_parent_context(),
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.method": "GET",
+            "http.status_code": 200,
+            "ok": True,
+            "ratio": 0.25,
+            "neg": -42,
+            "raw": b"\x00\xff",
+            "tags": ("a", "b"),
+            "flags": (True, False),
+            "empty": "",
+            "nothing": None,
+            "nested": {"k": [1, "two", 3.0, None, {"deep": True}]},
+        },
+        links=[Link(link_context, {"link.attr": 1})],
+    ) as span:
         span.add_event("cache.miss", {"key": "user:1"}, timestamp=1_700_000_000_000_000_001)
         span.add_link(SpanContext(0x3333, 0x4444, is_remote=False), {"added": "later"})
         span.set_status(Status(StatusCode.ERROR, "it broke"))
@@ -169,8 +192,9 @@ def test_local_parent_and_every_kind():
 
 
 def test_span_limits_produce_dropped_counts():
-    limits = otel_lite.SpanLimits(max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1,
-                                  max_link_attributes=1)
+    limits = otel_lite.SpanLimits(
+        max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1, max_link_attributes=1
+    )
     provider, exporter = lite_provider(limits=limits)
     tracer = provider.get_tracer("t")
     links = [Link(SpanContext(i + 1, i + 1, False), {"a": 1, "b": 2}) for i in range(3)]
@@ -202,19 +226,30 @@ def test_grouping_by_resource_then_scope_in_first_seen_order():
     p1, e1 = lite_provider({"service.name": "one"})
     p2, e2 = lite_provider({"service.name": "two"}, "https://schema/2")
     p3, e3 = lite_provider({"service.name": "one"})  # equal to p1's resource: same group
-    tracers = [p1.get_tracer("a"), p2.get_tracer("b", "1"), p1.get_tracer("c", schema_url="https://s/c"),
-               p3.get_tracer("a"), p2.get_tracer("a")]
+    tracers = [
+        p1.get_tracer("a"),
+        p2.get_tracer("b", "1"),
+        p1.get_tracer("c", schema_url="https://s/c"),
+        p3.get_tracer("a"),
+        p2.get_tracer("a"),
+    ]
     order = [0, 1, 2, 3, 4, 0, 3, 1, 2, 4, 3]
     for n, index in enumerate(order):
         tracers[index].start_span(f"span{n}").end()
     # interleave the three exporters' spans in the order they ended
-    spans = sorted(e1.get_finished_spans() + e2.get_finished_spans() + e3.get_finished_spans(),
-                   key=lambda s: int(s.name[4:]))
+    spans = sorted(
+        e1.get_finished_spans() + e2.get_finished_spans() + e3.get_finished_spans(), key=lambda s: int(s.name[4:])
+    )
     message = assert_same_as_official(spans)
     assert len(message.resource_spans) == 2
     assert [len(rs.scope_spans) for rs in message.resource_spans] == [2, 2]
-    assert [s.name for s in message.resource_spans[0].scope_spans[0].spans] == ["span0", "span3", "span5",
-                                                                               "span6", "span10"]
+    assert [s.name for s in message.resource_spans[0].scope_spans[0].spans] == [
+        "span0",
+        "span3",
+        "span5",
+        "span6",
+        "span10",
+    ]
 
 
 def test_generic_path_gives_the_same_bytes():
@@ -257,8 +292,7 @@ def sdk_recorder(resource_attributes, schema_url=None, limits=None):
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource(resource_attributes, schema_url), span_limits=limits,
-                              sampler=ALWAYS_ON)
+    provider = TracerProvider(resource=Resource(resource_attributes, schema_url), span_limits=limits, sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 
@@ -269,8 +303,11 @@ def test_mixed_batch_of_otel_lite_and_sdk_spans():
     for i in range(3):
         lite.get_tracer("t").start_span(f"lite{i}", attributes={"i": i}).end()
         sdk.get_tracer("t").start_span(f"sdk{i}", attributes={"i": i}).end()
-    spans = [s for pair in zip(lite_exporter.get_finished_spans(), sdk_exporter.get_finished_spans(), strict=True)
-             for s in pair]
+    spans = [
+        s
+        for pair in zip(lite_exporter.get_finished_spans(), sdk_exporter.get_finished_spans(), strict=True)
+        for s in pair
+    ]
     message = assert_same_as_official(spans)
     assert [len(rs.scope_spans[0].spans) for rs in message.resource_spans] == [3, 3]
 
@@ -278,11 +315,16 @@ def test_mixed_batch_of_otel_lite_and_sdk_spans():
 def test_opentelemetry_sdk_spans():
     from opentelemetry.sdk.trace import SpanLimits
 
-    provider, exporter = sdk_recorder({"service.name": "sdk"}, "https://schema/sdk",
-                                      SpanLimits(max_span_attributes=3, max_events=2))
+    provider, exporter = sdk_recorder(
+        {"service.name": "sdk"}, "https://schema/sdk", SpanLimits(max_span_attributes=3, max_events=2)
+    )
     tracer = provider.get_tracer("sdk.lib", "3", schema_url="https://s", attributes={"sa": 1})
-    with tracer.start_as_current_span("outer", context=remote_parent_context(), kind=SpanKind.CONSUMER,
-                                      links=[Link(SpanContext(7, 8, True), {"la": "x"})]) as outer:
+    with tracer.start_as_current_span(
+        "outer",
+        context=remote_parent_context(),
+        kind=SpanKind.CONSUMER,
+        links=[Link(SpanContext(7, 8, True), {"la": "x"})],
+    ) as outer:
         outer.set_attributes({"s": "ü", "i": -1, "f": 1e300, "b": False, "seq": [1.5, 2.5]})
         for i in range(3):
             outer.add_event(f"e{i}", {"n": i}, timestamp=i + 1)
@@ -304,9 +346,19 @@ def test_values_that_cannot_be_encoded_are_skipped():
     loop: list = []
     loop.append(loop)
     # straight into the attribute dict: the SDK's validation would have cleaned these
-    span._attributes.update({"before": 1, "obj": object(), "too.big": 2 ** 64, "too.small": INT64_MIN - 1,
-                             "surrogate": "\ud800", "in.list": (1, object()), "loop": loop, 42: "int key",
-                             "after": "kept"})
+    span._attributes.update(
+        {
+            "before": 1,
+            "obj": object(),
+            "too.big": 2**64,
+            "too.small": INT64_MIN - 1,
+            "surrogate": "\ud800",
+            "in.list": (1, object()),
+            "loop": loop,
+            42: "int key",
+            "after": "kept",
+        }
+    )
     span.end()
     message = parse(encode_spans([span]))
     pb = message.resource_spans[0].scope_spans[0].spans[0]
@@ -326,10 +378,17 @@ def test_a_broken_span_is_skipped_and_the_batch_kept():
 def test_large_values_use_multi_byte_lengths():
     provider, exporter = lite_provider()
     tracer = provider.get_tracer("t")
-    tracer.start_span("x" * 20_000, attributes={"big": "y" * 100_000, "list": tuple(range(5000)),
-                                                 "max": INT64_MAX, "min": INT64_MIN,
-                                                 "floats": (math.inf, -math.inf, -0.0, 5e-324)},
-                      start_time=UINT64_MAX, ).end(end_time=UINT64_MAX)
+    tracer.start_span(
+        "x" * 20_000,
+        attributes={
+            "big": "y" * 100_000,
+            "list": tuple(range(5000)),
+            "max": INT64_MAX,
+            "min": INT64_MIN,
+            "floats": (math.inf, -math.inf, -0.0, 5e-324),
+        },
+        start_time=UINT64_MAX,
+    ).end(end_time=UINT64_MAX)
     assert_same_as_official(exporter.get_finished_spans())
 
 
@@ -350,10 +409,22 @@ def test_cached_fields_keep_types_apart():
             span.add_event("ev", {"v": value})
     spans = exporter.get_finished_spans()
     message = assert_same_as_official(spans)
-    kinds = [(s.attributes or s.events[0].attributes)[0].value.WhichOneof("value")
-             for s in message.resource_spans[0].scope_spans[0].spans]
-    assert kinds[::2] == ["bool_value", "int_value", "double_value", "string_value", "bool_value", "int_value",
-                          "double_value", "string_value", "int_value", "bool_value"]
+    kinds = [
+        (s.attributes or s.events[0].attributes)[0].value.WhichOneof("value")
+        for s in message.resource_spans[0].scope_spans[0].spans
+    ]
+    assert kinds[::2] == [
+        "bool_value",
+        "int_value",
+        "double_value",
+        "string_value",
+        "bool_value",
+        "int_value",
+        "double_value",
+        "string_value",
+        "int_value",
+        "bool_value",
+    ]
     assert kinds[::2] == kinds[1::2]
 
 
@@ -370,8 +441,9 @@ def test_high_cardinality_values_overflow_the_caches_correctly():
 def test_json_encoding_parses_back_to_the_same_message():
     provider, exporter = lite_provider({"service.name": "json"})
     tracer = provider.get_tracer("t", "1")
-    with tracer.start_as_current_span("a", context=remote_parent_context(), kind=SpanKind.CLIENT,
-                                      attributes={"i": 7, "raw": b"\x01\x02", "f": 0.5}) as span:
+    with tracer.start_as_current_span(
+        "a", context=remote_parent_context(), kind=SpanKind.CLIENT, attributes={"i": 7, "raw": b"\x01\x02", "f": 0.5}
+    ) as span:
         span.add_link(SpanContext(0xABC, 0xDEF, False), {"x": 1})
         span.set_status(Status(StatusCode.ERROR, "bad"))
     spans = exporter.get_finished_spans()
@@ -397,8 +469,9 @@ def test_many_spans_encode_compactly():
     provider, exporter = lite_provider()
     tracer = provider.get_tracer("bulk", "1.0")
     for i in range(4096):
-        with tracer.start_as_current_span("GET /items", attributes={"http.method": "GET", "item.id": i,
-                                                                   "http.status_code": 200}) as span:
+        with tracer.start_as_current_span(
+            "GET /items", attributes={"http.method": "GET", "item.id": i, "http.status_code": 200}
+        ) as span:
             span.add_event("done")
     spans = exporter.get_finished_spans()
     data = encode_spans(spans)
@@ -413,31 +486,51 @@ def test_many_spans_encode_compactly():
 texts = st.text(max_size=12)
 keys = st.text(min_size=1, max_size=10)
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(INT64_MIN, INT64_MAX), st.integers(-300, 300),
-    st.floats(allow_nan=False), texts, st.binary(max_size=8))
-homogeneous = st.one_of(st.lists(st.booleans(), max_size=4), st.lists(st.integers(INT64_MIN, INT64_MAX), max_size=4),
-                        st.lists(st.floats(allow_nan=False), max_size=4), st.lists(texts, max_size=4)).map(tuple)
+    st.none(),
+    st.booleans(),
+    st.integers(INT64_MIN, INT64_MAX),
+    st.integers(-300, 300),
+    st.floats(allow_nan=False),
+    texts,
+    st.binary(max_size=8),
+)
+homogeneous = st.one_of(
+    st.lists(st.booleans(), max_size=4),
+    st.lists(st.integers(INT64_MIN, INT64_MAX), max_size=4),
+    st.lists(st.floats(allow_nan=False), max_size=4),
+    st.lists(texts, max_size=4),
+).map(tuple)
 any_values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=3).map(tuple),
-                               st.dictionaries(keys, children, max_size=3)),
-    max_leaves=6)
+    lambda children: st.one_of(st.lists(children, max_size=3).map(tuple), st.dictionaries(keys, children, max_size=3)),
+    max_leaves=6,
+)
 lite_attributes = st.dictionaries(keys, st.one_of(scalars, homogeneous, any_values), max_size=5)
 # opentelemetry-sdk span attributes: primitives and homogeneous sequences only
-sdk_attributes = st.dictionaries(keys, st.one_of(st.booleans(), st.integers(INT64_MIN, INT64_MAX),
-                                                 st.floats(allow_nan=False), texts, homogeneous), max_size=5)
+sdk_attributes = st.dictionaries(
+    keys,
+    st.one_of(st.booleans(), st.integers(INT64_MIN, INT64_MAX), st.floats(allow_nan=False), texts, homogeneous),
+    max_size=5,
+)
 times = st.one_of(st.none(), st.integers(0, UINT64_MAX))
-ids = st.integers(1, 2 ** 64 - 1)
-trace_ids = st.integers(1, 2 ** 128 - 1)
-trace_states = st.lists(st.tuples(st.sampled_from(["a", "vendor", "x@y", "k1"]),
-                                  st.text(alphabet="abc123", min_size=1, max_size=5)),
-                        max_size=3, unique_by=lambda kv: kv[0])
+ids = st.integers(1, 2**64 - 1)
+trace_ids = st.integers(1, 2**128 - 1)
+trace_states = st.lists(
+    st.tuples(st.sampled_from(["a", "vendor", "x@y", "k1"]), st.text(alphabet="abc123", min_size=1, max_size=5)),
+    max_size=3,
+    unique_by=lambda kv: kv[0],
+)
 
 
 @st.composite
 def span_contexts(draw, remote=None):
-    return SpanContext(draw(trace_ids), draw(ids), is_remote=draw(st.booleans()) if remote is None else remote,
-                       trace_flags=TraceFlags(draw(st.integers(0, 3))), trace_state=TraceState(draw(trace_states)))
+    return SpanContext(
+        draw(trace_ids),
+        draw(ids),
+        is_remote=draw(st.booleans()) if remote is None else remote,
+        trace_flags=TraceFlags(draw(st.integers(0, 3))),
+        trace_state=TraceState(draw(trace_states)),
+    )
 
 
 @st.composite
@@ -455,19 +548,44 @@ def span_plans(draw, attributes=lite_attributes):
         "links": draw(st.lists(st.tuples(span_contexts(), attributes), max_size=2)),
         "added_links": draw(st.lists(st.tuples(span_contexts(), attributes), max_size=2)),
         "exception": draw(st.booleans()),
-        "status": draw(st.sampled_from([None, (StatusCode.OK, None), (StatusCode.ERROR, None),
-                                        (StatusCode.ERROR, "failed ü"), (StatusCode.UNSET, None)])),
+        "status": draw(
+            st.sampled_from(
+                [
+                    None,
+                    (StatusCode.OK, None),
+                    (StatusCode.ERROR, None),
+                    (StatusCode.ERROR, "failed ü"),
+                    (StatusCode.UNSET, None),
+                ]
+            )
+        ),
         "tracer": draw(st.integers(0, 3)),
         "provider": draw(st.integers(0, 2)),
     }
 
 
-TRACER_ARGS = [("lib.a", None, None, None), ("lib.b", "1.0", "https://schema/b", {"team": "x", "n": 1}),
-               ("lib.c", "2", None, {"flag": True}), ("lib.a", "9", "https://schema/a", None)]
-PROVIDER_ARGS = [({"service.name": "alpha"}, None, None), ({"service.name": "beta", "k": 2}, "https://schema/r", None),
-                 ({"service.name": "gamma"}, None, dict(max_span_attributes=2, max_events=1, max_links=1,
-                                                        max_event_attributes=1, max_link_attributes=2,
-                                                        max_attribute_length=6))]
+TRACER_ARGS = [
+    ("lib.a", None, None, None),
+    ("lib.b", "1.0", "https://schema/b", {"team": "x", "n": 1}),
+    ("lib.c", "2", None, {"flag": True}),
+    ("lib.a", "9", "https://schema/a", None),
+]
+PROVIDER_ARGS = [
+    ({"service.name": "alpha"}, None, None),
+    ({"service.name": "beta", "k": 2}, "https://schema/r", None),
+    (
+        {"service.name": "gamma"},
+        None,
+        dict(
+            max_span_attributes=2,
+            max_events=1,
+            max_links=1,
+            max_event_attributes=1,
+            max_link_attributes=2,
+            max_attribute_length=6,
+        ),
+    ),
+]
 
 
 def run_plans(plans, make_provider, get_tracer):
@@ -481,10 +599,14 @@ def run_plans(plans, make_provider, get_tracer):
             context = trace.set_span_in_context(tracer.start_span("local parent"))
         else:
             context = None
-        span = tracer.start_span(plan["name"], context=context, kind=plan["kind"],
-                                 attributes=plan["attributes"] or None,
-                                 links=[Link(c, a or None) for c, a in plan["links"]] or None,
-                                 start_time=plan["start"])
+        span = tracer.start_span(
+            plan["name"],
+            context=context,
+            kind=plan["kind"],
+            attributes=plan["attributes"] or None,
+            links=[Link(c, a or None) for c, a in plan["links"]] or None,
+            start_time=plan["start"],
+        )
         span.set_attributes(plan["set_attributes"])
         for name, attributes, timestamp in plan["events"]:
             span.add_event(name, attributes or None, timestamp)

@@ -1,5 +1,6 @@
 """otel_lite's OTLP exporters (gRPC, HTTP protobuf, HTTP JSON) against a real
 OTLP receiver (tests/support/otlp_sink.py) on loopback sockets."""
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,11 @@ def make_exporter(kind: str, sink, **options):
 
 
 def make_provider(processor, resource=None):
-    provider = otel_lite.TracerProvider(shutdown_on_exit=False, sampler=otel_lite.ALWAYS_ON,
-                                        resource=resource or otel_lite.Resource({"service.name": "exporter-test"}))
+    provider = otel_lite.TracerProvider(
+        shutdown_on_exit=False,
+        sampler=otel_lite.ALWAYS_ON,
+        resource=resource or otel_lite.Resource({"service.name": "exporter-test"}),
+    )
     provider.add_span_processor(processor)
     return provider, provider.get_tracer("tests.exporters", "1.2.3")
 
@@ -68,8 +72,11 @@ def test_batch_processor_delivers_every_span_with_its_data(kind, sink):
     expected = {}
     with tracer.start_as_current_span("root", kind=SpanKind.SERVER, attributes={"http.method": "GET"}) as root:
         for i in range(40):
-            with tracer.start_as_current_span(f"child-{i}", links=[Link(root.get_span_context(), {"l": 1})],
-                                              attributes={"i": i, "f": 0.5, "ok": True, "tags": ("a", "b")}) as s:
+            with tracer.start_as_current_span(
+                f"child-{i}",
+                links=[Link(root.get_span_context(), {"l": 1})],
+                attributes={"i": i, "f": 0.5, "ok": True, "tags": ("a", "b")},
+            ) as s:
                 s.add_event("evt", {"n": i})
                 s.set_status(Status(StatusCode.ERROR, "boom"))
             expected[s.get_span_context().span_id] = s
@@ -164,7 +171,8 @@ def test_connection_errors_are_retried_until_the_receiver_is_up(kind):
     port = free_closed_port()
     endpoint = f"http://127.0.0.1:{port}" + ("" if kind == "grpc" else "/v1/traces")
     exporter = (GrpcExporter if kind == "grpc" else HttpExporter)(
-        endpoint, timeout=20, retry_policy=RetryPolicy(initial_backoff=0.2, max_backoff=0.5))
+        endpoint, timeout=20, retry_policy=RetryPolicy(initial_backoff=0.2, max_backoff=0.5)
+    )
     _, tracer = make_provider(otel_lite.SimpleSpanProcessor(otel_lite.InMemorySpanExporter()))
     span = one_span(tracer)
     result = []
@@ -217,8 +225,15 @@ def test_transient_failures_are_retried_and_delivered_once(kind, sink):
     assert exporter.stats()["retries"] == 2 and exporter.stats()["spans_exported"] == 1
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                  grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INTERNAL])
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.INTERNAL,
+    ],
+)
 def test_grpc_final_errors_are_not_retried(code, sink):
     exporter = make_exporter("grpc", sink, timeout=10, retry_policy=FAST)
     sink.fail_next(1, grpc_code=code)
@@ -481,15 +496,23 @@ def tls_files(tmp_path_factory):
     now = datetime.datetime.now(datetime.UTC)
 
     def write_key(name, key):
-        (directory / name).write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+        (directory / name).write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
 
     def build(subject, issuer, public_key, signing_key, ca=False, sans=None, usage=None):
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=2))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         if usage:
@@ -502,18 +525,23 @@ def tls_files(tmp_path_factory):
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = build(name("otel-lite test CA"), name("otel-lite test CA"), ca_key.public_key(), ca_key, ca=True)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = build(name("localhost"), ca_cert.subject, server_key.public_key(), ca_key,
-                        sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
-                        usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    server_cert = build(
+        name("localhost"),
+        ca_cert.subject,
+        server_key.public_key(),
+        ca_key,
+        sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+    )
     client_key = ec.generate_private_key(ec.SECP256R1())
-    client_cert = build(name("client"), ca_cert.subject, client_key.public_key(), ca_key,
-                        usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    client_cert = build(
+        name("client"), ca_cert.subject, client_key.public_key(), ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     for file_name, cert in (("ca.pem", ca_cert), ("server.pem", server_cert), ("client.pem", client_cert)):
         (directory / file_name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     write_key("server.key", server_key)
     write_key("client.key", client_key)
-    return {name: str(directory / name) for name in ("ca.pem", "server.pem", "server.key", "client.pem",
-                                                     "client.key")}
+    return {name: str(directory / name) for name in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
 @pytest.fixture
@@ -538,8 +566,9 @@ def tls_receivers(tls_files):
 
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), grpc_server)
-    credentials = grpc.ssl_server_credentials([(read("server.key"), read("server.pem"))],
-                                              root_certificates=read("ca.pem"), require_client_auth=True)
+    credentials = grpc.ssl_server_credentials(
+        [(read("server.key"), read("server.pem"))], root_certificates=read("ca.pem"), require_client_auth=True
+    )
     grpc_port = grpc_server.add_secure_port("127.0.0.1:0", credentials)
     grpc_server.start()
 
@@ -564,8 +593,11 @@ def tls_receivers(tls_files):
     http_server.daemon_threads = True
     http_server.socket = context.wrap_socket(http_server.socket, server_side=True)
     threading.Thread(target=http_server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield {"grpc": f"https://127.0.0.1:{grpc_port}", "http": f"https://127.0.0.1:{http_server.server_address[1]}",
-           "received": received}
+    yield {
+        "grpc": f"https://127.0.0.1:{grpc_port}",
+        "http": f"https://127.0.0.1:{http_server.server_address[1]}",
+        "received": received,
+    }
     grpc_server.stop(None)
     http_server.shutdown()
     http_server.server_close()
@@ -578,8 +610,14 @@ def test_mutual_tls_from_arguments_and_environment(kind, tls_files, tls_receiver
     _, tracer = make_provider(otel_lite.SimpleSpanProcessor(otel_lite.InMemorySpanExporter()))
     span = one_span(tracer, "over-tls")
     # from arguments
-    exporter = exporter_class(endpoint, certificate_file=tls_files["ca.pem"], client_key_file=tls_files["client.key"],
-                              client_certificate_file=tls_files["client.pem"], timeout=5, retry_policy=FAST)
+    exporter = exporter_class(
+        endpoint,
+        certificate_file=tls_files["ca.pem"],
+        client_key_file=tls_files["client.key"],
+        client_certificate_file=tls_files["client.pem"],
+        timeout=5,
+        retry_policy=FAST,
+    )
     assert exporter.export([span]) is SpanExportResult.SUCCESS
     exporter.shutdown()
     # from the environment (the signal-specific names)
@@ -589,8 +627,9 @@ def test_mutual_tls_from_arguments_and_environment(kind, tls_files, tls_receiver
     exporter = exporter_class(endpoint, timeout=5, retry_policy=FAST)
     assert exporter.export([span]) is SpanExportResult.SUCCESS
     exporter.shutdown()
-    assert [s.name for r in tls_receivers["received"] for rs in r.resource_spans for ss in rs.scope_spans
-            for s in ss.spans] == ["over-tls", "over-tls"]
+    assert [
+        s.name for r in tls_receivers["received"] for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ] == ["over-tls", "over-tls"]
     # without the client certificate the server refuses: a failure, not an exception
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE")
@@ -634,13 +673,24 @@ def test_export_loop_splits_retries_and_counts_over_any_transport():
     from otel_lite.export.retry import Attempt
     from otel_lite.otlp.responses import PartialSuccess
 
-    transport = FakeTransport([Attempt(False, retryable=True, server_delay=0), Attempt(True),
-                               Attempt(True, value=PartialSuccess(1, "one too old"))])
+    transport = FakeTransport(
+        [
+            Attempt(False, retryable=True, server_delay=0),
+            Attempt(True),
+            Attempt(True, value=PartialSuccess(1, "one too old")),
+        ]
+    )
     exporter = OTLPExporter(transport, timeout=5, retry_policy=FAST, max_request_size=4)
     assert exporter.export(list("abcdefg")) is SpanExportResult.SUCCESS  # 7 bytes > 4: halves of 3 and 4
     assert transport.sent == [b"<abc>", b"<abc>", b"<defg>"]  # prepared once, the first retried once
-    assert exporter.stats() == {"spans_exported": 6, "spans_failed": 1, "partial_success_rejected": 1,
-                                "partial_success_responses": 1, "requests": 3, "retries": 1}
+    assert exporter.stats() == {
+        "spans_exported": 6,
+        "spans_failed": 1,
+        "partial_success_rejected": 1,
+        "partial_success_responses": 1,
+        "requests": 3,
+        "retries": 1,
+    }
     transport.answers = [Attempt(False, reason="bad request", kind="status_400")]
     assert exporter.export(["x"]) is SpanExportResult.FAILURE and exporter.stats()["spans_failed"] == 2
     assert exporter.export(["too big"]) is SpanExportResult.FAILURE  # one span over the limit: dropped

@@ -3,6 +3,7 @@
 
 The gunicorn tests run the real server (sync workers) on a free loopback port against a real OTLP sink.
 """
+
 from __future__ import annotations
 
 import os
@@ -95,8 +96,14 @@ def post_fork(server, worker):
 
 def _env(sink) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({"OTEL_SERVICE_NAME": "prefork-app", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "50"})
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "prefork-app",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+    )
     return env
 
 
@@ -128,8 +135,9 @@ def _spans_by_worker(sink) -> dict:
     by_pid: dict = {}
     for request in sink.requests:
         for resource_spans in request.resource_spans:
-            resource = {kv.key: kv.value.string_value or kv.value.int_value
-                        for kv in resource_spans.resource.attributes}
+            resource = {
+                kv.key: kv.value.string_value or kv.value.int_value for kv in resource_spans.resource.attributes
+            }
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     worker = next(kv.value.int_value for kv in span.attributes if kv.key == "worker.pid")
@@ -137,13 +145,15 @@ def _spans_by_worker(sink) -> dict:
     return by_pid
 
 
-def _serve_and_collect(tmp_path, sink, app: str, command: list, url_pattern: str,
-                       stop_signal=signal.SIGTERM) -> tuple[set, dict, int]:
+def _serve_and_collect(
+    tmp_path, sink, app: str, command: list, url_pattern: str, stop_signal=signal.SIGTERM
+) -> tuple[set, dict, int]:
     """Run the server, send concurrent requests, return (worker pids that answered, {pid: resource
     attributes of the spans exported for that pid}, master pid)."""
     (tmp_path / "app.py").write_text(textwrap.dedent(app))
-    server = subprocess.Popen(command, cwd=tmp_path, env=_env(sink), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(sink), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         url = _listening_url(server, url_pattern, time.monotonic() + 30)
 
@@ -162,8 +172,19 @@ def _serve_and_collect(tmp_path, sink, app: str, command: list, url_pattern: str
 def _gunicorn(tmp_path, sink, app: str, config: str, *extra: str):
     pytest.importorskip("gunicorn")
     (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(config))
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c", "gunicorn_conf.py",
-               *extra, "app:app"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        "2",
+        "-b",
+        "127.0.0.1:0",
+        "-c",
+        "gunicorn_conf.py",
+        *extra,
+        "app:app",
+    ]
     return _serve_and_collect(tmp_path, sink, app, command, r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
@@ -199,20 +220,41 @@ def test_workers_flush_their_spans_when_they_exit(tmp_path, otlp_sink, server_na
         pytest.importorskip("gunicorn")
         (tmp_path / "app.py").write_text(textwrap.dedent(APP.format(configure="")))
         (tmp_path / "gunicorn_conf.py").write_text(textwrap.dedent(POST_FORK_CONFIG))
-        command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "-c", "gunicorn_conf.py",
-                   "app:app"]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "2",
+            "-b",
+            "127.0.0.1:0",
+            "-c",
+            "gunicorn_conf.py",
+            "app:app",
+        ]
         pattern = r"Listening at: http://127\.0\.0\.1:(\d+)"
     else:
         uwsgi = _uwsgi()
         app = APP.format(configure=UWSGI_POSTFORK).replace("def app(", "def application(")
         (tmp_path / "app.py").write_text(textwrap.dedent(app))
-        command = [uwsgi, "--master", "--processes", "2", "--enable-threads", "--wsgi-file", "app.py",
-                   "--http-socket", "127.0.0.1:0", "--die-on-term"]
+        command = [
+            uwsgi,
+            "--master",
+            "--processes",
+            "2",
+            "--enable-threads",
+            "--wsgi-file",
+            "app.py",
+            "--http-socket",
+            "127.0.0.1:0",
+            "--die-on-term",
+        ]
         pattern = r"bound to TCP address 127\.0\.0\.1:(\d+)"
     env = _env(otlp_sink)
     env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
-    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         url = _listening_url(server, pattern, time.monotonic() + 30)
         for _ in range(6):
@@ -251,14 +293,25 @@ def test_uwsgi(tmp_path, otlp_sink, mode):
     uwsgi = _uwsgi()
     configure = UWSGI_POSTFORK if mode == "postfork" else "import otel_lite\notel_lite.configure()"
     app = APP.format(configure=configure).replace("def app(", "def application(")
-    command = [uwsgi, "--master", "--processes", "2", "--enable-threads", "--wsgi-file", "app.py",
-               "--http-socket", "127.0.0.1:0", "--die-on-term"]
+    command = [
+        uwsgi,
+        "--master",
+        "--processes",
+        "2",
+        "--enable-threads",
+        "--wsgi-file",
+        "app.py",
+        "--http-socket",
+        "127.0.0.1:0",
+        "--die-on-term",
+    ]
     if mode == "lazy-apps":
         command.append("--lazy-apps")
     if mode == "master-fork-hooks":
         command.append("--py-call-uwsgi-fork-hooks")
-    pids, by_pid, master = _serve_and_collect(tmp_path, otlp_sink, app, command,
-                                              r"bound to TCP address 127\.0\.0\.1:(\d+)")
+    pids, by_pid, master = _serve_and_collect(
+        tmp_path, otlp_sink, app, command, r"bound to TCP address 127\.0\.0\.1:(\d+)"
+    )
     _assert_each_worker_reports_itself(pids, by_pid, master)
 
 
@@ -312,11 +365,36 @@ def test_celery_prefork(tmp_path, otlp_sink, mode):
     env = _env(otlp_sink)
     if mode == "worker_process_init":
         env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
-    subprocess.run([sys.executable, "-c", "import tasks\nfor i in range(8): tasks.work.delay(i)"], cwd=tmp_path,
-                   env={k: v for k, v in env.items() if not k.startswith("OTEL_")}, check=True, timeout=60)
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "prefork",
-                               "--concurrency", "2", "--loglevel", "info", "--without-mingle", "--without-gossip"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    subprocess.run(
+        [sys.executable, "-c", "import tasks\nfor i in range(8): tasks.work.delay(i)"],
+        cwd=tmp_path,
+        env={k: v for k, v in env.items() if not k.startswith("OTEL_")},
+        check=True,
+        timeout=60,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "info",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         done = 0

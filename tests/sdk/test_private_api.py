@@ -9,6 +9,7 @@ correctness, not just fail here).
 The last test checks that the list is complete: a new private import in otel_lite/ or shims/ must be added
 here.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -103,19 +104,33 @@ def test_span_context_tuple_layout():
     # trace_id, span_id, is_remote, flags, state, is_valid
     assert tuple(ctx) == (1, 2, True, TraceFlags(1), state, True)
     built = tuple.__new__(SpanContext, (3, 4, False, TraceFlags(1), state, True))
-    assert (built.trace_id, built.span_id, built.is_remote, built.trace_flags, built.trace_state,
-            built.is_valid) == (3, 4, False, TraceFlags(1), state, True)
+    assert (built.trace_id, built.span_id, built.is_remote, built.trace_flags, built.trace_state, built.is_valid) == (
+        3,
+        4,
+        False,
+        TraceFlags(1),
+        state,
+        True,
+    )
     assert not SpanContext(0, 0, False)[5]  # an invalid context says so in the same place
 
 
 # -- the list is complete -------------------------------------------------------------------------------
 
 # private names of opentelemetry-api found in the sources, each covered by a test above
-COVERED = {"_SPAN_KEY", "_BAGGAGE_KEY", "_SUPPRESS_INSTRUMENTATION_KEY", "_clean_attribute_value",
-           "_RUNTIME_CONTEXT", "_current_context"}
+COVERED = {
+    "_SPAN_KEY",
+    "_BAGGAGE_KEY",
+    "_SUPPRESS_INSTRUMENTATION_KEY",
+    "_clean_attribute_value",
+    "_RUNTIME_CONTEXT",
+    "_current_context",
+}
 _IMPORT = re.compile(r"from opentelemetry[\w.]* import \(?([^)\n]+)")
-_ACCESS = re.compile(r"\b(?:context_api|trace_api|baggage_api|trace|context|baggage|_RUNTIME|_RUNTIME_CONTEXT)"
-                     r"\.(_[A-Za-z]\w*)")
+_ACCESS = re.compile(
+    r"\b(?:context_api|trace_api|baggage_api|trace|context|baggage|_RUNTIME|_RUNTIME_CONTEXT)"
+    r"\.(_[A-Za-z]\w*)"
+)
 
 
 @pytest.mark.parametrize("folder", ["otel_lite", "shims"])

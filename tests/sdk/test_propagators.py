@@ -1,4 +1,5 @@
 """Propagators chosen by name, as OTEL_PROPAGATORS does."""
+
 import pytest
 from opentelemetry import baggage, context, propagate
 
@@ -12,12 +13,15 @@ def restore_propagator():
     propagate.set_global_textmap(saved)
 
 
-@pytest.mark.parametrize("names,header", [
-    (["tracecontext", "baggage"], "traceparent"),
-    (["b3"], "b3"),
-    (["b3multi"], "x-b3-traceid"),
-    (["jaeger"], "uber-trace-id"),
-])
+@pytest.mark.parametrize(
+    "names,header",
+    [
+        (["tracecontext", "baggage"], "traceparent"),
+        (["b3"], "b3"),
+        (["b3multi"], "x-b3-traceid"),
+        (["jaeger"], "uber-trace-id"),
+    ],
+)
 def test_inject_extract_round_trip(restore_propagator, recorder, names, header):
     _, tracer, _ = recorder
     otel_lite.set_propagators(names)

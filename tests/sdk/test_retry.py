@@ -1,4 +1,5 @@
 """The OTLP retry policy: backoff, server delays, deadline and shutdown abort."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,9 @@ def test_backoff_without_jitter_is_exact():
     assert [policy.backoff(n) for n in range(4)] == [0.5, 1.5, 4.5, 10]
 
 
-@pytest.mark.parametrize("kwargs", [dict(initial_backoff=-1), dict(multiplier=0.5), dict(jitter=1.5),
-                                    dict(max_attempts=0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(initial_backoff=-1), dict(multiplier=0.5), dict(jitter=1.5), dict(max_attempts=0)]
+)
 def test_bad_policy_is_rejected(kwargs):
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)

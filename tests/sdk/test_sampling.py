@@ -1,4 +1,5 @@
 """Sampling decisions must equal opentelemetry-sdk's for the same inputs."""
+
 import random
 
 import pytest
@@ -18,10 +19,16 @@ PAIRS = [
     (sampling.TraceIdRatioBased(0.25), sdk_sampling.TraceIdRatioBased(0.25)),
     (sampling.TraceIdRatioBased(0.0001), sdk_sampling.TraceIdRatioBased(0.0001)),
     (sampling.ParentBasedTraceIdRatio(0.5), sdk_sampling.ParentBasedTraceIdRatio(0.5)),
-    (sampling.ParentBased(sampling.ALWAYS_OFF, remote_parent_sampled=sampling.ALWAYS_OFF,
-                          local_parent_not_sampled=sampling.ALWAYS_ON),
-     sdk_sampling.ParentBased(sdk_sampling.ALWAYS_OFF, remote_parent_sampled=sdk_sampling.ALWAYS_OFF,
-                              local_parent_not_sampled=sdk_sampling.ALWAYS_ON)),
+    (
+        sampling.ParentBased(
+            sampling.ALWAYS_OFF, remote_parent_sampled=sampling.ALWAYS_OFF, local_parent_not_sampled=sampling.ALWAYS_ON
+        ),
+        sdk_sampling.ParentBased(
+            sdk_sampling.ALWAYS_OFF,
+            remote_parent_sampled=sdk_sampling.ALWAYS_OFF,
+            local_parent_not_sampled=sdk_sampling.ALWAYS_ON,
+        ),
+    ),
 ]
 
 
@@ -29,8 +36,13 @@ def _parents(rng):
     yield None
     for remote in (False, True):
         for flags in (0, 1):
-            sc = SpanContext(rng.getrandbits(128) or 1, rng.getrandbits(64) or 1, is_remote=remote,
-                             trace_flags=TraceFlags(flags), trace_state=TraceState([("k", "v")]))
+            sc = SpanContext(
+                rng.getrandbits(128) or 1,
+                rng.getrandbits(64) or 1,
+                is_remote=remote,
+                trace_flags=TraceFlags(flags),
+                trace_state=TraceState([("k", "v")]),
+            )
             yield trace.set_span_in_context(NonRecordingSpan(sc))
 
 
@@ -66,8 +78,9 @@ def test_tracer_applies_decisions_like_the_sdk():
 
 def test_custom_sampler_plugs_in():
     class OnlyImportant(otel_lite.Sampler):
-        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
-                          trace_state=None):
+        def should_sample(
+            self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+        ):
             keep = bool(attributes and attributes.get("important"))
             decision = otel_lite.Decision.RECORD_AND_SAMPLE if keep else otel_lite.Decision.DROP
             return otel_lite.SamplingResult(decision, {"sampled.by": "custom", **(attributes or {})})
@@ -104,17 +117,20 @@ def test_record_only_spans_are_recorded_not_exported():
     assert exporter.get_finished_spans() == ()
 
 
-@pytest.mark.parametrize("name,arg,expected", [
-    ("always_on", None, "AlwaysOnSampler"),
-    ("always_off", None, "AlwaysOffSampler"),
-    ("traceidratio", "0.5", "TraceIdRatioBased{0.5}"),
-    ("parentbased_traceidratio", "0.1", "ParentBased{root:TraceIdRatioBased{0.1}"),
-    ("parentbased_always_off", None, "ParentBased{root:AlwaysOffSampler"),
-    ("traceidratio", "garbage", "TraceIdRatioBased{1.0}"),
-    ("traceidratio", "7", "TraceIdRatioBased{1.0}"),
-    ("nonsense", None, "ParentBased{root:AlwaysOnSampler"),
-    ("", None, "ParentBased{root:AlwaysOnSampler"),
-])
+@pytest.mark.parametrize(
+    "name,arg,expected",
+    [
+        ("always_on", None, "AlwaysOnSampler"),
+        ("always_off", None, "AlwaysOffSampler"),
+        ("traceidratio", "0.5", "TraceIdRatioBased{0.5}"),
+        ("parentbased_traceidratio", "0.1", "ParentBased{root:TraceIdRatioBased{0.1}"),
+        ("parentbased_always_off", None, "ParentBased{root:AlwaysOffSampler"),
+        ("traceidratio", "garbage", "TraceIdRatioBased{1.0}"),
+        ("traceidratio", "7", "TraceIdRatioBased{1.0}"),
+        ("nonsense", None, "ParentBased{root:AlwaysOnSampler"),
+        ("", None, "ParentBased{root:AlwaysOnSampler"),
+    ],
+)
 def test_sampler_from_env(monkeypatch, name, arg, expected):
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
     if arg is None:

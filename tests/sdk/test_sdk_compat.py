@@ -5,6 +5,7 @@ tests: a real instrumented library, an in-memory exporter, the assertions the li
 - ``isinstance(span, opentelemetry.sdk.trace.Span)`` holds, without otel_lite importing opentelemetry-sdk;
 - ``tracer._instrumentation_scope`` is the tracer's scope (opentelemetry-sdk's attribute name).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -75,8 +76,9 @@ def test_an_sdk_resource_is_exported_with_its_attributes_and_schema_url():
 
 def test_configure_merges_service_name_into_an_sdk_resource():
     exporter = otel_lite.InMemorySpanExporter()
-    provider = otel_lite.configure(service_name="svc", resource=SdkResource({"a": "b"}), exporter=exporter,
-                                   set_global=False)
+    provider = otel_lite.configure(
+        service_name="svc", resource=SdkResource({"a": "b"}), exporter=exporter, set_global=False
+    )
     try:
         assert dict(provider.resource.attributes) == {"a": "b", "service.name": "svc"}
     finally:

@@ -1,4 +1,5 @@
 """The recording span: the API's write side and opentelemetry-sdk's read side."""
+
 import ast
 import asyncio
 import logging
@@ -140,8 +141,10 @@ def test_exception_in_current_span_sets_status_and_event(recorder):
 
 def test_record_exception_options(recorder):
     _, tracer, exporter = recorder
-    with (pytest.raises(KeyError),
-          tracer.start_as_current_span("quiet", record_exception=False, set_status_on_exception=False)):
+    with (
+        pytest.raises(KeyError),
+        tracer.start_as_current_span("quiet", record_exception=False, set_status_on_exception=False),
+    ):
         raise KeyError("k")
     span = exporter.get_finished_spans()[0]
     assert span.events == () and span.status.status_code is StatusCode.UNSET
@@ -323,8 +326,16 @@ def test_scope_attributes_with_sequences_do_not_break_get_tracer():
 
 ROOT = Path(__file__).resolve().parents[2]
 # the slots plus the class-level defaults that a span overrides on demand
-SPAN_FIELDS = set(Span.__slots__) | {"_events", "_links", "_status", "_dropped_attributes", "_dropped_events",
-                                     "_dropped_links", "_record_exception", "_set_status_on_exception"}
+SPAN_FIELDS = set(Span.__slots__) | {
+    "_events",
+    "_links",
+    "_status",
+    "_dropped_attributes",
+    "_dropped_events",
+    "_dropped_links",
+    "_record_exception",
+    "_set_status_on_exception",
+}
 
 # Not yet moved to otel_lite.span.set_kind: OpenCensus sets a span's kind after start (the shims'
 # owners switch it over; then this entry goes).
@@ -338,9 +349,12 @@ def _writes(tree):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
-            for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                if (isinstance(element, ast.Attribute) and element.attr in SPAN_FIELDS
-                        and not (isinstance(element.value, ast.Name) and element.value.id == "self")):
+            for element in target.elts if isinstance(target, ast.Tuple) else [target]:
+                if (
+                    isinstance(element, ast.Attribute)
+                    and element.attr in SPAN_FIELDS
+                    and not (isinstance(element.value, ast.Name) and element.value.id == "self")
+                ):
                     yield node.lineno, ast.unparse(element)
 
 
@@ -361,8 +375,18 @@ def test_new_span_fills_every_slot_and_repairs_bad_input():
     tracer = provider.get_tracer("t")
     ctx = SpanContext(1, 2, False, TraceFlags(1))
     link_ctx = SpanContext(3, 4, False)
-    span = new_span(tracer, 42, ctx, None, 3, "not a time", {"a": 1, "b": 2},
-                    [Link(link_ctx, {"k": "v"}), Link(SpanContext(0, 0, False))], False, False)
+    span = new_span(
+        tracer,
+        42,
+        ctx,
+        None,
+        3,
+        "not a time",
+        {"a": 1, "b": 2},
+        [Link(link_ctx, {"k": "v"}), Link(SpanContext(0, 0, False))],
+        False,
+        False,
+    )
     for slot in Span.__slots__:
         getattr(span, slot)  # all set: none raises AttributeError
     assert span.name == "42" and span.kind is SpanKind.PRODUCER and span.context is ctx and span.parent is None

@@ -6,6 +6,7 @@ process.  opentelemetry-distro is not a dependency; the test that needs it insta
 dependencies, which the test extra already has) into a temporary directory on the child's PYTHONPATH,
 and is skipped when the package index cannot be reached.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,20 +59,28 @@ def _instrument_command() -> str:
     return found
 
 
-def _run(tmp_path: Path, app: str, sink, extra_env: dict | None = None, instrument: bool = True,
-         pythonpath: list[str] | None = None) -> subprocess.CompletedProcess:
+def _run(
+    tmp_path: Path,
+    app: str,
+    sink,
+    extra_env: dict | None = None,
+    instrument: bool = True,
+    pythonpath: list[str] | None = None,
+) -> subprocess.CompletedProcess:
     (tmp_path / "app.py").write_text(textwrap.dedent(app))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.pop("PYTHONPATH", None)
-    env.update({
-        "OTEL_SERVICE_NAME": "zero-code-app",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-        # opentelemetry-distro's configurator would also set up metrics and logs: not what is tested
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    })
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "zero-code-app",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            # opentelemetry-distro's configurator would also set up metrics and logs: not what is tested
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        }
+    )
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     env.update(extra_env or {})
@@ -127,8 +136,9 @@ def test_tracer_provider_entry_point_without_opentelemetry_instrument(tmp_path, 
 
 
 def test_tracer_provider_entry_point_under_opentelemetry_instrument(tmp_path, otlp_sink):
-    result = _run(tmp_path, PLAIN_APP, otlp_sink, {"OTEL_PYTHON_TRACER_PROVIDER": "otel_lite",
-                                                   "OTEL_PYTHON_DISTRO": "otel_lite"})
+    result = _run(
+        tmp_path, PLAIN_APP, otlp_sink, {"OTEL_PYTHON_TRACER_PROVIDER": "otel_lite", "OTEL_PYTHON_DISTRO": "otel_lite"}
+    )
     assert otlp_sink.wait_for_spans(2, timeout=10), result.stderr
     assert sorted(span.name for span in otlp_sink.spans()) == ["inner", "outer"]
 
@@ -168,17 +178,31 @@ def opentelemetry_distro(tmp_path_factory) -> str:
     import opentelemetry.instrumentation.version as instrumentation_version
 
     target = tmp_path_factory.mktemp("opentelemetry-distro")
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                             str(target), f"opentelemetry-distro=={instrumentation_version.__version__}"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            f"opentelemetry-distro=={instrumentation_version.__version__}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot install opentelemetry-distro: {result.stderr.strip()[-300:]}")
     return str(target)
 
 
 @pytest.mark.parametrize("choice", ["OTEL_PYTHON_DISTRO", "OTEL_PYTHON_CONFIGURATOR"])
-def test_opentelemetry_instrument_with_opentelemetry_distro_installed(tmp_path, otlp_sink, opentelemetry_distro,
-                                                                      choice):
+def test_opentelemetry_instrument_with_opentelemetry_distro_installed(
+    tmp_path, otlp_sink, opentelemetry_distro, choice
+):
     """With opentelemetry-distro installed too, which distro and configurator load first depends on
     where they are installed; naming otel_lite in either variable makes otel_lite configure."""
     result = _run(tmp_path, FASTAPI_APP, otlp_sink, {choice: "otel_lite"}, pythonpath=[opentelemetry_distro])

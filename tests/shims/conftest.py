@@ -3,6 +3,7 @@
 The shims need only opentelemetry-api; the tests run over otel_lite, or over
 opentelemetry-sdk with ``SHIM_TESTS_SDK=opentelemetry-sdk`` (same names, same results).
 """
+
 import contextvars
 import os
 
@@ -20,8 +21,11 @@ def _sdk_parts():
         return TracerProvider(), SimpleSpanProcessor, InMemorySpanExporter
     import otel_lite
 
-    return (otel_lite.TracerProvider(shutdown_on_exit=False), otel_lite.SimpleSpanProcessor,
-            otel_lite.InMemorySpanExporter)
+    return (
+        otel_lite.TracerProvider(shutdown_on_exit=False),
+        otel_lite.SimpleSpanProcessor,
+        otel_lite.InMemorySpanExporter,
+    )
 
 
 class Recorder:

@@ -2,6 +2,7 @@
 the manner of opentelemetry-go's bridge/opentracing mix tests: every nesting
 order, threads and asyncio, baggage across APIs, inject with one API and
 extract with another."""
+
 import asyncio
 import itertools
 from concurrent.futures import ThreadPoolExecutor
@@ -119,8 +120,6 @@ def test_baggage_from_opentracing_seen_by_otel_and_back(apis):
             finally:
                 context_api.detach(token)
     _check_chain(recorder.by_name(), ["ot", "otel", "oc", "ot_leaf"])
-
-
 
 
 def test_inject_extract_across_apis(apis):

@@ -1,4 +1,5 @@
 """OpenCensus shim: mapping table, parentage, remote parents, propagation formats, uninstall."""
+
 import asyncio
 import datetime
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +59,11 @@ def test_mapping_table(shimmed):
     annotation, message = s.events
     assert annotation.name == "cache miss" and dict(annotation.attributes) == {"key": "k", "hits": 0}
     assert message.name == "42" and dict(message.attributes) == {
-        "message.event.type": "RECEIVED", "message.event.id": 42,
-        "message.event.size.uncompressed": 1000, "message.event.size.compressed": 600}
+        "message.event.type": "RECEIVED",
+        "message.event.id": 42,
+        "message.event.size.uncompressed": 1000,
+        "message.event.size.compressed": 600,
+    }
     assert message.timestamp == int(when.replace(tzinfo=datetime.UTC).timestamp()) * 10**9 + 600_000_000
     (link,) = s.links
     assert (link.context.trace_id, link.context.span_id) == (int(TRACE_ID, 16), int(SPAN_ID, 16))

@@ -1,4 +1,5 @@
 """The OpenTracing API's own compatibility harness (opentracing.harness), all 33 checks."""
+
 import contextvars
 import unittest
 

@@ -1,4 +1,5 @@
 """OpenTracing shim behaviour beyond the harness: mapping, baggage, propagation, concurrency."""
+
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +45,10 @@ def test_scope_name_and_unwrap(ot, recorder):
 def test_references_parent_and_links(ot, recorder):
     a = ot.start_span("a")
     b = ot.start_span("b")
-    c = ot.start_span("c", references=[opentracing.follows_from(a.context), opentracing.child_of(b.context),
-                                       opentracing.child_of(None)])
+    c = ot.start_span(
+        "c",
+        references=[opentracing.follows_from(a.context), opentracing.child_of(b.context), opentracing.child_of(None)],
+    )
     d = ot.start_span("d", references=[opentracing.follows_from(a.context)])
     for s in (d, c, b, a):
         s.finish()
@@ -76,8 +79,9 @@ def test_child_of_beats_active_span_and_ignore_active_span(ot, recorder):
 
 def test_tags_times_and_status(ot, recorder):
     start = 1_700_000_000.25
-    span = ot.start_span("t", tags={"s": "x", "i": 3, "f": 1.5, "b": True, "obj": {"k": 1}, "error": True},
-                         start_time=start)
+    span = ot.start_span(
+        "t", tags={"s": "x", "i": 3, "f": 1.5, "b": True, "obj": {"k": 1}, "error": True}, start_time=start
+    )
     assert span.set_tag("later", 7) is span
     span.finish(finish_time=start + 2)
     ok = ot.start_span("ok").set_tag("error", False)
@@ -124,8 +128,10 @@ def test_log_kv_events_and_errors(ot, recorder):
     assert events[0] == ("cache.miss", {"event": "cache.miss", "key": "k"})
     assert s.events[0].timestamp == 1_700_000_000_500_000_000
     assert events[1] == ("log", {"just": "fields"})
-    assert events[2] == ("exception", {"exception.type": "Timeout", "exception.message": "too slow",
-                                       "exception.stacktrace": "line 1"})
+    assert events[2] == (
+        "exception",
+        {"exception.type": "Timeout", "exception.message": "too slow", "exception.stacktrace": "line 1"},
+    )
     name, attrs = events[3]
     assert name == "exception" and attrs["exception.type"] == "KeyError" and attrs["component"] == "db"
     assert "boom" in attrs["exception.message"] and "raise KeyError" in attrs["exception.stacktrace"]
@@ -249,8 +255,13 @@ def test_binary_format(ot):
     carrier = _round_trip(ot, Format.BINARY, bytearray())
     assert carrier[0] == 1 and int.from_bytes(carrier[1:5], "big") == len(carrier) - 5
     assert ot.extract(Format.BINARY, bytearray()) is None
-    for bad in (bytearray(b"\x01\x00"), bytearray(b"\x02\x00\x00\x00\x02{}"), bytearray(b"\x01\x00\x00\x00\x09{}"),
-                bytearray(b"\x01\x00\x00\x00\x03[1]"), bytearray(b"\x01\xff\xff\xff\xff")):
+    for bad in (
+        bytearray(b"\x01\x00"),
+        bytearray(b"\x02\x00\x00\x00\x02{}"),
+        bytearray(b"\x01\x00\x00\x00\x09{}"),
+        bytearray(b"\x01\x00\x00\x00\x03[1]"),
+        bytearray(b"\x01\xff\xff\xff\xff"),
+    ):
         with pytest.raises(opentracing.SpanContextCorruptedException):
             ot.extract(Format.BINARY, bad)
     with pytest.raises(opentracing.InvalidCarrierException):
@@ -279,8 +290,10 @@ def test_baggage_injected_without_valid_span(ot):
     assert extracted.baggage == {"only": "bag"} and not extracted.unwrap().is_valid
 
 
-@pytest.mark.parametrize("propagator,header", [
-    (B3MultiFormat(), "x-b3-traceid"), (B3SingleFormat(), "b3"), (JaegerPropagator(), "uber-trace-id")])
+@pytest.mark.parametrize(
+    "propagator,header",
+    [(B3MultiFormat(), "x-b3-traceid"), (B3SingleFormat(), "b3"), (JaegerPropagator(), "uber-trace-id")],
+)
 def test_configured_global_propagators(ot, global_textmap, propagator, header):
     propagate.set_global_textmap(CompositePropagator([propagator, W3CBaggagePropagator()]))
     carrier = _round_trip(ot, Format.HTTP_HEADERS, {})
@@ -304,8 +317,9 @@ def test_propagators_from_otel_propagators_env(ot, global_textmap, monkeypatch):
 
 
 def test_explicit_per_format_propagators(recorder):
-    ot = create_tracer(recorder.provider, text_map_propagator=JaegerPropagator(),
-                       http_headers_propagator=B3MultiFormat())
+    ot = create_tracer(
+        recorder.provider, text_map_propagator=JaegerPropagator(), http_headers_propagator=B3MultiFormat()
+    )
     with ot.start_active_span("s") as scope:
         text, http = {}, {}
         ot.inject(scope.span.context, Format.TEXT_MAP, text)
@@ -391,6 +405,7 @@ def test_extract_from_http_server_headers(ot):
 
 def test_testbed_nested_callbacks_asyncio(ot, recorder):
     """opentracing testbed 'nested callbacks': a span carried through callbacks, finished by the last."""
+
     async def main():
         loop = asyncio.get_running_loop()
         done = loop.create_future()
@@ -419,6 +434,7 @@ def test_testbed_nested_callbacks_asyncio(ot, recorder):
 
 def test_testbed_active_span_replacement_asyncio(ot, recorder):
     """opentracing testbed 'active span replacement': a task switches to another trace and back."""
+
     async def task(initial):
         with ot.scope_manager.activate(initial, finish_on_close=True):
             ot.start_span("initial-child").finish()

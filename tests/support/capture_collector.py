@@ -2,6 +2,7 @@
 ``capture`` exporter type to the built-in registry, ``Running`` starts a config (``BASE``: an
 otlp receiver on free loopback ports) on a ``LoopThread`` and stops it.  The receiver tests
 subclass ``Running`` with their protocol's clients."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,12 @@ class CaptureExporter(Component):
         return sorted(s.name for s in self.spans())
 
 
-CAPTURE = Factory(kind="exporter", type="capture", config_class=ComponentConfig,
-                  create=lambda settings, config, nxt: CaptureExporter())
+CAPTURE = Factory(
+    kind="exporter",
+    type="capture",
+    config_class=ComponentConfig,
+    create=lambda settings, config, nxt: CaptureExporter(),
+)
 
 
 def lookup(kind, type_name):

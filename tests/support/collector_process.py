@@ -7,6 +7,7 @@ that runs the real command line uses.
   its stdout and stderr in one log file, with its Prometheus metrics and its peak RSS
   (``VmHWM``); ``kill9`` / ``term`` / ``stop``.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,11 +49,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def run_collector(*args: str, env: Mapping[str, str] | None = None, cwd=None,
-                  timeout: float = 60) -> subprocess.CompletedProcess:
+def run_collector(
+    *args: str, env: Mapping[str, str] | None = None, cwd=None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """``python -m otel_lite.collector ARGS...`` to its end; ``env`` is added to this process's."""
-    return subprocess.run([sys.executable, "-m", "otel_lite.collector", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd or REPO, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "otel_lite.collector", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
@@ -77,10 +85,19 @@ class CollectorProcess:
     host = "127.0.0.1"
     extra_args: Sequence[str] = ()
 
-    def __init__(self, config: Callable[[CollectorProcess], str] | None = None, workdir: str | None = None, *,
-                 args: Callable[[CollectorProcess], list[str]] | None = None, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None, metrics: bool = True, health: bool = False, host: str = "127.0.0.1",
-                 grpc_port: int | None = None):
+    def __init__(
+        self,
+        config: Callable[[CollectorProcess], str] | None = None,
+        workdir: str | None = None,
+        *,
+        args: Callable[[CollectorProcess], list[str]] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        metrics: bool = True,
+        health: bool = False,
+        host: str = "127.0.0.1",
+        grpc_port: int | None = None,
+    ):
         self.workdir = workdir or tempfile.mkdtemp(prefix="otel-lite-collector-")
         os.makedirs(self.workdir, exist_ok=True)
         self.host = host  # where the gRPC receiver listens (a tier: 127.0.0.2, .3, ... on one port)
@@ -117,19 +134,32 @@ class CollectorProcess:
         with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
             log.write(f"--- start {self.starts}\n")
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "otel_lite.collector", *self.arguments()],
-                                         cwd=self.cwd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "otel_lite.collector", *self.arguments()],
+                cwd=self.cwd,
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         self.starts += 1
 
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
             try:
-                return (not self.serves_metrics
-                        or requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).ok) and \
-                    (not self.ready_health
-                     or requests.get(f"http://127.0.0.1:{self.health_port}/", timeout=1).status_code == 200) and \
-                    port_open(self.grpc_port, self.host) and port_open(self.http_port)
+                return (
+                    (
+                        not self.serves_metrics
+                        or requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).ok
+                    )
+                    and (
+                        not self.ready_health
+                        or requests.get(f"http://127.0.0.1:{self.health_port}/", timeout=1).status_code == 200
+                    )
+                    and port_open(self.grpc_port, self.host)
+                    and port_open(self.http_port)
+                )
             except requests.RequestException:
                 return False
 

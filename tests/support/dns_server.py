@@ -1,6 +1,7 @@
 """A real DNS server for tests (dnslib) on a free loopback port, UDP and TCP, answering A and AAAA
 from a table the test changes while its clients run; it can also answer SERVFAIL, stay silent (a
 lost query), or be stopped."""
+
 from __future__ import annotations
 
 import threading
@@ -69,8 +70,7 @@ class DNSServer:
             udp = _LibServer(self.records, address="127.0.0.1", port=0, logger=quiet, handler=_Handler)
             port = udp.server.server_address[1]
             try:
-                tcp = _LibServer(self.records, address="127.0.0.1", port=port, tcp=True, logger=quiet,
-                                handler=_Handler)
+                tcp = _LibServer(self.records, address="127.0.0.1", port=port, tcp=True, logger=quiet, handler=_Handler)
             except OSError:
                 udp.server.server_close()
                 continue
@@ -79,8 +79,9 @@ class DNSServer:
         else:  # pragma: no cover - the machine is out of ports
             raise RuntimeError("no free UDP+TCP port pair")
         for server in self.servers:  # as DNSServer.start_thread, with a short poll so stop() is quick
-            server.thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                             name="test-dns-server", daemon=True)
+            server.thread = threading.Thread(
+                target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-dns-server", daemon=True
+            )
             server.thread.start()
 
     def stop(self) -> None:

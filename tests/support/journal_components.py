@@ -3,6 +3,7 @@ processor that adds its tag as a resource attribute (``name_by_pipeline`` names 
 a ``record`` exporter that keeps its batches (and raises ``fail_with``), a ``journal`` extension;
 ``lookup`` adds them to the built-in registry.  Used in-process and by a collector started in a
 subprocess."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,13 @@ class RecordExporter(Component):
         self.batches.append(traces)
 
     def tags(self):
-        return [a.value.string_value for t in self.batches for rs in t.message.resource_spans
-                for a in rs.resource.attributes if a.key == "tag"]
+        return [
+            a.value.string_value
+            for t in self.batches
+            for rs in t.message.resource_spans
+            for a in rs.resource.attributes
+            if a.key == "tag"
+        ]
 
 
 class JournalExtension(Component):

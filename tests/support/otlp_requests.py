@@ -1,5 +1,6 @@
 """OTLP trace requests and the raw clients that send them: a small deterministic
 ``ExportTraceServiceRequest``, a bytes-in / bytes-out gRPC ``Export`` call and an HTTP POST."""
+
 from __future__ import annotations
 
 import grpc

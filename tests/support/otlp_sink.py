@@ -4,6 +4,7 @@ Listens on free loopback ports over gRPC and HTTP (protobuf and JSON), keeps
 every request it accepted, and can be told to fail or stall, so exporters can
 be tested against a real peer.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -56,8 +57,15 @@ class _Failure:
 
 
 class OtlpSink:
-    def __init__(self, grpc: bool = True, http: bool = True, grpc_credentials=None, ssl_context=None,
-                 grpc_port: int = 0, http_port: int = 0):
+    def __init__(
+        self,
+        grpc: bool = True,
+        http: bool = True,
+        grpc_credentials=None,
+        ssl_context=None,
+        grpc_port: int = 0,
+        http_port: int = 0,
+    ):
         """``grpc_credentials`` (``grpc.ServerCredentials``) / ``ssl_context`` (a server
         ``ssl.SSLContext``) serve gRPC / HTTP over TLS (the HTTP endpoint is then ``https://``).
         ``grpc_port`` / ``http_port`` bind that loopback port instead of a free one (0)."""
@@ -83,14 +91,20 @@ class OtlpSink:
             self._start_http()
 
     # -- behaviour ---------------------------------------------------------
-    def fail_next(self, n: int = 1, grpc_code: grpc.StatusCode | None = None, http_status: int | None = None,
-                  retry_after: float | None = None) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        grpc_code: grpc.StatusCode | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """Answer the next ``n`` requests with an error (gRPC ``grpc_code``,
         default UNAVAILABLE; HTTP ``http_status``, default 503).  ``retry_after``
         adds RetryInfo (gRPC) / Retry-After (HTTP)."""
         with self._lock:
-            self._failures.extend(_Failure(grpc_code or grpc.StatusCode.UNAVAILABLE, http_status or 503, retry_after)
-                                  for _ in range(n))
+            self._failures.extend(
+                _Failure(grpc_code or grpc.StatusCode.UNAVAILABLE, http_status or 503, retry_after) for _ in range(n)
+            )
 
     def _next_failure(self) -> _Failure | None:
         with self._lock:
@@ -155,8 +169,9 @@ class OtlpSink:
                 sink._record(request, dict(context.invocation_metadata()))
                 return sink._response()
 
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
-                             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        )
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
         if self._grpc_credentials is not None:
             port = server.add_secure_port(f"127.0.0.1:{self._grpc_port}", self._grpc_credentials)
@@ -222,12 +237,14 @@ class OtlpSink:
         server.daemon_threads = True
         scheme = "http"
         if self._ssl_context is not None:  # handshake in the handler thread, not in accept()
-            server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True,
-                                                          do_handshake_on_connect=False)
+            server.socket = self._ssl_context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
             scheme = "https"
         # a short poll interval makes close() (server.shutdown) quick
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink-http",
-                         daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink-http", daemon=True
+        ).start()
         self._http_server = server
         self.http_endpoint = f"{scheme}://127.0.0.1:{server.server_address[1]}"
 

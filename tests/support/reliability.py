@@ -12,6 +12,7 @@
   refused (the collector answered with a retryable status) or failed (no
   answer: connection refused, reset, timeout).
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.support.collector_process import REPO, CollectorProcess, free_port, wait_until
 
-__all__ = ["REPO", "Backend", "CollectorProcess", "GrpcClient", "HttpClient", "Ledger", "LoadGenerator",
-           "free_port", "pipeline_config", "send_request", "wait_until"]
+__all__ = [
+    "REPO",
+    "Backend",
+    "CollectorProcess",
+    "GrpcClient",
+    "HttpClient",
+    "Ledger",
+    "LoadGenerator",
+    "free_port",
+    "pipeline_config",
+    "send_request",
+    "wait_until",
+]
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -34,6 +46,7 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 # ---------------------------------------------------------------------------
 # The backend
+
 
 class Backend:
     """OTLP/gRPC trace backend counting span ids.  ``delay`` slows every
@@ -67,8 +80,7 @@ class Backend:
         if self.discard:
             context.abort(grpc.StatusCode.UNAVAILABLE, "backend discards everything")
         msg = ExportTraceServiceRequest.FromString(raw)
-        ids = [int.from_bytes(s.span_id, "big") for rs in msg.resource_spans for ss in rs.scope_spans
-               for s in ss.spans]
+        ids = [int.from_bytes(s.span_id, "big") for rs in msg.resource_spans for ss in rs.scope_spans for s in ss.spans]
         with self._lock:
             self.counts.update(ids)
             self.requests += 1
@@ -77,10 +89,13 @@ class Backend:
     def up(self) -> None:
         if self._server is not None:
             return
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers),
-                             options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", 1)])
-        handler = grpc.method_handlers_generic_handler(SERVICE, {
-            "Export": grpc.unary_unary_rpc_method_handler(self._export)})
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.workers),
+            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", 1)],
+        )
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
+        )
         server.add_generic_rpc_handlers((handler,))
         deadline = time.monotonic() + 10
         while not server.add_insecure_port(self.endpoint):  # the old socket may linger briefly
@@ -158,28 +173,50 @@ service:
 """
 
 
-def pipeline_config(backend: str, storage_dir: str, *, persistent: bool = True, batch: bool = True,
-                    memory_limiter: bool = True, limit_mib: int = 1024, spike_mib: int = 128,
-                    batch_timeout: str = "200ms", batch_size: int = 500, queue_size: int = 1000,
-                    consumers: int = 2, max_elapsed: str = "0", fsync: bool = False):
+def pipeline_config(
+    backend: str,
+    storage_dir: str,
+    *,
+    persistent: bool = True,
+    batch: bool = True,
+    memory_limiter: bool = True,
+    limit_mib: int = 1024,
+    spike_mib: int = 128,
+    batch_timeout: str = "200ms",
+    batch_size: int = 500,
+    queue_size: int = 1000,
+    consumers: int = 2,
+    max_elapsed: str = "0",
+    fsync: bool = False,
+):
     """``PIPELINE_CONFIG`` with these parameters: the ``config`` of a ``CollectorProcess``, which fills in its ports."""
     processors = (["memory_limiter"] if memory_limiter else []) + (["batch"] if batch else [])
-    params = dict(backend=backend, storage_dir=storage_dir, storage=", storage: file_storage" if persistent else "",
-                  processors=", ".join(processors), limit_mib=limit_mib, spike_mib=spike_mib,
-                  batch_timeout=batch_timeout, batch_size=batch_size, queue_size=queue_size, consumers=consumers,
-                  max_elapsed=max_elapsed, fsync="true" if fsync else "false")
+    params = dict(
+        backend=backend,
+        storage_dir=storage_dir,
+        storage=", storage: file_storage" if persistent else "",
+        processors=", ".join(processors),
+        limit_mib=limit_mib,
+        spike_mib=spike_mib,
+        batch_timeout=batch_timeout,
+        batch_size=batch_size,
+        queue_size=queue_size,
+        consumers=consumers,
+        max_elapsed=max_elapsed,
+        fsync="true" if fsync else "false",
+    )
 
     def config(c: CollectorProcess) -> str:
-        return PIPELINE_CONFIG.format(grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port,
-                                      **params)
+        return PIPELINE_CONFIG.format(
+            grpc_port=c.grpc_port, http_port=c.http_port, metrics_port=c.metrics_port, **params
+        )
 
     return config
 
 
-
-
 # ---------------------------------------------------------------------------
 # Clients
+
 
 class Ledger:
     """What the clients sent and what they were told, span by span."""
@@ -251,8 +288,9 @@ def build_request(ids: range, payload: int = 0) -> bytes:
 
 class GrpcClient:
     def __init__(self, endpoint: str, timeout: float = 5.0):
-        self.channel = grpc.insecure_channel(endpoint, options=[("grpc.max_reconnect_backoff_ms", 200),
-                                                                ("grpc.initial_reconnect_backoff_ms", 50)])
+        self.channel = grpc.insecure_channel(
+            endpoint, options=[("grpc.max_reconnect_backoff_ms", 200), ("grpc.initial_reconnect_backoff_ms", 50)]
+        )
         self.call = self.channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
         self.timeout = timeout
 
@@ -267,8 +305,13 @@ class GrpcClient:
             answered = "grpc-status-details-bin" in trailers  # the collector's receiver always sends details
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED) and answered:
                 return "refused", f"grpc {code.name}", None
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                        grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+            if code in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.CANCELLED,
+                grpc.StatusCode.UNKNOWN,
+                grpc.StatusCode.INTERNAL,
+            ):
                 return "failed", f"grpc {code.name} (no answer)", None
             return "error", f"grpc {code.name}", None
 
@@ -284,8 +327,9 @@ class HttpClient:
 
     def send(self, body: bytes) -> tuple[str, str, str | None]:
         try:
-            r = self.session.post(self.url, data=body, timeout=self.timeout,
-                                  headers={"Content-Type": "application/x-protobuf"})
+            r = self.session.post(
+                self.url, data=body, timeout=self.timeout, headers={"Content-Type": "application/x-protobuf"}
+            )
         except requests.RequestException as e:
             return "failed", f"http {type(e).__name__}", None
         if r.status_code == 200:
@@ -311,14 +355,26 @@ class LoadGenerator:
     answers come), until ``stop()``.  A refused or failed request is not resent
     (its spans count as refused / failed); the thread waits ``backoff`` first."""
 
-    def __init__(self, collector: CollectorProcess, ledger: Ledger, *, threads: int = 4, spans: int = 50,
-                 rate: float | None = None, payload: int = 0, backoff: float = 0.02, transports=("grpc", "http")):
+    def __init__(
+        self,
+        collector: CollectorProcess,
+        ledger: Ledger,
+        *,
+        threads: int = 4,
+        spans: int = 50,
+        rate: float | None = None,
+        payload: int = 0,
+        backoff: float = 0.02,
+        transports=("grpc", "http"),
+    ):
         self.collector, self.ledger = collector, ledger
         self.spans, self.payload, self.backoff = spans, payload, backoff
         self.interval = None if not rate else spans * threads / rate
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(transports[i % len(transports)],),
-                                          name=f"load-{i}", daemon=True) for i in range(threads)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(transports[i % len(transports)],), name=f"load-{i}", daemon=True)
+            for i in range(threads)
+        ]
 
     def start(self) -> LoadGenerator:
         for t in self._threads:

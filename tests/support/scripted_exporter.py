@@ -1,6 +1,7 @@
 """An exporter on the real helper chain (queue / batcher / retry / timeout) whose ``push`` the
 test scripts: ``build`` makes one with its own ``Telemetry``; ``sent`` / ``failed`` read its
 span counters; ``wait_until`` polls a condition on the event loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,8 +48,12 @@ def sent(tel):
 
 
 def failed(tel, permanent: bool):
-    return metric(tel, "otelcol_exporter_send_failed_spans_total", exporter="scripted",
-                  error_permanent="true" if permanent else "false")
+    return metric(
+        tel,
+        "otelcol_exporter_send_failed_spans_total",
+        exporter="scripted",
+        error_permanent="true" if permanent else "false",
+    )
 
 
 async def wait_until(cond, timeout=10.0):

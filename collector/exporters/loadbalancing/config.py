@@ -7,6 +7,7 @@ source of backends.  Top-level ``timeout`` / ``retry_on_failure`` /
 batch leaves that queue, so there are no per-backend queues (the template's
 ``sending_queue`` and ``retry_on_failure`` are not used).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,13 +51,17 @@ class ResolverConfig(ComponentConfig):
     def validate(self) -> None:
         given = [name for name in ("static", "dns", "k8s", "aws_cloud_map") if getattr(self, name) is not None]
         if not given:
-            raise ConfigError("", "no resolver: configure exactly one of static, dns (k8s and aws_cloud_map "
-                                  "are not supported yet)")
+            raise ConfigError(
+                "", "no resolver: configure exactly one of static, dns (k8s and aws_cloud_map are not supported yet)"
+            )
         if len(given) > 1:
             raise ConfigError("", f"{' and '.join(given)} are both configured: use exactly one resolver")
         if given[0] in ("k8s", "aws_cloud_map"):
-            raise ConfigError(given[0], f"the {given[0]} resolver is not supported yet: use dns with a headless "
-                                        "Service (hostname: <service>.<namespace>.svc.cluster.local) or static")
+            raise ConfigError(
+                given[0],
+                f"the {given[0]} resolver is not supported yet: use dns with a headless "
+                "Service (hostname: <service>.<namespace>.svc.cluster.local) or static",
+            )
 
 
 @dataclass
@@ -70,9 +75,15 @@ class LoadBalancingExporterConfig(ExporterConfig):
     def validate(self) -> None:
         if self.routing_key not in ROUTING_KEYS:
             known = ", ".join(ROUTING_KEYS)
-            why = (" (a metrics routing key)" if self.routing_key in ("resource", "metric", "streamID")
-                   else " (not supported yet)" if self.routing_key == "attributes" else "")
+            why = (
+                " (a metrics routing key)"
+                if self.routing_key in ("resource", "metric", "streamID")
+                else " (not supported yet)"
+                if self.routing_key == "attributes"
+                else ""
+            )
             raise ConfigError("routing_key", f"{self.routing_key!r}{why}: traces route by one of {known}")
         if self.ring_version not in RING_VERSIONS:
-            raise ConfigError("ring_version", f"unknown ring {self.ring_version!r}: use one of "
-                                              + ", ".join(RING_VERSIONS))
+            raise ConfigError(
+                "ring_version", f"unknown ring {self.ring_version!r}: use one of " + ", ".join(RING_VERSIONS)
+            )

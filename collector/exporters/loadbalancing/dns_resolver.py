@@ -16,6 +16,7 @@ family's query failed (Go's default, non-strict, behaviour).  Lookups go through
 ``nameservers`` configured it reads ``/etc/resolv.conf`` (nameservers, ``search``, ``ndots``) as Go's pure-Go
 resolver does; it does not read ``/etc/hosts`` (Go does), so a name only listed there does not resolve.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -107,7 +108,7 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         close = text.find("]")
         if close < 0:
             raise ValueError(f"invalid nameserver {text!r}: missing ']'")
-        host, rest = text[1:close], text[close + 1:]
+        host, rest = text[1:close], text[close + 1 :]
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(f"invalid nameserver {text!r} (expected [addr]:port)")
@@ -154,11 +155,14 @@ class DNSResolver:
         self._suppressed = 0
         self._m_resolutions: Any = None
         if telemetry is not None:
-            counter = telemetry.counter("otelcol_loadbalancer_num_resolutions",
-                                        "Number of times the resolver has triggered new resolutions.",
-                                        ["success", "resolver"])
-            self._m_resolutions = {ok: counter.labels("true" if ok else "false", _RESOLVER_LABEL)
-                                   for ok in (True, False)}
+            counter = telemetry.counter(
+                "otelcol_loadbalancer_num_resolutions",
+                "Number of times the resolver has triggered new resolutions.",
+                ["success", "resolver"],
+            )
+            self._m_resolutions = {
+                ok: counter.labels("true" if ok else "false", _RESOLVER_LABEL) for ok in (True, False)
+            }
 
     def endpoints(self) -> list[str]:
         return list(self._endpoints)
@@ -170,8 +174,13 @@ class DNSResolver:
         self._resolver = self._make_resolver()
         await self._resolve_once(first=True)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dns-resolver {self._hostname}")
-        self.log.debug("DNS resolver started: hostname=%s port=%s interval=%ss timeout=%ss",
-                       self._hostname, self._port, self._interval, self._timeout)
+        self.log.debug(
+            "DNS resolver started: hostname=%s port=%s interval=%ss timeout=%ss",
+            self._hostname,
+            self._port,
+            self._interval,
+            self._timeout,
+        )
 
     async def shutdown(self) -> None:
         self._on_change = None
@@ -218,8 +227,9 @@ class DNSResolver:
             return
         self._count(True)
         if self._failures:
-            self.log.info("DNS resolution of %s succeeded again after %d failed lookups", self._hostname,
-                          self._failures)
+            self.log.info(
+                "DNS resolution of %s succeeded again after %d failed lookups", self._hostname, self._failures
+            )
         self._failures, self._suppressed = 0, 0
         backends = sorted(format_endpoint(a, self._port) for a in addresses)
         if backends == self._endpoints:
@@ -246,12 +256,13 @@ class DNSResolver:
         resolver = self._resolver
         assert resolver is not None
         timeout = self._timeout
-        queries = [resolver.resolve(self._hostname, rdtype, raise_on_no_answer=False, search=True,
-                                    lifetime=timeout) for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)]
+        queries = [
+            resolver.resolve(self._hostname, rdtype, raise_on_no_answer=False, search=True, lifetime=timeout)
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        ]
         try:
             # lifetime bounds each query (both run in parallel); the outer bound is a safety net only
-            results = await asyncio.wait_for(asyncio.gather(*queries, return_exceptions=True),
-                                             timeout * 1.5 + 0.1)
+            results = await asyncio.wait_for(asyncio.gather(*queries, return_exceptions=True), timeout * 1.5 + 0.1)
         except TimeoutError:
             raise _LookupError(f"lookup of {self._hostname} timed out after {timeout}s") from None
         addresses: list[str] = []
@@ -279,8 +290,9 @@ class DNSResolver:
         kept = f"keeping the last {len(self._endpoints)} endpoints" if self._endpoints else "no endpoints yet"
         if self._failures == 1 or now - self._last_warning >= _WARN_EVERY:
             more = f" ({self._suppressed} more failed lookups not logged)" if self._suppressed else ""
-            self.log.warning("failed to resolve %s%s: %s; %s%s", self._hostname, " at start" if first else "",
-                             reason, kept, more)
+            self.log.warning(
+                "failed to resolve %s%s: %s; %s%s", self._hostname, " at start" if first else "", reason, kept, more
+            )
             self._last_warning, self._suppressed = now, 0
         else:
             self._suppressed += 1

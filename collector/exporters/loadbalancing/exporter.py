@@ -13,6 +13,7 @@ Where it differs from Go's, on purpose:
 - There are no per-backend queues: one queue, one retry policy for the whole
   exporter (the template's ``sending_queue`` / ``retry_on_failure`` are unused).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,23 +66,36 @@ class LoadBalancingExporter(Exporter):
         self._updates: set[asyncio.Task] = set()
         self._host = None
         self._template = dataclasses.replace(
-            config.protocol.otlp, sending_queue=QueueConfig(enabled=False), retry_on_failure=RetryConfig(enabled=False))
+            config.protocol.otlp, sending_queue=QueueConfig(enabled=False), retry_on_failure=RetryConfig(enabled=False)
+        )
         tel, name = settings.telemetry, str(settings.id)
-        self._m_num_backends = tel.gauge("otelcol_loadbalancer_num_backends", "Current number of backends in use",
-                                         ["exporter", "resolver"]).labels(name, self.resolver_name)
-        self._m_updates = tel.counter("otelcol_loadbalancer_num_backend_updates",
-                                      "Number of times the list of backends was updated",
-                                      ["exporter", "resolver"]).labels(name, self.resolver_name)
-        self._m_latency = tel.histogram("otelcol_loadbalancer_backend_latency",
-                                        "Response latency in ms for the backends", ["exporter", "endpoint"],
-                                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000))
-        self._m_outcome = tel.counter("otelcol_loadbalancer_backend_outcome", "Number of successes and failures "
-                                      "for each endpoint", ["exporter", "endpoint", "success"])
-        self._m_backend_sent = tel.counter("otelcol_loadbalancer_backend_sent_spans",
-                                           "Spans a backend accepted", ["exporter", "endpoint"])
-        self._m_backend_failed = tel.counter("otelcol_loadbalancer_backend_send_failed_spans",
-                                             "Spans a backend did not accept (retried or re-routed while the retry "
-                                             "policy allows)", ["exporter", "endpoint"])
+        self._m_num_backends = tel.gauge(
+            "otelcol_loadbalancer_num_backends", "Current number of backends in use", ["exporter", "resolver"]
+        ).labels(name, self.resolver_name)
+        self._m_updates = tel.counter(
+            "otelcol_loadbalancer_num_backend_updates",
+            "Number of times the list of backends was updated",
+            ["exporter", "resolver"],
+        ).labels(name, self.resolver_name)
+        self._m_latency = tel.histogram(
+            "otelcol_loadbalancer_backend_latency",
+            "Response latency in ms for the backends",
+            ["exporter", "endpoint"],
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 30000),
+        )
+        self._m_outcome = tel.counter(
+            "otelcol_loadbalancer_backend_outcome",
+            "Number of successes and failures for each endpoint",
+            ["exporter", "endpoint", "success"],
+        )
+        self._m_backend_sent = tel.counter(
+            "otelcol_loadbalancer_backend_sent_spans", "Spans a backend accepted", ["exporter", "endpoint"]
+        )
+        self._m_backend_failed = tel.counter(
+            "otelcol_loadbalancer_backend_send_failed_spans",
+            "Spans a backend did not accept (retried or re-routed while the retry policy allows)",
+            ["exporter", "endpoint"],
+        )
 
     def _make_resolver(self, config: LoadBalancingExporterConfig) -> Resolver:
         if config.resolver.static is not None:
@@ -131,9 +145,13 @@ class LoadBalancingExporter(Exporter):
         exporter = OTLPGrpcExporter(settings, cfg)
         await exporter.start_client(self._host)
         name = str(self.id)
-        metrics = (self._m_backend_sent.labels(name, endpoint), self._m_backend_failed.labels(name, endpoint),
-                   self._m_outcome.labels(name, endpoint, "true"), self._m_outcome.labels(name, endpoint, "false"),
-                   self._m_latency.labels(name, endpoint))
+        metrics = (
+            self._m_backend_sent.labels(name, endpoint),
+            self._m_backend_failed.labels(name, endpoint),
+            self._m_outcome.labels(name, endpoint, "true"),
+            self._m_outcome.labels(name, endpoint, "false"),
+            self._m_latency.labels(name, endpoint),
+        )
         return _Backend(endpoint, exporter, metrics)
 
     async def shutdown_client(self) -> None:

@@ -5,6 +5,7 @@ resolvers emit them (sorted; a port only when one is written or configured),
 and calls ``on_change`` with the new sorted list whenever it changes.  The
 ``dns`` resolver is in ``dns_resolver``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

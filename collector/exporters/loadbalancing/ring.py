@@ -18,6 +18,7 @@ tighter spread when no Go agent shares the tier.
 Lookup (all rings): ``crc32(key) % slots``, then the first point at or above
 it, wrapping around to the first point.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -102,8 +103,9 @@ RING_VERSIONS = {"go-v1": _go_v1, "go-v2": _go_v2, "native": _native}
 DEFAULT_RING_VERSION = "go-v2"
 
 
-def build_ring(endpoints: Sequence[str], version: str = DEFAULT_RING_VERSION,
-               points_per_endpoint: int | None = None) -> HashRing:
+def build_ring(
+    endpoints: Sequence[str], version: str = DEFAULT_RING_VERSION, points_per_endpoint: int | None = None
+) -> HashRing:
     """The ring of ``version`` over ``endpoints`` (sorted here, as Go sorts its resolvers' answers)."""
     make = RING_VERSIONS[version]
     ordered = sorted(set(endpoints))

@@ -5,6 +5,7 @@ each span, or the resource for ``service``); everything else stays unknown
 bytes and is written back untouched.  A request whose spans all belong to one
 backend is forwarded as the bytes it arrived in.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -80,8 +81,10 @@ def _by_trace_id(traces: Traces, ring: HashRing) -> dict[str, Traces]:
                     for i in idxs:
                         add().CopyFrom(spans[i])
                 counts[owner] = counts.get(owner, 0) + len(idxs)
-    return {owner: Traces(None, req.SerializeToString(), counts[owner])  # type: ignore[attr-defined]
-            for owner, req in out.items()}
+    return {
+        owner: Traces(None, req.SerializeToString(), counts[owner])  # type: ignore[attr-defined]
+        for owner, req in out.items()
+    }
 
 
 def _by_service(traces: Traces, ring: HashRing) -> dict[str, Traces]:
@@ -97,8 +100,10 @@ def _by_service(traces: Traces, ring: HashRing) -> dict[str, Traces]:
             req = out[owner] = _RESOURCE_VIEW()
         req.resource_spans.add().CopyFrom(rs)  # type: ignore[attr-defined]
         counts[owner] = counts.get(owner, 0) + sum(len(ss.spans) for ss in rs.scope_spans)
-    return {owner: Traces(None, req.SerializeToString(), counts[owner])  # type: ignore[attr-defined]
-            for owner, req in out.items()}
+    return {
+        owner: Traces(None, req.SerializeToString(), counts[owner])  # type: ignore[attr-defined]
+        for owner, req in out.items()
+    }
 
 
 ROUTING_KEYS: dict[str, Callable[[Traces, HashRing], dict[str, Traces]]] = {

@@ -12,6 +12,7 @@ One job per module:
 The sampling arithmetic the ``probabilistic`` policy shares with the
 ``probabilistic_sampler`` processor, and the tracestate parser, are in ``otel_lite.collector.sampling``.
 """
+
 from __future__ import annotations
 
 from .buffer import DecisionCache, Trace, TraceBuffer
@@ -58,16 +59,48 @@ from .policies import (
 from .processor import FACTORY, TailSamplingProcessor
 
 __all__ = [
-    "FACTORY", "TailSamplingProcessor", "TailSamplingConfig",
+    "FACTORY",
+    "TailSamplingProcessor",
+    "TailSamplingConfig",
     # config
-    "LEAF_TYPES", "PolicyConfig", "LeafPolicyConfig", "CompositeSubPolicyConfig", "AndConfig", "DropConfig",
-    "CompositeConfig", "RateAllocationConfig", "DecisionCacheConfig", "LatencyConfig", "NumericAttributeConfig",
-    "ProbabilisticConfig", "StatusCodeConfig", "StringAttributeConfig", "BooleanAttributeConfig",
-    "RateLimitingConfig", "SpanCountConfig", "TraceStateConfig",
+    "LEAF_TYPES",
+    "PolicyConfig",
+    "LeafPolicyConfig",
+    "CompositeSubPolicyConfig",
+    "AndConfig",
+    "DropConfig",
+    "CompositeConfig",
+    "RateAllocationConfig",
+    "DecisionCacheConfig",
+    "LatencyConfig",
+    "NumericAttributeConfig",
+    "ProbabilisticConfig",
+    "StatusCodeConfig",
+    "StringAttributeConfig",
+    "BooleanAttributeConfig",
+    "RateLimitingConfig",
+    "SpanCountConfig",
+    "TraceStateConfig",
     # policies
-    "Decision", "Policy", "final_decision", "build_policy", "AlwaysSample", "Latency", "NumericAttribute",
-    "StringAttribute", "BooleanAttribute", "StatusCode", "Probabilistic", "RateLimiting", "SpanCount",
-    "TraceState", "And", "Drop", "Composite",
+    "Decision",
+    "Policy",
+    "final_decision",
+    "build_policy",
+    "AlwaysSample",
+    "Latency",
+    "NumericAttribute",
+    "StringAttribute",
+    "BooleanAttribute",
+    "StatusCode",
+    "Probabilistic",
+    "RateLimiting",
+    "SpanCount",
+    "TraceState",
+    "And",
+    "Drop",
+    "Composite",
     # buffer
-    "Trace", "TraceBuffer", "DecisionCache",
+    "Trace",
+    "TraceBuffer",
+    "DecisionCache",
 ]

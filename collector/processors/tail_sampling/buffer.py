@@ -6,6 +6,7 @@ A buffered trace holds references to its spans inside the received requests
 serialized again, span by span with its resource and scope (protobuf messages
 concatenate, so forwarding joins those bytes).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -47,11 +48,13 @@ class Trace:
         out = []
         for rs, ss, spans in self.groups:
             scope_spans = len_field(T_SCOPE_SPANS_SCOPE, ss.scope.SerializeToString()) + b"".join(
-                len_field(T_SCOPE_SPANS_SPAN, span.SerializeToString()) for span in spans)
+                len_field(T_SCOPE_SPANS_SPAN, span.SerializeToString()) for span in spans
+            )
             if ss.schema_url:
                 scope_spans += len_field(T_SCHEMA_URL, ss.schema_url.encode())
-            resource_spans = (len_field(T_RESOURCE_SPANS_RESOURCE, rs.resource.SerializeToString())
-                              + len_field(T_RESOURCE_SPANS_SCOPE_SPANS, scope_spans))
+            resource_spans = len_field(T_RESOURCE_SPANS_RESOURCE, rs.resource.SerializeToString()) + len_field(
+                T_RESOURCE_SPANS_SCOPE_SPANS, scope_spans
+            )
             if rs.schema_url:
                 resource_spans += len_field(T_SCHEMA_URL, rs.schema_url.encode())
             out.append(len_field(T_REQUEST_RESOURCE_SPANS, resource_spans))

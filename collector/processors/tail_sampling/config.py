@@ -7,6 +7,7 @@ Validation runs once, through ``ComponentConfig.from_mapping``'s tree walk
 validates every nested block before its parent: a ``validate`` here checks only
 its own fields and cross-field rules, never its children again.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,10 +17,26 @@ from typing import ClassVar
 from ...component import ComponentConfig, ConfigError, Duration, validate_tree
 
 __all__ = [
-    "LatencyConfig", "NumericAttributeConfig", "ProbabilisticConfig", "StatusCodeConfig", "StringAttributeConfig",
-    "BooleanAttributeConfig", "RateLimitingConfig", "SpanCountConfig", "TraceStateConfig", "LEAF_TYPES",
-    "LeafPolicyConfig", "AndConfig", "DropConfig", "CompositeSubPolicyConfig", "RateAllocationConfig",
-    "CompositeConfig", "PolicyConfig", "DecisionCacheConfig", "TailSamplingConfig", "STATUS_CODES",
+    "LatencyConfig",
+    "NumericAttributeConfig",
+    "ProbabilisticConfig",
+    "StatusCodeConfig",
+    "StringAttributeConfig",
+    "BooleanAttributeConfig",
+    "RateLimitingConfig",
+    "SpanCountConfig",
+    "TraceStateConfig",
+    "LEAF_TYPES",
+    "LeafPolicyConfig",
+    "AndConfig",
+    "DropConfig",
+    "CompositeSubPolicyConfig",
+    "RateAllocationConfig",
+    "CompositeConfig",
+    "PolicyConfig",
+    "DecisionCacheConfig",
+    "TailSamplingConfig",
+    "STATUS_CODES",
 ]
 
 
@@ -137,8 +154,18 @@ class TraceStateConfig(_KeyedConfig):
             raise ConfigError("values", "at least one value must be set")
 
 
-LEAF_TYPES = ("always_sample", "latency", "numeric_attribute", "probabilistic", "status_code",
-              "string_attribute", "rate_limiting", "span_count", "boolean_attribute", "trace_state")
+LEAF_TYPES = (
+    "always_sample",
+    "latency",
+    "numeric_attribute",
+    "probabilistic",
+    "status_code",
+    "string_attribute",
+    "rate_limiting",
+    "span_count",
+    "boolean_attribute",
+    "trace_state",
+)
 
 
 @dataclass
@@ -163,8 +190,9 @@ class LeafPolicyConfig(ComponentConfig):
         if not self.name:
             raise ConfigError("name", "every policy needs a name")
         if self.type not in self.allowed_types:
-            raise ConfigError("type", f"unknown or unsupported policy type {self.type!r} "
-                                      f"(use one of {', '.join(self.allowed_types)})")
+            raise ConfigError(
+                "type", f"unknown or unsupported policy type {self.type!r} (use one of {', '.join(self.allowed_types)})"
+            )
         # a type whose options block is absent gets its defaults, validated like a given block
         # (the tree walk passed a None there, so this is their one validation)
         attr = "and_" if self.type == "and" else self.type
@@ -241,11 +269,18 @@ class PolicyConfig(CompositeSubPolicyConfig):
 
 
 _OPTION_CLASSES = {
-    "latency": LatencyConfig, "numeric_attribute": NumericAttributeConfig, "probabilistic": ProbabilisticConfig,
-    "status_code": StatusCodeConfig, "string_attribute": StringAttributeConfig,
-    "rate_limiting": RateLimitingConfig, "span_count": SpanCountConfig,
-    "boolean_attribute": BooleanAttributeConfig, "trace_state": TraceStateConfig,
-    "and": AndConfig, "drop": DropConfig, "composite": CompositeConfig,
+    "latency": LatencyConfig,
+    "numeric_attribute": NumericAttributeConfig,
+    "probabilistic": ProbabilisticConfig,
+    "status_code": StatusCodeConfig,
+    "string_attribute": StringAttributeConfig,
+    "rate_limiting": RateLimitingConfig,
+    "span_count": SpanCountConfig,
+    "boolean_attribute": BooleanAttributeConfig,
+    "trace_state": TraceStateConfig,
+    "and": AndConfig,
+    "drop": DropConfig,
+    "composite": CompositeConfig,
 }
 
 

@@ -8,6 +8,7 @@ names the Span fields it reads in ``span_fields``; the processor parses only
 their union (plus trace_id) out of received requests, see
 ``otel_lite.collector.partial_otlp``.
 """
+
 from __future__ import annotations
 
 import enum
@@ -34,9 +35,23 @@ from .config import (
 )
 
 __all__ = [
-    "Decision", "Policy", "final_decision", "build_policy",
-    "AlwaysSample", "Latency", "NumericAttribute", "StringAttribute", "BooleanAttribute", "StatusCode",
-    "Probabilistic", "RateLimiting", "SpanCount", "TraceState", "And", "Drop", "Composite",
+    "Decision",
+    "Policy",
+    "final_decision",
+    "build_policy",
+    "AlwaysSample",
+    "Latency",
+    "NumericAttribute",
+    "StringAttribute",
+    "BooleanAttribute",
+    "StatusCode",
+    "Probabilistic",
+    "RateLimiting",
+    "SpanCount",
+    "TraceState",
+    "And",
+    "Drop",
+    "Composite",
 ]
 
 
@@ -45,8 +60,8 @@ class Decision(enum.IntEnum):
 
     SAMPLED = 0
     NOT_SAMPLED = 1
-    DROPPED = 2             # a ``drop`` policy matched: not sampled, whatever the others say
-    INVERT_SAMPLED = 3      # deprecated inverted decisions of the ``invert_match`` policies
+    DROPPED = 2  # a ``drop`` policy matched: not sampled, whatever the others say
+    INVERT_SAMPLED = 3  # deprecated inverted decisions of the ``invert_match`` policies
     INVERT_NOT_SAMPLED = 4
 
     @property

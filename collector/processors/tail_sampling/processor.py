@@ -11,6 +11,7 @@ Received bytes are parsed as a partial view declaring only the Span fields the
 policies read (``otel_lite.collector.partial_otlp``); buffered spans are references into
 those views, re-serialized only when their trace is sampled.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,48 +48,112 @@ class TailSamplingProcessor(Component):
         label = self._label = str(settings.id)
         tel = settings.telemetry
         prefix = "otelcol_processor_tail_sampling_"
-        self._m_policy = tel.counter(prefix + "count_traces_sampled",
-                                     "Count of traces that were sampled or not per sampling policy",
-                                     ["processor", "policy", "sampled", "decision"])
-        self._m_policy_spans = tel.counter(prefix + "count_spans_sampled",
-                                           "Count of spans that were sampled or not per sampling policy",
-                                           ["processor", "policy", "sampled", "decision"])
-        self._m_global = tel.counter(prefix + "global_count_traces_sampled",
-                                     "Global count of traces that were sampled or not by at least one policy",
-                                     ["processor", "sampled", "decision"])
+        self._m_policy = tel.counter(
+            prefix + "count_traces_sampled",
+            "Count of traces that were sampled or not per sampling policy",
+            ["processor", "policy", "sampled", "decision"],
+        )
+        self._m_policy_spans = tel.counter(
+            prefix + "count_spans_sampled",
+            "Count of spans that were sampled or not per sampling policy",
+            ["processor", "policy", "sampled", "decision"],
+        )
+        self._m_global = tel.counter(
+            prefix + "global_count_traces_sampled",
+            "Global count of traces that were sampled or not by at least one policy",
+            ["processor", "sampled", "decision"],
+        )
         self._policy_counters: dict[tuple, tuple] = {}
         self._global_counters: dict[Decision, Any] = {}  # prometheus_client Counter children
-        self._m_too_early = tel.counter(prefix + "sampling_trace_dropped_too_early",
-                                        "Count of traces that needed to be dropped before the configured wait time",
-                                        ["processor"]).labels(label)
-        self._m_new_trace = tel.counter(prefix + "new_trace_id_received", "Counts the arrival of new traces",
-                                        ["processor"]).labels(label)
-        self._m_on_memory = tel.gauge(prefix + "sampling_traces_on_memory",
-                                      "Tracks the number of traces current on memory", ["processor"]).labels(label)
+        self._m_too_early = tel.counter(
+            prefix + "sampling_trace_dropped_too_early",
+            "Count of traces that needed to be dropped before the configured wait time",
+            ["processor"],
+        ).labels(label)
+        self._m_new_trace = tel.counter(
+            prefix + "new_trace_id_received", "Counts the arrival of new traces", ["processor"]
+        ).labels(label)
+        self._m_on_memory = tel.gauge(
+            prefix + "sampling_traces_on_memory", "Tracks the number of traces current on memory", ["processor"]
+        ).labels(label)
         self._m_early_release = tel.counter(
             prefix + "early_releases_from_cache_decision",
             "Number of spans that were able to be immediately released due to a decision cache hit.",
-            ["processor", "sampled"])
+            ["processor", "sampled"],
+        )
         self._m_decision_latency = tel.histogram(
-            prefix + "sampling_decision_latency", "Latency (in microseconds) of a given sampling policy",
-            ["processor"], buckets=(1, 2, 5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 2000,
-                                    3000, 4000, 5000, 10000, 20000, 30000, 50000)).labels(label)
+            prefix + "sampling_decision_latency",
+            "Latency (in microseconds) of a given sampling policy",
+            ["processor"],
+            buckets=(
+                1,
+                2,
+                5,
+                10,
+                25,
+                50,
+                75,
+                100,
+                150,
+                200,
+                300,
+                400,
+                500,
+                750,
+                1000,
+                2000,
+                3000,
+                4000,
+                5000,
+                10000,
+                20000,
+                30000,
+                50000,
+            ),
+        ).labels(label)
         self._m_timer_latency = tel.histogram(
             prefix + "sampling_decision_timer_latency",
-            "Latency (in milliseconds) of each run of the sampling decision timer", ["processor"],
-            buckets=(1, 2, 5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 2000, 3000, 4000, 5000,
-                     10000, 20000, 30000, 50000)).labels(label)
+            "Latency (in milliseconds) of each run of the sampling decision timer",
+            ["processor"],
+            buckets=(
+                1,
+                2,
+                5,
+                10,
+                25,
+                50,
+                75,
+                100,
+                150,
+                200,
+                300,
+                400,
+                500,
+                750,
+                1000,
+                2000,
+                3000,
+                4000,
+                5000,
+                10000,
+                20000,
+                30000,
+                50000,
+            ),
+        ).labels(label)
         self._m_removal_age = tel.histogram(
             prefix + "sampling_trace_removal_age",
-            "Time (in seconds) from arrival of a new trace until its removal from memory", ["processor"]
+            "Time (in seconds) from arrival of a new trace until its removal from memory",
+            ["processor"],
         ).labels(label)
         self._m_late_age = tel.histogram(
             prefix + "sampling_late_span_age",
             "Time (in seconds) from the sampling decision was taken and the arrival of a late span",
-            ["processor"]).labels(label)
+            ["processor"],
+        ).labels(label)
         self._m_forward_errors = tel.counter(
-            prefix + "forward_errors", "Sampled traces the next component refused (spans).",
-            ["processor"]).labels(label)
+            prefix + "forward_errors", "Sampled traces the next component refused (spans).", ["processor"]
+        ).labels(label)
 
     @property
     def pending_traces(self) -> int:
@@ -181,7 +246,9 @@ class TailSamplingProcessor(Component):
             if counters is None:  # labels() costs more than inc(): resolve each combination once
                 labels = (self._label, name, "true" if decision.sampled else "false", decision.label)
                 counters = self._policy_counters[(name, decision)] = (
-                    self._m_policy.labels(*labels), self._m_policy_spans.labels(*labels))
+                    self._m_policy.labels(*labels),
+                    self._m_policy_spans.labels(*labels),
+                )
             counters[0].inc()
             counters[1].inc(trace.span_count)
             seen.add(decision)
@@ -192,7 +259,8 @@ class TailSamplingProcessor(Component):
         counter = self._global_counters.get(final)
         if counter is None:
             counter = self._global_counters[final] = self._m_global.labels(
-                self._label, "true" if final is SAMPLED else "false", final.label)
+                self._label, "true" if final is SAMPLED else "false", final.label
+            )
         counter.inc()
         return final is SAMPLED
 

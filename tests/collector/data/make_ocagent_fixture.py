@@ -8,6 +8,7 @@ The exporter is given a client that records each serialized ExportTraceServiceRe
 instead of sending it; the .bin holds them length-prefixed (4 bytes, big-endian) and the
 .json what tests/collector/test_opencensus_receiver.py expects to arrive in OTLP.
 """
+
 import json
 from pathlib import Path
 
@@ -54,15 +55,26 @@ execution_context.clear()
 
 kinds = {SpanKind.SERVER: 2, SpanKind.CLIENT: 3}
 for span, attrs, events, status, links in (
-        (root, {"http.method": "GET", "http.status_code": 503, "cached": False, "ratio": 0.5,
-                "opencensus.status_code": 14}, ["validated"], [2, "backend unavailable"], []),
-        (child, {}, [], [0, ""], [["1" * 32, "2" * 16]]),
-        (local, {}, [], [0, ""], [])):
+    (
+        root,
+        {"http.method": "GET", "http.status_code": 503, "cached": False, "ratio": 0.5, "opencensus.status_code": 14},
+        ["validated"],
+        [2, "backend unavailable"],
+        [],
+    ),
+    (child, {}, [], [0, ""], [["1" * 32, "2" * 16]]),
+    (local, {}, [], [0, ""], []),
+):
     expected[span.name] = {
-        "trace_id": tracer.span_context.trace_id, "span_id": span.span_id,
+        "trace_id": tracer.span_context.trace_id,
+        "span_id": span.span_id,
         "parent_span_id": span.parent_span.span_id if getattr(span.parent_span, "span_id", None) else None,
-        "kind": kinds.get(span.span_kind, 1), "attributes": attrs, "events": events, "status": status,
-        "links": links}
+        "kind": kinds.get(span.span_kind, 1),
+        "attributes": attrs,
+        "events": events,
+        "status": status,
+        "links": links,
+    }
 
 with open(HERE / "ocagent_stream.bin", "wb") as f:
     for raw in client.messages:
