@@ -28,6 +28,34 @@ from .policies import SAMPLED, Decision, Policy, build_policy, final_decision
 __all__ = ["TailSamplingProcessor", "FACTORY"]
 
 
+# the buckets of both decision-latency histograms (µs for the policies, ms for the timer)
+_LATENCY_BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    25,
+    50,
+    75,
+    100,
+    150,
+    200,
+    300,
+    400,
+    500,
+    750,
+    1000,
+    2000,
+    3000,
+    4000,
+    5000,
+    10000,
+    20000,
+    30000,
+    50000,
+)
+
+
 class TailSamplingProcessor(Component):
     def __init__(self, settings, config: TailSamplingConfig, next_consumer):
         self._next = next_consumer
@@ -85,61 +113,13 @@ class TailSamplingProcessor(Component):
             prefix + "sampling_decision_latency",
             "Latency (in microseconds) of a given sampling policy",
             ["processor"],
-            buckets=(
-                1,
-                2,
-                5,
-                10,
-                25,
-                50,
-                75,
-                100,
-                150,
-                200,
-                300,
-                400,
-                500,
-                750,
-                1000,
-                2000,
-                3000,
-                4000,
-                5000,
-                10000,
-                20000,
-                30000,
-                50000,
-            ),
+            buckets=_LATENCY_BUCKETS,
         ).labels(label)
         self._m_timer_latency = tel.histogram(
             prefix + "sampling_decision_timer_latency",
             "Latency (in milliseconds) of each run of the sampling decision timer",
             ["processor"],
-            buckets=(
-                1,
-                2,
-                5,
-                10,
-                25,
-                50,
-                75,
-                100,
-                150,
-                200,
-                300,
-                400,
-                500,
-                750,
-                1000,
-                2000,
-                3000,
-                4000,
-                5000,
-                10000,
-                20000,
-                30000,
-                50000,
-            ),
+            buckets=_LATENCY_BUCKETS,
         ).labels(label)
         self._m_removal_age = tel.histogram(
             prefix + "sampling_trace_removal_age",
