@@ -129,7 +129,8 @@ class LoadBalancingExporter(Exporter):
                 if endpoint not in self._backends:
                     self._backends[endpoint] = await self._start_backend(endpoint)
             self._ring = build_ring(wanted, self.config.ring_version)
-            removed = [b for e, b in self._backends.items() if e not in set(wanted)]
+            kept = set(wanted)
+            removed = [b for e, b in self._backends.items() if e not in kept]
             for backend in removed:
                 del self._backends[backend.endpoint]
                 backend.retired = True
