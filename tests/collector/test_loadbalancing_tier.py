@@ -10,6 +10,7 @@ if the ring change moved it (its owner before and after differ).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import defaultdict
 
@@ -75,19 +76,48 @@ def _trace_of(span_id: int) -> int:
     return span_id // 10 + 1  # tests.support.reliability.build_request: 10 spans per trace
 
 
+def _port_free_on(hosts: list[str]) -> int:
+    """A port free on every one of ``hosts`` (the gateways' one gRPC port, as pods behind a Service)."""
+    for _ in range(50):
+        port = free_port()
+        socks = []
+        try:
+            for h in hosts:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind((h, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no port free on every gateway address")
+
+
 def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
-    port = free_port()
     hosts = [f"127.0.0.{i}" for i in range(2, 6)]
+    port = _port_free_on(hosts)
     sinks = {h: Backend() for h in hosts}
-    gateways = {
-        h: CollectorProcess(
-            lambda c, h=h: GATEWAY.format(c=c, host=h, port=port, sink=sinks[h].endpoint),
-            str(tmp_path / h),
-            host=h,
-            grpc_port=port,
-        )
-        for h in hosts
-    }
+    gateways: dict[str, CollectorProcess] = {}
+
+    def start_gateway(h: str) -> None:
+        # its HTTP and metrics ports are picked now, not when the test began: a port picked earlier can
+        # meanwhile be the source port of one of the agent's connections (then bind fails); so retry
+        for attempt in range(3):
+            g = gateways[h] = CollectorProcess(
+                lambda c: GATEWAY.format(c=c, host=h, port=port, sink=sinks[h].endpoint),
+                str(tmp_path / f"{h}-{attempt}"),
+                host=h,
+                grpc_port=port,
+            )
+            try:
+                g.start()
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+
     dns = DNSServer()
     dns.start()
     agent = None
@@ -95,7 +125,7 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
     try:
         dns.records.set(NAME, hosts[:3])
         for h in hosts[:3]:
-            gateways[h].start()
+            start_gateway(h)
         agent = CollectorProcess(
             lambda c: AGENT.format(c=c, name=NAME, port=port, dns=dns.nameserver), str(tmp_path / "agent")
         )
@@ -105,7 +135,7 @@ def test_scale_events_3_4_2_lose_nothing_and_split_only_moved_traces(tmp_path):
         load = LoadGenerator(agent, ledger, threads=2, spans=25, rate=2000, transports=("grpc",)).start()
         time.sleep(1.5)
 
-        gateways[hosts[3]].start()  # scale out: the new pod is ready before DNS lists it
+        start_gateway(hosts[3])  # scale out: the new pod is ready before DNS lists it
         dns.records.set(NAME, hosts)
         time.sleep(1.5)
 
