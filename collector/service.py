@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 from .config_validation import CollectorConfig, split_endpoint
 from .pipeline import Graph, Host
+from .process_metrics import register_process_metrics
 from .telemetry import Telemetry
 
 __all__ = ["Collector", "setup_logging"]
@@ -78,6 +80,8 @@ class Collector:
         self.telemetry = telemetry or Telemetry()
         self.host = Host()
         self.graph = Graph(config, self.telemetry, self.host)
+        if config.service.telemetry.metrics.level != "none":  # as Go: with the collector's other metrics
+            register_process_metrics(self.telemetry.registry)
         self.metrics_port: int | None = None
         self._metrics_server: Any = None
         self._metrics_thread: threading.Thread | None = None
@@ -147,8 +151,16 @@ class Collector:
     def _start_metrics_server(self, address: str) -> None:
         from prometheus_client import start_http_server
 
-        host, port = split_endpoint(address, "service.telemetry.metrics.address")
-        server, thread = start_http_server(port, addr=host, registry=self.telemetry.registry)
+        key = "service.telemetry.metrics.address"
+        host, port = split_endpoint(address, key)
+        try:
+            server, thread = start_http_server(port, addr=host, registry=self.telemetry.registry)
+        except OSError as e:
+            # the receivers' wording ("...: Address already in use"), naming the setting
+            reason = e.strerror or str(e)
+            if e.errno == errno.EADDRINUSE:
+                reason += f" (another collector running? set {key} or level: none)"
+            raise OSError(f"{key} {address}: {reason}") from None
         self._metrics_server, self._metrics_thread = server, thread
         self.metrics_port = server.server_address[1]
 

@@ -13,24 +13,49 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 
 OUTPUT = "otel-lite-traces.jsonl"
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the collector did not open port {port} within {timeout:.0f}s")
+class CollectorLog:
+    """Copies the collector's log (its stderr) to ours and watches it: started, or why it failed."""
+
+    def __init__(self, collector: subprocess.Popen):
+        self.collector = collector
+        self.started = threading.Event()
+        self.failure = ""
+        self._thread = threading.Thread(target=self._copy, name="collector log", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        assert self.collector.stderr is not None
+        for line in self.collector.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            if "collector started" in line:
+                self.started.set()
+            elif "failed to start" in line:
+                match = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
+                failure = json.loads(f'"{match.group(1)}"') if match else line.strip()
+                self.failure = failure.removeprefix("collector failed to start: ")
+
+    def wait_started(self, timeout: float = 30.0) -> None:
+        """Return once the collector says it started; exit the demo saying why when it does not."""
+        deadline = time.monotonic() + timeout
+        while not self.started.wait(0.1):
+            code = self.collector.poll()
+            if code is not None:
+                self._thread.join(5)  # its last lines
+                reason = self.failure or "see its log above"
+                raise SystemExit(f"demo: the collector exited with code {code} before it started: {reason}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo: the collector did not start within {timeout:.0f}s (its log is above)")
 
 
 def send_demo_spans(protocol: str, endpoint: str, count: int) -> None:
@@ -95,10 +120,11 @@ def main() -> int:
             "--set",
             f"service.telemetry.metrics.address=127.0.0.1:{metrics_port}",
         ]
-    collector = subprocess.Popen(command)
+    # its log goes through us: the demo then knows that this collector (not another one holding
+    # the ports) is up, or what made it fail (a port in use names its setting and address)
+    collector = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace")
     try:
-        wait_for_port(grpc_port)
-        wait_for_port(http_port)
+        CollectorLog(collector).wait_started()
         send_demo_spans("grpc", f"http://127.0.0.1:{grpc_port}", args.spans)
         send_demo_spans("http/protobuf", f"http://127.0.0.1:{http_port}", args.spans)
         expected = before + 4 * args.spans
