@@ -1,11 +1,14 @@
-"""``otel-lite-collector [--config URI]... [--set key=value]... [validate|components|print-config]``."""
+"""``otel-lite-collector [--version] [--config URI]... [--set key=value]... [validate|components|print-config]``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import importlib.resources
 import logging
+import os
+import platform
 import sys
 
 from . import registry
@@ -14,7 +17,7 @@ from .config_loading import ConfigErrors, dump_yaml, load_raw
 from .config_redaction import redact_secrets
 from .config_validation import build_config
 
-__all__ = ["main", "default_config_source"]
+__all__ = ["main", "default_config_source", "version_line"]
 
 log = logging.getLogger("otel_lite.collector")
 
@@ -23,6 +26,16 @@ def default_config_source() -> str:
     """The embedded default config, as a ``yaml:`` source (works from a wheel or a zip too)."""
     text = importlib.resources.files("otel_lite.collector").joinpath("default_config.yaml").read_text(encoding="utf-8")
     return "yaml:" + text
+
+
+def version_line() -> str:
+    """``otel-lite-collector 0.1.0 (Python 3.11.7)``: the installed distribution's version (as Go's
+    ``otelcol --version``, one line), and the interpreter's."""
+    try:
+        version = importlib.metadata.version("otel-lite")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        from otel_lite.version import __version__ as version
+    return f"otel-lite-collector {version} ({platform.python_implementation()} {platform.python_version()})"
 
 
 def _add_source_args(parser: argparse.ArgumentParser, suffix: str = "") -> None:
@@ -46,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-lite-collector", description="A light OpenTelemetry (OTLP) trace collector."
     )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     _add_source_args(parser)
     sub = parser.add_subparsers(dest="command")
     for name, help_text in (
@@ -83,7 +97,27 @@ def _components() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the try
+    except BrokenPipeError:
+        # the reader went away (``components | head -1``): what it wanted it has; say nothing more, and
+        # point stdout at /dev/null so the interpreter's own flush at exit does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the closed pipe
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.version:
+        print(version_line())
+        return 0
     if args.command == "components":
         return _components()
     sources = (args.config or []) + (getattr(args, "config_sub", None) or [])
