@@ -6,7 +6,8 @@ Binding happens before serving so a busy port fails the component's start with a
 the collector, not uvicorn, owns SIGTERM/SIGINT; a sender that trickles its request headers is
 cut off after ``read_header_timeout`` (uvicorn has no such timeout); and at shutdown idle
 keep-alive connections are dropped once no request is in flight, so a TLS close handshake with
-a vanished peer cannot hold shutdown for the whole grace period.
+a vanished peer cannot hold shutdown for the whole grace period.  A request for a path no route
+serves is answered 404 with a ``google.rpc.Status`` body, as every other error (``answer_unknown_paths``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .config import split_endpoint
 from .receivers.http_body import COMPRESSIONS
 from .tls import TLSServerConfig
 
-__all__ = ["HTTPServerConfig", "HTTPServer", "DEFAULT_READ_HEADER_TIMEOUT"]
+__all__ = ["HTTPServerConfig", "HTTPServer", "DEFAULT_READ_HEADER_TIMEOUT", "answer_unknown_paths"]
 
 DEFAULT_READ_HEADER_TIMEOUT = 10.0  # seconds, as the Go Collector's confighttp
 _MIB = 1024 * 1024
@@ -65,6 +66,7 @@ class HTTPServerConfig(ComponentConfig):
                 ssl_context = self.tls.ssl_context()
             except ConfigError as e:
                 raise ConfigError(f"{path}.tls.{e.path}", e.message) from None
+        answer_unknown_paths(app, name)
         return HTTPServer(
             app,
             self.endpoint,
@@ -73,6 +75,39 @@ class HTTPServerConfig(ComponentConfig):
             ssl_context=ssl_context,
             read_header_timeout=float(self.read_header_timeout),
         )
+
+
+def answer_unknown_paths(app, name: str) -> None:
+    """Make a Starlette (or FastAPI) ``app`` answer a path none of its routes serves as the receivers answer
+    every other error: 404 with a ``google.rpc.Status`` (code NOT_FOUND) in the request's encoding, protobuf
+    when its content type is ``application/x-protobuf``, JSON otherwise (not Starlette's ``Not Found`` nor
+    FastAPI's ``{"detail": "Not Found"}``).  ``name`` (``receiver otlp``) starts the message.  Other ASGI
+    apps are left as they are."""
+    add_handler = getattr(app, "add_exception_handler", None)
+    if add_handler is None:
+        return
+
+    from otel_lite.otlp.responses import media_type
+
+    from .receivers.errors import status_body
+
+    def served() -> list[str]:
+        return [path for path in (getattr(route, "path", None) for route in getattr(app, "routes", ())) if path]
+
+    async def not_found(request, exc):
+        from starlette.responses import Response
+
+        paths = served()
+        path = request.url.path
+        if path in paths:  # a route's own 404 (an HTTPException it raised): its words
+            message = f"{name}: {getattr(exc, 'detail', None) or 'not found'}"
+        else:
+            message = f"{name}: unknown path {path} (this receiver serves: {', '.join(paths) or 'nothing'})"
+        as_json = media_type(request.headers.get("content-type")) != "application/x-protobuf"
+        body, content_type = status_body("NOT_FOUND", message, as_json)
+        return Response(body, 404, getattr(exc, "headers", None), content_type)
+
+    add_handler(404, not_found)
 
 
 class HTTPServer:
