@@ -5,9 +5,9 @@ queues (Go's ``exporterhelper`` ``sending_queue.batch``).
   ``sizer``, with the Go exporterhelper's names and defaults.
 - ``SIZERS``: how a request is measured (``items`` = spans, ``requests``,
   ``bytes`` = serialized size); queue capacity and batch sizes use them.
-- ``split_traces``: cut an oversized request at span granularity.
+- ``split_batch``: cut an oversized request at item granularity (spans, data points, log records).
 
-Batches are merged as serialized bytes (``Traces.merge``): no span is decoded
+Batches are merged as serialized bytes (``Batch.merge``): no span is decoded
 unless a request must be split.
 """
 
@@ -16,30 +16,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from .component import ComponentConfig, ConfigError, Duration
-from .consumer import Traces
+from .consumer import Batch
 
-__all__ = ["QueueBatchConfig", "SIZERS", "sizer", "split_traces", "split_to_size"]
-
-
-def _items(traces: Traces) -> int:
-    return traces.span_count
+__all__ = ["QueueBatchConfig", "SIZERS", "sizer", "split_batch", "split_to_size"]
 
 
-def _requests(traces: Traces) -> int:
+def _items(traces: Batch) -> int:
+    return traces.item_count
+
+
+def _requests(traces: Batch) -> int:
     return 1
 
 
-def _bytes(traces: Traces) -> int:
+def _bytes(traces: Batch) -> int:
     return len(traces.to_bytes())
 
 
-SIZERS: dict[str, Callable[[Traces], int]] = {"items": _items, "requests": _requests, "bytes": _bytes}
+SIZERS: dict[str, Callable[[Batch], int]] = {"items": _items, "requests": _requests, "bytes": _bytes}
 
 
-def sizer(name: str) -> Callable[[Traces], int]:
+def sizer(name: str) -> Callable[[Batch], int]:
     return SIZERS[name]
 
 
@@ -71,45 +69,84 @@ class QueueBatchConfig(ComponentConfig):
             raise ConfigError("max_size", "must be greater or equal to min_size")
 
 
-def split_traces(traces: Traces, max_spans: int) -> list[Traces]:
-    """Cut ``traces`` into requests of at most ``max_spans`` spans, at span
-    granularity, keeping each span under a copy of its Resource and scope."""
-    if traces.span_count <= max_spans:
-        return [traces]
-    out: list[Traces] = []
-    cur, room = ExportTraceServiceRequest(), max_spans
-    for rs in traces.message.resource_spans:
-        out_rs = None  # rs's copy in ``cur``, created when its first span lands there
-        for ss in rs.scope_spans:
-            spans, start, n = ss.spans, 0, len(ss.spans)
-            while start < n:
-                if room == 0:
-                    out.append(Traces(cur, None, max_spans))
-                    cur, room, out_rs = ExportTraceServiceRequest(), max_spans, None
-                if out_rs is None:
-                    out_rs = cur.resource_spans.add()
-                    out_rs.resource.CopyFrom(rs.resource)
-                    out_rs.schema_url = rs.schema_url
-                out_ss = out_rs.scope_spans.add()
-                out_ss.scope.CopyFrom(ss.scope)
-                out_ss.schema_url = ss.schema_url
-                take = min(room, n - start)
-                out_ss.spans.extend(spans[start : start + take])
-                start += take
-                room -= take
-    if room < max_spans:
-        out.append(Traces(cur, None, max_spans - room))
+# Each signal's request nests resources -> scopes -> items; the field names per signal:
+_LAYOUT = {
+    "traces": ("resource_spans", "resource", "scope_spans", "spans"),
+    "metrics": ("resource_metrics", "resource", "scope_metrics", "metrics"),
+    "logs": ("resource_logs", "resource", "scope_logs", "log_records"),
+}
+
+
+def _metric_points(metric):
+    kind = metric.WhichOneof("data")
+    return getattr(metric, kind).data_points if kind is not None else ()
+
+
+def _metric_slice(metric, start: int, stop: int):
+    """A copy of ``metric`` holding only its data points ``start:stop``."""
+    part = type(metric)()
+    part.CopyFrom(metric)
+    points = _metric_points(part)
+    del points[stop:]
+    del points[:start]
+    return part
+
+
+def split_batch(batch: Batch, max_items: int) -> list[Batch]:
+    """Cut ``batch`` into requests of at most ``max_items`` items (spans, data points, log
+    records), at item granularity, keeping each under a copy of its Resource and scope.  A
+    metric whose points do not fit is cut into several metrics with the same descriptor."""
+    if batch.item_count <= max_items:
+        return [batch]
+    resources_key, _, scopes_key, items_key = _LAYOUT[batch.signal]
+    metrics = batch.signal == "metrics"
+    make = type(batch)
+    out: list[Batch] = []
+    cur, room = make.request_class(), max_items
+    for rs in getattr(batch.message, resources_key):
+        out_rs = None  # rs's copy in ``cur``, created when its first item lands there
+        for ss in getattr(rs, scopes_key):
+            out_ss = None
+            for item in getattr(ss, items_key):
+                points = _metric_points(item) if metrics else None
+                weight = len(points) if metrics else 1  # type: ignore[arg-type]
+                done = 0
+                while True:
+                    if room == 0:
+                        out.append(make(cur, None, max_items))
+                        cur, room, out_rs, out_ss = make.request_class(), max_items, None, None
+                    if out_rs is None:
+                        out_rs = getattr(cur, resources_key).add()
+                        out_rs.resource.CopyFrom(rs.resource)
+                        out_rs.schema_url = rs.schema_url
+                    if out_ss is None:
+                        out_ss = getattr(out_rs, scopes_key).add()
+                        out_ss.scope.CopyFrom(ss.scope)
+                        out_ss.schema_url = ss.schema_url
+                    take = min(room, weight - done)
+                    if take == weight:
+                        getattr(out_ss, items_key).append(item)
+                    else:
+                        getattr(out_ss, items_key).append(_metric_slice(item, done, done + take))
+                    done += take
+                    room -= take
+                    if done >= weight:
+                        break
+            out_ss = None
+        out_rs = None
+    if room < max_items:
+        out.append(make(cur, None, max_items - room))
     return out
 
 
-def split_to_size(traces: Traces, max_size: int, sizer_name: str) -> list[Traces]:
+def split_to_size(traces: Batch, max_size: int, sizer_name: str) -> list[Batch]:
     """``traces`` cut so each part measures at most ``max_size`` (a request is never cut
     by the ``requests`` sizer; ``bytes`` cuts by the average span size, at least one span)."""
     if not max_size or sizer_name == "requests":
         return [traces]
     if sizer_name == "items":
-        return split_traces(traces, max_size)
+        return split_batch(traces, max_size)
     size = len(traces.to_bytes())
-    if size <= max_size or traces.span_count <= 1:
+    if size <= max_size or traces.item_count <= 1:
         return [traces]
-    return split_traces(traces, max(1, traces.span_count * max_size // size))
+    return split_batch(traces, max(1, traces.item_count * max_size // size))

@@ -240,10 +240,13 @@ class CreateSettings:
     extensions by id, e.g. a storage extension)."""
 
     id: ComponentID
-    kind: str  # receiver | processor | exporter | extension
+    kind: str  # receiver | processor | exporter | connector | extension
     telemetry: Any
     host: Any = None
     logger: logging.Logger = field(default=None)  # type: ignore[assignment]
+    #: the signal of the pipeline a processor or exporter instance serves ("" for receivers and
+    #: extensions, which serve every pipeline they are in)
+    signal: str = "traces"
 
     def __post_init__(self):
         if self.logger is None:
@@ -266,9 +269,14 @@ class Factory:
     """How to make one component type.
 
     ``create(settings, config, next_consumer)``: for receivers and processors
-    ``next_consumer`` is the downstream ``TracesConsumer``; for exporters and
+    ``next_consumer`` is the downstream ``Consumer``; for exporters and
     extensions it is None.  Returns a ``Component`` (receivers/processors/
     exporters also implement ``consume`` where they accept data).
+
+    ``signals`` are the pipelines the type may be in.  A processor or exporter
+    is created once per signal it serves (``settings.signal``; exporters once per
+    id and signal, as Go's), a receiver once per id: its ``next_consumer`` takes
+    every signal its pipelines carry and tells which with ``accepts(signal)``.
     """
 
     kind: str
@@ -276,3 +284,4 @@ class Factory:
     config_class: builtins.type[ComponentConfig]  # (``type`` is the field above)
     create: Callable[..., Any]
     stability: str = "beta"
+    signals: tuple[str, ...] = ("traces",)

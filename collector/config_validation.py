@@ -16,6 +16,7 @@ from typing import Any
 from . import registry
 from .component import ComponentConfig, ComponentID, ConfigError, Factory
 from .config_loading import ConfigErrors
+from .consumer import SIGNALS
 
 __all__ = [
     "KINDS",
@@ -226,9 +227,9 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
     for key, data in pipelines.items():
         path = f"service.pipelines.{key}"
         signal = str(key).partition("/")[0]
-        if signal in ("metrics", "logs", "profiles"):
+        if signal == "profiles":
             errors.append(
-                ConfigError(path, f"{signal} pipelines are not supported: only traces pipelines are supported")
+                ConfigError(path, "profiles pipelines are not supported (traces, metrics and logs pipelines are)")
             )
             continue
         try:
@@ -236,8 +237,10 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
         except ConfigError as e:
             errors.append(e)
             continue
-        if signal != "traces":
-            errors.append(ConfigError(path, f"unknown signal {signal!r}: only traces pipelines are supported"))
+        if signal not in SIGNALS:
+            errors.append(
+                ConfigError(path, f"unknown signal {signal!r}: a pipeline is traces, metrics or logs (name[/suffix])")
+            )
             continue
         try:
             pipe = PipelineConfig.from_mapping(data, path)
@@ -272,10 +275,41 @@ def build_config(raw: Any, lookup: Lookup | None = None) -> CollectorConfig:
     for section in KINDS:
         setattr(cfg, section, _decode_components(raw.get(section), section, lookup, errors, defined[section]))
     cfg.service = _decode_service(raw.get("service"), defined, errors)
+    _check_signals(cfg, errors)
     _check_extension_refs(cfg, defined["extensions"], errors)
     if errors:
         raise ConfigErrors(errors)
     return cfg
+
+
+def _check_signals(cfg: CollectorConfig, errors: list) -> None:
+    """Every component of a pipeline must handle the pipeline's signal (``Factory.signals``), and an
+    exporter whose config needs something per signal (``validate_signal``, e.g. ``metrics_endpoint``)
+    must have it."""
+    for name, pipe in cfg.service.pipelines.items():
+        signal = name.partition("/")[0]
+        for section in ("receivers", "processors", "exporters"):
+            for i, cid in enumerate(resolved_ids(getattr(pipe, section))):
+                entry = cfg.section(KINDS[section]).get(cid)
+                if entry is None:
+                    continue
+                path = f"service.pipelines.{name}.{section}[{i}]"
+                if signal not in entry.factory.signals:
+                    handles = ", ".join(entry.factory.signals)
+                    errors.append(
+                        ConfigError(
+                            path,
+                            f"{entry.kind} {str(cid)!r} ({entry.factory.type}) handles {handles} only: it cannot be "
+                            f"in a {signal} pipeline (remove it from this pipeline)",
+                        )
+                    )
+                    continue
+                check = getattr(entry.config, "validate_signal", None)
+                if check is not None:
+                    try:
+                        check(signal)
+                    except ConfigError as e:
+                        errors.append(ConfigError(f"{section}.{cid}.{e.path}", e.message))
 
 
 def _extension_refs(obj: Any, path: str):

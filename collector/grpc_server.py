@@ -127,9 +127,9 @@ def server_options(cfg: GRPCServerConfig) -> list:
 
 
 async def start_server(
-    cfg: GRPCServerConfig, service: str, methods: dict, *, name: str, path: str, host=None, on_auth_refused=None
+    cfg: GRPCServerConfig, services: dict[str, dict], *, name: str, path: str, host=None, on_auth_refused=None
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve ``methods`` (name -> rpc method handler) of ``service`` on ``cfg.endpoint``; returns
+    """Serve ``services`` (service name -> {method name -> rpc method handler}) on ``cfg.endpoint``; returns
     (server, bound port).  ``path``: where ``cfg`` stands in the configuration (errors in ``tls`` and
     ``auth`` name it); ``host``: the started collector, whose extensions ``auth`` names;
     ``on_auth_refused``: called for each call the authenticator refuses."""
@@ -144,7 +144,9 @@ async def start_server(
         authenticator = server_authenticator(host, cfg.auth, f"{path}.auth")
         interceptors.append(grpc_interceptor(authenticator, on_auth_refused))
     server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors or None)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
+    server.add_generic_rpc_handlers(
+        tuple(grpc.method_handlers_generic_handler(service, methods) for service, methods in services.items())
+    )
     if credentials is not None:
         port = server.add_secure_port(cfg.endpoint, credentials)
     else:

@@ -1,9 +1,10 @@
 """The pipeline graph built from ``service.pipelines``.
 
 Like the OpenTelemetry Collector's graph: one receiver instance per receiver id
-(fanning out to every pipeline that lists it), one processor instance per
-pipeline, one exporter instance per exporter id (shared by the pipelines that
-list it).  Components are created downstream-first so each gets its built
+(fanning out to every pipeline that lists it, whatever their signals: its
+``SignalRouter`` sends each batch to the pipelines of its signal), one processor
+instance per pipeline, one exporter instance per exporter id and signal (shared
+by the pipelines of that signal that list it).  Components are created downstream-first so each gets its built
 ``next`` consumer, started exporters-first and stopped receivers-first so every
 component can drain into a consumer that is still running.
 """
@@ -17,9 +18,9 @@ from typing import Any
 
 from .component import ComponentID, CreateSettings
 from .config_validation import CollectorConfig, ComponentEntry, resolved_ids
-from .consumer import PermanentError, ThrottledError, Traces
+from .consumer import SIGNALS, Batch, PermanentError, ThrottledError, batch_class
 
-__all__ = ["Host", "Graph", "FanOut", "worst_error"]
+__all__ = ["Host", "Graph", "FanOut", "SignalRouter", "worst_error", "pipeline_signal"]
 
 log = logging.getLogger("otel_lite.collector.pipeline")
 
@@ -55,7 +56,7 @@ def worst_error(errors: list[BaseException]) -> BaseException:
 class FanOut:
     """Hands each batch to several consumers concurrently and waits for all.
 
-    With ``clone`` every consumer but the first gets its own ``Traces`` over the
+    With ``clone`` every consumer but the first gets its own batch over the
     same (immutable) bytes, so a processor that mutates its message cannot
     change what another pipeline sees.
     """
@@ -66,10 +67,9 @@ class FanOut:
         self.consumers = consumers
         self.clone = clone
 
-    async def consume(self, traces: Traces) -> None:
+    async def consume(self, traces: Batch) -> None:
         if self.clone:
-            raw = traces.to_bytes()
-            batches = [traces] + [Traces(None, raw, traces.span_count, traces.metadata) for _ in self.consumers[1:]]
+            batches = [traces] + [traces.same_bytes() for _ in self.consumers[1:]]
         else:
             batches = [traces] * len(self.consumers)
         results = await asyncio.gather(
@@ -107,6 +107,29 @@ def fan_out(consumers: list, clone: bool = False):
     return consumers[0] if len(consumers) == 1 else FanOut(consumers, clone)
 
 
+def pipeline_signal(name: str) -> str:
+    """``traces`` of ``traces/backend``."""
+    return name.partition("/")[0]
+
+
+class SignalRouter:
+    """A receiver's next consumer: each batch goes to the pipelines of its signal.  ``signals``
+    tells the receiver what to serve (the OTLP receiver serves no metrics without a metrics
+    pipeline)."""
+
+    __slots__ = ("routes", "signals")
+
+    def __init__(self, routes: dict[str, Any]):
+        self.routes = routes
+        self.signals = tuple(s for s in SIGNALS if s in routes)
+
+    async def consume(self, batch: Batch) -> None:
+        route = self.routes.get(batch.signal)
+        if route is None:
+            raise PermanentError(f"no {batch.signal} pipeline takes data from this receiver", grpc_code="UNIMPLEMENTED")
+        await route.consume(batch)
+
+
 class _CountIncoming:
     """Counts ``otelcol_processor_incoming_items`` in front of a processor."""
 
@@ -116,8 +139,8 @@ class _CountIncoming:
         self.inner = inner
         self.counter = counter
 
-    async def consume(self, traces: Traces) -> None:
-        self.counter.inc(traces.span_count)
+    async def consume(self, traces: Batch) -> None:
+        self.counter.inc(traces.item_count)
         await self.inner.consume(traces)
 
     def queue_batching_targets(self) -> list | None:
@@ -133,12 +156,16 @@ class _CountOutgoing:
         self.next = next_consumer
         self.counter = counter
 
-    async def consume(self, traces: Traces) -> None:
-        self.counter.inc(traces.span_count)
+    async def consume(self, traces: Batch) -> None:
+        self.counter.inc(traces.item_count)
         await self.next.consume(traces)
 
     def queue_batching_targets(self) -> list | None:
         return queue_batching_targets(self.next)
+
+
+def _signal_suffix(signal: str) -> str:
+    return f" ({signal})"
 
 
 class Graph:
@@ -155,8 +182,8 @@ class Graph:
         self._started: list[tuple[str, Any]] = []
         self._build()
 
-    def _settings(self, entry: ComponentEntry) -> CreateSettings:
-        return CreateSettings(id=entry.id, kind=entry.kind, telemetry=self.telemetry, host=self.host)
+    def _settings(self, entry: ComponentEntry, signal: str = "") -> CreateSettings:
+        return CreateSettings(id=entry.id, kind=entry.kind, telemetry=self.telemetry, host=self.host, signal=signal)
 
     def _build(self) -> None:
         cfg = self.config
@@ -167,37 +194,45 @@ class Graph:
             self.host.extensions[eid] = ext
             self.extensions.append((f"extension {eid}", ext))
 
-        exporters: dict[ComponentID, Any] = {}
-        for pipe in svc.pipelines.values():
-            for xid in resolved_ids(pipe.exporters):
-                if xid not in exporters:
-                    entry = cfg.exporters[xid]
-                    exporters[xid] = entry.factory.create(self._settings(entry), entry.config, None)
-                    self.exporters.append((f"exporter {xid}", exporters[xid]))
-
-        heads: dict[ComponentID, list] = {}  # receiver id -> first consumer of each pipeline using it
+        exporters: dict[tuple[ComponentID, str], Any] = {}
         for name, pipe in svc.pipelines.items():
-            nxt = fan_out([exporters[x] for x in resolved_ids(pipe.exporters)])
+            signal = pipeline_signal(name)
+            for xid in resolved_ids(pipe.exporters):
+                if (xid, signal) not in exporters:
+                    entry = cfg.exporters[xid]
+                    exporter = entry.factory.create(self._settings(entry, signal), entry.config, None)
+                    exporters[xid, signal] = exporter
+                    self.exporters.append((f"exporter {xid}" + _signal_suffix(signal), exporter))
+
+        # receiver id -> signal -> first consumer of each pipeline of that signal using it
+        heads: dict[ComponentID, dict[str, list]] = {}
+        for name, pipe in svc.pipelines.items():
+            signal = pipeline_signal(name)
+            nxt = fan_out([exporters[x, signal] for x in resolved_ids(pipe.exporters)])
             chain = []
             for pid in reversed(resolved_ids(pipe.processors)):
                 entry = cfg.processors[pid]
-                labels = {"processor": str(pid), "otel_signal": "traces"}
+                labels = {"processor": str(pid), "otel_signal": signal}
                 out = _CountOutgoing(nxt, self.telemetry.processor_outgoing_items.labels(**labels))
-                proc = entry.factory.create(self._settings(entry), entry.config, out)
+                proc = entry.factory.create(self._settings(entry, signal), entry.config, out)
                 chain.append((f"processor {pid} (pipeline {name})", proc))
                 nxt = _CountIncoming(proc, self.telemetry.processor_incoming_items.labels(**labels))
             self.processors.extend(reversed(chain))
             for rid in resolved_ids(pipe.receivers):
-                heads.setdefault(rid, []).append(nxt)
+                heads.setdefault(rid, {}).setdefault(signal, []).append(nxt)
 
-        for rid, consumers in heads.items():
+        for rid, by_signal in heads.items():
             entry = cfg.receivers[rid]
-            rec = entry.factory.create(self._settings(entry), entry.config, fan_out(consumers, clone=True))
+            router = SignalRouter({signal: fan_out(c, clone=True) for signal, c in by_signal.items()})
+            rec = entry.factory.create(self._settings(entry, ""), entry.config, router)
             self.receivers.append((f"receiver {rid}", rec))
 
-    def get(self, kind: str, id: ComponentID | str):
-        """A built component by kind and id (the first one for a per-pipeline processor)."""
+    def get(self, kind: str, id: ComponentID | str, signal: str = ""):
+        """A built component by kind and id (the first one for a per-pipeline processor, the
+        ``signal`` one, else the first, for an exporter)."""
         prefix = f"{kind} {id}"
+        if signal and kind == "exporter":
+            prefix += _signal_suffix(signal)
         for group in (self.extensions, self.exporters, self.processors, self.receivers):
             for label, comp in group:
                 if label == prefix or label.startswith(prefix + " "):
@@ -236,9 +271,11 @@ class Graph:
         self._report_undelivered(order)
 
     def _report_undelivered(self, order) -> None:
-        """One line with what the shutdown left undelivered: spans dropped (counted in the
-        components' metrics) and spans stored in persistent queues for the next start."""
-        dropped = stored = 0
+        """One line with what the shutdown left undelivered: items dropped (counted in the
+        components' metrics) and items stored in persistent queues for the next start, per
+        signal (``dropped_spans=``, ``dropped_metric_points=``, ``dropped_log_records=``)."""
+        dropped: dict[str, int] = {}
+        stored: dict[str, int] = {}
         parts = []
         for label, comp in order:
             report = getattr(comp, "undelivered", None)
@@ -247,17 +284,15 @@ class Graph:
             d, s = report()
             if d or s:
                 parts.append(f"{label}: dropped {d}, stored {s}")
-            dropped, stored = dropped + d, stored + s
-        if dropped:
-            log.error(
-                "shutdown complete with undelivered data: dropped_spans=%d stored_spans_for_next_start=%d (%s)",
-                dropped,
-                stored,
-                "; ".join(parts),
-            )
-        elif stored:
-            log.info(
-                "shutdown complete: stored_spans_for_next_start=%d, sent after the next start (%s)",
-                stored,
-                "; ".join(parts),
-            )
+            items = batch_class(getattr(comp, "signal", "") or "traces").items
+            dropped[items] = dropped.get(items, 0) + d
+            stored[items] = stored.get(items, 0) + s
+        totals = " ".join(
+            f"dropped_{items}={dropped[items]} stored_{items}_for_next_start={stored[items]}"
+            for items in dropped
+            if dropped[items] or stored[items]
+        )
+        if any(dropped.values()):
+            log.error("shutdown complete with undelivered data: %s (%s)", totals, "; ".join(parts))
+        elif any(stored.values()):
+            log.info("shutdown complete: %s, sent after the next start (%s)", totals, "; ".join(parts))

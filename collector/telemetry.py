@@ -14,29 +14,39 @@ disable_created_metrics()  # the Go collector exposes no *_created series
 __all__ = ["Telemetry"]
 
 
+_ITEMS = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}  # = Batch.items
+
+
 class Telemetry:
+    """The per-signal counters are dicts by signal name (``receiver_accepted["metrics"]`` is
+    ``otelcol_receiver_accepted_metric_points``); the traces ones keep their own attribute
+    names too (``receiver_accepted_spans``)."""
+
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         r = self.registry
+
+        def per_signal(name: str, doc: str, labels: list[str]) -> dict[str, Counter]:
+            out = {}
+            for signal, items in _ITEMS.items():
+                text = doc.format(items=items.replace("_", " "))
+                out[signal] = Counter(name.format(items=items), text[0].upper() + text[1:], labels, registry=r)
+            return out
+
         # receivers
-        self.receiver_accepted_spans = Counter(
-            "otelcol_receiver_accepted_spans",
-            "Spans successfully pushed into the pipeline.",
-            ["receiver", "transport"],
-            registry=r,
+        receiver = ["receiver", "transport"]
+        self.receiver_accepted = per_signal(
+            "otelcol_receiver_accepted_{items}", "{items} successfully pushed into the pipeline.", receiver
         )
-        self.receiver_refused_spans = Counter(
-            "otelcol_receiver_refused_spans",
-            "Spans that could not be pushed into the pipeline.",
-            ["receiver", "transport"],
-            registry=r,
+        self.receiver_refused = per_signal(
+            "otelcol_receiver_refused_{items}", "{items} that could not be pushed into the pipeline.", receiver
         )
-        self.receiver_failed_spans = Counter(
-            "otelcol_receiver_failed_spans",
-            "Spans that failed to be processed by the receiver (bad input).",
-            ["receiver", "transport"],
-            registry=r,
+        self.receiver_failed = per_signal(
+            "otelcol_receiver_failed_{items}", "{items} that failed to be processed by the receiver.", receiver
         )
+        self.receiver_accepted_spans = self.receiver_accepted["traces"]
+        self.receiver_refused_spans = self.receiver_refused["traces"]
+        self.receiver_failed_spans = self.receiver_failed["traces"]
         self.receiver_requests = Counter(
             "otelcol_receiver_requests",
             "Requests received, by outcome.",
@@ -57,32 +67,40 @@ class Telemetry:
             registry=r,
         )
         # exporters
-        self.exporter_sent_spans = Counter(
-            "otelcol_exporter_sent_spans", "Spans successfully sent to the destination.", ["exporter"], registry=r
+        self.exporter_sent = per_signal(
+            "otelcol_exporter_sent_{items}", "{items} successfully sent to the destination.", ["exporter"]
         )
-        self.exporter_send_failed_spans = Counter(
-            "otelcol_exporter_send_failed_spans",
-            "Spans the exporter failed to send.",
+        self.exporter_send_failed = per_signal(
+            "otelcol_exporter_send_failed_{items}",
+            "{items} the exporter failed to send.",
             ["exporter", "error_permanent"],
-            registry=r,
         )
-        self.exporter_enqueue_failed_spans = Counter(
-            "otelcol_exporter_enqueue_failed_spans",
-            "Spans that failed to be added to the sending queue.",
+        self.exporter_enqueue_failed = per_signal(
+            "otelcol_exporter_enqueue_failed_{items}",
+            "{items} that failed to be added to the sending queue.",
             ["exporter"],
-            registry=r,
         )
+        self.exporter_sent_spans = self.exporter_sent["traces"]
+        self.exporter_send_failed_spans = self.exporter_send_failed["traces"]
+        self.exporter_enqueue_failed_spans = self.exporter_enqueue_failed["traces"]
+        # one exporter id has a queue per signal (Go labels them with data_type)
         self.exporter_queue_size = Gauge(
-            "otelcol_exporter_queue_size", "Current size of the retry queue (in batches).", ["exporter"], registry=r
+            "otelcol_exporter_queue_size",
+            "Current size of the retry queue (in batches).",
+            ["exporter", "data_type"],
+            registry=r,
         )
         self.exporter_queue_capacity = Gauge(
             "otelcol_exporter_queue_capacity",
             "Fixed capacity of the retry queue (in batches).",
-            ["exporter"],
+            ["exporter", "data_type"],
             registry=r,
         )
         self.exporter_in_flight_requests = Gauge(
-            "otelcol_exporter_in_flight_requests", "Requests currently being sent.", ["exporter"], registry=r
+            "otelcol_exporter_in_flight_requests",
+            "Requests currently being sent.",
+            ["exporter", "data_type"],
+            registry=r,
         )
 
     # Component-specific metrics (batch, memory_limiter, tail sampling) are

@@ -1,8 +1,10 @@
 """Debug exporter (type ``debug``): logs what reaches it.
 
-``verbosity``: ``basic`` logs one summary line per batch (resource spans and
-span counts), ``normal`` one line per span, ``detailed`` a full dump of every
-resource, scope, span, event and link.  Lines are rate-limited like the Go
+``verbosity``: ``basic`` logs one summary line per batch (as Go's: resource
+spans and spans; resource metrics, metrics and data points; resource logs and
+log records), ``normal`` one line per span, metric or log record, ``detailed``
+a full dump of every resource, scope, span, event and link (metrics and logs:
+protobuf's text format of the request).  Lines are rate-limited like the Go
 exporter's zap sampler: per second, the first ``sampling_initial`` batches
 are logged, then every ``sampling_thereafter``-th.
 """
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..component import ComponentConfig, ConfigError, Factory
-from ..consumer import Traces
+from ..consumer import SIGNALS, Batch, Traces
 from .helper import Exporter, QueueConfig
 
 __all__ = ["FACTORY", "DebugExporterConfig", "DebugExporter", "format_detailed"]
@@ -129,6 +131,53 @@ def _format_normal(traces: Traces) -> str:
     return "\n".join(lines)
 
 
+def _summary(batch: Batch) -> str:
+    msg = batch.message
+    if batch.signal == "metrics":
+        metrics = sum(len(sm.metrics) for rm in msg.resource_metrics for sm in rm.scope_metrics)
+        return (
+            f'Metrics {{"resource metrics": {len(msg.resource_metrics)}, "metrics": {metrics}, '
+            f'"data points": {batch.item_count}}}'
+        )
+    if batch.signal == "logs":
+        return f'Logs {{"resource logs": {len(msg.resource_logs)}, "log records": {batch.item_count}}}'
+    return f'Traces {{"resource spans": {len(msg.resource_spans)}, "spans": {batch.item_count}}}'
+
+
+def _format_normal_metrics(batch: Batch) -> str:
+    lines = []
+    for rm in batch.message.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data") or "empty"
+                points = len(getattr(metric, kind).data_points) if kind != "empty" else 0
+                lines.append(f"{metric.name} {kind} unit={metric.unit!r} data_points={points}")
+    return "\n".join(lines)
+
+
+def _format_normal_logs(batch: Batch) -> str:
+    lines = []
+    for rl in batch.message.resource_logs:
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                body = _any_value(record.body) if record.HasField("body") else ""
+                lines.append(
+                    f"{record.severity_text or record.severity_number} {body} "
+                    f"trace_id={record.trace_id.hex()} span_id={record.span_id.hex()}"
+                )
+    return "\n".join(lines)
+
+
+def _format(batch: Batch, verbosity: str) -> str:
+    if batch.signal == "traces":
+        return _format_normal(batch) if verbosity == "normal" else format_detailed(batch)  # type: ignore[arg-type]
+    if verbosity == "normal":
+        return _format_normal_metrics(batch) if batch.signal == "metrics" else _format_normal_logs(batch)
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(batch.message, as_utf8=True)
+
+
 class DebugExporter(Exporter):
     def __init__(self, settings, config: DebugExporterConfig):
         super().__init__(settings, None, timeout=0.0, queue=config.sending_queue)
@@ -139,14 +188,12 @@ class DebugExporter(Exporter):
         else:
             self._emit = lambda text: print(text, file=sys.stdout, flush=True)
 
-    async def push(self, traces: Traces) -> None:
+    async def push(self, batch: Batch) -> None:
         if not self._sampler.allow():
             return
-        self._emit(f'Traces {{"resource spans": {len(traces.message.resource_spans)}, "spans": {traces.span_count}}}')
-        if self.config.verbosity == "normal":
-            self._emit(_format_normal(traces))
-        elif self.config.verbosity == "detailed":
-            self._emit(format_detailed(traces))
+        self._emit(_summary(batch))
+        if self.config.verbosity != "basic":
+            self._emit(_format(batch, self.config.verbosity))
 
 
 def _create(settings, config: DebugExporterConfig, next_consumer) -> DebugExporter:
@@ -154,5 +201,10 @@ def _create(settings, config: DebugExporterConfig, next_consumer) -> DebugExport
 
 
 FACTORY = Factory(
-    kind="exporter", type="debug", config_class=DebugExporterConfig, create=_create, stability="development"
+    kind="exporter",
+    type="debug",
+    config_class=DebugExporterConfig,
+    create=_create,
+    stability="development",
+    signals=SIGNALS,
 )

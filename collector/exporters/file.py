@@ -1,6 +1,6 @@
 """File exporter (type ``file``): writes every batch to a local file.
 
-``format: json`` writes one OTLP JSON ``ExportTraceServiceRequest`` per line
+``format: json`` writes one OTLP JSON request (traces, metrics or logs) per line
 (hex ids, integer enums), replayable by an ``otlpjsonfile``-style reader;
 ``format: proto`` writes each serialized request after a 4-byte big-endian
 length.  With ``compression: zstd`` each message is compressed on its own and
@@ -24,11 +24,12 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 from otel_lite.otlp.json_codec import request_to_json
 
 from ..component import ComponentConfig, ConfigError, Duration, Factory
-from ..consumer import PermanentError, RetryableError, Traces
+from ..consumer import SIGNALS, Batch, PermanentError, RetryableError
 from .helper import Exporter
 
 __all__ = ["FACTORY", "FileExporterConfig", "RotationConfig", "FileExporter", "read_proto_file"]
@@ -129,12 +130,45 @@ class _RotatingWriter:
         self.file.close()
 
 
+class _SharedFile:
+    """One writer per path for the exporter instances of every signal (Go's file exporter is one
+    component for all its pipelines): the first to start opens it, the last to stop closes it."""
+
+    _open: ClassVar[dict[str, _SharedFile]] = {}
+
+    def __init__(self, writer: _RotatingWriter):
+        self.writer = writer
+        self.users = 0
+        self.lock = threading.Lock()  # one write at a time, whichever signal's thread writes
+
+    @classmethod
+    async def acquire(cls, path: str, truncate: bool, rotation) -> _SharedFile:
+        key = os.path.realpath(path)
+        shared = cls._open.get(key)
+        if shared is None:
+            shared = cls(await asyncio.to_thread(_RotatingWriter, path, truncate, rotation))
+            cls._open[key] = shared
+        shared.users += 1
+        return shared
+
+    def release(self) -> bool:
+        """True when this was the last user (the caller closes the writer)."""
+        self.users -= 1
+        if self.users:
+            return False
+        for key, shared in list(self._open.items()):
+            if shared is self:
+                del self._open[key]
+        return True
+
+
 class FileExporter(Exporter):
     def __init__(self, settings, config: FileExporterConfig):
         super().__init__(settings, None, timeout=0.0)  # local writes: no queue, retry or timeout
         self.config = config
         self._writer: _RotatingWriter | None = None
-        self._buf: list[Traces] = []
+        self._shared: _SharedFile | None = None
+        self._buf: list[Batch] = []
         self._buf_bytes = 0
         self._io_lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
@@ -148,7 +182,8 @@ class FileExporter(Exporter):
     async def start_client(self, host) -> None:
         cfg = self.config
         truncate = not cfg.append and cfg.rotation is None
-        self._writer = await asyncio.to_thread(_RotatingWriter, cfg.path, truncate, cfg.rotation)
+        self._shared = await _SharedFile.acquire(cfg.path, truncate, cfg.rotation)
+        self._writer, self._thread_lock = self._shared.writer, self._shared.lock
         if cfg.flush_interval > 0:
             self._flusher = asyncio.create_task(self._flush_loop(), name=f"exporter {self.id} flush")
 
@@ -164,12 +199,14 @@ class FileExporter(Exporter):
                 self.log.error("%s", e)
             finally:
                 writer, self._writer = self._writer, None
+                shared, self._shared = self._shared, None
                 try:
-                    await asyncio.to_thread(writer.close)
+                    if shared is None or shared.release():
+                        await asyncio.to_thread(writer.close)
                 except OSError as e:
                     self.log.error("closing %s failed: %s", self.config.path, e)
 
-    async def push(self, traces: Traces) -> None:
+    async def push(self, traces: Batch) -> None:
         if self._writer is None:
             raise RetryableError("file exporter is not running")
         self._buf.append(traces)
@@ -186,7 +223,7 @@ class FileExporter(Exporter):
                 except Exception as e:
                     self.log.error("writing to %s failed: %s", self.config.path, e)
 
-    async def _flush(self, caller: Traces | None = None) -> None:
+    async def _flush(self, caller: Batch | None = None) -> None:
         """Write what is buffered; ``caller`` is the batch whose ``push`` flushes (its failure
         is counted by the exporter helper when the error reaches it)."""
         async with self._io_lock:
@@ -197,11 +234,11 @@ class FileExporter(Exporter):
                 await asyncio.to_thread(self._write_sync, parts)
             except OSError as e:
                 # the batches were accepted already: they are lost, counted as a failed send
-                spans = sum(t.span_count for t in parts)
-                self._m_failed_perm.inc(spans - sum(t.span_count for t in parts if t is caller))
+                spans = sum(t.item_count for t in parts)
+                self._m_failed_perm.inc(spans - sum(t.item_count for t in parts if t is caller))
                 raise PermanentError(f"writing to {self.config.path} failed: {e} (dropped_items={spans})") from e
 
-    def _encode(self, traces: Traces) -> bytes:
+    def _encode(self, traces: Batch) -> bytes:
         if self.config.format == "json":
             data = request_to_json(traces.message)
             if self._zstd is None:
@@ -212,7 +249,7 @@ class FileExporter(Exporter):
             data = self._zstd.compress(data)
         return _LEN.pack(len(data)) + data
 
-    def _write_sync(self, parts: list[Traces]) -> None:
+    def _write_sync(self, parts: list[Batch]) -> None:
         with self._thread_lock:
             writer = self._writer
             assert writer is not None, "file exporter not started"
@@ -238,4 +275,6 @@ def _create(settings, config: FileExporterConfig, next_consumer) -> FileExporter
     return FileExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="file", config_class=FileExporterConfig, create=_create, stability="alpha")
+FACTORY = Factory(
+    kind="exporter", type="file", config_class=FileExporterConfig, create=_create, stability="alpha", signals=SIGNALS
+)

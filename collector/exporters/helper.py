@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from ..batching import QueueBatchConfig, check_sizer, sizer
 from ..component import Component, ComponentConfig, ComponentID, ConfigError, Duration
-from ..consumer import ConsumerError, PermanentError, RetryableError, ThrottledError, Traces
+from ..consumer import Batch, ConsumerError, PermanentError, RetryableError, ThrottledError, batch_class
 from ..tls import TLSClientConfig
 from .queue import MemoryQueue, QueueFullError, SendingQueue
 from .queue_batcher import QueueBatcher, ShutdownError
@@ -156,13 +156,16 @@ class Exporter(Component):
 
         tel = settings.telemetry
         name = str(settings.id)
-        self._m_sent = tel.exporter_sent_spans.labels(exporter=name)
-        self._m_failed_perm = tel.exporter_send_failed_spans.labels(exporter=name, error_permanent="true")
-        self._m_failed_retry = tel.exporter_send_failed_spans.labels(exporter=name, error_permanent="false")
-        self._m_enqueue_failed = tel.exporter_enqueue_failed_spans.labels(exporter=name)
-        self._m_queue_size = tel.exporter_queue_size.labels(exporter=name)
-        self._m_queue_capacity = tel.exporter_queue_capacity.labels(exporter=name)
-        self._m_in_flight = tel.exporter_in_flight_requests.labels(exporter=name)
+        self.signal = signal = settings.signal
+        self.batch_class = batch_class(signal)
+        self.items = self.batch_class.items  # spans, metric_points, log_records: in log lines
+        self._m_sent = tel.exporter_sent[signal].labels(exporter=name)
+        self._m_failed_perm = tel.exporter_send_failed[signal].labels(exporter=name, error_permanent="true")
+        self._m_failed_retry = tel.exporter_send_failed[signal].labels(exporter=name, error_permanent="false")
+        self._m_enqueue_failed = tel.exporter_enqueue_failed[signal].labels(exporter=name)
+        self._m_queue_size = tel.exporter_queue_size.labels(exporter=name, data_type=signal)
+        self._m_queue_capacity = tel.exporter_queue_capacity.labels(exporter=name, data_type=signal)
+        self._m_in_flight = tel.exporter_in_flight_requests.labels(exporter=name, data_type=signal)
 
         self._stop = asyncio.Event()  # set by shutdown: aborts retry sleeps
         self._stopping = False
@@ -175,7 +178,7 @@ class Exporter(Component):
         self.dropped_at_shutdown = 0  # spans given up on while shutting down (not stored)
 
     # -- to implement ----------------------------------------------------------
-    async def push(self, traces: Traces) -> None:
+    async def push(self, traces: Batch) -> None:
         """Send one batch; raise ``RetryableError``/``ThrottledError``/``PermanentError``."""
         raise NotImplementedError
 
@@ -217,7 +220,9 @@ class Exporter(Component):
         self._m_queue_size.set_function(queue.size)  # read at scrape time
         if self.queue.stored_spans():
             self.log.info(
-                "persistent queue holds %d spans from a previous run; resending them", self.queue.stored_spans()
+                "persistent queue holds %d %s from a previous run; resending them",
+                self.queue.stored_spans(),
+                self.items,
             )
         self._batcher = QueueBatcher(
             self.queue,
@@ -241,7 +246,7 @@ class Exporter(Component):
                 "sending_queue.storage",
                 f"storage extension {q.storage!r} not found: add it to 'extensions' and 'service.extensions'",
             )
-        client = ext.get_client(self.settings.kind, self.id, "traces")
+        client = ext.get_client(self.settings.kind, self.id, self.signal)
         return PersistentQueue(
             client.path,
             capacity=q.queue_size,
@@ -250,6 +255,7 @@ class Exporter(Component):
             logger=self.log,
             measure=sizer(q.sizer),
             sizer_name=q.sizer,
+            batch_class=self.batch_class,
         )
 
     async def shutdown(self) -> None:
@@ -274,8 +280,8 @@ class Exporter(Component):
         self.log.debug("dropping %d spans at shutdown: %s", spans, reason)
 
     # -- data path -------------------------------------------------------------
-    async def consume(self, traces: Traces) -> None:
-        n = traces.span_count
+    async def consume(self, traces: Batch) -> None:
+        n = traces.item_count
         if n == 0:
             return
         if self._stopping:
@@ -304,8 +310,9 @@ class Exporter(Component):
                 self.log.warning(
                     "Refusing data because sending_queue is full (senders are told to retry). "
                     "Try increasing queue_size. "
-                    "error=%s refused_spans=%d",
+                    "error=%s refused_%s=%d",
                     e,
+                    self.items,
                     self._refused_spans,
                 )
                 self._refused_logged_at, self._refused_spans = now, 0
@@ -313,9 +320,9 @@ class Exporter(Component):
         if waiter is not None:
             await waiter
 
-    async def _send(self, traces: Traces) -> None:
+    async def _send(self, traces: Batch) -> None:
         """retry → timeout → push, with the sent/failed counters (Go's obsreport)."""
-        n = traces.span_count
+        n = traces.item_count
         self._m_in_flight.inc()
         try:
             await self._send_with_retry(traces)
@@ -343,7 +350,7 @@ class Exporter(Component):
         while isinstance(part, ConsumerError) and part.failed is None:  # "no more retries left" wraps the last error
             part = part.__cause__
         failed = (
-            spans if not isinstance(part, ConsumerError) or part.failed is None else min(spans, part.failed.span_count)
+            spans if not isinstance(part, ConsumerError) or part.failed is None else min(spans, part.failed.item_count)
         )
         if failed < spans:
             self._m_sent.inc(spans - failed)
@@ -356,7 +363,7 @@ class Exporter(Component):
         else:
             self.log.error("Exporting failed. %sDropping data. error=%s dropped_items=%d", why, error, spans)
 
-    async def _attempt(self, traces: Traces) -> None:
+    async def _attempt(self, traces: Batch) -> None:
         try:
             if self.timeout > 0:
                 await asyncio.wait_for(self.push(traces), self.timeout)
@@ -371,7 +378,7 @@ class Exporter(Component):
         except Exception as e:  # an unexpected error is retryable, as in the Go collector
             raise RetryableError(f"{type(e).__name__}: {e}") from e
 
-    async def _send_with_retry(self, traces: Traces) -> None:
+    async def _send_with_retry(self, traces: Batch) -> None:
         cfg = self.retry_cfg
         if cfg is None or self._stopping:
             try:

@@ -14,18 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_lite.otlp.responses import grpc_code_name, grpc_code_retryable, grpc_retry_delay, partial_success
 
 from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
 from ..component import ConfigError, Factory
-from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
+from ..consumer import SIGNALS, Batch, PermanentError, RetryableError, ThrottledError
 from .helper import Exporter, ExporterConfig, TLSConfig
 
 __all__ = ["FACTORY", "OTLPGrpcExporterConfig", "OTLPGrpcExporter", "classify_rpc_error"]
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 _COMPRESSION = {
     "gzip": grpc.Compression.Gzip,
@@ -115,7 +113,9 @@ class OTLPGrpcExporter(Exporter):
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         # no request serializer: the batch's bytes go on the wire untouched
         self._call = self._channel.unary_unary(
-            EXPORT_METHOD, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+            f"/{self.batch_class.grpc_service}/Export",
+            request_serializer=None,
+            response_deserializer=self.batch_class.response_class.FromString,
         )
 
     async def shutdown_client(self) -> None:
@@ -123,7 +123,7 @@ class OTLPGrpcExporter(Exporter):
             await self._channel.close()
             self._channel = None
 
-    async def push(self, traces: Traces) -> None:
+    async def push(self, traces: Batch) -> None:
         if self._call is None:
             raise RetryableError("exporter not started")
         metadata = self._metadata
@@ -138,7 +138,7 @@ class OTLPGrpcExporter(Exporter):
         ps = partial_success(response)
         if ps:
             self.log.warning(
-                "Partial success response: message=%r dropped_spans=%d", ps.error_message, ps.rejected_spans
+                "Partial success response: message=%r dropped_%s=%d", ps.error_message, self.items, ps.rejected_spans
             )
 
 
@@ -146,4 +146,6 @@ def _create(settings, config: OTLPGrpcExporterConfig, next_consumer) -> OTLPGrpc
     return OTLPGrpcExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="otlp_grpc", config_class=OTLPGrpcExporterConfig, create=_create)
+FACTORY = Factory(
+    kind="exporter", type="otlp_grpc", config_class=OTLPGrpcExporterConfig, create=_create, signals=SIGNALS
+)

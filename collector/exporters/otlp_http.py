@@ -26,7 +26,7 @@ from otel_lite.otlp.responses import error_message, http_status_retryable, parse
 
 from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
 from ..component import ConfigError, Duration, Factory
-from ..consumer import PermanentError, RetryableError, ThrottledError, Traces
+from ..consumer import SIGNALS, Batch, PermanentError, RetryableError, ThrottledError, batch_class
 from .helper import Exporter, ExporterConfig, TLSConfig
 
 __all__ = ["FACTORY", "OTLPHttpExporterConfig", "OTLPHttpExporter", "parse_retry_after"]
@@ -46,6 +46,8 @@ if logging.getLogger("httpx").level == logging.NOTSET:
 class OTLPHttpExporterConfig(ExporterConfig):
     endpoint: str = ""
     traces_endpoint: str = ""
+    metrics_endpoint: str = ""
+    logs_endpoint: str = ""
     encoding: str = "proto"
     compression: str = "gzip"
     headers: dict[str, str] = field(default_factory=dict, metadata={"secret": True})  # values redacted
@@ -55,9 +57,9 @@ class OTLPHttpExporterConfig(ExporterConfig):
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
-        if not self.endpoint and not self.traces_endpoint:
-            raise ConfigError("endpoint", "must be set (or traces_endpoint)")
-        for key in ("endpoint", "traces_endpoint"):
+        if not any(getattr(self, key) for key in _URL_KEYS):
+            raise ConfigError("endpoint", "must be set (or traces_endpoint, metrics_endpoint, logs_endpoint)")
+        for key in _URL_KEYS:
             url = getattr(self, key)
             if url:
                 parts = urlsplit(url)
@@ -72,8 +74,19 @@ class OTLPHttpExporterConfig(ExporterConfig):
         if self.max_idle_conns < 0:
             raise ConfigError("max_idle_conns", "must not be negative")
 
-    def url(self) -> str:
-        return self.traces_endpoint or self.endpoint.rstrip("/") + "/v1/traces"
+    def validate_signal(self, signal: str) -> None:
+        """A pipeline of ``signal`` uses this exporter: it needs a URL for that signal."""
+        if not self.endpoint and not getattr(self, f"{signal}_endpoint"):
+            raise ConfigError(
+                f"{signal}_endpoint", f"must be set (or endpoint): a {signal} pipeline uses this exporter"
+            )
+
+    def url(self, signal: str = "traces") -> str:
+        """``<signal>_endpoint`` as given, else ``endpoint`` + ``/v1/<signal>`` (Go's rule)."""
+        return getattr(self, f"{signal}_endpoint") or self.endpoint.rstrip("/") + batch_class(signal).url_path
+
+
+_URL_KEYS = ("endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint")
 
 
 def _compressor(name: str):
@@ -92,7 +105,7 @@ class OTLPHttpExporter(Exporter):
     def __init__(self, settings, config: OTLPHttpExporterConfig):
         super().__init__(settings, config)
         self.config = config
-        self.url = config.url()
+        self.url = config.url(self.signal)
         self._client: httpx.AsyncClient | None = None
         self._json = config.encoding == "json"
         self._compress = _compressor(config.compression)
@@ -128,17 +141,17 @@ class OTLPHttpExporter(Exporter):
             await self._client.aclose()
             self._client = None
 
-    def _encode(self, traces: Traces) -> bytes:
+    def _encode(self, traces: Batch) -> bytes:
         data = request_to_json(traces.message) if self._json else traces.to_bytes()
         return data if self._compress is None else self._compress(data)
 
-    async def _body(self, traces: Traces) -> bytes:
+    async def _body(self, traces: Batch) -> bytes:
         # big bodies are encoded off the loop (zlib/zstd release the GIL; JSON at least yields)
-        if traces.span_count >= _OFFLOAD_SPANS or len(traces.to_bytes()) >= _OFFLOAD_BYTES:
+        if traces.item_count >= _OFFLOAD_SPANS or len(traces.to_bytes()) >= _OFFLOAD_BYTES:
             return await asyncio.to_thread(self._encode, traces)
         return self._encode(traces)
 
-    async def push(self, traces: Traces) -> None:
+    async def push(self, traces: Batch) -> None:
         if self._client is None:
             raise RetryableError("exporter not started")
         body = await self._body(traces)
@@ -171,13 +184,13 @@ class OTLPHttpExporter(Exporter):
 
     def _partial_success(self, data: bytes, content_type: str) -> None:
         try:
-            ps = parse_partial_success(data, content_type)
+            ps = parse_partial_success(data, content_type, self.batch_class.response_class)
         except ValueError as e:  # the data was accepted; a malformed answer is only worth a warning
             self.log.warning("could not parse the export response: %s", e)
             return
         if ps:
             self.log.warning(
-                "Partial success response: message=%r dropped_spans=%d", ps.error_message, ps.rejected_spans
+                "Partial success response: message=%r dropped_%s=%d", ps.error_message, self.items, ps.rejected_spans
             )
 
 
@@ -196,4 +209,6 @@ def _create(settings, config: OTLPHttpExporterConfig, next_consumer) -> OTLPHttp
     return OTLPHttpExporter(settings, config)
 
 
-FACTORY = Factory(kind="exporter", type="otlp_http", config_class=OTLPHttpExporterConfig, create=_create)
+FACTORY = Factory(
+    kind="exporter", type="otlp_http", config_class=OTLPHttpExporterConfig, create=_create, signals=SIGNALS
+)

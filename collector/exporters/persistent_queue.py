@@ -22,7 +22,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..consumer import PermanentError, RetryableError, Traces
+from ..consumer import Batch, PermanentError, RetryableError, Traces
 from .queue import QueueClosedError, QueueEntry, QueueFullError
 
 __all__ = ["PersistentQueue"]
@@ -33,7 +33,7 @@ _SCHEMA = (
 )
 
 
-def _count_requests(traces: Traces) -> int:
+def _count_requests(traces: Batch) -> int:
     return 1
 
 
@@ -51,7 +51,9 @@ class PersistentQueue:
         logger: logging.Logger | None = None,
         measure=None,
         sizer_name: str = "requests",
+        batch_class: type[Batch] = Traces,
     ):
+        self._batch_class = batch_class  # one queue holds one signal (its file is named after it)
         self.path = path
         self.capacity = capacity
         self._measure = measure or _count_requests
@@ -154,7 +156,7 @@ class PersistentQueue:
         if rows:
             self._ready.set()
 
-    async def put(self, traces: Traces, waiter: asyncio.Future | None = None) -> None:
+    async def put(self, traces: Batch, waiter: asyncio.Future | None = None) -> None:
         """Store ``traces``; returns once committed.  Raises ``QueueFullError`` when full,
         ``QueueClosedError`` once stopped."""
         if self._closed or not self._reading:
@@ -168,7 +170,7 @@ class PersistentQueue:
             raise QueueFullError()
         self._reserved += units
         committed = asyncio.get_running_loop().create_future()
-        self._to_write.append((traces.to_bytes(), traces.span_count, units, waiter, committed))
+        self._to_write.append((traces.to_bytes(), traces.item_count, units, waiter, committed))
         self._kick()
         try:
             await asyncio.shield(committed)
@@ -225,7 +227,9 @@ class PersistentQueue:
                 if data is None:  # vanished (should not happen): nothing to send
                     self._in_flight -= units
                     continue
-                return QueueEntry(Traces.from_bytes(data, spans), units, self._waiters.pop(row_id, None), row_id)
+                return QueueEntry(
+                    self._batch_class.from_bytes(data, spans), units, self._waiters.pop(row_id, None), row_id
+                )
             self._ready.clear()
             if deadline is None:
                 await self._ready.wait()
@@ -245,7 +249,7 @@ class PersistentQueue:
         self._in_flight -= entry.units
         self._room.set()
         if not keep:
-            self._stored -= entry.traces.span_count
+            self._stored -= entry.traces.item_count
             self._to_delete.append(entry.handle)
             self._kick()
 

@@ -18,7 +18,7 @@ import collections
 from collections.abc import Callable
 from typing import Protocol
 
-from ..consumer import PermanentError, RetryableError, Traces
+from ..consumer import Batch, PermanentError, RetryableError
 
 __all__ = ["QueueEntry", "SendingQueue", "MemoryQueue", "QueueFullError", "QueueClosedError"]
 
@@ -39,7 +39,7 @@ class QueueEntry:
 
     __slots__ = ("traces", "units", "waiter", "handle")
 
-    def __init__(self, traces: Traces, units: int, waiter: asyncio.Future | None = None, handle=None):
+    def __init__(self, traces: Batch, units: int, waiter: asyncio.Future | None = None, handle=None):
         self.traces = traces
         self.units = units
         self.waiter = waiter
@@ -57,7 +57,7 @@ class SendingQueue(Protocol):
 
     async def open(self) -> None: ...
 
-    async def put(self, traces: Traces, waiter: asyncio.Future | None = None) -> None:
+    async def put(self, traces: Batch, waiter: asyncio.Future | None = None) -> None:
         """Take ``traces``; returns once the queue holds it (a persistent queue: committed).
         Raises ``QueueFullError`` when there is no room, ``QueueClosedError`` after ``stop``."""
         ...
@@ -98,7 +98,7 @@ class MemoryQueue:
 
     keeps_unsent = False
 
-    def __init__(self, capacity: int, measure: Callable[[Traces], int]):
+    def __init__(self, capacity: int, measure: Callable[[Batch], int]):
         self.capacity = capacity
         self._measure = measure
         self._items: collections.deque[QueueEntry] = collections.deque()
@@ -113,7 +113,7 @@ class MemoryQueue:
     async def open(self) -> None:
         return None
 
-    async def put(self, traces: Traces, waiter: asyncio.Future | None = None) -> None:
+    async def put(self, traces: Batch, waiter: asyncio.Future | None = None) -> None:
         if self._stopped:
             raise QueueClosedError()
         units = self._measure(traces)

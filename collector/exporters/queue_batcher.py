@@ -6,7 +6,7 @@ A batch is sent once it reaches ``min_size`` or ``flush_timeout`` after its
 first entry; an entry that would push it past ``max_size`` starts the next
 batch, and a single entry larger than ``max_size`` is split.  Without a batch
 config every entry is sent on its own.  Merging concatenates serialized bytes
-(``Traces.merge``): nothing is decoded.
+(``Batch.merge``): nothing is decoded.
 
 Every entry of a batch is acknowledged to the queue once the batch's send
 finished, so a persistent queue deletes rows only after their delivery (or
@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..batching import QueueBatchConfig, sizer, split_to_size
-from ..consumer import ConsumerError, RetryableError, Traces
+from ..consumer import Batch, ConsumerError, RetryableError
 from .queue import QueueEntry, SendingQueue
 
 __all__ = ["QueueBatcher", "ShutdownError"]
@@ -45,7 +45,7 @@ class QueueBatcher:
     def __init__(
         self,
         queue: SendingQueue,
-        send: Callable[[Traces], Awaitable[None]],
+        send: Callable[[Batch], Awaitable[None]],
         num_consumers: int,
         batch: QueueBatchConfig | None,
         on_lost: Callable[[int, str], None],
@@ -123,12 +123,12 @@ class QueueBatcher:
             await self.queue.ack(e, keep=True)
             resolve(e.waiter, ShutdownError("exporter shut down before the batch was sent"))
         if entries and not self.queue.keeps_unsent:
-            self._on_lost(sum(e.traces.span_count for e in entries), "shutdown deadline passed")
+            self._on_lost(sum(e.traces.item_count for e in entries), "shutdown deadline passed")
 
     async def _dispatch(self, entries: list[QueueEntry]) -> None:
         error: BaseException | None = None
         try:
-            merged = Traces.merge([e.traces for e in entries])
+            merged = Batch.merge([e.traces for e in entries])
             cfg = self.batch
             parts = split_to_size(merged, cfg.max_size, cfg.sizer) if cfg is not None else [merged]
             for part in parts:
@@ -140,7 +140,7 @@ class QueueBatcher:
             # the shutdown drain deadline passed mid-send
             error = ShutdownError("exporter shut down while sending")
             if not self.queue.keeps_unsent:
-                self._on_lost(sum(e.traces.span_count for e in entries), "exporter shut down while sending")
+                self._on_lost(sum(e.traces.item_count for e in entries), "exporter shut down while sending")
             raise
         finally:
             keep = isinstance(error, ShutdownError)
@@ -179,4 +179,4 @@ class QueueBatcher:
         if left:
             for e in left:
                 resolve(e.waiter, ShutdownError("exporter shut down before the batch was sent"))
-            self._on_lost(sum(e.traces.span_count for e in left), "shutdown deadline passed")
+            self._on_lost(sum(e.traces.item_count for e in left), "shutdown deadline passed")

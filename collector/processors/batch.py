@@ -28,11 +28,11 @@ import collections
 import time
 from dataclasses import dataclass, field
 
-from ..batching import QueueBatchConfig, split_traces
+from ..batching import QueueBatchConfig, split_batch
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
-from ..consumer import Traces
+from ..consumer import SIGNALS, Batch, batch_class
 
-__all__ = ["BatchConfig", "BatchProcessor", "FACTORY", "split_traces"]
+__all__ = ["BatchConfig", "BatchProcessor", "FACTORY", "split_batch"]
 
 # the Go processor's bucket boundaries for otelcol_processor_batch_batch_send_size
 _SEND_SIZE_BUCKETS = (
@@ -98,10 +98,10 @@ class BatchProcessor(Component):
         self._max_size = config.send_batch_max_size
         self._timeout = float(config.timeout)
         self._logger = settings.logger
-        self._parts: list[Traces] = []
+        self._parts: list[Batch] = []
         self._items = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._ready: collections.deque[list[Traces]] = collections.deque()  # formed batches
+        self._ready: collections.deque[list[Batch]] = collections.deque()  # formed batches
         self._room = asyncio.Event()
         self._exporter: asyncio.Task | None = None
         self._closed = False
@@ -133,16 +133,18 @@ class BatchProcessor(Component):
             "Number of times the batch was sent due to a timeout trigger",
             ["processor"],
         ).labels(label)
+        self.signal = settings.signal
+        self._items_name = items = batch_class(settings.signal).items
         self._m_dropped = tel.counter(
-            "otelcol_processor_batch_dropped_spans",
-            "Spans acknowledged by the batch processor that the next component refused",
+            f"otelcol_processor_batch_dropped_{items}",
+            f"{items.capitalize()} acknowledged by the batch processor that the next component refused",
             ["processor"],
         ).labels(label)
 
     def undelivered(self) -> tuple[int, int]:
         return self._dropped_total, 0
 
-    async def consume(self, traces: Traces) -> None:
+    async def consume(self, traces: Batch) -> None:
         if self.passes_through:
             await self._next.consume(traces)
             return
@@ -157,7 +159,7 @@ class BatchProcessor(Component):
         if not self._parts:
             self._timer = asyncio.get_running_loop().call_later(self._timeout, self._on_timeout)
         self._parts.append(traces)
-        self._items += traces.span_count
+        self._items += traces.item_count
         if self._items >= self._send_size:
             self._m_size_trigger.inc()
             self._cut()
@@ -184,23 +186,23 @@ class BatchProcessor(Component):
         while self._ready:
             parts = self._ready.popleft()
             self._room.set()
-            await self._export(Traces.merge(parts), raise_errors=False)
+            await self._export(Batch.merge(parts), raise_errors=False)
 
-    async def _export(self, traces: Traces, raise_errors: bool) -> None:
-        if self._max_size and traces.span_count > self._max_size:
-            parts = split_traces(traces, self._max_size)
+    async def _export(self, traces: Batch, raise_errors: bool) -> None:
+        if self._max_size and traces.item_count > self._max_size:
+            parts = split_batch(traces, self._max_size)
         else:
             parts = [traces]
         first_error = None
         for part in parts:
-            self._m_send_size.observe(part.span_count)
+            self._m_send_size.observe(part.item_count)
             try:
                 await self._next.consume(part)
             except Exception as e:  # keep sending the other parts
                 if raise_errors:
                     first_error = first_error or e
                 else:
-                    self._count_drop(part.span_count, e)
+                    self._count_drop(part.item_count, e)
         if first_error is not None:
             raise first_error
 
@@ -212,9 +214,11 @@ class BatchProcessor(Component):
         if now - self._dropped_logged_at >= 1.0:  # one line per second under sustained failure
             self._logger.error(
                 "Sender failed; the batch was already acknowledged and is dropped. "
-                "error=%s dropped_spans=%d dropped_spans_total=%d",
+                "error=%s dropped_%s=%d dropped_%s_total=%d",
                 error,
+                self._items_name,
                 self._dropped,
+                self._items_name,
                 self._dropped_total,
             )
             self._dropped_logged_at, self._dropped = now, 0
@@ -227,7 +231,11 @@ class BatchProcessor(Component):
             await asyncio.gather(self._exporter, return_exceptions=True)
         if self._dropped:
             self._logger.error(
-                "batch processor stopped; dropped_spans=%d dropped_spans_total=%d", self._dropped, self._dropped_total
+                "batch processor stopped; dropped_%s=%d dropped_%s_total=%d",
+                self._items_name,
+                self._dropped,
+                self._items_name,
+                self._dropped_total,
             )
             self._dropped = 0
 
@@ -236,4 +244,4 @@ def _create(settings, config: BatchConfig, next_consumer) -> BatchProcessor:
     return BatchProcessor(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="processor", type="batch", config_class=BatchConfig, create=_create)
+FACTORY = Factory(kind="processor", type="batch", config_class=BatchConfig, create=_create, signals=SIGNALS)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import psutil
 
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
-from ..consumer import RetryableError, Traces
+from ..consumer import SIGNALS, Batch, RetryableError, batch_class
 
 __all__ = ["MemoryLimiterConfig", "MemoryLimiterProcessor", "FACTORY", "total_memory_bytes"]
 
@@ -100,14 +100,15 @@ class MemoryLimiterProcessor(Component):
         self.usage = 0
         label = str(settings.id)
         tel = settings.telemetry
+        items = batch_class(settings.signal).items
         self._m_accepted = tel.counter(
-            "otelcol_processor_memory_limiter_accepted_spans",
-            "Number of spans successfully pushed into the next component in the pipeline.",
+            f"otelcol_processor_memory_limiter_accepted_{items}",
+            f"Number of {items} successfully pushed into the next component in the pipeline.",
             ["processor"],
         ).labels(label)
         self._m_refused = tel.counter(
-            "otelcol_processor_memory_limiter_refused_spans",
-            "Number of spans that were rejected by the memory limiter.",
+            f"otelcol_processor_memory_limiter_refused_{items}",
+            f"Number of {items} that were rejected by the memory limiter.",
             ["processor"],
         ).labels(label)
 
@@ -150,11 +151,11 @@ class MemoryLimiterProcessor(Component):
                     "Memory usage back within limits. Resuming normal operation. cur_mem_mib=%d", usage // MIB
                 )
 
-    async def consume(self, traces: Traces) -> None:
+    async def consume(self, traces: Batch) -> None:
         if self.refusing:
-            self._m_refused.inc(traces.span_count)
+            self._m_refused.inc(traces.item_count)
             raise RetryableError(ERR_DATA_REFUSED)
-        self._m_accepted.inc(traces.span_count)
+        self._m_accepted.inc(traces.item_count)
         await self._next.consume(traces)
 
     async def shutdown(self) -> None:
@@ -171,4 +172,6 @@ def _create(settings, config: MemoryLimiterConfig, next_consumer) -> MemoryLimit
     return MemoryLimiterProcessor(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="processor", type="memory_limiter", config_class=MemoryLimiterConfig, create=_create)
+FACTORY = Factory(
+    kind="processor", type="memory_limiter", config_class=MemoryLimiterConfig, create=_create, signals=SIGNALS
+)

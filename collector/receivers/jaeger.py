@@ -482,8 +482,7 @@ class JaegerReceiver(Component):
     async def _start_grpc(self, cfg: JaegerGRPCConfig) -> None:
         server, port = await start_server(
             cfg,
-            COLLECTOR_SERVICE,
-            {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)},  # raw bytes
+            {COLLECTOR_SERVICE: {"PostSpans": grpc.unary_unary_rpc_method_handler(self._post_spans)}},  # raw bytes
             name="jaeger receiver",
             path=f"receivers.{self.settings.id}.protocols.grpc",
             host=self._host,

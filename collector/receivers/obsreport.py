@@ -4,21 +4,29 @@ pipeline whose outcome is counted before the receiver answers its client."""
 
 from __future__ import annotations
 
-from ..consumer import ConsumerError, Traces
+from ..consumer import Batch, ConsumerError
 
 __all__ = ["TransportReport"]
 
 
 class TransportReport:
-    """The counters of one receiver on one transport (``grpc``, ``http``, ``udp_thrift_compact``, ...)."""
+    """The counters of one receiver on one transport (``grpc``, ``http``, ``udp_thrift_compact``, ...);
+    ``accepted`` / ``refused`` / ``failed`` are the spans' ones, the other signals' are picked by
+    ``push`` from the batch it pushes."""
 
-    __slots__ = ("accepted", "refused", "failed", "requests", "_log", "_transport")
+    __slots__ = ("accepted", "refused", "failed", "requests", "_by_signal", "_log", "_transport")
 
     def __init__(self, settings, transport: str):
         t, rid = settings.telemetry, str(settings.id)
-        self.accepted = t.receiver_accepted_spans.labels(rid, transport)
-        self.refused = t.receiver_refused_spans.labels(rid, transport)
-        self.failed = t.receiver_failed_spans.labels(rid, transport)
+        self._by_signal = {
+            signal: (
+                t.receiver_accepted[signal].labels(rid, transport),
+                t.receiver_refused[signal].labels(rid, transport),
+                t.receiver_failed[signal].labels(rid, transport),
+            )
+            for signal in t.receiver_accepted
+        }
+        self.accepted, self.refused, self.failed = self._by_signal["traces"]
         self.requests = {o: t.receiver_requests.labels(rid, transport, o) for o in ("success", "refused", "failure")}
         self._log = settings.logger
         self._transport = transport
@@ -34,20 +42,22 @@ class TransportReport:
         self.requests["failure"].inc()
         self._log.debug("%s input rejected: %s", self._transport, reason)
 
-    async def push(self, consumer, traces: Traces) -> BaseException | None:
+    async def push(self, consumer, batch: Batch) -> BaseException | None:
         """Send to the pipeline; returns the error (already counted and logged) or None."""
+        accepted, refused, failed = self._by_signal[batch.signal]
+        n = batch.item_count
         try:
-            await consumer.consume(traces)
+            await consumer.consume(batch)
         except ConsumerError as e:
-            self.refused.inc(traces.span_count)
+            refused.inc(n)
             self.requests["refused"].inc()
-            self._log.debug("pipeline refused %d spans: %s", traces.span_count, e)
+            self._log.debug("pipeline refused %d %s: %s", n, batch.items, e)
             return e
         except Exception as e:  # a component bug: answered as retryable, like Go's plain errors
-            self.failed.inc(traces.span_count)
+            failed.inc(n)
             self.requests["failure"].inc()
-            self._log.exception("pipeline failed on %d spans", traces.span_count)
+            self._log.exception("pipeline failed on %d %s", n, batch.items)
             return e
-        self.accepted.inc(traces.span_count)
+        accepted.inc(n)
         self.requests["success"].inc()
         return None

@@ -180,11 +180,12 @@ class OpenCensusReceiver(Component):
         cfg = self.config
         server, port = await start_server(
             cfg,
-            TRACE_SERVICE,
             {
-                # raw bytes in and out: messages are parsed once, in _translate
-                "Export": grpc.stream_stream_rpc_method_handler(self._export),
-                "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
+                TRACE_SERVICE: {
+                    # raw bytes in and out: messages are parsed once, in _translate
+                    "Export": grpc.stream_stream_rpc_method_handler(self._export),
+                    "ExportOne": grpc.unary_unary_rpc_method_handler(self._export_one),
+                }
             },
             name="opencensus receiver",
             path=f"receivers.{self.settings.id}",

@@ -1,8 +1,10 @@
 """The ``otlp`` receiver: OTLP/gRPC (grpc.aio) and OTLP/HTTP (uvicorn) on the collector's loop.
 
+Traces, metrics and logs (each served only when a pipeline of that signal lists
+the receiver: otherwise gRPC answers UNIMPLEMENTED and HTTP 404, as Go's).
 Requests stay protobuf: the gRPC handler takes raw bytes (no deserializer),
-parses them once with upb to validate and count spans, and hands the pipeline
-a ``Traces`` holding both the message and the original bytes.  Pipeline errors
+parses them once with upb to validate and count items, and hands the pipeline
+a batch (``Traces``, ``Metrics``, ``Logs``) holding both the message and the original bytes.  Pipeline errors
 map to status codes exactly as the Go receiver does (``receivers.errors``, shared by every
 receiver); bodies are read, capped and decompressed by ``receivers.http_body``.
 """
@@ -14,10 +16,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.otlp.json_codec import OTLPJSONError, json_to_request
 from otel_lite.otlp.responses import media_type
@@ -25,7 +24,7 @@ from otel_lite.otlp.responses import media_type
 from ..auth import AuthConfig, AuthMiddleware, server_authenticator
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..config import split_endpoint
-from ..consumer import Traces, count_spans
+from ..consumer import SIGNALS, Batch, Logs, Metrics, Traces
 from ..grpc_server import GRPCServerConfig, start_server
 from ..http_server import HTTPServer, HTTPServerConfig
 from ..tls import TLSServerConfig  # noqa: F401  (both protocols' tls: tests/collector/test_tls.py looks for it here)
@@ -35,8 +34,7 @@ from .obsreport import TransportReport
 
 __all__ = ["FACTORY", "OTLPReceiverConfig", "OTLPReceiver", "otlp_json_to_request"]
 
-TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
-_EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+TRACE_SERVICE = Traces.grpc_service
 _PROTO = "application/x-protobuf"
 _JSON = "application/json"
 
@@ -62,13 +60,20 @@ class CORSConfig(ComponentConfig):
 class OTLPHTTPConfig(HTTPServerConfig):
     endpoint: str = "127.0.0.1:4318"
     traces_url_path: str = "/v1/traces"
+    metrics_url_path: str = "/v1/metrics"
+    logs_url_path: str = "/v1/logs"
     cors: CORSConfig | None = None
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
         super().validate()
-        if not self.traces_url_path.startswith("/"):  # sanitised like the Go receiver
-            self.traces_url_path = "/" + self.traces_url_path
+        for signal in SIGNALS:  # sanitised like the Go receiver
+            key = f"{signal}_url_path"
+            if not getattr(self, key).startswith("/"):
+                setattr(self, key, "/" + getattr(self, key))
+        paths = [getattr(self, f"{signal}_url_path") for signal in SIGNALS]
+        if len(set(paths)) != len(paths):
+            raise ConfigError("traces_url_path", f"the three signals' paths must differ, got {', '.join(paths)}")
 
 
 @dataclass
@@ -101,34 +106,48 @@ class OTLPReceiverConfig(ComponentConfig):
 # OTLP JSON (hex ids): otel_lite.otlp.json_codec, shared with the exporters
 
 
-def otlp_json_to_request(body: bytes) -> ExportTraceServiceRequest:
+def otlp_json_to_request(body: bytes, request_class=ExportTraceServiceRequest):
     """Parse an OTLP/JSON body (hex ids, unknown fields ignored); raises ``BadRequest``."""
     try:
-        return json_to_request(body)
+        return json_to_request(body, request_class)
     except OTLPJSONError as e:
         raise BadRequest(str(e)) from None
-
-
-def _json_body(body: bytes) -> tuple[ExportTraceServiceRequest, None]:
-    return otlp_json_to_request(body), None
-
-
-def _proto_body(body: bytes) -> tuple[ExportTraceServiceRequest, bytes]:
-    return _parse_proto(body), body
 
 
 _ID16, _ID8 = (0, 16), (0, 8)
 _span_ids = operator.attrgetter("trace_id", "span_id", "parent_span_id", "links")
 
 
-def _parse_proto(raw: bytes) -> ExportTraceServiceRequest:
+def _parse_proto(raw: bytes, request_class=ExportTraceServiceRequest):
     """Parse a binary request; raises ``BadRequest``.  Ids of the wrong length are refused, as the Go
     collector's pdata refuses them (empty ids pass): accepted, they would poison the batches they end up
-    in at a backend that checks them."""
+    in at a backend that checks them.  (Log records' ids are checked too; metric exemplars' are not.)"""
     try:
-        msg = ExportTraceServiceRequest.FromString(raw)
+        msg = request_class.FromString(raw)
     except DecodeError as e:
-        raise BadRequest(f"invalid ExportTraceServiceRequest: {e}") from None
+        raise BadRequest(f"invalid {request_class.__name__}: {e}") from None
+    if request_class is ExportTraceServiceRequest:
+        _check_span_ids(msg)
+    elif request_class is Logs.request_class:
+        _check_log_ids(msg)
+    return msg
+
+
+_log_ids = operator.attrgetter("trace_id", "span_id")
+
+
+def _check_log_ids(msg) -> None:
+    for rl in msg.resource_logs:
+        for sl in rl.scope_logs:
+            for trace_id, span_id in map(_log_ids, sl.log_records):
+                if len(trace_id) not in _ID16 or len(span_id) not in _ID8:
+                    raise BadRequest(
+                        f"invalid log record ids: trace_id of {len(trace_id)} bytes, span_id of "
+                        f"{len(span_id)} (trace ids have 16 bytes, span ids 8, or none)"
+                    )
+
+
+def _check_span_ids(msg) -> None:
     for rs in msg.resource_spans:
         for ss in rs.scope_spans:
             for trace_id, span_id, parent_id, links in map(_span_ids, ss.spans):  # ~0.45 us/span
@@ -145,7 +164,28 @@ def _parse_proto(raw: bytes) -> ExportTraceServiceRequest:
                                 f"invalid link ids: trace_id of {len(link.trace_id)} bytes, span_id "
                                 f"of {len(link.span_id)} (trace ids have 16 bytes, span ids 8)"
                             )
-    return msg
+
+
+class _Signal:
+    """What the receiver needs per signal: its batch class, its parsers and its empty answer."""
+
+    __slots__ = ("batch_class", "empty_response", "proto_body", "json_body")
+
+    def __init__(self, batch_class: type[Batch]):
+        request_class = batch_class.request_class
+        self.batch_class = batch_class
+        self.empty_response = batch_class.response_class().SerializeToString()
+        self.proto_body = lambda body: (_parse_proto(body, request_class), body)
+        self.json_body = lambda body: (otlp_json_to_request(body, request_class), None)
+
+
+_SIGNALS = {c.signal: _Signal(c) for c in (Traces, Metrics, Logs)}
+
+
+def _signals_of(consumer) -> tuple[str, ...]:
+    """The signals ``consumer`` takes: a pipeline router says (``signals``); a bare consumer, as
+    tests build, takes traces."""
+    return getattr(consumer, "signals", ("traces",))
 
 
 # ---------------------------------------------------------------------------
@@ -165,24 +205,31 @@ class OTLPReceiver(Component):
         self.http_port: int | None = None
 
     # -- shared --------------------------------------------------------------
-    async def _push(self, traces: Traces, transport: str) -> BaseException | None:
-        return await self._m[transport].push(self.next, traces)
+    async def _push(self, batch: Batch, transport: str) -> BaseException | None:
+        return await self._m[transport].push(self.next, batch)
 
     # -- gRPC ----------------------------------------------------------------
-    async def _export_grpc(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[return]
-        try:
-            msg = _parse_proto(raw)
-        except BadRequest as e:
-            self._m["grpc"].bad_request(str(e))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        count = count_spans(msg)
-        if count == 0:
-            return _EMPTY_RESPONSE
-        metadata = dict(context.invocation_metadata() or ()) if self.config.protocols.grpc.include_metadata else None  # type: ignore[union-attr]
-        err = await self._push(Traces(msg, raw, count, metadata), "grpc")
-        if err is None:
-            return _EMPTY_RESPONSE
-        await abort_grpc(context, err)
+    def _grpc_export(self, signal: _Signal):
+        request_class = signal.batch_class.request_class
+
+        async def export(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[return]
+            try:
+                msg = _parse_proto(raw, request_class)
+            except BadRequest as e:
+                self._m["grpc"].bad_request(str(e))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            batch_class = signal.batch_class
+            count = batch_class.count(msg)
+            if count == 0:
+                return signal.empty_response
+            grpc_cfg = self.config.protocols.grpc
+            metadata = dict(context.invocation_metadata() or ()) if grpc_cfg.include_metadata else None  # type: ignore[union-attr]
+            err = await self._push(batch_class(msg, raw, count, metadata), "grpc")
+            if err is None:
+                return signal.empty_response
+            await abort_grpc(context, err)
+
+        return export
 
     def _path(self, transport: str, key: str = "") -> str:
         """Where a protocol's setting stands in the configuration."""
@@ -196,10 +243,15 @@ class OTLPReceiver(Component):
         return server_authenticator(getattr(self, "_host", None), auth, self._path(transport, "auth"))
 
     async def _start_grpc(self, cfg: OTLPGRPCConfig) -> None:
+        services = {  # raw bytes in and out: no (de)serializers
+            _SIGNALS[s].batch_class.grpc_service: {
+                "Export": grpc.unary_unary_rpc_method_handler(self._grpc_export(_SIGNALS[s]))
+            }
+            for s in _signals_of(self.next)
+        }
         server, port = await start_server(
             cfg,
-            TRACE_SERVICE,
-            {"Export": grpc.unary_unary_rpc_method_handler(self._export_grpc)},  # raw bytes
+            services,
             name="otlp receiver",
             path=self._path("grpc"),
             host=getattr(self, "_host", None),
@@ -223,7 +275,13 @@ class OTLPReceiver(Component):
             body, media_type = status_body(code, message, as_json)
             return Response(body, status, headers, media_type)
 
-        async def export(request: Request) -> Response:
+        def route(signal: _Signal):
+            async def export(request: Request) -> Response:
+                return await handle(request, signal)
+
+            return export
+
+        async def handle(request: Request, signal: _Signal) -> Response:
             if request.method != "POST":
                 return Response("405 method not allowed, supported: [POST]", 405, {"Allow": "POST"}, "text/plain")
             ctype = media_type(request.headers.get("content-type"))
@@ -239,7 +297,7 @@ class OTLPReceiver(Component):
                     body,
                     content_encoding(request),
                     limit,
-                    _json_body if as_json else _proto_body,
+                    signal.json_body if as_json else signal.proto_body,
                     allowed=allowed_encodings,
                 )
             except BodyNotRead as e:
@@ -253,24 +311,25 @@ class OTLPReceiver(Component):
             except BadRequest as e:
                 report.bad_request(str(e))
                 return error(400, grpc.StatusCode.INVALID_ARGUMENT, str(e), as_json)
-            count = count_spans(msg)
+            count = signal.batch_class.count(msg)
             if count:
                 metadata = dict(request.headers) if cfg.include_metadata else None
-                err = await receiver._push(Traces(msg, raw, count, metadata), "http")
+                err = await receiver._push(signal.batch_class(msg, raw, count, metadata), "http")
                 if err is not None:
                     failure = http_failure(err)
                     return error(failure.status, failure.code, failure.message, as_json, failure.headers)
             if as_json:
                 return Response(b"{}", 200, None, _JSON)
-            return Response(_EMPTY_RESPONSE, 200, None, _PROTO)
+            return Response(signal.empty_response, 200, None, _PROTO)
 
-        # a plain (Starlette) route: the handler takes the Request, no FastAPI parameter injection per call
-        app.add_route(
-            cfg.traces_url_path,
-            export,
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
-            include_in_schema=False,
-        )
+        # plain (Starlette) routes: the handler takes the Request, no FastAPI parameter injection per call
+        for name in _signals_of(self.next):
+            app.add_route(
+                getattr(cfg, f"{name}_url_path"),
+                route(_SIGNALS[name]),
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+                include_in_schema=False,
+            )
         authenticator = self._authenticator(cfg.auth, "http")
         if authenticator is not None:  # added before CORS, so CORS wraps it and preflights need no token
 
@@ -330,4 +389,6 @@ def _create(settings, config: OTLPReceiverConfig, next_consumer) -> OTLPReceiver
     return OTLPReceiver(settings, config, next_consumer)
 
 
-FACTORY = Factory(kind="receiver", type="otlp", config_class=OTLPReceiverConfig, create=_create, stability="beta")
+FACTORY = Factory(
+    kind="receiver", type="otlp", config_class=OTLPReceiverConfig, create=_create, stability="beta", signals=SIGNALS
+)

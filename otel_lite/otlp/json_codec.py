@@ -1,11 +1,13 @@
-"""OTLP/JSON for trace requests, both ways.
+"""OTLP/JSON for OTLP requests (traces, metrics, logs), both ways.
 
 OTLP/JSON is protobuf's canonical JSON mapping (lowerCamelCase keys; 64-bit
 integers as strings) with three differences the spec makes: enums are
 integers, trace and span ids are **hex** strings (not base64), and receivers
 ignore unknown fields.  The SDK's ``http/json`` exporter and the collector's
 exporters write it with ``request_to_json``; the collector's receiver reads
-it with ``json_to_request``.
+it with ``json_to_request``.  Trace requests take a hand-written fast path; metrics and logs
+requests go through protobuf's JSON mapping with their ids (log records' and exemplars'
+``traceId`` / ``spanId``) turned to and from hex.
 """
 
 from __future__ import annotations
@@ -228,12 +230,53 @@ def _scope_spans(items) -> list[str]:
     return [_object(ss, "spans", lambda spans: [_dumps(span) for span in spans]) for ss in items]
 
 
+_ID_KEYS = {"traceId": TRACE_ID_SIZE, "trace_id": TRACE_ID_SIZE, "spanId": SPAN_ID_SIZE, "span_id": SPAN_ID_SIZE}
+
+
+def _ids_to_hex(obj) -> None:
+    """Protobuf's JSON of a metrics or logs request, in place: base64 ids → hex.  Only log
+    records and exemplars have ``traceId``/``spanId`` keys (attributes are key/value lists, so
+    an attribute named ``traceId`` is a value, never a key)."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                obj[key] = base64.b64decode(value).hex()
+            else:
+                _ids_to_hex(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            _ids_to_hex(item)
+
+
+def _ids_to_b64(obj, where: str) -> None:
+    """The reverse of ``_ids_to_hex`` for a body being read: hex ids → base64, checked."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in _ID_KEYS and value is not None:
+                obj[key] = base64.b64encode(hex_to_id(value, _ID_KEYS[key], f"{where}.{key}")).decode()
+            else:
+                _ids_to_b64(value, f"{where}.{key}" if where else key)
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            _ids_to_b64(item, f"{where}[{i}]")
+
+
+def _is_trace_request(request) -> bool:
+    return request.DESCRIPTOR.full_name == "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"
+
+
 def request_to_json(request) -> bytes:
-    """One compact OTLP/JSON document (UTF-8, no newline) for an ``ExportTraceServiceRequest``.
+    """One compact OTLP/JSON document (UTF-8, no newline) for an ``Export*ServiceRequest``.
 
     Written span by span rather than in one ``json.dumps`` call: a single call on an
     8,192-span batch holds the GIL for ~100 ms, stalling the collector's event loop (and
     so every sender's acknowledgement) while a file exporter writes."""
+    if not _is_trace_request(request):
+        from google.protobuf import json_format
+
+        data = json_format.MessageToDict(request, use_integers_for_enums=True)
+        _ids_to_hex(data)
+        return _dumps(data).encode("utf-8")
     data = request_to_json_dict(request)
     if not data:
         return b"{}"
@@ -265,11 +308,14 @@ def _items(obj: dict, *keys: str) -> list:
     return []
 
 
-def json_to_request(body: bytes | str):
-    """Parse an OTLP/JSON body into an ``ExportTraceServiceRequest`` (hex ids, unknown
-    fields ignored); raises ``OTLPJSONError`` saying what is wrong and where."""
+def json_to_request(body: bytes | str, request_class=None):
+    """Parse an OTLP/JSON body into ``request_class`` (default ``ExportTraceServiceRequest``;
+    also the metrics and logs requests), hex ids, unknown fields ignored; raises
+    ``OTLPJSONError`` saying what is wrong and where."""
     from google.protobuf import json_format
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request_class = request_class or ExportTraceServiceRequest
 
     try:
         data = json.loads(body)
@@ -279,6 +325,11 @@ def json_to_request(body: bytes | str):
         raise OTLPJSONError("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise OTLPJSONError("expected a JSON object")
+    if request_class is not ExportTraceServiceRequest:
+        try:
+            _ids_to_b64(data, "")
+        except RecursionError:
+            raise OTLPJSONError("invalid JSON: nested too deeply") from None
     for ri, rs in enumerate(_items(data, "resourceSpans", "resource_spans")):
         if not isinstance(rs, dict):
             raise OTLPJSONError("resourceSpans: expected objects")
@@ -296,7 +347,7 @@ def json_to_request(body: bytes | str):
                         _hex_to_b64(link, _TRACE_KEYS, TRACE_ID_SIZE, f"{where}.links[{li}]")
                         _hex_to_b64(link, _LINK_SPAN_KEYS, SPAN_ID_SIZE, f"{where}.links[{li}]")
     try:
-        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        return json_format.ParseDict(data, request_class(), ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, OverflowError) as e:  # OverflowError: 1e999 as an int
         raise OTLPJSONError(f"invalid OTLP JSON: {e}") from None
     except RecursionError:

@@ -237,13 +237,20 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+_REJECTED = ("rejected_spans", "rejected_data_points", "rejected_log_records")
+
+
 def partial_success(response) -> PartialSuccess:
-    """The partial success of an ``ExportTraceServiceResponse`` message."""
+    """The partial success of an ``Export{Trace,Metrics,Logs}ServiceResponse`` message
+    (``rejected_spans`` holds the rejected items of whichever signal)."""
     ps = response.partial_success
-    return PartialSuccess(ps.rejected_spans, ps.error_message)
+    for name in _REJECTED:
+        if hasattr(ps, name):
+            return PartialSuccess(getattr(ps, name), ps.error_message)
+    return PartialSuccess(0, ps.error_message)
 
 
-def parse_partial_success(body: bytes, content_type: str | None) -> PartialSuccess:
+def parse_partial_success(body: bytes, content_type: str | None, response_class=None) -> PartialSuccess:
     """The partial success in an OTLP/HTTP success body: OTLP JSON when the media type is
     ``application/json``, else protobuf.  An empty body is full success; a malformed one raises
     ``ValueError`` (the data was accepted all the same: callers log it and carry on)."""
@@ -252,11 +259,12 @@ def parse_partial_success(body: bytes, content_type: str | None) -> PartialSucce
     from google.protobuf import json_format
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+    response_class = response_class or ExportTraceServiceResponse
     try:
         if media_type(content_type) == "application/json":
-            response = json_format.Parse(body, ExportTraceServiceResponse(), ignore_unknown_fields=True)
+            response = json_format.Parse(body, response_class(), ignore_unknown_fields=True)
         else:
-            response = ExportTraceServiceResponse.FromString(body)
+            response = response_class.FromString(body)
     except Exception as exc:
         raise ValueError(f"malformed OTLP export response: {type(exc).__name__}: {exc}") from None
     return partial_success(response)

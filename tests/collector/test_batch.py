@@ -10,7 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_lite.collector.component import ComponentID, ConfigError, CreateSettings
 from otel_lite.collector.consumer import RetryableError, Traces
 from otel_lite.collector.processors import batch as batch_mod
-from otel_lite.collector.processors.batch import BatchConfig, split_traces
+from otel_lite.collector.processors.batch import BatchConfig, split_batch
 from otel_lite.collector.telemetry import Telemetry
 
 
@@ -255,7 +255,7 @@ def test_split_keeps_resource_and_scope_grouping():
             ss.scope.name = f"lib{r}{s}"
             for i in range(3):
                 ss.spans.add().name = f"{r}{s}{i}"
-    parts = split_traces(Traces(req), 5)
+    parts = split_batch(Traces(req), 5)
     assert [p.span_count for p in parts] == [5, 5, 2]
     seen = []
     for p in parts:

@@ -19,6 +19,7 @@ receivers:
   nosuch:
 processors:
   batch: {send_batch_size: 10, nonsense: true}
+  probabilistic_sampler: {sampling_percentage: 10}
 service:
   pipelines:
     traces:
@@ -26,6 +27,10 @@ service:
       processors: [batch]
       exporters: [nowhere]
     logs:
+      receivers: [otlp]
+      processors: [probabilistic_sampler]
+      exporters: [nowhere]
+    profiles:
       receivers: [otlp]
       exporters: [nowhere]
 """
@@ -43,10 +48,13 @@ def test_validate_prints_every_error_with_its_path(tmp_path):
         "processors.batch.nonsense",
         "service.pipelines.traces.receivers[1]",
         "service.pipelines.traces.exporters[0]",
-        "service.pipelines.logs",
+        "service.pipelines.logs.exporters[0]",
+        "service.pipelines.logs.processors[0]",
+        "service.pipelines.profiles",
     ):
         assert f"error: {yaml_path}" in err, (yaml_path, err)
-    assert "only traces pipelines are supported" in err
+    assert "handles traces only: it cannot be in a logs pipeline" in err
+    assert "profiles pipelines are not supported" in err
     assert "Traceback" not in err
 
 

@@ -248,13 +248,13 @@ service:
         "service.pipelines.traces.processors[1]",
         "service.pipelines.traces.processors[2]",
         "service.pipelines.traces.exporters",
-        "service.pipelines.metrics",
+        "service.pipelines.metrics.exporters[0]",  # the test sink takes traces only
         "service.pipelines.traces/ok.unknown_key",
         "service.telemetry.metrics.level",
     }
     missing = expected - set(errs)
     assert not missing, (missing, errs)
-    assert "only traces pipelines are supported" in errs["service.pipelines.metrics"]
+    assert "handles traces only" in errs["service.pipelines.metrics.exporters[0]"]
     assert "connectors are not supported" in errs["connectors"]
     assert "unknown receiver type 'nosuch'" in errs["receivers.nosuch"]
     assert "not configured" in errs["service.pipelines.traces.receivers[1]"]

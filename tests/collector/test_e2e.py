@@ -54,7 +54,7 @@ def test_graph_shape_fan_out_and_lifecycle_order(graph_collector, loop_thread):
     g = c.graph
     assert [label for label, _ in g.receivers] == ["receiver otlp"]  # one instance for two pipelines
     assert len(g.processors) == 3  # one per pipeline use
-    assert [label for label, _ in g.exporters] == ["exporter record/1", "exporter record/2"]
+    assert [label for label, _ in g.exporters] == ["exporter record/1 (traces)", "exporter record/2 (traces)"]
     assert JOURNAL == [
         "start journal",
         "start record/1",

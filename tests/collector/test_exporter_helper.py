@@ -202,8 +202,8 @@ def test_full_queue_refuses_with_retryable_error_and_counts_enqueue_failed():
         await exp.consume(make_traces(1, 1))
         await exp.consume(make_traces(1, 2))
         # the capacity counts the batch being sent too: it bounds all the exporter holds
-        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted") == 3
-        assert metric(tel, "otelcol_exporter_queue_capacity", exporter="scripted") == 3
+        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted", data_type="traces") == 3
+        assert metric(tel, "otelcol_exporter_queue_capacity", exporter="scripted", data_type="traces") == 3
         with pytest.raises(RetryableError, match="sending queue is full") as info:
             await exp.consume(make_traces(5, 3))
         assert isinstance(info.value, QueueFullError)
@@ -291,7 +291,7 @@ def test_shutdown_drains_in_memory_queue_with_one_attempt_each():
         gate.set()
         await asyncio.wait_for(exp.shutdown(), 20)
         assert len(exp.delivered) == 20 and sent(tel) == 20
-        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted") == 0
+        assert metric(tel, "otelcol_exporter_queue_size", exporter="scripted", data_type="traces") == 0
 
     asyncio.run(main())
 

@@ -158,7 +158,7 @@ def test_acknowledged_batches_survive_shutdown_and_are_sent_after_restart(tmp_pa
         exp, fs = await child.build(str(tmp_path), down, tel)
         for i in range(5):
             await exp.consume(make_traces(3, i))
-        assert metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend") == 5
+        assert metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend", data_type="traces") == 5
         await asyncio.wait_for(exp.shutdown(), 20)  # persistent queue: stop reading, keep rows
         await fs.shutdown()
 
@@ -173,7 +173,8 @@ def test_acknowledged_batches_survive_shutdown_and_are_sent_after_restart(tmp_pa
             assert await asyncio.to_thread(sink.wait_for_spans, 15, 20)
             deadline = time.monotonic() + 10
             while (
-                metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend") and time.monotonic() < deadline
+                metric(tel, "otelcol_exporter_queue_size", exporter="otlp_grpc/backend", data_type="traces")
+                and time.monotonic() < deadline
             ):
                 await asyncio.sleep(0.01)
             await exp.shutdown()
