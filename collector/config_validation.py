@@ -34,7 +34,13 @@ __all__ = [
     "build_config",
 ]
 
-KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "extensions": "extension"}
+KINDS = {
+    "receivers": "receiver",
+    "processors": "processor",
+    "exporters": "exporter",
+    "connectors": "connector",
+    "extensions": "extension",
+}
 TOP_LEVEL_KEYS = (*KINDS, "service")
 
 
@@ -120,6 +126,7 @@ class CollectorConfig:
     receivers: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
     processors: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
     exporters: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
+    connectors: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
     extensions: dict[ComponentID, ComponentEntry] = field(default_factory=dict)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     raw: dict = field(default_factory=dict)
@@ -247,11 +254,14 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
         except ConfigError as e:
             errors.append(e)
             continue
-        pipe.receivers = _resolve_ids(pipe.receivers, defined["receivers"], "receiver", f"{path}.receivers", errors)
+        # a connector is listed among a pipeline's receivers or exporters
+        receivers = defined["receivers"] | defined["connectors"]
+        exporters = defined["exporters"] | defined["connectors"]
+        pipe.receivers = _resolve_ids(pipe.receivers, receivers, "receiver", f"{path}.receivers", errors)
         pipe.processors = _resolve_ids(
             pipe.processors, defined["processors"], "processor", f"{path}.processors", errors
         )
-        pipe.exporters = _resolve_ids(pipe.exporters, defined["exporters"], "exporter", f"{path}.exporters", errors)
+        pipe.exporters = _resolve_ids(pipe.exporters, exporters, "exporter", f"{path}.exporters", errors)
         for kind in ("receivers", "exporters"):
             if not (data or {}).get(kind):
                 errors.append(ConfigError(f"{path}.{kind}", f"must have at least one {kind[:-1]}"))
@@ -267,15 +277,14 @@ def build_config(raw: Any, lookup: Lookup | None = None) -> CollectorConfig:
     if not isinstance(raw, dict):
         raise ConfigErrors([ConfigError("", "the configuration must be a mapping")])
     for key in raw:
-        if key == "connectors":
-            errors.append(ConfigError("connectors", "connectors are not supported"))
-        elif key not in TOP_LEVEL_KEYS:
+        if key not in TOP_LEVEL_KEYS:
             errors.append(ConfigError(str(key), "unknown key (expected one of: " + ", ".join(TOP_LEVEL_KEYS) + ")"))
     defined: dict[str, set] = {section: set() for section in KINDS}
     for section in KINDS:
         setattr(cfg, section, _decode_components(raw.get(section), section, lookup, errors, defined[section]))
     cfg.service = _decode_service(raw.get("service"), defined, errors)
     _check_signals(cfg, errors)
+    _check_connectors(cfg, defined, errors)
     _check_extension_refs(cfg, defined["extensions"], errors)
     if errors:
         raise ConfigErrors(errors)
@@ -354,3 +363,92 @@ def _check_extension_refs(cfg: CollectorConfig, defined: set, errors: list) -> N
                 )
             elif ref not in cfg.service.extensions:
                 errors.append(ConfigError(path, f"extension {text!r} is not enabled: add it to service.extensions"))
+
+
+def connector_routes(cfg: CollectorConfig) -> dict[tuple[ComponentID, str], list[str]]:
+    """(connector id, signal) → the pipelines of that signal listing the connector under ``receivers``:
+    where what a pipeline exports to the connector goes (a connector forwards a signal to the same signal)."""
+    routes: dict[tuple[ComponentID, str], list[str]] = {}
+    for name, pipe in cfg.service.pipelines.items():
+        for rid in resolved_ids(pipe.receivers):
+            if rid in cfg.connectors:
+                routes.setdefault((rid, name.partition("/")[0]), []).append(name)
+    return routes
+
+
+def _check_connectors(cfg: CollectorConfig, defined: dict[str, set], errors: list) -> None:
+    """Go's rules: a connector id is not also a receiver's or exporter's, a connector used on one side
+    of a pipeline is used on the other side by a pipeline of a signal it connects, and pipelines joined
+    by connectors form no cycle."""
+    for cid in sorted(defined["connectors"], key=str):
+        for kind in ("receivers", "exporters"):
+            if cid in defined[kind]:
+                errors.append(
+                    ConfigError(
+                        f"connectors.{cid}",
+                        f"{kind[:-1]} {str(cid)!r} has the same id: a pipeline could not tell them apart "
+                        f"(rename one, e.g. {cid.type}/2)",
+                    )
+                )
+    routes = connector_routes(cfg)
+    exported: dict[tuple[ComponentID, str], list[str]] = {}
+    for name, pipe in cfg.service.pipelines.items():
+        for xid in resolved_ids(pipe.exporters):
+            if xid in cfg.connectors:
+                exported.setdefault((xid, name.partition("/")[0]), []).append(name)
+    for (cid, signal), names in sorted({**routes, **exported}.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        entry = cfg.connectors[cid]
+        side = "receivers" if (cid, signal) in routes else "exporters"
+        path = f"service.pipelines.{names[0]}.{side}"
+        if signal not in entry.factory.signals:
+            handles = ", ".join(entry.factory.signals)
+            message = f"connector {str(cid)!r} ({entry.factory.type}) connects {handles} only, not {signal}"
+            errors.append(ConfigError(path, message))
+        elif (cid, signal) not in routes:
+            errors.append(
+                ConfigError(
+                    path,
+                    f"connector {str(cid)!r} is an exporter of {signal} pipeline {names[0]!r} but no {signal} "
+                    "pipeline lists it under receivers, so what it gets goes nowhere (a connector joins "
+                    "pipelines: list it under the receivers of the pipeline that should get the data)",
+                )
+            )
+        elif (cid, signal) not in exported:
+            errors.append(
+                ConfigError(
+                    path,
+                    f"connector {str(cid)!r} is a receiver of {signal} pipeline {names[0]!r} but no {signal} "
+                    "pipeline lists it under exporters, so it never receives anything",
+                )
+            )
+    cycle = _connector_cycle(cfg, routes)
+    if cycle:
+        text = " -> ".join(cycle)
+        errors.append(ConfigError("service.pipelines", f"pipelines form a cycle through connectors: {text}"))
+
+
+def _connector_cycle(cfg: CollectorConfig, routes: dict[tuple[ComponentID, str], list[str]]) -> list[str]:
+    """A cycle of pipelines joined by connectors, as ``[pipeline, connector, pipeline, ...]``, or []."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(name: str, path: list[str]) -> list[str]:
+        state[name] = 1
+        signal = name.partition("/")[0]
+        for xid in resolved_ids(cfg.service.pipelines[name].exporters):
+            for nxt in routes.get((xid, signal), []):
+                if state.get(nxt) == 1:
+                    return [*path, name, str(xid), nxt]
+                if nxt not in state:
+                    found = visit(nxt, [*path, name, str(xid)])
+                    if found:
+                        return found
+        state[name] = 2
+        return []
+
+    for name in cfg.service.pipelines:
+        if name not in state:
+            found = visit(name, [])
+            if found:
+                start = found.index(found[-1])
+                return found[start:]
+    return []

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from .component import ComponentID, CreateSettings
-from .config_validation import CollectorConfig, ComponentEntry, resolved_ids
+from .config_validation import CollectorConfig, ComponentEntry, PipelineConfig, connector_routes, resolved_ids
 from .consumer import SIGNALS, Batch, PermanentError, ThrottledError, batch_class
 
 __all__ = ["Host", "Graph", "FanOut", "SignalRouter", "worst_error", "pipeline_signal"]
@@ -168,6 +168,17 @@ def _signal_suffix(signal: str) -> str:
     return f" ({signal})"
 
 
+def _depth(name: str, routes: dict, pipelines: dict[str, PipelineConfig]) -> int:
+    """How many connectors stand between pipeline ``name`` and the receivers (0 without any)."""
+    feeders = [
+        other
+        for other, pipe in pipelines.items()
+        for xid in resolved_ids(pipe.exporters)
+        if name in routes.get((xid, pipeline_signal(other)), ())
+    ]
+    return max((_depth(f, routes, pipelines) + 1 for f in feeders), default=0)
+
+
 class Graph:
     """Creates, starts and stops every component of a ``CollectorConfig``."""
 
@@ -178,6 +189,7 @@ class Graph:
         self.extensions: list[tuple[str, Any]] = []
         self.exporters: list[tuple[str, Any]] = []
         self.processors: list[tuple[str, Any]] = []  # in pipeline order, per pipeline
+        self.connectors: list[tuple[str, Any]] = []
         self.receivers: list[tuple[str, Any]] = []
         self._started: list[tuple[str, Any]] = []
         self._build()
@@ -198,17 +210,38 @@ class Graph:
         for name, pipe in svc.pipelines.items():
             signal = pipeline_signal(name)
             for xid in resolved_ids(pipe.exporters):
-                if (xid, signal) not in exporters:
+                if xid not in cfg.connectors and (xid, signal) not in exporters:
                     entry = cfg.exporters[xid]
                     exporter = entry.factory.create(self._settings(entry, signal), entry.config, None)
                     exporters[xid, signal] = exporter
                     self.exporters.append((f"exporter {xid}" + _signal_suffix(signal), exporter))
 
-        # receiver id -> signal -> first consumer of each pipeline of that signal using it
-        heads: dict[ComponentID, dict[str, list]] = {}
-        for name, pipe in svc.pipelines.items():
+        routes = connector_routes(cfg)
+        connectors: dict[tuple[ComponentID, str], Any] = {}
+        firsts: dict[str, Any] = {}  # pipeline name -> its first consumer
+        chains: dict[str, list] = {}  # pipeline name -> its processors, in order
+
+        def first_consumer(name: str):
+            """Builds pipeline ``name`` (and, first, the pipelines its connectors feed: validation
+            rejected cycles) and returns what its receivers hand batches to."""
+            if name in firsts:
+                return firsts[name]
+            pipe = svc.pipelines[name]
             signal = pipeline_signal(name)
-            nxt = fan_out([exporters[x, signal] for x in resolved_ids(pipe.exporters)])
+            outs = []
+            for xid in resolved_ids(pipe.exporters):
+                if xid not in cfg.connectors:
+                    outs.append(exporters[xid, signal])
+                    continue
+                if (xid, signal) not in connectors:
+                    downstream = fan_out([first_consumer(p) for p in routes[xid, signal]], clone=True)
+                    entry = cfg.connectors[xid]
+                    conn = entry.factory.create(self._settings(entry, signal), entry.config, downstream)
+                    connectors[xid, signal] = conn
+                    self.connectors.append((f"connector {xid}" + _signal_suffix(signal), conn))
+                outs.append(connectors[xid, signal])
+            # a copy for each path when one leads through a connector to processors that may modify it
+            nxt = fan_out(outs, clone=any(x in cfg.connectors for x in resolved_ids(pipe.exporters)))
             chain = []
             for pid in reversed(resolved_ids(pipe.processors)):
                 entry = cfg.processors[pid]
@@ -217,9 +250,21 @@ class Graph:
                 proc = entry.factory.create(self._settings(entry, signal), entry.config, out)
                 chain.append((f"processor {pid} (pipeline {name})", proc))
                 nxt = _CountIncoming(proc, self.telemetry.processor_incoming_items.labels(**labels))
-            self.processors.extend(reversed(chain))
+            chains[name] = list(reversed(chain))
+            firsts[name] = nxt
+            return nxt
+
+        # receiver id -> signal -> first consumer of each pipeline of that signal using it
+        heads: dict[ComponentID, dict[str, list]] = {}
+        for name, pipe in svc.pipelines.items():
+            nxt = first_consumer(name)
             for rid in resolved_ids(pipe.receivers):
-                heads.setdefault(rid, {}).setdefault(signal, []).append(nxt)
+                if rid not in cfg.connectors:
+                    heads.setdefault(rid, {}).setdefault(pipeline_signal(name), []).append(nxt)
+        # processors upstream-first (a pipeline before those its connectors feed), so each flushes
+        # into a live consumer at shutdown; config order otherwise
+        for name in sorted(svc.pipelines, key=lambda n: _depth(n, routes, svc.pipelines)):
+            self.processors.extend(chains[name])
 
         for rid, by_signal in heads.items():
             entry = cfg.receivers[rid]
@@ -231,9 +276,9 @@ class Graph:
         """A built component by kind and id (the first one for a per-pipeline processor, the
         ``signal`` one, else the first, for an exporter)."""
         prefix = f"{kind} {id}"
-        if signal and kind == "exporter":
+        if signal and kind in ("exporter", "connector"):
             prefix += _signal_suffix(signal)
-        for group in (self.extensions, self.exporters, self.processors, self.receivers):
+        for group in (self.extensions, self.exporters, self.connectors, self.processors, self.receivers):
             for label, comp in group:
                 if label == prefix or label.startswith(prefix + " "):
                     return comp
@@ -242,7 +287,7 @@ class Graph:
     async def start(self) -> None:
         """Start extensions, exporters, processors (downstream first), receivers.
         On failure everything already started is shut down and the error re-raised."""
-        order = self.extensions + self.exporters + list(reversed(self.processors)) + self.receivers
+        order = self.extensions + self.exporters + self.connectors + list(reversed(self.processors)) + self.receivers
         for label, comp in order:
             log.debug("starting %s", label)
             try:
@@ -258,7 +303,7 @@ class Graph:
         """Stop receivers, processors (pipeline order, so each flushes into a live
         consumer), exporters, extensions; errors are logged, never abort the shutdown."""
         started = {id(c) for _, c in self._started}
-        order = self.receivers + self.processors + self.exporters + self.extensions
+        order = self.receivers + self.processors + self.connectors + self.exporters + self.extensions
         for label, comp in order:
             if id(comp) not in started:
                 continue

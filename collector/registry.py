@@ -36,6 +36,9 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "file_storage": "otel_lite.collector.extensions.file_storage",
         "bearertokenauth": "otel_lite.collector.extensions.bearertokenauth",
     },
+    "connector": {
+        "forward": "otel_lite.collector.connectors.forward",
+    },
 }
 
 ALIASES: dict[str, dict[str, str]] = {
