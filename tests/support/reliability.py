@@ -11,6 +11,10 @@
   ``span_id``), and per request what the client was told: acknowledged,
   refused (the collector answered with a retryable status) or failed (no
   answer: connection refused, reset, timeout).
+
+Every piece takes a ``signal`` (traces by default; metrics and logs run the same scenarios):
+the unique id is a span's ``span_id``, a log record's ``span_id`` or a sum data point's
+``as_int``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from concurrent import futures
 
 import grpc
 import requests
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.collector_process import REPO, CollectorProcess, free_port, wait_until
@@ -42,6 +48,31 @@ __all__ = [
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+SERVICES = {
+    "traces": SERVICE,
+    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+}
+
+
+def _ids_of(signal: str, raw: bytes) -> list[int]:
+    """The unique ids in one export request of ``signal`` (see ``build_request``)."""
+    if signal == "traces":
+        msg = ExportTraceServiceRequest.FromString(raw)
+        spans = (s for rs in msg.resource_spans for ss in rs.scope_spans for s in ss.spans)
+        return [int.from_bytes(s.span_id, "big") for s in spans]
+    if signal == "logs":
+        logs = ExportLogsServiceRequest.FromString(raw)
+        records = (r for rl in logs.resource_logs for sl in rl.scope_logs for r in sl.log_records)
+        return [int.from_bytes(r.span_id, "big") for r in records]
+    metrics = ExportMetricsServiceRequest.FromString(raw)
+    return [
+        p.as_int
+        for rm in metrics.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        for p in m.sum.data_points
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -53,7 +84,15 @@ class Backend:
     request; ``block()`` makes requests wait until ``release()``; ``down()`` /
     ``up()`` close and reopen the listening port (connection refused meanwhile)."""
 
-    def __init__(self, delay: float = 0.0, workers: int = 4, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(
+        self,
+        delay: float = 0.0,
+        workers: int = 4,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        signal: str = "traces",
+    ):
+        self.signal = signal
         self.delay = delay
         self.workers = workers
         self.port = port or free_port()
@@ -79,8 +118,7 @@ class Backend:
             time.sleep(self.delay)
         if self.discard:
             context.abort(grpc.StatusCode.UNAVAILABLE, "backend discards everything")
-        msg = ExportTraceServiceRequest.FromString(raw)
-        ids = [int.from_bytes(s.span_id, "big") for rs in msg.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        ids = _ids_of(self.signal, raw)
         with self._lock:
             self.counts.update(ids)
             self.requests += 1
@@ -94,7 +132,7 @@ class Backend:
             options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", 1)],
         )
         handler = grpc.method_handlers_generic_handler(
-            SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
+            SERVICES[self.signal], {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
         )
         server.add_generic_rpc_handlers((handler,))
         deadline = time.monotonic() + 10
@@ -166,7 +204,7 @@ extensions:
 service:
   extensions: [file_storage]
   pipelines:
-    traces: {{receivers: [otlp], processors: [{processors}], exporters: [otlp_grpc]}}
+    {signal}: {{receivers: [otlp], processors: [{processors}], exporters: [otlp_grpc]}}
   telemetry:
     metrics: {{address: "127.0.0.1:{metrics_port}"}}
     logs: {{level: info}}
@@ -188,6 +226,7 @@ def pipeline_config(
     consumers: int = 2,
     max_elapsed: str = "0",
     fsync: bool = False,
+    signal: str = "traces",
 ):
     """``PIPELINE_CONFIG`` with these parameters: the ``config`` of a ``CollectorProcess``, which fills in its ports."""
     processors = (["memory_limiter"] if memory_limiter else []) + (["batch"] if batch else [])
@@ -204,6 +243,7 @@ def pipeline_config(
         consumers=consumers,
         max_elapsed=max_elapsed,
         fsync="true" if fsync else "false",
+        signal=signal,
     )
 
     def config(c: CollectorProcess) -> str:
@@ -261,9 +301,11 @@ class Ledger:
 _PAD = b"x" * 64
 
 
-def build_request(ids: range, payload: int = 0) -> bytes:
+def build_request(ids: range, payload: int = 0, signal: str = "traces") -> bytes:
     """One ExportTraceServiceRequest: a span per id (``span_id`` = the id), 10 spans per trace,
-    ``payload`` bytes of attribute value per span."""
+    ``payload`` bytes of attribute value per span; for metrics and logs, ``build_signal_request``."""
+    if signal != "traces":
+        return build_signal_request(ids, signal)
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     kv = rs.resource.attributes.add()
@@ -286,12 +328,41 @@ def build_request(ids: range, payload: int = 0) -> bytes:
     return req.SerializeToString()
 
 
+def build_signal_request(ids: range, signal: str) -> bytes:
+    """A logs request (a record per id, ``span_id`` = the id) or a metrics request (one sum
+    metric with a data point per id, ``as_int`` = the id)."""
+    now = time.time_ns()
+    if signal == "logs":
+        logs = ExportLogsServiceRequest()
+        rl = logs.resource_logs.add()
+        kv = rl.resource.attributes.add()
+        kv.key, kv.value.string_value = "service.name", "reliability"
+        sl = rl.scope_logs.add()
+        for i in ids:
+            record = sl.log_records.add(time_unix_nano=now, severity_number=9)
+            record.span_id = i.to_bytes(8, "big")
+            record.trace_id = (i // 10 + 1).to_bytes(16, "big")
+            record.body.string_value = f"record {i}"
+        return logs.SerializeToString()
+    metrics = ExportMetricsServiceRequest()
+    rm = metrics.resource_metrics.add()
+    kv = rm.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "reliability"
+    metric = rm.scope_metrics.add().metrics.add(name="reliability.ids")
+    metric.sum.aggregation_temporality = 1  # delta: every point stands alone
+    for i in ids:
+        metric.sum.data_points.add(as_int=i, time_unix_nano=now)
+    return metrics.SerializeToString()
+
+
 class GrpcClient:
-    def __init__(self, endpoint: str, timeout: float = 5.0):
+    def __init__(self, endpoint: str, timeout: float = 5.0, signal: str = "traces"):
         self.channel = grpc.insecure_channel(
             endpoint, options=[("grpc.max_reconnect_backoff_ms", 200), ("grpc.initial_reconnect_backoff_ms", 50)]
         )
-        self.call = self.channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
+        self.signal = signal
+        method = f"/{SERVICES[signal]}/Export"
+        self.call = self.channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         self.timeout = timeout
 
     def send(self, body: bytes) -> tuple[str, str, str | None]:
@@ -320,8 +391,9 @@ class GrpcClient:
 
 
 class HttpClient:
-    def __init__(self, url: str, timeout: float = 5.0):
-        self.url = url
+    def __init__(self, url: str, timeout: float = 5.0, signal: str = "traces"):
+        self.signal = signal
+        self.url = url.replace("/v1/traces", f"/v1/{signal}")
         self.session = requests.Session()
         self.timeout = timeout
 
@@ -344,7 +416,7 @@ class HttpClient:
 
 def send_request(client, ledger: Ledger, spans: int, payload: int = 0) -> str:
     ids = ledger.allocate(spans)
-    outcome, status, hint = client.send(build_request(ids, payload))
+    outcome, status, hint = client.send(build_request(ids, payload, getattr(client, "signal", "traces")))
     ledger.record(ids, outcome, status, hint)
     return outcome
 
@@ -366,7 +438,9 @@ class LoadGenerator:
         payload: int = 0,
         backoff: float = 0.02,
         transports=("grpc", "http"),
+        signal: str = "traces",
     ):
+        self.signal = signal
         self.collector, self.ledger = collector, ledger
         self.spans, self.payload, self.backoff = spans, payload, backoff
         self.interval = None if not rate else spans * threads / rate
@@ -383,7 +457,10 @@ class LoadGenerator:
 
     def _run(self, transport: str) -> None:
         c = self.collector
-        client = GrpcClient(c.grpc_endpoint) if transport == "grpc" else HttpClient(c.http_url)
+        if transport == "grpc":
+            client: GrpcClient | HttpClient = GrpcClient(c.grpc_endpoint, signal=self.signal)
+        else:
+            client = HttpClient(c.http_url, signal=self.signal)
         try:
             next_at = time.monotonic()
             while not self._stop.is_set():
