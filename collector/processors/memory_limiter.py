@@ -25,7 +25,7 @@ import psutil
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import SIGNALS, Batch, RetryableError, batch_class
 
-__all__ = ["MemoryLimiterConfig", "MemoryLimiterProcessor", "FACTORY", "total_memory_bytes"]
+__all__ = ["MemoryLimiterConfig", "MemoryLimiterProcessor", "FACTORY", "cgroup_memory_limit", "total_memory_bytes"]
 
 MIB = 1 << 20
 ERR_DATA_REFUSED = "data refused due to high memory usage"
@@ -71,18 +71,69 @@ class MemoryLimiterConfig(ComponentConfig):
         return hard, hard - spike
 
 
-def total_memory_bytes() -> int:
-    """Physical memory, or the cgroup (container) limit when lower."""
+def total_memory_bytes(proc: str = "/proc/self") -> int:
+    """Physical memory, or the cgroup (container, systemd ``MemoryMax=``) limit when lower."""
     total = psutil.virtual_memory().total
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
+    limit = cgroup_memory_limit(proc)
+    return limit if limit is not None and 0 < limit < total else total
+
+
+# v1 writes "unlimited" as 2^63 rounded down to a page (9223372036854771712): no limit at all
+_V1_UNLIMITED = 1 << 62
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def cgroup_memory_limit(proc: str = "/proc/self") -> int | None:
+    """The lowest memory limit on the process's cgroup and its ancestors (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``), found as Go's cgroups libraries do: the process's cgroup path
+    (``proc``/cgroup) under the controller's mount (``proc``/mountinfo). None when unlimited ("max",
+    or v1's page-rounded 2^63) or unknown. Ancestors count because systemd and Kubernetes set the
+    limit on the service's or the pod's cgroup, and a process only sees its own as a child of it."""
+    mountinfo, cgroups = _read(os.path.join(proc, "mountinfo")), _read(os.path.join(proc, "cgroup"))
+    if mountinfo is None or cgroups is None:
+        return None
+    paths: dict[str, str] = {}  # "v2" / "v1" -> the process's cgroup path
+    for line in cgroups.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if text.isdigit() and 0 < int(text) < total:
-            return int(text)
-    return total
+        if parts[0] == "0" and parts[1] == "":
+            paths["v2"] = parts[2]
+        elif "memory" in parts[1].split(","):
+            paths["v1"] = parts[2]
+    limits: list[int] = []
+    for line in mountinfo.splitlines():
+        # "36 25 0:32 <root> <mount point> <options> [optional fields] - <fstype> <source> <super options>"
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or len(tail) < 3:
+            continue
+        if tail[0] == "cgroup2" and "v2" in paths:
+            version, filename = "v2", "memory.max"
+        elif tail[0] == "cgroup" and "memory" in tail[2].split(",") and "v1" in paths:
+            version, filename = "v1", "memory.limit_in_bytes"
+        else:
+            continue
+        root, mount_point = fields[3].replace("\\040", " "), fields[4].replace("\\040", " ")
+        # in a container the mount's root is the container's own cgroup: the path is relative to it
+        inside = paths[version] == root or paths[version].startswith(root.rstrip("/") + "/")
+        rel = os.path.relpath(paths[version], root) if inside else "."
+        directory = os.path.normpath(os.path.join(mount_point, rel))
+        while True:
+            text = _read(os.path.join(directory, filename))
+            if text is not None and text.strip().isdigit() and int(text) < _V1_UNLIMITED:
+                limits.append(int(text))
+            if directory == mount_point or len(directory) <= len(mount_point):
+                break
+            directory = os.path.dirname(directory)
+    return min(limits) if limits else None
 
 
 class MemoryLimiterProcessor(Component):
@@ -114,6 +165,13 @@ class MemoryLimiterProcessor(Component):
 
     async def start(self, host) -> None:
         if self._task is None:
+            # Go's line: with limit_percentage the operator needs to see what the container limit made of it
+            self._logger.info(
+                "Memory limiter configured limit_mib=%d spike_limit_mib=%d check_interval=%ss",
+                self.hard_limit // MIB,
+                (self.hard_limit - self.soft_limit) // MIB,
+                self._interval,
+            )
             self.check_memory()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
