@@ -9,6 +9,8 @@ them all at once (``ConfigErrors``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from . import registry
 from .component import ComponentConfig, ComponentID, ConfigError, Factory
 from .config_loading import ConfigErrors
 from .consumer import SIGNALS
+from .unsupported_components import explain as explain_unsupported
 
 __all__ = [
     "KINDS",
@@ -33,6 +36,8 @@ __all__ = [
     "split_endpoint",
     "build_config",
 ]
+
+log = logging.getLogger("otel_lite.collector.config")
 
 KINDS = {
     "receivers": "receiver",
@@ -170,9 +175,15 @@ def _decode_components(raw: Any, section: str, lookup: Lookup, errors: list, def
             errors.append(ConfigError(path, f"{kind} type {cid.type!r} could not be loaded: {e}"))
             continue
         if factory is None:
-            known = ", ".join(registry.available().get(kind, []))
-            errors.append(ConfigError(path, f"unknown {kind} type {cid.type!r} (known: {known})"))
+            errors.append(ConfigError(path, _unknown_type(kind, cid.type)))
             continue
+        deprecation = registry.DEPRECATED.get(kind, {}).get(cid.type)
+        if deprecation is not None:
+            log.warning("%s: %s", path, deprecation)
+            if isinstance(data, dict) and "loglevel" in data:  # the logging exporter's older key
+                data = dict(data)
+                level = str(data.pop("loglevel")).lower()
+                data.setdefault("verbosity", registry.LOGLEVEL_VERBOSITY.get(level, level))
         try:
             config = factory.config_class.from_mapping(data, path)
         except ConfigError as e:
@@ -180,6 +191,19 @@ def _decode_components(raw: Any, section: str, lookup: Lookup, errors: list, def
             continue
         out[cid] = ComponentEntry(cid, kind, factory, config)
     return out
+
+
+def _unknown_type(kind: str, type_name: str) -> str:
+    """What to tell about a type we lack: what it is and what to do for a Go type we know of, else the
+    closest of ours ("did you mean") and the list."""
+    explained = explain_unsupported(kind, type_name)
+    if explained is not None:
+        return explained
+    types = registry.available().get(kind, [])
+    names = types + list(registry.ALIASES.get(kind, {}))
+    close = difflib.get_close_matches(type_name, names, n=1, cutoff=0.75)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown {kind} type {type_name!r} ({hint}known: {', '.join(types)})"
 
 
 def _resolve_ids(ids: list[str], defined: Collection, kind: str, path: str, errors: list) -> list[ComponentID]:

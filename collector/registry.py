@@ -42,8 +42,19 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
 }
 
 ALIASES: dict[str, dict[str, str]] = {
-    "exporter": {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "load_balancing": "loadbalancing"},
+    "exporter": {"otlp": "otlp_grpc", "otlphttp": "otlp_http", "load_balancing": "loadbalancing", "logging": "debug"},
 }
+
+#: aliases that still load but warn: the name is gone from the Go Collector and configs should move on
+DEPRECATED: dict[str, dict[str, str]] = {
+    "exporter": {
+        "logging": "the logging exporter was removed from the OpenTelemetry Collector (v0.111.0); "
+        "it runs as the debug exporter here: rename it to debug",
+    },
+}
+
+#: the logging exporter's ``loglevel`` as the debug exporter's ``verbosity`` (Go's mapping)
+LOGLEVEL_VERBOSITY = {"debug": "detailed", "info": "normal", "warn": "basic", "error": "basic"}
 
 
 def lookup(kind: str, type_name: str) -> Factory | None:

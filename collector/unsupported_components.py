@@ -1,0 +1,120 @@
+"""Component types of the Go Collector (core and contrib) that this collector does not have, with
+what each is and what to do instead, so ``validate`` can say more than "unknown type".
+
+Keyed by (kind, type); the advice names an equivalent we have where there is one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UNSUPPORTED", "explain"]
+
+_REMOVE = "remove it from the config"
+_METRICS = "remove it; the collector's own metrics are Prometheus at service.telemetry.metrics"
+
+UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
+    # extensions
+    ("extension", "pprof"): ("the Go runtime's profiler endpoint", _REMOVE + " (there is no Go runtime to profile)"),
+    ("extension", "zpages"): ("Go's in-process debug pages", _METRICS),
+    ("extension", "memory_ballast"): ("a Go heap ballast (deprecated by Go itself)", _REMOVE),
+    ("extension", "oidc"): (
+        "OIDC token authentication for receivers",
+        "use bearertokenauth or mutual TLS (tls.client_ca_file)",
+    ),
+    ("extension", "oauth2client"): (
+        "OAuth2 client credentials for exporters",
+        "use bearertokenauth with a token file (filename:, re-read on change)",
+    ),
+    ("extension", "basicauth"): ("HTTP basic authentication", "use bearertokenauth or mutual TLS"),
+    ("extension", "headers_setter"): (
+        "headers from request context on exporters",
+        "set static exporter headers: (headers:)",
+    ),
+    ("extension", "opamp"): ("the OpAMP agent-management client", _REMOVE + " (manage the config file instead)"),
+    ("extension", "k8s_observer"): ("Kubernetes endpoint discovery for receiver_creator", _REMOVE),
+    ("extension", "docker_observer"): ("Docker endpoint discovery for receiver_creator", _REMOVE),
+    ("extension", "sigv4auth"): ("AWS SigV4 request signing", _REMOVE),
+    ("extension", "storage"): ("a storage extension", "use file_storage"),
+    # receivers
+    ("receiver", "prometheus"): (
+        "a Prometheus scraper",
+        "scrape with Prometheus or an agent that sends OTLP metrics here",
+    ),
+    ("receiver", "hostmetrics"): (
+        "host CPU/memory/disk metrics",
+        "run node-exporter or an agent that sends OTLP metrics here",
+    ),
+    ("receiver", "filelog"): ("log-file tailing", "have the application or a log shipper send OTLP logs here"),
+    ("receiver", "kafka"): ("a Kafka consumer", _REMOVE),
+    ("receiver", "k8s_cluster"): ("Kubernetes cluster metrics", _REMOVE),
+    ("receiver", "kubeletstats"): ("kubelet metrics", _REMOVE),
+    ("receiver", "k8s_events"): ("Kubernetes events as logs", _REMOVE),
+    ("receiver", "k8sobjects"): ("Kubernetes objects as logs", _REMOVE),
+    ("receiver", "receiver_creator"): ("receivers started by discovery", _REMOVE),
+    ("receiver", "syslog"): ("syslog input", _REMOVE),
+    ("receiver", "fluentforward"): ("Fluent Forward input", _REMOVE),
+    ("receiver", "statsd"): ("StatsD input", _REMOVE),
+    ("receiver", "journald"): ("journald input", _REMOVE),
+    ("receiver", "httpcheck"): ("HTTP endpoint checks", _REMOVE),
+    # processors
+    ("processor", "attributes"): (
+        "span/log attribute edits",
+        _REMOVE + " (set attributes in the SDK: OTEL_RESOURCE_ATTRIBUTES)",
+    ),
+    ("processor", "resource"): (
+        "resource attribute edits",
+        _REMOVE + " (set them in the SDK: OTEL_RESOURCE_ATTRIBUTES)",
+    ),
+    ("processor", "resourcedetection"): (
+        "resource detection (host, cloud, k8s)",
+        _REMOVE + " (the SDK's resource detectors do this)",
+    ),
+    ("processor", "k8sattributes"): (
+        "Kubernetes pod metadata on telemetry",
+        _REMOVE + " (set k8s.* via OTEL_RESOURCE_ATTRIBUTES from the downward API)",
+    ),
+    ("processor", "filter"): (
+        "OTTL filtering",
+        "use tail_sampling's drop policy or probabilistic_sampler for traces; remove it otherwise",
+    ),
+    ("processor", "transform"): ("OTTL transformation", _REMOVE),
+    ("processor", "span"): ("span renaming", _REMOVE),
+    ("processor", "groupbytrace"): ("grouping spans by trace", "tail_sampling groups spans by trace itself"),
+    ("processor", "groupbyattrs"): ("regrouping by attributes", _REMOVE),
+    ("processor", "redaction"): ("attribute redaction", _REMOVE),
+    ("processor", "cumulativetodelta"): ("metric temporality conversion", _REMOVE),
+    ("processor", "metricstransform"): ("metric renaming", _REMOVE),
+    # exporters
+    ("exporter", "prometheus"): (
+        "a Prometheus scrape endpoint for metrics",
+        "export OTLP (otlp / otlp_http) to a backend that accepts it",
+    ),
+    ("exporter", "prometheusremotewrite"): (
+        "Prometheus remote write",
+        "export OTLP (otlp_http) to Prometheus's OTLP endpoint (/api/v1/otlp)",
+    ),
+    ("exporter", "jaeger"): (
+        "the Jaeger gRPC exporter (removed from Go too)",
+        "use otlp: Jaeger accepts OTLP on 4317/4318",
+    ),
+    ("exporter", "zipkin"): ("the Zipkin exporter", "use otlp if the backend accepts OTLP"),
+    ("exporter", "kafka"): ("a Kafka producer", _REMOVE),
+    ("exporter", "loki"): ("the Loki exporter (removed from Go too)", "use otlp_http: Loki accepts OTLP logs"),
+    ("exporter", "elasticsearch"): ("the Elasticsearch exporter", "use otlp if the backend accepts OTLP"),
+    ("exporter", "awsxray"): ("AWS X-Ray", _REMOVE),
+    ("exporter", "googlecloud"): ("Google Cloud", "use otlp with Google's OTLP endpoint"),
+    ("exporter", "datadog"): ("Datadog", "use otlp to a Datadog agent's OTLP receiver"),
+    # connectors
+    ("connector", "spanmetrics"): ("metrics computed from spans", _REMOVE + " (compute RED metrics in the backend)"),
+    ("connector", "servicegraph"): ("a service graph from spans", _REMOVE),
+    ("connector", "routing"): ("routing by attribute to pipelines", "use separate receivers per pipeline, or forward"),
+    ("connector", "count"): ("counts of spans/logs as metrics", _REMOVE),
+}
+
+
+def explain(kind: str, type_name: str) -> str | None:
+    """``"<what it is>: this collector does not have it; <what to do>"``, or None for a name we don't know."""
+    known = UNSUPPORTED.get((kind, type_name))
+    if known is None:
+        return None
+    what, advice = known
+    return f"{kind} type {type_name!r} is {what}: otel-lite-collector does not have it; {advice}"
