@@ -106,13 +106,28 @@ class Collector:
         log.info("collector started", extra={"pipelines": ",".join(self.config.service.pipelines)})
 
     async def shutdown(self) -> None:
-        """Graceful stop: receivers first, then processors flush, exporters drain.  Safe twice."""
-        self.host.ready = False
-        if self._running:
+        """Graceful stop: not ready at once, then (after any ``health_check`` ``shutdown_delay``)
+        receivers first, then processors flush, exporters drain.  Safe twice."""
+        self.host.ready = False  # the health check answers 503 from here on
+        was_running, self._running = self._running, False
+        if was_running:
+            delay = self.shutdown_delay()
+            if delay > 0:
+                # readiness drops first: senders and probes see 503 while the receivers still accept
+                log.info(
+                    "health check not ready; receivers keep accepting until the shutdown delay ends",
+                    extra={"shutdown_delay": f"{delay:g}s"},
+                )
+                await asyncio.sleep(delay)
             log.info("collector shutting down")
-        self._running = False
         await self.graph.shutdown()
         await asyncio.to_thread(self._stop_metrics_server)
+
+    def shutdown_delay(self) -> float:
+        """The longest ``shutdown_delay`` of the running extensions (``health_check``'s), in seconds."""
+        return max(
+            (float(getattr(ext, "shutdown_delay", 0.0) or 0.0) for ext in self.host.extensions.values()), default=0.0
+        )
 
     def request_stop(self) -> None:
         """Make ``run_until_signal`` return (call on the collector's loop)."""

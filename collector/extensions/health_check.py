@@ -2,6 +2,12 @@
 
 A tiny HTTP/1.1 server on the collector's loop (one GET per connection is all a
 probe needs), so it costs nothing while idle.
+
+``shutdown_delay`` (ours, not in Go's config; Loki and Mimir name theirs the same):
+on SIGTERM the check answers 503 at once, and the collector waits this long before
+it stops its receivers, so a load balancer or a Kubernetes readiness probe takes the
+instance out of rotation while it still accepts what is sent to it; then it shuts
+down as usual (receivers, processors, exporters drain).  0, the default, stops at once.
 """
 
 from __future__ import annotations
@@ -11,13 +17,14 @@ import json
 import time
 from dataclasses import dataclass
 
-from ..component import Component, ComponentConfig, ConfigError, Factory
+from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..config import split_endpoint
 
 __all__ = ["FACTORY", "HealthCheckConfig", "HealthCheckExtension"]
 
 _MAX_HEAD = 8192  # request line + headers of a probe
 _READ_TIMEOUT = 5.0
+_MAX_SHUTDOWN_DELAY = 600.0  # longer is a typo ("5m" meant "5s"?): no orchestrator waits that long
 
 
 @dataclass
@@ -31,11 +38,19 @@ class HealthCheckConfig(ComponentConfig):
     endpoint: str = "127.0.0.1:13133"
     path: str = "/"
     response_body: ResponseBodyConfig | None = None
+    # ours: after SIGTERM, answer 503 and keep the receivers accepting this long before shutting down
+    shutdown_delay: Duration = Duration(0.0)
 
     def validate(self) -> None:
         split_endpoint(self.endpoint, "endpoint")
         if not self.path.startswith("/"):
             raise ConfigError("path", "must start with /")
+        if not 0 <= self.shutdown_delay <= _MAX_SHUTDOWN_DELAY:
+            raise ConfigError(
+                "shutdown_delay",
+                f"{self.shutdown_delay:g}s is out of range: use 0 to {_MAX_SHUTDOWN_DELAY:g}s "
+                "(and keep it, plus the exporters' drain, under the pod's terminationGracePeriodSeconds)",
+            )
 
 
 def _format_uptime(seconds: float) -> str:
@@ -51,6 +66,11 @@ class HealthCheckExtension(Component):
         self.port: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._started_at = time.time()
+
+    @property
+    def shutdown_delay(self) -> float:
+        """Seconds the collector keeps running, answering 503 here, between SIGTERM and its shutdown."""
+        return float(self.config.shutdown_delay)
 
     def _ready(self) -> bool:
         return bool(self.host is not None and getattr(self.host, "ready", False))
