@@ -33,6 +33,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 
 from .. import _context
+from .._kind import set_kind
 from . import mapping
 
 _log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ _current = _context.current
 _span_in = _context.span_in
 _derive = _context.derive
 _set_span_in_context = trace_api.set_span_in_context
-_get_oc_span = execution_context.get_current_span
 _set_oc_span = execution_context.set_current_span
 
 
@@ -77,7 +77,7 @@ def install_shim(tracer_provider=None) -> None:
             # Note the sampled flag the caller gave (e.g. from request headers)
             # before OpenCensus's sampler may switch it on.
             options = getattr(self.span_context, "trace_options", None)
-            self.__dict__[_SAMPLED_ATTR] = bool(options is not None and options.get_enabled())
+            self.__dict__[_SAMPLED_ATTR] = (self.span_context, bool(options is not None and options.get_enabled()))
             return original_get_tracer(self)
 
         Tracer.get_tracer = get_tracer
@@ -108,8 +108,12 @@ def _keep_original_tracer(oc_tracer, value) -> None:
 def _shim_tracer_of(oc_tracer) -> ShimContextTracer:
     shim = oc_tracer.__dict__.get(_SHIM_ATTR)
     otel_tracer = _State.otel_tracer
-    if shim is None or shim._otel_tracer is not otel_tracer:
-        shim = ShimContextTracer(otel_tracer, oc_tracer.span_context, oc_tracer.__dict__.get(_SAMPLED_ATTR))
+    if shim is None or shim._otel_tracer is not otel_tracer or shim.span_context is not oc_tracer.span_context:
+        # (a new span_context assigned to the Tracer is a new parent)
+        span_context = oc_tracer.span_context
+        noted = oc_tracer.__dict__.get(_SAMPLED_ATTR)  # (span_context, flag before the OpenCensus sampler)
+        sampled = noted[1] if noted is not None and noted[0] is span_context else None
+        shim = ShimContextTracer(otel_tracer, span_context, sampled)
         oc_tracer.__dict__[_SHIM_ATTR] = shim
     return shim
 
@@ -146,7 +150,6 @@ class ShimContextTracer:
             context = _set_span_in_context(trace_api.NonRecordingSpan(self._remote_parent), current)
         otel_span = self._otel_tracer.start_span(name, context=context)
         span = ShimSpan(otel_span, self, parent_shim)
-        span._oc_previous = _get_oc_span()
         span._token = _context.attach(_derive(current, otel_span, None, _SPAN_KEY, span))
         _set_oc_span(span)
         with self._lock:
@@ -169,13 +172,7 @@ class ShimContextTracer:
         """The current span: the OpenCensus span current in the OpenTelemetry
         context, or a wrapper of an OpenTelemetry span made current elsewhere."""
         current = _current()
-        otel_span = _span_in(current)
-        span = current.get(_SPAN_KEY)
-        if span is not None and span._otel_span is otel_span:
-            return span
-        if otel_span.get_span_context().is_valid:
-            return ShimSpan(otel_span, None, None, borrowed=True)
-        return None
+        return _shim_span_in(current, _span_in(current))
 
     def add_attribute_to_current_span(self, attribute_key, attribute_value):
         span = self.current_span()
@@ -211,8 +208,11 @@ class ShimContextTracer:
                 _context.detach(token)
             else:  # ended out of order: leave the context to whoever owns it now
                 _log.debug("OpenCensus span %r ended while not current", span.name)
-            _set_oc_span(span._oc_previous)
-        now = _context.current_span().get_span_context()
+        # OpenCensus integrations read execution_context: the span now current (the parent), or None
+        current = _current()
+        otel_span = _span_in(current)
+        _set_oc_span(_shim_span_in(current, otel_span))
+        now = otel_span.get_span_context()
         if now.is_valid:
             self._follow(now)
         elif self._origin is not None:
@@ -234,6 +234,17 @@ class ShimContextTracer:
             span_context.trace_options.set_enabled(sampled)
 
 
+def _shim_span_in(current, otel_span):
+    """The OpenCensus view of ``current``'s span: the shim span that made ``otel_span``
+    current, a wrapper of a span made current by other code, or None when there is none."""
+    span = current.get(_SPAN_KEY)
+    if span is not None and span._otel_span is otel_span:
+        return span
+    if otel_span.get_span_context().is_valid:
+        return ShimSpan(otel_span, None, None, borrowed=True)
+    return None
+
+
 class ShimSpan:
     """OpenCensus's span interface over an OpenTelemetry span."""
 
@@ -243,7 +254,6 @@ class ShimSpan:
         self.parent_span = parent_span
         self._borrowed = borrowed  # wraps a span someone else started: never ended from here
         self._token = None
-        self._oc_previous = None
         self._children: list = []
         self.stack_trace = None
         self.same_process_as_parent_span = None
@@ -278,16 +288,8 @@ class ShimSpan:
 
     @span_kind.setter
     def span_kind(self, value) -> None:
-        # OpenCensus integrations set the kind just after starting the span;
-        # the OpenTelemetry API fixes it at start, so this is best effort on
-        # SDK spans that keep it in ``_kind`` (otel_lite and opentelemetry-sdk do).
-        kind = mapping.span_kind(value)
-        if getattr(self._otel_span, "_kind", None) is None or not self._otel_span.is_recording():
-            _log.debug("span kind cannot be changed on %r", self._otel_span)
-            return
-        try:
-            self._otel_span._kind = kind
-        except AttributeError:
+        # OpenCensus integrations set the kind just after starting the span (see shims/_kind.py)
+        if not set_kind(self._otel_span, mapping.span_kind(value)):
             _log.debug("span kind cannot be changed on %r", self._otel_span)
 
     @property
@@ -330,6 +332,8 @@ class ShimSpan:
         if not isinstance(status, Status):
             raise TypeError(f"Type Error: received {type(status).__name__}, but requires Status.")
         otel_status, code = mapping.status(status)
+        if code == 0 and getattr(status, "description", None):
+            mapping.warn_ok_description(status.description)
         self._otel_span.set_attribute(mapping.STATUS_CODE_ATTRIBUTE, code)
         self._otel_span.set_status(otel_status)
 

@@ -9,16 +9,19 @@
 |                                          | RECEIVED / TYPE_UNSPECIFIED), ``message.event.id``,        |
 |                                          | ``message.event.size.uncompressed`` / ``.compressed``      |
 | Link(trace_id, span_id, type, attrs)     | link + ``opencensus.link.type`` (CHILD_LINKED_SPAN, ...)   |
-| Status code 0                            | StatusCode.OK                                              |
+| Status code 0                            | StatusCode.OK (a description: dropped, warned once a       |
+|                                          | minute at most)                                            |
 | Status code != 0, message                | StatusCode.ERROR with the message as description           |
 | (any explicit status)                    | attribute ``opencensus.status_code`` = the canonical code  |
-| SpanContext (hex ids, trace_options,     | remote parent SpanContext (is_remote = from_header,        |
-| tracestate, from_header)                 | SAMPLED from trace_options bit 0, TraceState)              |
+| Tracer's SpanContext with a span id      | remote parent SpanContext (is_remote, SAMPLED from         |
+| (hex ids, trace_options, tracestate)     | trace_options bit 0, TraceState); without a span id (the   |
+|                                          | Tracer's default context) it is no parent: a new trace     |
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
@@ -67,6 +70,30 @@ def status(oc_status) -> tuple[Status, int]:
     if code == 0:
         return Status(StatusCode.OK), 0
     return Status(StatusCode.ERROR, getattr(oc_status, "description", None) or None), code
+
+
+class _OkDescriptionWarning:
+    """``Status(0, "message")``: OpenTelemetry keeps no description on OK, and the official shim
+    (through the API's ``Status``) warns on every call; here at most once per ``interval`` seconds."""
+
+    interval = 60.0
+    last: float | None = None
+    suppressed = 0
+
+
+def warn_ok_description(description) -> None:
+    now = time.monotonic()
+    state = _OkDescriptionWarning
+    if state.last is not None and now - state.last < state.interval:
+        state.suppressed += 1
+        return
+    suppressed, state.suppressed, state.last = state.suppressed, 0, now
+    _log.warning(
+        "OpenCensus set_status(Status(0, %r)): description should only be set when status_code is set to "
+        "StatusCode.ERROR; the span's status is OK without it%s",
+        description,
+        f" ({suppressed} more since the last warning)" if suppressed else "",
+    )
 
 
 def iso_to_ns(timestamp) -> int | None:
@@ -140,7 +167,9 @@ def remote_parent(oc_span_context, sampled: bool | None = None) -> SpanContext |
     return SpanContext(
         trace_id,
         span_id,
-        is_remote=bool(oc_span_context.from_header),
+        # from a header or built by the caller (custom propagation, a message queue): either way it did
+        # not come through the OpenTelemetry context, so it is a remote parent (the OpenCensus model)
+        is_remote=True,
         trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
         trace_state=trace_state(getattr(oc_span_context, "tracestate", None)),
     )

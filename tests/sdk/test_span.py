@@ -337,9 +337,9 @@ SPAN_FIELDS = set(Span.__slots__) | {
     "_set_status_on_exception",
 }
 
-# Not yet moved to otel_lite.span.set_kind: OpenCensus sets a span's kind after start (the shims'
-# owners switch it over; then this entry goes).
-KNOWN = {("shims/opencensus/install.py", "self._otel_span._kind")}
+# opentelemetry-sdk spans under the shims: their kind is changed in place (otel_lite spans go through
+# otel_lite.span.set_kind).
+KNOWN = {("shims/_kind.py", "otel_span._kind")}
 
 
 def _writes(tree):

@@ -253,3 +253,118 @@ def test_trace_decorator_and_unsampled_spans(shimmed):
         span.add_attribute("k", "v")
         span.set_status(oc_status.Status(2, "x"))
     assert len(shimmed.spans()) == 1
+
+
+# -- issue 14: the Tracer's own span context, the execution context after end_span, Status(0, "msg")
+
+
+@pytest.mark.parametrize("from_header", [False, True])
+def test_tracer_span_context_with_span_id_is_the_remote_parent(shimmed, from_header):
+    # built by the caller (custom propagation, a message queue) or by a propagator: the same parent
+    span_context = OCSpanContext(
+        trace_id=TRACE_ID, span_id=SPAN_ID, trace_options=TraceOptions("1"), from_header=from_header
+    )
+    tracer = Tracer(span_context=span_context)
+    tracer.start_span("consumer")
+    tracer.end_span()
+    (s,) = shimmed.spans()
+    assert s.context.trace_id == int(TRACE_ID, 16)
+    assert s.parent.span_id == int(SPAN_ID, 16) and s.parent.is_remote
+
+
+def test_tracer_span_context_default_flags_keep_the_trace(shimmed):
+    # OpenCensus's SpanContext defaults trace_options to "0" (not sampled): the span is in the given
+    # trace, and the default parent-based sampler does not record it (documented in the README)
+    tracer = Tracer(span_context=OCSpanContext(trace_id=TRACE_ID, span_id=SPAN_ID))
+    span = tracer.start_span("unsampled")
+    otel_context = span.unwrap().get_span_context()
+    assert otel_context.trace_id == int(TRACE_ID, 16) and not otel_context.trace_flags.sampled
+    tracer.end_span()
+    assert shimmed.spans() == []
+
+
+def test_tracer_default_span_context_is_not_a_parent(shimmed):
+    tracer = Tracer()  # random trace id, no span id
+    assert tracer.span_context.span_id is None
+    with tracer.span("root"):
+        pass
+    (s,) = shimmed.spans()
+    assert s.parent is None and s.context.trace_flags.sampled
+
+
+def test_span_context_assigned_after_construction_is_the_parent(shimmed):
+    tracer = Tracer()
+    with tracer.span("first"):
+        pass
+    tracer.span_context = OCSpanContext(trace_id=TRACE_ID, span_id=SPAN_ID, trace_options=TraceOptions("1"))
+    with tracer.span("second"):
+        pass
+    spans = shimmed.by_name()
+    assert spans["first"].parent is None
+    assert spans["second"].parent.span_id == int(SPAN_ID, 16)
+    assert spans["second"].context.trace_id == int(TRACE_ID, 16)
+
+
+def test_execution_context_after_end_span_is_the_parent_or_none(shimmed):
+    tracer = Tracer()
+    span = tracer.start_span("foo")
+    assert execution_context.get_current_span() is span
+    tracer.end_span()
+    assert execution_context.get_current_span() is None
+    outer = tracer.start_span("outer")
+    tracer.start_span("inner")
+    tracer.end_span()
+    assert execution_context.get_current_span() is outer
+    tracer.end_span()
+    assert execution_context.get_current_span() is None
+
+
+def test_execution_context_after_end_span_ignores_a_stale_span(shimmed):
+    # something left an already finished span in OpenCensus's execution context (an integration
+    # that set it directly, a span finished without end_span): end_span must not bring it back
+    tracer = Tracer()
+    stale = tracer.start_span("stale")
+    tracer.end_span()
+    execution_context.set_current_span(stale)
+    tracer.start_span("foo")
+    tracer.end_span()
+    assert execution_context.get_current_span() is None
+
+
+def test_execution_context_under_an_opentelemetry_parent(shimmed):
+    tracer = Tracer()
+    with shimmed.otel_tracer.start_as_current_span("otel_parent") as otel_parent:
+        tracer.start_span("oc_child")
+        tracer.end_span()
+        current = execution_context.get_current_span()
+        assert current is not None and current.unwrap() is otel_parent
+    with tracer.span("after"):
+        pass
+    assert execution_context.get_current_span() is None
+
+
+def test_set_status_ok_with_description_warns_once(shimmed, caplog, monkeypatch):
+    from otel_lite.shims.opencensus import mapping
+
+    monkeypatch.setattr(mapping._OkDescriptionWarning, "last", None)
+    monkeypatch.setattr(mapping._OkDescriptionWarning, "suppressed", 0)
+    tracer = Tracer()
+    with caplog.at_level("WARNING", logger=mapping.__name__):
+        for _ in range(3):
+            with tracer.span("span_ok") as span:
+                span.set_status(oc_status.Status(0, "message"))
+        with tracer.span("plain_ok") as span:
+            span.set_status(oc_status.Status.as_ok())  # no description: no warning
+    warnings = [r for r in caplog.records if r.name == mapping.__name__]
+    assert len(warnings) == 1
+    assert "description should only be set when status_code is set to StatusCode.ERROR" in warnings[0].getMessage()
+    assert mapping._OkDescriptionWarning.suppressed == 2
+    for s in shimmed.spans():
+        assert s.status.status_code == StatusCode.OK and s.status.description is None
+    # after the interval the next one is warned again, with the count of those left out
+    monkeypatch.setattr(mapping._OkDescriptionWarning, "last", mapping._OkDescriptionWarning.last - 61)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=mapping.__name__), tracer.span("later") as span:
+        span.set_status(oc_status.Status(0, "again"))
+    (warning,) = [r for r in caplog.records if r.name == mapping.__name__]
+    assert "2 more since the last warning" in warning.getMessage()
