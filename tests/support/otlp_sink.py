@@ -1,8 +1,11 @@
-"""An OTLP trace receiver for tests, built from opentelemetry-proto.
+"""An OTLP receiver for tests, built from opentelemetry-proto: traces, metrics and logs.
 
-Listens on free loopback ports over gRPC and HTTP (protobuf and JSON), keeps
-every request it accepted, and can be told to fail or stall, so exporters can
-be tested against a real peer.
+Listens on free loopback ports over gRPC (``TraceService``, ``MetricsService``,
+``LogsService``) and HTTP (protobuf and JSON: ``/v1/metrics`` and ``/v1/logs`` are
+metrics and logs, every other path is traces), keeps every request it accepted, by
+signal, and can be told to fail or stall, so exporters can be tested against a real
+peer.  ``requests`` / ``request_headers`` are the trace requests; ``metrics_requests``
+/ ``logs_requests`` (and their ``_headers``) the others.
 """
 
 from __future__ import annotations
@@ -18,16 +21,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 ExportTraceServiceRequest = trace_service_pb2.ExportTraceServiceRequest
 ExportTraceServiceResponse = trace_service_pb2.ExportTraceServiceResponse
+ExportMetricsServiceRequest = metrics_service_pb2.ExportMetricsServiceRequest
+ExportMetricsServiceResponse = metrics_service_pb2.ExportMetricsServiceResponse
+ExportLogsServiceRequest = logs_service_pb2.ExportLogsServiceRequest
+ExportLogsServiceResponse = logs_service_pb2.ExportLogsServiceResponse
+
+SIGNALS = ("traces", "metrics", "logs")
+_REQUEST_CLASS = {
+    "traces": ExportTraceServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
+    "logs": ExportLogsServiceRequest,
+}
+# HTTP paths of the other signals; every other path is traces (as this sink always answered)
+_HTTP_PATH_SIGNAL = {"/v1/metrics": "metrics", "/v1/logs": "logs"}
+# a metric's data fields, each with repeated data_points
+_METRIC_DATA_FIELDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 
 _HEX_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
-def otlp_json_to_message(body: bytes) -> ExportTraceServiceRequest:
-    """Parse OTLP JSON (hex ids) into a message."""
+def otlp_json_to_message(body: bytes, message_class=ExportTraceServiceRequest):
+    """Parse OTLP JSON (hex ids: spans, links, log records, exemplars) into a ``message_class``
+    (an ``Export*ServiceRequest``; traces by default)."""
     import base64
 
     data = json.loads(body)
@@ -44,7 +65,13 @@ def otlp_json_to_message(body: bytes) -> ExportTraceServiceRequest:
                 fix(v)
 
     fix(data)
-    return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    return json_format.ParseDict(data, message_class(), ignore_unknown_fields=True)
+
+
+def metric_data_points(metric) -> list:
+    """The data points of one ``Metric``, whichever its type (gauge, sum, histogram, ...)."""
+    kind = metric.WhichOneof("data")
+    return list(getattr(metric, kind).data_points) if kind in _METRIC_DATA_FIELDS else []
 
 
 class _Failure:
@@ -70,14 +97,19 @@ class OtlpSink:
         ``ssl.SSLContext``) serve gRPC / HTTP over TLS (the HTTP endpoint is then ``https://``).
         ``grpc_port`` / ``http_port`` bind that loopback port instead of a free one (0)."""
         self.requests: list[ExportTraceServiceRequest] = []
+        self.metrics_requests: list[ExportMetricsServiceRequest] = []
+        self.logs_requests: list[ExportLogsServiceRequest] = []
+        self.metrics_headers: list[dict] = []
+        self.logs_headers: list[dict] = []
         self._grpc_port = grpc_port
         self._http_port = http_port
         self._grpc_credentials = grpc_credentials
         self._ssl_context = ssl_context
         self.request_headers: list[dict] = []
-        self.attempts = 0  # every request, failed ones included
+        self.attempts = 0  # every request of every signal, failed ones included
         self.delay = 0.0
-        # (rejected_spans, error_message) to answer successful requests with a partial success
+        # (rejected items, error_message) to answer successful requests with a partial success
+        # (rejected_spans / rejected_data_points / rejected_log_records by signal)
         self.partial_success: tuple[int, str] | None = None
         self._failures: list[_Failure] = []
         self._lock = threading.Condition()
@@ -111,16 +143,29 @@ class OtlpSink:
             self.attempts += 1
             return self._failures.pop(0) if self._failures else None
 
-    def _record(self, msg: ExportTraceServiceRequest, headers: dict) -> None:
+    def _lists(self, signal: str) -> tuple[list, list]:
+        if signal == "metrics":
+            return self.metrics_requests, self.metrics_headers
+        if signal == "logs":
+            return self.logs_requests, self.logs_headers
+        return self.requests, self.request_headers
+
+    def _record(self, msg, headers: dict, signal: str = "traces") -> None:
+        requests, request_headers = self._lists(signal)
         with self._lock:
-            self.requests.append(msg)
-            self.request_headers.append(headers)
+            requests.append(msg)
+            request_headers.append(headers)
             self._lock.notify_all()
 
-    def _response(self) -> ExportTraceServiceResponse:
-        response = ExportTraceServiceResponse()
+    def _response(self, signal: str = "traces"):
+        if signal == "metrics":
+            response, field = ExportMetricsServiceResponse(), "rejected_data_points"
+        elif signal == "logs":
+            response, field = ExportLogsServiceResponse(), "rejected_log_records"
+        else:
+            response, field = ExportTraceServiceResponse(), "rejected_spans"
         if self.partial_success is not None:
-            response.partial_success.rejected_spans = self.partial_success[0]
+            setattr(response.partial_success, field, self.partial_success[0])
             response.partial_success.error_message = self.partial_success[1]
         return response
 
@@ -134,9 +179,53 @@ class OtlpSink:
         return len(self.spans())
 
     def wait_for_spans(self, n: int, timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda: self.span_count() >= n, timeout)
+
+    def resource_metrics(self) -> list:
+        with self._lock:
+            reqs = list(self.metrics_requests)
+        return [rm for r in reqs for rm in r.resource_metrics]
+
+    def metrics(self) -> list:
+        """Every ``Metric`` received, in arrival order."""
+        return [m for rm in self.resource_metrics() for sm in rm.scope_metrics for m in sm.metrics]
+
+    def metric_points(self) -> list:
+        """``(resource, scope, metric, point)`` for every data point received, in arrival order."""
+        return [
+            (rm.resource, sm.scope, m, p)
+            for rm in self.resource_metrics()
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            for p in metric_data_points(m)
+        ]
+
+    def point_count(self) -> int:
+        return sum(len(metric_data_points(m)) for m in self.metrics())
+
+    def wait_for_points(self, n: int, timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda: self.point_count() >= n, timeout)
+
+    def resource_logs(self) -> list:
+        with self._lock:
+            reqs = list(self.logs_requests)
+        return [rl for r in reqs for rl in r.resource_logs]
+
+    def log_records(self) -> list:
+        """Every ``LogRecord`` received, in arrival order."""
+        return [lr for rl in self.resource_logs() for sl in rl.scope_logs for lr in sl.log_records]
+
+    def log_record_count(self) -> int:
+        return len(self.log_records())
+
+    def wait_for_log_records(self, n: int, timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda: self.log_record_count() >= n, timeout)
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> bool:
+        """Wait until ``predicate()`` is true (re-checked on every arrival, and every 50 ms)."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.span_count() >= n:
+            if predicate():
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -146,33 +235,47 @@ class OtlpSink:
 
     def clear(self) -> None:
         with self._lock:
-            self.requests.clear()
-            self.request_headers.clear()
+            for signal in SIGNALS:
+                for received in self._lists(signal):
+                    received.clear()
 
     # -- gRPC ---------------------------------------------------------------
+    def _grpc_export(self, signal: str, request, context):
+        if self.delay:
+            time.sleep(self.delay)
+        failure = self._next_failure()
+        if failure is not None:
+            status = status_pb2.Status(code=failure.grpc_code.value[0], message="sink told to fail")
+            if failure.retry_after is not None:
+                info = error_details_pb2.RetryInfo()
+                info.retry_delay.FromNanoseconds(int(failure.retry_after * 1e9))
+                status.details.add().Pack(info)
+            context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+            context.abort(failure.grpc_code, "sink told to fail")
+        self._record(request, dict(context.invocation_metadata()), signal)
+        return self._response(signal)
+
     def _start_grpc(self) -> None:
         sink = self
 
-        class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request, context):
-                if sink.delay:
-                    time.sleep(sink.delay)
-                failure = sink._next_failure()
-                if failure is not None:
-                    status = status_pb2.Status(code=failure.grpc_code.value[0], message="sink told to fail")
-                    if failure.retry_after is not None:
-                        info = error_details_pb2.RetryInfo()
-                        info.retry_delay.FromNanoseconds(int(failure.retry_after * 1e9))
-                        status.details.add().Pack(info)
-                    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
-                    context.abort(failure.grpc_code, "sink told to fail")
-                sink._record(request, dict(context.invocation_metadata()))
-                return sink._response()
+                return sink._grpc_export("traces", request, context)
+
+        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request, context):
+                return sink._grpc_export("metrics", request, context)
+
+        class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+            def Export(self, request, context):
+                return sink._grpc_export("logs", request, context)
 
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(), server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(), server)
         if self._grpc_credentials is not None:
             port = server.add_secure_port(f"127.0.0.1:{self._grpc_port}", self._grpc_credentials)
         else:
@@ -206,6 +309,8 @@ class OtlpSink:
                 if sink.delay:
                     time.sleep(sink.delay)
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                signal = _HTTP_PATH_SIGNAL.get(self.path.split("?")[0].rstrip("/"), "traces")
+                request_class = _REQUEST_CLASS[signal]
                 failure = sink._next_failure()
                 if failure is not None:
                     extra = {}
@@ -220,18 +325,19 @@ class OtlpSink:
                     elif self.headers.get("Content-Encoding") == "deflate":
                         body = zlib.decompress(body)
                     if ctype == "application/json":
-                        msg = otlp_json_to_message(body)
+                        msg = otlp_json_to_message(body, request_class)
                     else:
-                        msg = ExportTraceServiceRequest.FromString(body)
+                        msg = request_class.FromString(body)
                 except Exception as exc:  # bad body: 400 with a Status
                     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
                     self._reply(400, status.SerializeToString(), "application/x-protobuf")
                     return
-                sink._record(msg, {k.lower(): v for k, v in self.headers.items()})
+                sink._record(msg, {k.lower(): v for k, v in self.headers.items()}, signal)
+                response = sink._response(signal)
                 if ctype == "application/json":
-                    self._reply(200, json_format.MessageToJson(sink._response()).encode(), "application/json")
+                    self._reply(200, json_format.MessageToJson(response).encode(), "application/json")
                 else:
-                    self._reply(200, sink._response().SerializeToString(), "application/x-protobuf")
+                    self._reply(200, response.SerializeToString(), "application/x-protobuf")
 
         server = ThreadingHTTPServer(("127.0.0.1", self._http_port), Handler)
         server.daemon_threads = True
