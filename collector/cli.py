@@ -13,7 +13,7 @@ import sys
 
 from . import registry
 from .component import ConfigError
-from .config_loading import ConfigErrors, dump_yaml, load_raw
+from .config_loading import ConfigErrors, Locations, dump_yaml, load_raw
 from .config_redaction import redact_secrets
 from .config_validation import build_config
 
@@ -71,10 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_errors(err: ConfigError) -> None:
+def _print_errors(err: ConfigError, locations: Locations) -> None:
     errors = err.errors if isinstance(err, ConfigErrors) else [err]
     for e in errors:
-        print(f"error: {e}", file=sys.stderr)
+        where = locations.of(e.path)
+        print(f"error: {where}: {e}" if where else f"error: {e}", file=sys.stderr)
 
 
 def _components() -> int:
@@ -124,14 +125,15 @@ def _main(argv: list[str] | None) -> int:
     overrides = (args.set or []) + (getattr(args, "set_sub", None) or [])
     if not sources:
         sources = [default_config_source()]
+    locations = Locations()
     try:
-        raw = load_raw(sources, overrides)
+        raw = load_raw(sources, overrides, locations=locations)
         if args.command == "print-config":
             print(dump_yaml(redact_secrets(raw)), end="")  # tokens and header values read [REDACTED]
             return 0
         config = build_config(raw)
     except ConfigError as e:
-        _print_errors(e)
+        _print_errors(e, locations)
         return 1
     if args.command == "validate":
         return 0

@@ -9,7 +9,9 @@ builds it from a YAML mapping, rejecting unknown keys with their path.
 from __future__ import annotations
 
 import builtins
+import copy
 import dataclasses
+import difflib
 import logging
 import re
 import types
@@ -20,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "ConfigErrors",
     "ComponentID",
     "ComponentConfig",
     "Component",
@@ -38,6 +41,28 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration errors at once (``errors`` keeps each one with its path; nested
+    ``ConfigErrors`` are flattened, so ``validate`` lists every problem once)."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]):
+        flat: list[ConfigError] = []
+        for e in errors:
+            flat.extend(e.errors if isinstance(e, ConfigErrors) else [e])
+        super().__init__("", "\n".join(str(e) for e in flat))
+        self.errors = flat
+
+
+def raise_collected(errors: list[ConfigError]) -> None:
+    """Raise what ``errors`` holds: the one error as itself, several as ``ConfigErrors``."""
+    if len(errors) == 1 and not isinstance(errors[0], ConfigErrors):
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
 
 
 _ID_RE = re.compile(r"^[a-zA-Z][0-9a-zA-Z_]*(/[^\s/]+)?$")
@@ -128,7 +153,7 @@ def decode(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a list, got {type(value).__name__}")
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
-        items = [decode(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = _decode_each(((f"{path}[{i}]", v) for i, v in enumerate(value)), item_tp)
         return items if (origin is list or tp is list) else tuple(items)
     if origin is dict or tp is dict:
         if value is None:
@@ -137,7 +162,8 @@ def decode(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
         args = typing.get_args(tp)
         val_tp = args[1] if len(args) == 2 else Any
-        return {str(k): decode(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+        decoded = _decode_each(((f"{path}.{k}", v) for k, v in value.items()), val_tp)
+        return dict(zip((str(k) for k in value), decoded, strict=True))
     if tp is Duration:
         return parse_duration(value, path)
     if tp is bool:
@@ -169,18 +195,44 @@ def decode(tp: Any, value: Any, path: str) -> Any:
     raise ConfigError(path, f"expected {_type_name(tp)}, got {value!r}")
 
 
+def _decode_each(items, tp: Any) -> list:
+    """Decode every ``(path, value)``, collecting the errors of all of them (one bad item must not
+    hide the next one's)."""
+    out, errors = [], []
+    for sub, value in items:
+        try:
+            out.append(decode(tp, value, sub))
+        except ConfigError as e:
+            errors.append(e)
+    raise_collected(errors)
+    return out
+
+
+def unknown_key(key: Any, known: list[str]) -> str:
+    """ "unknown key" with the closest valid key ("did you mean") and the valid ones."""
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}valid keys: {', '.join(known) or 'none'})"
+
+
 def _decode_dataclass(cls: type, data: dict, path: str):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     # YAML keys may differ from Python names through field metadata {"key": "..."}
     by_key = {f.metadata.get("key", f.name): f for f in fields.values()}
     kwargs = {}
+    errors: list[ConfigError] = []
     for key, value in data.items():
         sub = f"{path}.{key}" if path else str(key)
         f = by_key.get(key)
         if f is None:
-            raise ConfigError(sub, "unknown key")
-        kwargs[f.name] = decode(hints[f.name], value, sub)
+            errors.append(ConfigError(sub, unknown_key(key, list(by_key))))
+            continue
+        try:
+            kwargs[f.name] = decode(hints[f.name], value, sub)
+        except ConfigError as e:
+            errors.append(e)
+    raise_collected(errors)
     try:
         obj = cls(**kwargs)
     except TypeError as e:
@@ -202,35 +254,83 @@ class ComponentConfig:
 
     @classmethod
     def from_mapping(cls, data: Any, path: str = ""):
-        obj = decode(cls, data, path)
+        try:
+            obj = decode(cls, data, path)
+        except ConfigError as e:
+            # the keys that could be read still get validated, so one misspelt key does not hide the
+            # component's other mistakes: decode again without the failing keys, and report both
+            errors = e.errors if isinstance(e, ConfigErrors) else [e]
+            pruned = _without_paths(data, [x.path for x in errors], path)
+            if pruned is not None:
+                try:
+                    validate_tree(decode(cls, pruned, path), path)
+                except ConfigError as again:
+                    seen = {x.path for x in errors}
+                    more = again.errors if isinstance(again, ConfigErrors) else [again]
+                    errors = errors + [x for x in more if x.path not in seen]
+            raise_collected(errors)
+            raise
         validate_tree(obj, path)
         return obj
 
 
+_PATH_TOKEN_RE = re.compile(r"\[\d+\]|[^.\[\]]+")
+
+
+def _without_paths(data: Any, paths: list[str], base: str) -> Any:
+    """A copy of ``data`` without the keys at ``paths`` (dotted, under ``base``); a failing list item
+    drops its whole list.  None when a path cannot be found (a key with dots in it): no second pass."""
+    if not isinstance(data, dict):
+        return None
+    out = copy.deepcopy(data)
+    for path in paths:
+        rel = path[len(base) + 1 :] if base and path.startswith(base + ".") else ("" if path == base else path)
+        tokens = [t for t in _PATH_TOKEN_RE.findall(rel) if not t.startswith("[")] if rel else []
+        if not tokens or rel.startswith("["):
+            return None
+        node: Any = out
+        for token in tokens[:-1]:
+            node = node.get(token) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or tokens[-1] not in node:
+            return None
+        del node[tokens[-1]]
+    return out
+
+
 def validate_tree(obj: Any, path: str) -> None:
-    """Run ``validate()`` on ``obj`` and every nested dataclass (also inside lists
-    and mappings), prefixing error paths."""
+    """Run ``validate()`` on ``obj`` and every nested dataclass (also inside lists and mappings),
+    prefixing error paths.  Every branch is checked and all their errors raised together; a parent's
+    own ``validate`` runs only when its children passed (it may rely on them)."""
+    errors: list[ConfigError] = []
+    _validate_into(obj, path, errors)
+    raise_collected(errors)
+
+
+def _validate_into(obj: Any, path: str, errors: list[ConfigError]) -> None:
     if isinstance(obj, (list, tuple)):
         for i, item in enumerate(obj):
-            validate_tree(item, f"{path}[{i}]")
+            _validate_into(item, f"{path}[{i}]", errors)
         return
     if isinstance(obj, dict):
         for key, item in obj.items():
-            validate_tree(item, f"{path}.{key}" if path else str(key))
+            _validate_into(item, f"{path}.{key}" if path else str(key), errors)
         return
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         return
+    before = len(errors)
     for f in dataclasses.fields(obj):
-        validate_tree(getattr(obj, f.name), f"{path}.{f.metadata.get('key', f.name)}" if path else f.name)
+        _validate_into(getattr(obj, f.name), f"{path}.{f.metadata.get('key', f.name)}" if path else f.name, errors)
     check = getattr(obj, "validate", None)
-    if check is not None:
-        try:
-            check()
-        except ConfigError as e:
-            full = ".".join(p for p in (path, e.path) if p)
-            raise ConfigError(full, e.message) from None
-        except ValueError as e:
-            raise ConfigError(path, str(e)) from None
+    if check is None or len(errors) > before:
+        return
+    try:
+        check()
+    except ConfigErrors as e:
+        errors.extend(ConfigError(".".join(p for p in (path, x.path) if p), x.message) for x in e.errors)
+    except ConfigError as e:
+        errors.append(ConfigError(".".join(p for p in (path, e.path) if p), e.message))
+    except ValueError as e:
+        errors.append(ConfigError(path, str(e)))
 
 
 @dataclass

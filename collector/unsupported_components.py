@@ -115,6 +115,12 @@ def explain(kind: str, type_name: str) -> str | None:
     """``"<what it is>: this collector does not have it; <what to do>"``, or None for a name we don't know."""
     known = UNSUPPORTED.get((kind, type_name))
     if known is None:
+        other = next((k for (k, t) in UNSUPPORTED if t == type_name and k != kind), None)
+        if other is not None:  # e.g. pprof listed under exporters
+            article = "an" if kind[0] in "aeiou" else "a"
+            return (
+                f"{type_name!r} is a Go {other}, not {article} {kind}: " + explain(other, type_name).partition(": ")[2]
+            )  # type: ignore[union-attr]
         return None
     what, advice = known
     return f"{kind} type {type_name!r} is {what}: otel-lite-collector does not have it; {advice}"

@@ -4,6 +4,7 @@ and the daemon with its embedded default config shutting down on SIGTERM."""
 from __future__ import annotations
 
 import json
+import re
 
 import requests
 
@@ -52,7 +53,7 @@ def test_validate_prints_every_error_with_its_path(tmp_path):
         "service.pipelines.logs.processors[0]",
         "service.pipelines.profiles",
     ):
-        assert f"error: {yaml_path}" in err, (yaml_path, err)
+        assert re.search(rf"^error: {re.escape(str(path))}:\d+: {re.escape(yaml_path)}: ", err, re.M), (yaml_path, err)
     assert "handles traces only: it cannot be in a logs pipeline" in err
     assert "profiles pipelines are not supported" in err
     assert "Traceback" not in err
