@@ -118,9 +118,8 @@ def explain(kind: str, type_name: str) -> str | None:
         other = next((k for (k, t) in UNSUPPORTED if t == type_name and k != kind), None)
         if other is not None:  # e.g. pprof listed under exporters
             article = "an" if kind[0] in "aeiou" else "a"
-            return (
-                f"{type_name!r} is a Go {other}, not {article} {kind}: " + explain(other, type_name).partition(": ")[2]
-            )  # type: ignore[union-attr]
+            what, advice = UNSUPPORTED[(other, type_name)]
+            return f"{type_name!r} is {what}, a Go {other}, not {article} {kind}: we do not have it; {advice}"
         return None
     what, advice = known
     return f"{kind} type {type_name!r} is {what}: otel-lite-collector does not have it; {advice}"
