@@ -68,6 +68,23 @@ def otlp_json_to_message(body: bytes, message_class=ExportTraceServiceRequest):
     return json_format.ParseDict(data, message_class(), ignore_unknown_fields=True)
 
 
+def any_value(value):
+    """An OTLP ``AnyValue`` as Python: str, bool, int, float, bytes, list or dict (None when unset)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    return getattr(value, kind)
+
+
+def attributes(key_values) -> dict:
+    """Repeated ``KeyValue`` (attributes of a resource, span, point, record ...) as a dict."""
+    return {kv.key: any_value(kv.value) for kv in key_values}
+
+
 def metric_data_points(metric) -> list:
     """The data points of one ``Metric``, whichever its type (gauge, sum, histogram, ...)."""
     kind = metric.WhichOneof("data")
