@@ -365,3 +365,22 @@ def test_gateway_hpa_scales_down_slower_than_decision_wait():
     assert hpa["spec"]["minReplicas"] >= 2  # one gateway leaving never leaves none
     cpu = [m for m in hpa["spec"]["metrics"] if m["type"] == "Resource" and m["resource"]["name"] == "cpu"]
     assert cpu and "cpu" in container("gateway")["resources"]["requests"]  # Utilization is of the request
+
+
+def test_the_guides_own_overlay_example_renders_as_it_says(tmp_path):
+    """docs/deploying.md's "my-gateway" overlay: the image and the backend endpoint it sets are what render."""
+    with open(os.path.join(REPO, "docs", "deploying.md")) as f:
+        (block,) = [
+            b for b in re.findall(r"```yaml\n(.*?)```", f.read(), re.S) if "# my-gateway/kustomization.yaml" in b
+        ]
+    example = yaml.safe_load(block)
+    assert example["resources"] == ["../deploy/kubernetes/gateway"]  # beside a checkout of this repository
+    mine = tmp_path / "my-gateway"
+    mine.mkdir()
+    example["resources"] = [os.path.relpath(os.path.join(KUSTOMIZE_ROOT, "gateway"), mine)]
+    (mine / "kustomization.yaml").write_text(yaml.safe_dump(example))
+    (sts,) = [o for o in kustomize(str(mine)) if o["kind"] == "StatefulSet"]
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "registry.example/otel-lite-collector:1.0"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["OTLP_BACKEND_ENDPOINT"] == "tempo-distributor.tracing.svc.cluster.local:4317"
