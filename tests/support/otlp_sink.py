@@ -187,6 +187,11 @@ class OtlpSink:
         return response
 
     # -- reading -----------------------------------------------------------
+    def resource_spans(self) -> list:
+        with self._lock:
+            reqs = list(self.requests)
+        return [rs for r in reqs for rs in r.resource_spans]
+
     def spans(self) -> list:
         with self._lock:
             reqs = list(self.requests)
@@ -320,9 +325,21 @@ class OtlpSink:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _read_body(self) -> bytes:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():  # Node.js sends these
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()  # the CRLF after each chunk
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                body = self._read_body()
                 if sink.delay:
                     time.sleep(sink.delay)
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
