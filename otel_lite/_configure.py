@@ -91,8 +91,9 @@ def configure(
         client_certificate_file=client_certificate_file,
     )
     span_exporters = _exporters(exporter, protocol, otlp_options)
-    if propagators is not None:
-        set_propagators(propagators)
+    # the argument, else OTEL_PROPAGATORS, else the spec's default: "tracecontext" is otel_lite's own
+    # W3C propagator (otel_lite.propagation), which the API's import-time OTEL_PROPAGATORS reading is not
+    set_propagators(propagators if propagators is not None else _env_propagators())
     if set_global:
         # installed before its processors exist, so that a refused provider starts no worker thread
         trace_api.set_tracer_provider(provider)
@@ -190,23 +191,44 @@ def otlp_exporter(protocol: str | None = None, **options):
     return OTLPSpanExporter(encoding="json" if protocol == "http/json" else "proto", **options)
 
 
-def set_propagators(names: Iterable[str]) -> None:
+DEFAULT_PROPAGATORS = ("tracecontext", "baggage")
+
+
+def _env_propagators() -> list[str]:
+    value = env_str("OTEL_PROPAGATORS")
+    return value.split(",") if value is not None else list(DEFAULT_PROPAGATORS)
+
+
+def set_propagators(names: Iterable[str] | str) -> None:
     """Install the global text-map propagators by name (the values of
-    OTEL_PROPAGATORS: tracecontext, baggage, b3, b3multi, jaeger, ... from the
-    ``opentelemetry_propagator`` entry points)."""
+    OTEL_PROPAGATORS: tracecontext, baggage, b3, b3multi, jaeger, ...; a comma-separated
+    string works too).  ``tracecontext`` is otel_lite's W3C Trace Context Level 2
+    propagator (``otel_lite.propagation``); the others come from the
+    ``opentelemetry_propagator`` entry points (``pip install otel-lite[propagators]``
+    for b3, b3multi and jaeger).  ``none`` alone installs no propagator."""
     from importlib.metadata import entry_points
 
     from opentelemetry import propagate
     from opentelemetry.propagators.composite import CompositePropagator
 
+    from .propagation import TraceContextPropagator
+
+    if isinstance(names, str):
+        names = names.split(",")
     found = []
     for name in names:
         name = name.strip().lower()
         if not name or name == "none":
             continue
+        if name == "tracecontext":
+            found.append(TraceContextPropagator())
+            continue
         eps = list(entry_points(group="opentelemetry_propagator", name=name))
         if not eps:
             _log.warning("propagator %r is not installed (pip install otel-lite[propagators])", name)
             continue
-        found.append(eps[0].load()())
+        try:
+            found.append(eps[0].load()())
+        except Exception:  # a broken propagator package must not stop the application
+            _log.warning("propagator %r could not be loaded; skipped", name, exc_info=True)
     propagate.set_global_textmap(CompositePropagator(found))

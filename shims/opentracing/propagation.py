@@ -36,7 +36,6 @@ from opentelemetry import trace as trace_api
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentracing import Format
 
 from .span import SpanContextShim
@@ -44,7 +43,18 @@ from .span import SpanContextShim
 BINARY_VERSION = 1
 BINARY_MAX_BYTES = 16 * 1024  # W3C baggage is limited to 8192 bytes; headers fit well within this
 _HEADER = struct.Struct(">BI")
-_W3C = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+_W3C_PROPAGATOR: list = []  # built on first BINARY use: the shims import nothing of otel_lite's SDK
+
+
+def _w3c():
+    """otel_lite's W3C Trace Context propagator and the baggage one, for the BINARY format."""
+    if not _W3C_PROPAGATOR:
+        from otel_lite.propagation import TraceContextPropagator
+
+        _W3C_PROPAGATOR.append(CompositePropagator([TraceContextPropagator(), W3CBaggagePropagator()]))
+    return _W3C_PROPAGATOR[0]
+
+
 _TEXT_FORMATS = (Format.TEXT_MAP, Format.HTTP_HEADERS)
 
 
@@ -94,7 +104,7 @@ def inject(tracer, span_context, format, carrier) -> None:
         if not isinstance(carrier, bytearray):
             raise opentracing.InvalidCarrierException("BINARY carrier must be a bytearray")
         headers: dict = {}
-        _W3C.inject(headers, context=context)
+        _w3c().inject(headers, context=context)
         payload = json.dumps(headers, separators=(",", ":")).encode()
         carrier.extend(_HEADER.pack(BINARY_VERSION, len(payload)))
         carrier.extend(payload)
@@ -146,7 +156,7 @@ def _extract_binary(carrier) -> SpanContextShim | None:
         raise opentracing.SpanContextCorruptedException(f"BINARY carrier is not valid: {exc}") from None
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise opentracing.SpanContextCorruptedException("BINARY carrier is not a header object")
-    return _span_context_from(_W3C.extract(headers, context=Context()))
+    return _span_context_from(_w3c().extract(headers, context=Context()))
 
 
 def default_propagator():
