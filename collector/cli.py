@@ -141,10 +141,14 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _run(config) -> int:
-    from .service import Collector, setup_logging
+    from .own_logs import setup_from_config
+    from .service import Collector
 
-    logs = config.service.telemetry.logs
-    setup_logging(logs.level, logs.encoding)
+    try:
+        setup_from_config(config.service.telemetry.logs)
+    except OSError as e:
+        print(f"error: service.telemetry.logs.output_paths: {e}", file=sys.stderr)
+        return 1
 
     async def run() -> None:  # components are created on the running loop
         await Collector(config).run_until_signal()

@@ -31,6 +31,7 @@ __all__ = [
     "Duration",
     "parse_duration",
     "decode",
+    "unknown_key",
 ]
 
 

@@ -196,7 +196,8 @@ def _apply_set(data: dict, assignment: str) -> dict:
 # ---------------------------------------------------------------------------
 # Env expansion
 
-_REF_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
+# ${...} with one level of braces inside: ${yaml:{a: 1}} and ${file:${env:DIR}/x.yaml}
+_REF_RE = re.compile(r"\$\$|\$\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ENV_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -206,6 +207,8 @@ _PROVIDERS = ("env", "file", "yaml")  # Go's defaults less http(s), which would 
 def _resolve_ref(inner: str, path: str, env) -> tuple[str, Any]:
     """``${scheme:rest}`` (or ``${VAR}``) → (text, parsed): the text a partial reference puts into its
     string, and the value a whole-field reference becomes (parsed as YAML, as Go's providers do)."""
+    if "${" in inner:  # a reference inside the reference (${file:${env:DIR}/x.yaml}) goes first
+        inner = str(_REF_RE.sub(lambda m: _resolve_ref(m.group(1), path, env)[0] if m.group(1) else "$", inner))
     scheme, sep, rest = inner.partition(":")
     if not sep or scheme == "env" or _ENV_NAME_RE.match(inner.partition(":-")[0]):
         text = _env_value(rest if (sep and scheme == "env") else inner, inner, path, env)

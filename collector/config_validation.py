@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import registry
-from .component import ComponentConfig, ComponentID, ConfigError, Factory
+from .component import ComponentConfig, ComponentID, ConfigError, Factory, unknown_key
 from .config_loading import ConfigErrors
 from .consumer import SIGNALS
+from .telemetry_config import (
+    LogsTelemetryConfig,
+    MetricsTelemetryConfig,
+    TelemetryConfig,
+    TracesTelemetryConfig,
+    split_endpoint,
+)
+from .unsupported_components import UNSUPPORTED
 from .unsupported_components import explain as explain_unsupported
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "TelemetryConfig",
     "MetricsTelemetryConfig",
     "LogsTelemetryConfig",
+    "TracesTelemetryConfig",
     "resolved_ids",
     "split_endpoint",
     "build_config",
@@ -55,60 +64,15 @@ TOP_LEVEL_KEYS = (*KINDS, "service")
 
 @dataclass
 class PipelineConfig(ComponentConfig):
-    receivers: list[str] = field(default_factory=list)
-    processors: list[str] = field(default_factory=list)
-    exporters: list[str] = field(default_factory=list)
+    receivers: list[str] = field(default_factory=list)  # where data enters (receivers or connectors); one at least
+    processors: list[str] = field(default_factory=list)  # run in order on everything the receivers take
+    exporters: list[str] = field(default_factory=list)  # where it goes (exporters or connectors); one at least
 
 
 def resolved_ids(ids: list[str]) -> list[ComponentID]:
     """A pipeline's ids for the type checker: strings in the YAML, ``ComponentID`` once ``build_config`` resolved
     them (``_resolve_ids``)."""
     return ids  # type: ignore[return-value]
-
-
-_METRICS_LEVELS = ("none", "basic", "normal", "detailed")
-_LOG_LEVELS = ("debug", "info", "warn", "error")
-
-
-@dataclass
-class MetricsTelemetryConfig(ComponentConfig):
-    level: str = "normal"
-    address: str = "127.0.0.1:8888"
-    # the Go collector's newer form: [{pull: {exporter: {prometheus: {host: ..., port: ...}}}}]
-    readers: list[Any] = field(default_factory=list)
-
-    def validate(self) -> None:
-        if self.level not in _METRICS_LEVELS:
-            raise ConfigError("level", f"must be one of {', '.join(_METRICS_LEVELS)}")
-        if self.readers:
-            if len(self.readers) != 1:
-                raise ConfigError("readers", "only one (Prometheus pull) reader is supported")
-            try:
-                prom = self.readers[0]["pull"]["exporter"]["prometheus"]
-                host, port = prom.get("host", "127.0.0.1"), int(prom["port"])
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise ConfigError("readers[0]", "expected pull.exporter.prometheus with host and port") from None
-            self.address = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-        if self.level != "none":
-            split_endpoint(self.address, "address")
-
-
-@dataclass
-class LogsTelemetryConfig(ComponentConfig):
-    level: str = "info"
-    encoding: str = "console"  # console = key=value lines; json = one JSON object per line
-
-    def validate(self) -> None:
-        if self.level.lower() not in _LOG_LEVELS:
-            raise ConfigError("level", f"must be one of {', '.join(_LOG_LEVELS)}")
-        if self.encoding not in ("console", "json"):
-            raise ConfigError("encoding", "must be console or json")
-
-
-@dataclass
-class TelemetryConfig(ComponentConfig):
-    metrics: MetricsTelemetryConfig = field(default_factory=MetricsTelemetryConfig)
-    logs: LogsTelemetryConfig = field(default_factory=LogsTelemetryConfig)
 
 
 @dataclass
@@ -138,16 +102,6 @@ class CollectorConfig:
 
     def section(self, kind: str) -> dict[ComponentID, ComponentEntry]:
         return getattr(self, kind + "s")
-
-
-def split_endpoint(endpoint: str, path: str) -> tuple[str, int]:
-    """``host:port`` → (host, port); ``[::1]:port`` accepted; raises ConfigError."""
-    host, sep, port = str(endpoint).rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(path, f"invalid endpoint {endpoint!r} (expected host:port)")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "0.0.0.0", int(port)
 
 
 Lookup = Callable[[str, str], "Factory | None"]
@@ -195,14 +149,19 @@ def _decode_components(raw: Any, section: str, lookup: Lookup, errors: list, def
 
 def _unknown_type(kind: str, type_name: str) -> str:
     """What to tell about a type we lack: what it is and what to do for a Go type we know of, else the
-    closest of ours ("did you mean") and the list."""
+    closest name ("did you mean", Go's types we lack included, with what they are) and our list."""
     explained = explain_unsupported(kind, type_name)
     if explained is not None:
         return explained
     types = registry.available().get(kind, [])
-    names = types + list(registry.ALIASES.get(kind, {}))
+    names = types + list(registry.ALIASES.get(kind, {})) + [t for (k, t) in UNSUPPORTED if k == kind]
     close = difflib.get_close_matches(type_name, names, n=1, cutoff=0.75)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    hint = ""
+    if close:
+        hint = f"did you mean {close[0]!r}? "
+        lacking = explain_unsupported(kind, close[0])
+        if lacking is not None:
+            hint += f"(but {lacking}) "
     return f"unknown {kind} type {type_name!r} ({hint}known: {', '.join(types)})"
 
 
@@ -227,6 +186,9 @@ def _resolve_ids(ids: list[str], defined: Collection, kind: str, path: str, erro
     return out
 
 
+_SERVICE_KEYS = ("extensions", "pipelines", "telemetry")
+
+
 def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceConfig:
     service = ServiceConfig()
     if raw is None:
@@ -236,8 +198,8 @@ def _decode_service(raw: Any, defined: dict[str, set], errors: list) -> ServiceC
         errors.append(ConfigError("service", f"expected a mapping, got {type(raw).__name__}"))
         return service
     for key in raw:
-        if key not in ("extensions", "pipelines", "telemetry"):
-            errors.append(ConfigError(f"service.{key}", "unknown key"))
+        if key not in _SERVICE_KEYS:
+            errors.append(ConfigError(f"service.{key}", unknown_key(key, list(_SERVICE_KEYS))))
     ext = raw.get("extensions")
     if ext is not None:
         if not isinstance(ext, list):
@@ -302,7 +264,7 @@ def build_config(raw: Any, lookup: Lookup | None = None) -> CollectorConfig:
         raise ConfigErrors([ConfigError("", "the configuration must be a mapping")])
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
-            errors.append(ConfigError(str(key), "unknown key (expected one of: " + ", ".join(TOP_LEVEL_KEYS) + ")"))
+            errors.append(ConfigError(str(key), unknown_key(key, list(TOP_LEVEL_KEYS))))
     defined: dict[str, set] = {section: set() for section in KINDS}
     for section in KINDS:
         setattr(cfg, section, _decode_components(raw.get(section), section, lookup, errors, defined[section]))

@@ -4,71 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 import os
 import signal
-import sys
 import threading
-import time
 from typing import Any
 
 from .config_validation import CollectorConfig, split_endpoint
+from .own_logs import setup_logging
 from .pipeline import Graph, Host
 from .process_metrics import register_process_metrics
-from .telemetry import Telemetry
+from .telemetry import ResourceExposition, Telemetry, collector_resource
 
 __all__ = ["Collector", "setup_logging"]
 
 log = logging.getLogger("otel_lite.collector")
-
-_STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
-
-
-def _fields(record: logging.LogRecord) -> dict:
-    out = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-        "level": record.levelname.lower(),
-        "logger": record.name,
-        "msg": record.getMessage(),
-    }
-    for key, value in vars(record).items():  # extra={...} fields
-        if key not in _STD_ATTRS and not key.startswith("_"):
-            out[key] = value
-    if record.exc_info:
-        out["error"] = logging.Formatter().formatException(record.exc_info)
-    return out
-
-
-class KeyValueFormatter(logging.Formatter):
-    """``ts=... level=info logger=... msg="..." key=value`` (logfmt)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        parts = []
-        for key, value in _fields(record).items():
-            text = str(value)
-            if not text or any(c in text for c in ' "=\n\t'):
-                text = json.dumps(text)
-            parts.append(f"{key}={text}")
-        return " ".join(parts)
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_fields(record), default=str)
-
-
-def setup_logging(level: str = "info", encoding: str = "console", stream=None) -> None:
-    """Structured logs on stderr for the ``otel_lite`` loggers (and uvicorn's errors)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if encoding == "json" else KeyValueFormatter())
-    for name in ("otel_lite", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.propagate = False
-        logger.setLevel(_LEVELS.get(level.lower(), logging.INFO))
-    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, _LEVELS.get(level.lower(), logging.INFO)))
 
 
 class Collector:
@@ -169,7 +119,13 @@ class Collector:
         key = "service.telemetry.metrics.address"
         host, port = split_endpoint(address, key)
         try:
-            server, thread = start_http_server(port, addr=host, registry=self.telemetry.registry)
+            configured = self.config.service.telemetry.resource
+            exposition = ResourceExposition(
+                self.telemetry.registry,
+                collector_resource(configured),
+                {k: v for k, v in configured.items() if v is not None},
+            )
+            server, thread = start_http_server(port, addr=host, registry=exposition.registry())
         except OSError as e:
             # the receivers' wording ("...: Address already in use"), naming the setting
             reason = e.strerror or str(e)

@@ -7,11 +7,16 @@ registry (so several collectors in one test process do not clash).  Served on
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 disable_created_metrics()  # the Go collector exposes no *_created series
 
-__all__ = ["Telemetry"]
+__all__ = ["Telemetry", "ResourceExposition", "collector_resource"]
 
 
 _ITEMS = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}  # = Batch.items
@@ -120,3 +125,56 @@ class Telemetry:
         if existing is not None:
             return existing
         return cls(name, doc, labels, registry=self.registry, **kw)
+
+
+def collector_resource(configured: dict[str, str | None]) -> dict[str, str]:
+    """The collector's own resource: Go's defaults (``service.name``, ``service.version``, a random
+    ``service.instance.id``) under ``service.telemetry.resource``, where ``null`` removes one."""
+    from otel_lite.version import __version__
+
+    resource: dict[str, str] = {
+        "service.name": "otel-lite-collector",
+        "service.version": __version__,
+        "service.instance.id": str(uuid.uuid4()),
+    }
+    for key, value in configured.items():
+        if value is None:
+            resource.pop(key, None)
+        else:
+            resource[key] = str(value)
+    return resource
+
+
+def _label_name(key: str) -> str:
+    """A resource attribute as a Prometheus label (``service.name`` → ``service_name``)."""
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+    return "_" + name if name[:1].isdigit() else name
+
+
+class ResourceExposition:
+    """What /metrics serves: the collector's registry with ``target_info`` (every resource attribute) and
+    the attributes the config names as labels on every series (as Go adds its resource's).  Applied at
+    scrape time: nothing is added on the data path."""
+
+    def __init__(self, inner: CollectorRegistry, resource: dict[str, str], every_series: dict[str, str]):
+        self.inner = inner
+        self.info = {_label_name(k): v for k, v in resource.items()}
+        self.labels = {_label_name(k): v for k, v in every_series.items()}
+
+    def collect(self) -> Iterator[Metric]:
+        target = GaugeMetricFamily(
+            "target_info", "Target metadata (the collector's own resource).", labels=list(self.info)
+        )
+        target.add_metric(list(self.info.values()), 1.0)
+        yield target
+        for family in self.inner.collect():
+            if self.labels:
+                copy = Metric(family.name, family.documentation, family.type, family.unit)
+                copy.samples = [s._replace(labels={**self.labels, **s.labels}) for s in family.samples]
+                family = copy
+            yield family
+
+    def registry(self) -> CollectorRegistry:
+        out = CollectorRegistry(auto_describe=False)
+        out.register(self)  # a collector: it has collect()
+        return out
