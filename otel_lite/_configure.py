@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from opentelemetry import trace as trace_api
 
 from ._log import apply_log_level
+from ._propagators import DEFAULT_PROPAGATORS, composite
 from .config import env_str, first_env_str, pick
 from .export import ConsoleSpanExporter
 from .ids import IdGenerator
@@ -191,9 +192,6 @@ def otlp_exporter(protocol: str | None = None, **options):
     return OTLPSpanExporter(encoding="json" if protocol == "http/json" else "proto", **options)
 
 
-DEFAULT_PROPAGATORS = ("tracecontext", "baggage")
-
-
 def _env_propagators() -> list[str]:
     value = env_str("OTEL_PROPAGATORS")
     return value.split(",") if value is not None else list(DEFAULT_PROPAGATORS)
@@ -206,29 +204,6 @@ def set_propagators(names: Iterable[str] | str) -> None:
     propagator (``otel_lite.propagation``); the others come from the
     ``opentelemetry_propagator`` entry points (``pip install otel-lite[propagators]``
     for b3, b3multi and jaeger).  ``none`` alone installs no propagator."""
-    from importlib.metadata import entry_points
-
     from opentelemetry import propagate
-    from opentelemetry.propagators.composite import CompositePropagator
 
-    from .propagation import TraceContextPropagator
-
-    if isinstance(names, str):
-        names = names.split(",")
-    found = []
-    for name in names:
-        name = name.strip().lower()
-        if not name or name == "none":
-            continue
-        if name == "tracecontext":
-            found.append(TraceContextPropagator())
-            continue
-        eps = list(entry_points(group="opentelemetry_propagator", name=name))
-        if not eps:
-            _log.warning("propagator %r is not installed (pip install otel-lite[propagators])", name)
-            continue
-        try:
-            found.append(eps[0].load()())
-        except Exception:  # a broken propagator package must not stop the application
-            _log.warning("propagator %r could not be loaded; skipped", name, exc_info=True)
-    propagate.set_global_textmap(CompositePropagator(found))
+    propagate.set_global_textmap(composite(names))

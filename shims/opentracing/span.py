@@ -13,10 +13,11 @@ import traceback as traceback_module
 from types import MappingProxyType
 
 import opentracing
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentracing import logs as ot_logs
 
 from .. import _context
+from .._kind import set_kind
 from ._scope_key import SCOPE_KEY
 
 _EMPTY: MappingProxyType = MappingProxyType({})
@@ -27,6 +28,14 @@ _ERROR = Status(StatusCode.ERROR)
 # would cost an allocation on the hot path.
 _BAGGAGE_LOCK = threading.Lock()
 _PRIMITIVES = (str, bool, int, float)
+# ``span.kind`` tag values -> SpanKind, with ``map_span_kind=True`` only: the spec forbids
+# semantic-convention mapping by default
+SPAN_KINDS = {
+    "client": SpanKind.CLIENT,
+    "server": SpanKind.SERVER,
+    "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER,
+}
 
 
 def attribute_value(value):
@@ -121,6 +130,10 @@ class SpanShim(opentracing.Span):
     def set_tag(self, key, value):
         if key == "error":
             set_error_status(self._otel_span, value)
+        elif key == "span.kind" and self._tracer._map_span_kind and value in SPAN_KINDS:
+            # Flask-OpenTracing and others tag the kind after start: applied while nothing has ended
+            if not set_kind(self._otel_span, SPAN_KINDS[value]):
+                self._otel_span.set_attribute(key, value)  # cannot change it here: keep the tag
         else:
             self._otel_span.set_attribute(key, attribute_value(value))
         return self

@@ -13,45 +13,66 @@ from opentracing import Format, ReferenceType
 from .. import _context
 from . import propagation
 from .scope_manager import ScopeManagerShim
-from .span import SpanContextShim, SpanShim, attribute_value, ns, set_error_status
+from .span import SPAN_KINDS, SpanContextShim, SpanShim, attribute_value, ns, set_error_status
 
 _log = logging.getLogger(__name__)
 
 SCOPE_NAME = "opentracing-shim"
 SCOPE_VERSION = "0.1.0"
 
-# Opt-in (``map_span_kind=True``): the spec forbids semantic-convention mapping by default.
-_SPAN_KINDS = {
-    "client": SpanKind.CLIENT,
-    "server": SpanKind.SERVER,
-    "producer": SpanKind.PRODUCER,
-    "consumer": SpanKind.CONSUMER,
-}
 _INTERNAL = SpanKind.INTERNAL
 _EMPTY_CONTEXT = Context()
 
 
 def create_tracer(
-    tracer_provider=None, *, map_span_kind: bool = False, text_map_propagator=None, http_headers_propagator=None
+    tracer_provider=None,
+    *,
+    map_span_kind: bool = False,
+    propagators=None,
+    text_map_propagator=None,
+    http_headers_propagator=None,
+    close_provider: bool = False,
 ) -> TracerShim:
     """An OpenTracing tracer recording through ``tracer_provider`` (the global
     OpenTelemetry provider when None) with scope name ``opentracing-shim``.
 
-    ``map_span_kind``: turn a ``span.kind`` tag given at start
-    (client/server/producer/consumer) into the OpenTelemetry span kind.
-    ``text_map_propagator`` / ``http_headers_propagator``: OpenTelemetry
-    propagators for those formats; when None the global text-map propagator
+    ``map_span_kind``: turn a ``span.kind`` tag (client/server/producer/consumer),
+    given at start or set later with ``set_tag`` before the span ends, into the
+    OpenTelemetry span kind.
+    ``propagators``: names as in ``OTEL_PROPAGATORS`` (a list, or a comma-separated
+    string such as ``"tracecontext,baggage,jaeger"``) for ``TEXT_MAP`` and
+    ``HTTP_HEADERS``; ``text_map_propagator`` / ``http_headers_propagator``:
+    OpenTelemetry propagator objects for one format (they win over ``propagators``).
+    With none of them the global text-map propagator
     (``opentelemetry.propagate.get_global_textmap()``) is used at each call.
+    ``close_provider``: whether ``tracer.close()`` shuts the TracerProvider down
+    (the spec's optional Close); by default it only flushes it, so one legacy
+    library closing its tracer does not end tracing for the whole process.
     """
     provider = tracer_provider if tracer_provider is not None else trace_api.get_tracer_provider()
     otel_tracer = provider.get_tracer(SCOPE_NAME, SCOPE_VERSION)
+    if propagators is not None:
+        from otel_lite._propagators import composite  # only when asked: the shims need no otel_lite SDK
+
+        named = composite(propagators)
+        text_map_propagator = text_map_propagator if text_map_propagator is not None else named
+        http_headers_propagator = http_headers_propagator if http_headers_propagator is not None else named
     return TracerShim(
         otel_tracer,
         tracer_provider=provider,
         map_span_kind=map_span_kind,
         text_map_propagator=text_map_propagator,
         http_headers_propagator=http_headers_propagator,
+        close_provider=close_provider,
     )
+
+
+class _ClosedTracer:
+    """What a closed ``TracerShim`` starts spans with: nothing is recorded, the parent's
+    context still propagates (inject keeps working for downstream services)."""
+
+    def start_span(self, name, context=None, *args, **kwargs):
+        return trace_api.NonRecordingSpan(trace_api.get_current_span(context).get_span_context())
 
 
 class TracerShim(opentracing.Tracer):
@@ -63,11 +84,13 @@ class TracerShim(opentracing.Tracer):
         map_span_kind: bool = False,
         text_map_propagator=None,
         http_headers_propagator=None,
+        close_provider: bool = False,
     ):
         super().__init__(scope_manager=ScopeManagerShim(self))
         self._otel_tracer = otel_tracer
         self._provider = tracer_provider
         self._map_span_kind = map_span_kind
+        self._close_provider = close_provider
         self._propagators = {Format.TEXT_MAP: text_map_propagator, Format.HTTP_HEADERS: http_headers_propagator}
 
     def unwrap(self):
@@ -151,8 +174,8 @@ class TracerShim(opentracing.Tracer):
             for key, value in tags.items():
                 if key == "error":
                     error = value
-                elif key == "span.kind" and self._map_span_kind and value in _SPAN_KINDS:
-                    kind = _SPAN_KINDS[value]
+                elif key == "span.kind" and self._map_span_kind and value in SPAN_KINDS:
+                    kind = SPAN_KINDS[value]
                 else:
                     attributes[key] = attribute_value(value)
         otel_span = self._otel_tracer.start_span(
@@ -177,7 +200,24 @@ class TracerShim(opentracing.Tracer):
         return self._propagators.get(format) or propagation.default_propagator()
 
     def close(self) -> None:
-        """Shut the TracerProvider down, if it can be (the spec's optional Close)."""
-        shutdown = getattr(self._provider, "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        """Close this tracer (jaeger-client's ``Tracer.close``): flush what the provider
+        buffers, and record nothing more through this tracer (its spans still carry the
+        parent's context).  The provider is shut down only with
+        ``create_tracer(close_provider=True)``: other tracers and OpenTelemetry code keep
+        tracing.  Never raises."""
+        provider, self._otel_tracer = self._provider, _CLOSED_TRACER
+        try:
+            if self._close_provider:
+                shutdown = getattr(provider, "shutdown", None)
+                if shutdown is not None:
+                    shutdown()
+            else:
+                flush = getattr(provider, "force_flush", None)
+                if flush is not None:
+                    flush(_CLOSE_FLUSH_MILLIS)
+        except Exception:
+            _log.warning("closing the OpenTracing tracer: the provider failed to flush or shut down", exc_info=True)
+
+
+_CLOSED_TRACER = _ClosedTracer()
+_CLOSE_FLUSH_MILLIS = 5000

@@ -374,12 +374,134 @@ def test_late_finish_from_another_thread(ot, recorder):
     assert [s.name for s in recorder.spans()] == ["late"]
 
 
-def test_close_shuts_the_provider_down(recorder):
+def test_close_does_not_shut_the_provider_down(recorder):
+    # a legacy library closing "its" tracer (jaeger-client's Tracer.close) must not end tracing in the process
     ot = create_tracer(recorder.provider)
+    other = create_tracer(recorder.provider)
+    with ot.start_active_span("parent") as scope:
+        ot.close()
+        child = ot.start_span("after_close")  # closed: not recorded, but the parent's context goes on
+        assert child.context.trace_id == scope.span.context.trace_id
+        carrier: dict = {}
+        ot.inject(child.context, Format.TEXT_MAP, carrier)
+        assert carrier["traceparent"].split("-")[1] == f"{scope.span.context.trace_id:032x}"
+        child.finish()
+    ot.close()  # twice: harmless
+    other.start_span("other_tracer").finish()
+    with recorder.otel_tracer.start_as_current_span("opentelemetry"):
+        pass
+    assert [s.name for s in recorder.spans()] == ["parent", "other_tracer", "opentelemetry"]
+
+
+def test_close_flushes_the_provider():
+    import otel_lite
+
+    exporter = otel_lite.InMemorySpanExporter()
+    provider = otel_lite.TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(otel_lite.BatchSpanProcessor(exporter, schedule_delay_millis=600_000))
+    ot = create_tracer(provider)
+    ot.start_span("buffered").finish()
+    assert exporter.get_finished_spans() == ()  # still in the batch queue
+    ot.close()
+    assert [s.name for s in exporter.get_finished_spans()] == ["buffered"]
+    provider.get_tracer("t").start_span("still_on").end()
+    provider.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["buffered", "still_on"]
+    provider.shutdown()
+
+
+def test_close_provider_when_asked(recorder):
+    ot = create_tracer(recorder.provider, close_provider=True)  # the spec's optional Close
     ot.start_span("before").finish()
     ot.close()
-    ot.start_span("after").finish()
+    recorder.otel_tracer.start_span("after").end()
     assert [s.name for s in recorder.spans()] == ["before"]
+
+
+def test_close_never_raises(recorder):
+    class Failing:
+        def get_tracer(self, *args, **kwargs):
+            return recorder.otel_tracer
+
+        def force_flush(self, timeout_millis=None):
+            raise RuntimeError("flush failed")
+
+    create_tracer(Failing()).close()  # logged, not raised
+
+
+def test_span_kind_tag_after_start_flask_opentracing_style(recorder):
+    """Flask-OpenTracing's before_request: start_active_span, then set_tag(SPAN_KIND, ...)."""
+    from opentracing.ext import tags
+
+    mapped = create_tracer(recorder.provider, map_span_kind=True)
+    plain = create_tracer(recorder.provider)
+    for tracer, name in ((mapped, "mapped"), (plain, "plain")):
+        headers = {}
+        span_ctx = tracer.extract(Format.HTTP_HEADERS, headers)
+        scope = tracer.start_active_span(name, child_of=span_ctx)
+        span = scope.span
+        span.set_tag(tags.COMPONENT, "Flask")
+        span.set_tag(tags.HTTP_METHOD, "GET")
+        span.set_tag(tags.SPAN_KIND, tags.SPAN_KIND_RPC_SERVER)
+        with tracer.start_active_span("client_call") as call:
+            call.span.set_tag(tags.SPAN_KIND, tags.SPAN_KIND_RPC_CLIENT)
+        scope.close()
+    late = mapped.start_span("late")
+    late.finish()
+    late.set_tag(tags.SPAN_KIND, "server")  # after the end: the exported span keeps its kind
+    spans = recorder.spans()
+    by_name = {(s.name, s.parent.span_id if s.parent else None): s for s in spans}
+    mapped_span = next(s for s in spans if s.name == "mapped")
+    plain_span = next(s for s in spans if s.name == "plain")
+    assert mapped_span.kind == SpanKind.SERVER and "span.kind" not in mapped_span.attributes
+    assert mapped_span.attributes["component"] == "Flask"
+    assert by_name[("client_call", mapped_span.context.span_id)].kind == SpanKind.CLIENT
+    assert plain_span.kind == SpanKind.INTERNAL and plain_span.attributes["span.kind"] == "server"
+    assert by_name[("client_call", plain_span.context.span_id)].kind == SpanKind.INTERNAL
+    assert next(s for s in spans if s.name == "late").kind == SpanKind.INTERNAL
+
+
+def test_unknown_span_kind_tag_stays_an_attribute(recorder):
+    ot = create_tracer(recorder.provider, map_span_kind=True)
+    span = ot.start_span("s")
+    span.set_tag("span.kind", "gateway")
+    span.finish()
+    (s,) = recorder.spans()
+    assert s.kind == SpanKind.INTERNAL and s.attributes["span.kind"] == "gateway"
+
+
+@pytest.mark.parametrize("names", ["tracecontext,baggage,jaeger", ["tracecontext", "baggage", "jaeger"]])
+def test_create_tracer_propagators_by_name(recorder, global_textmap, names):
+    from otel_lite.propagation import TraceContextPropagator
+
+    propagate.set_global_textmap(CompositePropagator([]))  # the global one is not used
+    ot = create_tracer(recorder.provider, propagators=names)
+    assert isinstance(ot._propagator(Format.HTTP_HEADERS)._propagators[0], TraceContextPropagator)
+    with ot.start_active_span("client") as scope:
+        scope.span.set_baggage_item("tenant", "acme")
+        carrier: dict = {}
+        ot.inject(scope.span.context, Format.HTTP_HEADERS, carrier)
+    assert {"traceparent", "uber-trace-id", "baggage", "uberctx-tenant"} <= set(carrier)
+    # a caller still on jaeger-client sends only uber-trace-id (and uberctx-*): continued
+    trace_id, span_id = scope.span.context.trace_id, scope.span.context.span_id
+    jaeger_only = {"Uber-Trace-Id": f"{trace_id:032x}:{span_id:016x}:0:1", "uberctx-tenant": "acme"}
+    extracted = ot.extract(Format.HTTP_HEADERS, jaeger_only)
+    assert (extracted.trace_id, extracted.span_id) == (trace_id, span_id) and extracted.baggage == {"tenant": "acme"}
+    with ot.start_active_span("server", child_of=extracted):
+        pass
+    server = recorder.by_name()["server"]
+    assert server.parent.span_id == span_id and server.context.trace_id == trace_id
+
+
+def test_explicit_propagator_wins_over_names(recorder):
+    ot = create_tracer(recorder.provider, propagators="jaeger", text_map_propagator=B3SingleFormat())
+    with ot.start_active_span("s") as scope:
+        text_map: dict = {}
+        headers: dict = {}
+        ot.inject(scope.span.context, Format.TEXT_MAP, text_map)
+        ot.inject(scope.span.context, Format.HTTP_HEADERS, headers)
+    assert "b3" in text_map and "uber-trace-id" not in text_map
+    assert "uber-trace-id" in headers
 
 
 def test_global_provider_by_default(recorder, monkeypatch):
