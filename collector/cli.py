@@ -71,6 +71,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ConfigWarnings(logging.Handler):
+    """While the config loads, its warnings print as its errors do: ``warning: file:line: path: message``
+    (the running collector's own log lines start only once the config says how they look)."""
+
+    def __init__(self, locations: Locations):
+        super().__init__(logging.WARNING)
+        self.locations = locations
+        self.logger = logging.getLogger("otel_lite.collector.config")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        where = self.locations.of(getattr(record, "config_path", "") or "")
+        print(
+            f"warning: {where}: {record.getMessage()}" if where else f"warning: {record.getMessage()}", file=sys.stderr
+        )
+
+    def __enter__(self) -> _ConfigWarnings:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
+
+
 def _print_errors(err: ConfigError, locations: Locations) -> None:
     errors = err.errors if isinstance(err, ConfigErrors) else [err]
     for e in errors:
@@ -127,11 +150,12 @@ def _main(argv: list[str] | None) -> int:
         sources = [default_config_source()]
     locations = Locations()
     try:
-        raw = load_raw(sources, overrides, locations=locations)
-        if args.command == "print-config":
-            print(dump_yaml(redact_secrets(raw)), end="")  # tokens and header values read [REDACTED]
-            return 0
-        config = build_config(raw)
+        with _ConfigWarnings(locations):
+            raw = load_raw(sources, overrides, locations=locations)
+            if args.command == "print-config":
+                print(dump_yaml(redact_secrets(raw)), end="")  # tokens and header values read [REDACTED]
+                return 0
+            config = build_config(raw)
     except ConfigError as e:
         _print_errors(e, locations)
         return 1

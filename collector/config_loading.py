@@ -235,7 +235,12 @@ def _env_value(body: str, inner: str, path: str, env) -> str:
     value = env.get(name)
     if value is None:  # unset: the default, else empty with a warning (as the Go collector does)
         if not sep:
-            log.warning("%s: environment variable %s is not set; using an empty value", path or "config", name)
+            log.warning(
+                "%s: environment variable %s is not set; using an empty value",
+                path or "config",
+                name,
+                extra={"config_path": path},
+            )
         value = default if sep else ""
     return value
 

@@ -133,7 +133,7 @@ def _decode_components(raw: Any, section: str, lookup: Lookup, errors: list, def
             continue
         deprecation = registry.DEPRECATED.get(kind, {}).get(cid.type)
         if deprecation is not None:
-            log.warning("%s: %s", path, deprecation)
+            log.warning("%s: %s", path, deprecation, extra={"config_path": path})
             if isinstance(data, dict) and "loglevel" in data:  # the logging exporter's older key
                 data = dict(data)
                 level = str(data.pop("loglevel")).lower()

@@ -137,7 +137,8 @@ class TracesTelemetryConfig(ComponentConfig):
             raise ConfigError("level", f"must be one of {', '.join(_LEVELS)}")
         if self.processors and self.level != "none":
             log.warning(
-                "service.telemetry.traces: otel-lite-collector does not trace itself; its processors are ignored"
+                "service.telemetry.traces: otel-lite-collector does not trace itself; its processors are ignored",
+                extra={"config_path": "service.telemetry.traces.processors"},
             )
 
 
