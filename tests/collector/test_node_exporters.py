@@ -89,11 +89,19 @@ def _number(point):
 
 @pytest.mark.parametrize(
     ("protocol", "compression"),
-    [("grpc", None), ("grpc", "gzip"), ("http/protobuf", None), ("http/protobuf", "gzip"), ("http/json", None)],
-    ids=["grpc", "grpc-gzip", "http-protobuf", "http-protobuf-gzip", "http-json"],
+    [
+        ("grpc", None),
+        ("grpc", "gzip"),
+        ("http/protobuf", None),
+        ("http/protobuf", "gzip"),
+        ("http/json", None),
+        ("http/json", "gzip"),
+    ],
+    ids=["grpc", "grpc-gzip", "http-protobuf", "http-protobuf-gzip", "http-json", "http-json-gzip"],
 )
 def test_node_exporters_every_span_point_and_record_arrives(passthrough, protocol, compression):
     run = uuid.uuid4().hex
+    before = passthrough.counts()
     _send(passthrough, protocol, compression, run)
 
     def spans(sink):
@@ -173,3 +181,5 @@ def test_node_exporters_every_span_point_and_record_arrives(passthrough, protoco
             assert attributes(record.attributes) == {"i": i, "parity": "odd" if i % 2 else "even"}
             assert (record.severity_number, record.severity_text) == ((13, "WARN") if i % 2 else (9, "INFO"))
             assert record.time_unix_nano == LOG_BASE_TIME + i
+
+    passthrough.assert_counted(before, {"spans": N, "metric_points": N + 2, "log_records": N})

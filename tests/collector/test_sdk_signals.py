@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
@@ -30,17 +31,17 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from tests.support.collector_process import wait_until
 from tests.support.otlp_sink import any_value, attributes
 from tests.support.passthrough_collector import passthrough_collector
 
 pytestmark = pytest.mark.timeout(180)
 
 ARRIVAL_TIMEOUT = 30.0
-PROTOCOLS = ["grpc", "http/protobuf", "http/protobuf+gzip"]
+PROTOCOLS = ["grpc", "grpc+gzip", "http/protobuf", "http/protobuf+gzip"]
 
 
 @pytest.fixture(scope="module")
@@ -67,41 +68,23 @@ def _assert_resource(resource, run: str, kind: str) -> None:
     assert got["telemetry.sdk.name"] == "opentelemetry"
 
 
-def _assert_collector_counted(passthrough, items: str, at_least: int) -> None:
-    """The collector's own counts under the signal's names: every item accepted once (this test's
-    and the module's earlier ones) and sent once by each of its two exporters, none failed."""
-
-    def counted() -> bool:
-        m = passthrough.collector.metrics()
-        accepted = m.get(f"otelcol_receiver_accepted_{items}_total", 0)
-        return accepted >= at_least and m.get(f"otelcol_exporter_sent_{items}_total", 0) == 2 * accepted
-
-    assert wait_until(counted, ARRIVAL_TIMEOUT, 0.2), passthrough.collector.metrics()
-    m = passthrough.collector.metrics()
-    assert m.get(f"otelcol_receiver_refused_{items}_total", 0) == 0
-    assert m.get(f"otelcol_exporter_send_failed_{items}_total", 0) == 0
-
-
-def _metric_exporter(protocol: str, passthrough):
-    if protocol == "grpc":
-        return GrpcMetricExporter(endpoint=passthrough.grpc_endpoint, insecure=True, timeout=30)
-    compression = HttpCompression.Gzip if protocol.endswith("+gzip") else HttpCompression.NoCompression
-    return HttpMetricExporter(endpoint=passthrough.http_endpoint + "/v1/metrics", timeout=30, compression=compression)
-
-
-def _log_exporter(protocol: str, passthrough):
-    if protocol == "grpc":
-        return GrpcLogExporter(endpoint=passthrough.grpc_endpoint, insecure=True, timeout=30)
-    compression = HttpCompression.Gzip if protocol.endswith("+gzip") else HttpCompression.NoCompression
-    return HttpLogExporter(endpoint=passthrough.http_endpoint + "/v1/logs", timeout=30, compression=compression)
+def _exporter(signal: str, protocol: str, passthrough):
+    """The SDK's own exporter of ``signal`` ("metrics" / "logs") for ``protocol``, aimed at the collector."""
+    gzip = protocol.endswith("+gzip")
+    if protocol.startswith("grpc"):
+        cls = GrpcMetricExporter if signal == "metrics" else GrpcLogExporter
+        compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
+        return cls(endpoint=passthrough.grpc_endpoint, insecure=True, timeout=30, compression=compression)
+    cls = HttpMetricExporter if signal == "metrics" else HttpLogExporter
+    compression = HttpCompression.Gzip if gzip else HttpCompression.NoCompression
+    return cls(endpoint=f"{passthrough.http_endpoint}/v1/{signal}", timeout=30, compression=compression)
 
 
 # ---------------------------------------------------------------------------
 # metrics
 
-ROUNDS = (
-    3  # recordings then force_flush: each one export of every instrument (cumulative temporality: the SDK's default)
-)
+# rounds of recordings, each ended by force_flush: one export of every instrument (cumulative: the SDK's default)
+ROUNDS = 3
 # shutdown() collects and exports once more, the values of the last round: that export must arrive too
 COLLECTIONS = [*range(1, ROUNDS + 1), ROUNDS]
 ROUTE_A, ROUTE_B = 60, 40  # counter increments per round, by route
@@ -109,7 +92,8 @@ BYTES_ADDS = 50  # float counter: +0.5 each
 QUEUE_UP, QUEUE_DOWN = 10, 5  # up-down counter: +3 each, then -1 each
 LATENCIES = [i * 1.5 for i in range(40)]  # histogram recordings per round
 GAUGE_ROOMS = ("x", "y")
-POINTS_PER_ROUND = 2 + 1 + 1 + 1 + len(GAUGE_ROOMS)
+SIZES = [0, 0, 1, 2, 4, 1024, 3.5]  # exponential histogram recordings per round (two zeros)
+POINTS_PER_ROUND = 2 + 1 + 1 + 1 + 1 + len(GAUGE_ROOMS)
 
 
 def _series(resource_metrics) -> dict:
@@ -129,15 +113,21 @@ def _series(resource_metrics) -> dict:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_sdk_metric_exporter_every_point_arrives(passthrough, protocol):
     run = uuid.uuid4().hex
+    before = passthrough.counts()
     reader = PeriodicExportingMetricReader(
-        _metric_exporter(protocol, passthrough), export_interval_millis=3_600_000, export_timeout_millis=30_000
+        _exporter("metrics", protocol, passthrough), export_interval_millis=3_600_000, export_timeout_millis=30_000
     )
-    provider = MeterProvider(metric_readers=[reader], resource=_resource(run, "metrics"))
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=_resource(run, "metrics"),
+        views=[View(instrument_name="payload.size", aggregation=ExponentialBucketHistogramAggregation(max_size=40))],
+    )
     meter = provider.get_meter("otel-lite.tests.metrics", "1.2.3")
     requests = meter.create_counter("requests", unit="1", description="requests served")
     sent_bytes = meter.create_counter("sent.bytes", unit="By")
     queue = meter.create_up_down_counter("queue.depth")
     latency = meter.create_histogram("latency", unit="ms", description="request latency")
+    sizes = meter.create_histogram("payload.size", unit="By")  # exponential buckets (the view)
     current_round = [0]
 
     def temperature(options: CallbackOptions):
@@ -159,6 +149,8 @@ def test_sdk_metric_exporter_every_point_arrives(passthrough, protocol):
                 queue.add(-1, {"queue": "q1"})
             for v in LATENCIES:
                 latency.record(v, {"route": "/a"})
+            for v in SIZES:
+                sizes.record(v, {"route": "/b"})
             assert provider.force_flush(timeout_millis=30_000)  # one export, acknowledged by the collector
     finally:
         provider.shutdown(timeout_millis=30_000)
@@ -208,11 +200,24 @@ def test_sdk_metric_exporter_every_point_arrives(passthrough, protocol):
         assert points[0][0].histogram.aggregation_temporality == cumulative
         assert (points[0][0].unit, points[0][0].description) == ("ms", "request latency")
 
+        points = series[("payload.size", (("route", "/b"),))]
+        assert points[0][0].WhichOneof("data") == "exponential_histogram"
+        assert points[0][0].exponential_histogram.aggregation_temporality == cumulative
+        assert [p.count for _, p in points] == [len(SIZES) * r for r in rounds]
+        assert [p.sum for _, p in points] == pytest.approx([sum(SIZES) * r for r in rounds])
+        assert [p.zero_count for _, p in points] == [SIZES.count(0) * r for r in rounds]
+        for _, p in points:
+            assert (p.min, p.max) == (min(SIZES), max(SIZES))
+            assert sum(p.positive.bucket_counts) == p.count - p.zero_count and sum(p.negative.bucket_counts) == 0
+            # the highest non-empty bucket (index i: (base^i, base^(i+1)], base 2^(2^-scale)) holds the largest value
+            top = p.positive.offset + max(i for i, n in enumerate(p.positive.bucket_counts) if n)
+            assert 2 ** (top * 2.0**-p.scale) < max(SIZES) <= 2 ** ((top + 1) * 2.0**-p.scale) * (1 + 1e-9)
+
         assert [p.as_double for _, p in series[("temperature", (("room", "x"),))]] == [20.5 + r for r in rounds]
         assert [p.as_int for _, p in series[("temperature", (("room", "y"),))]] == [-3] * len(COLLECTIONS)
         assert series[("temperature", (("room", "x"),))][0][0].unit == "Cel"
 
-    _assert_collector_counted(passthrough, "metric_points", expected_points)
+    passthrough.assert_counted(before, {"metric_points": expected_points})
 
 
 # ---------------------------------------------------------------------------
@@ -233,11 +238,12 @@ def _expected_body(i: int):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_sdk_log_exporter_every_record_arrives(passthrough, protocol):
     run = uuid.uuid4().hex
+    before = passthrough.counts()
     provider = LoggerProvider(resource=_resource(run, "logs"))
     # small batches, so that the collector sees many requests; a short delay keeps the test quick
     provider.add_log_record_processor(
         BatchLogRecordProcessor(
-            _log_exporter(protocol, passthrough),
+            _exporter("logs", protocol, passthrough),
             schedule_delay_millis=100,
             max_export_batch_size=64,
             export_timeout_millis=30_000,
@@ -299,4 +305,4 @@ def test_sdk_log_exporter_every_record_arrives(passthrough, protocol):
             else:
                 assert lr.trace_id == b"" and lr.span_id == b""
 
-    _assert_collector_counted(passthrough, "log_records", RECORDS)
+    passthrough.assert_counted(before, {"log_records": RECORDS})

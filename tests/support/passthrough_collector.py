@@ -10,11 +10,14 @@ the process and the sinks are stopped when the ``with`` block ends.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from tests.support.collector_process import CollectorProcess
+from tests.support.collector_process import CollectorProcess, wait_until
 from tests.support.otlp_sink import OtlpSink
+
+ITEMS = ("spans", "metric_points", "log_records")
+_COUNTERS = (("receiver", "accepted"), ("receiver", "refused"), ("exporter", "sent"), ("exporter", "send_failed"))
 
 PASSTHROUGH_CONFIG = """\
 receivers:
@@ -59,6 +62,32 @@ class Passthrough:
     def http_endpoint(self) -> str:
         """The collector's OTLP/HTTP receiver, ``http://127.0.0.1:port`` (no signal path)."""
         return f"http://127.0.0.1:{self.collector.http_port}"
+
+    def counts(self) -> dict[str, float]:
+        """The collector's own counters by item (``spans``, ``metric_points``, ``log_records``):
+        ``accepted_<items>``, ``refused_<items>`` (receiver), ``sent_<items>``, ``send_failed_<items>``
+        (both exporters summed)."""
+        m = self.collector.metrics()
+        return {
+            f"{what}_{items}": m.get(f"otelcol_{side}_{what}_{items}_total", 0.0)
+            for items in ITEMS
+            for side, what in _COUNTERS
+        }
+
+    def assert_counted(self, before: Mapping[str, float], sent: Mapping[str, int], timeout: float = 30.0) -> None:
+        """Since ``before`` (a ``counts()``), the collector accepted exactly ``sent[items]`` of each
+        item, refused none, and each of its two exporters sent them all, failing none."""
+        expected = dict(before)
+        for items, n in sent.items():
+            expected[f"accepted_{items}"] += n
+            expected[f"sent_{items}"] += 2 * n
+        last: dict[str, float] = {}
+
+        def counted() -> bool:
+            last.update(self.counts())
+            return last == expected
+
+        assert wait_until(counted, timeout, 0.2), {k: (last[k], v) for k, v in expected.items() if last[k] != v}
 
 
 @contextlib.contextmanager
