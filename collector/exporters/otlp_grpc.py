@@ -18,7 +18,7 @@ import grpc
 from otel_lite.otlp.responses import grpc_code_name, grpc_code_retryable, grpc_retry_delay, partial_success
 
 from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
-from ..component import ConfigError, Factory
+from ..component import ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import SIGNALS, Batch, PermanentError, RetryableError, ThrottledError
 from .helper import Exporter, ExporterConfig, TLSConfig
 
@@ -33,12 +33,26 @@ _COMPRESSION = {
 
 
 @dataclass
+class ClientKeepaliveConfig(ComponentConfig):
+    """Go's ``keepalive`` of a gRPC client: HTTP/2 pings that find a dead connection before a send does."""
+
+    time: Duration = Duration(0.0)  # ping after this long without activity (0: no pings, gRPC's default)
+    timeout: Duration = Duration(20.0)  # wait this long for the ping's answer, then close the connection
+    permit_without_stream: bool = False  # ping even with no call in flight
+
+
+@dataclass
 class OTLPGrpcExporterConfig(ExporterConfig):
-    endpoint: str = ""
+    endpoint: str = ""  # host:port (http:// plaintext, https:// TLS)
     tls: TLSConfig = field(default_factory=TLSConfig)
     headers: dict[str, str] = field(default_factory=dict, metadata={"secret": True})  # values redacted
-    compression: str = "gzip"
-    balancer_name: str = ""
+    compression: str = "gzip"  # gzip or none
+    balancer_name: str = ""  # gRPC's load-balancing policy (pick_first, round_robin)
+    authority: str = ""  # the :authority (virtual host) instead of the endpoint's
+    keepalive: ClientKeepaliveConfig | None = None
+    wait_for_ready: bool = False  # a call waits for the connection instead of failing at once
+    read_buffer_size: int = 0  # accepted: gRPC's C core sizes its own buffers
+    write_buffer_size: int = 0  # accepted: gRPC's C core sizes its own buffers
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
@@ -55,6 +69,8 @@ class OTLPGrpcExporterConfig(ExporterConfig):
                 "gRPC (Python) always negotiates TLS 1.2 to 1.3: min_version "
                 "and max_version cannot be changed on the gRPC exporter",
             )
+        if self.read_buffer_size < 0 or self.write_buffer_size < 0:
+            raise ConfigError("read_buffer_size", "buffer sizes must not be negative")
         for key in self.headers:
             if key != key.lower() or not key:
                 raise ConfigError(f"headers.{key}", "gRPC metadata keys must be lowercase")
@@ -104,6 +120,15 @@ class OTLPGrpcExporter(Exporter):
         options = [("grpc.primary_user_agent", "otel-lite-collector"), ("grpc.max_reconnect_backoff_ms", 5000)]
         if cfg.balancer_name:
             options.append(("grpc.lb_policy_name", cfg.balancer_name))
+        if cfg.authority:
+            options.append(("grpc.default_authority", cfg.authority))
+        if cfg.keepalive is not None and cfg.keepalive.time > 0:
+            options += [
+                ("grpc.keepalive_time_ms", int(cfg.keepalive.time * 1000)),
+                ("grpc.keepalive_timeout_ms", int(cfg.keepalive.timeout * 1000)),
+                ("grpc.keepalive_permit_without_calls", int(cfg.keepalive.permit_without_stream)),
+                ("grpc.http2.max_pings_without_data", 0),  # keep pinging while idle, as Go's client does
+            ]
         if insecure:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
@@ -131,7 +156,11 @@ class OTLPGrpcExporter(Exporter):
             metadata = (metadata or ()) + tuple((k.lower(), v) for k, v in self._auth.headers().items())
         try:
             response = await self._call(
-                traces.to_bytes(), timeout=self.timeout or None, metadata=metadata, compression=self._compression
+                traces.to_bytes(),
+                timeout=self.timeout or None,
+                metadata=metadata,
+                compression=self._compression,
+                wait_for_ready=self.config.wait_for_ready or None,
             )
         except grpc.aio.AioRpcError as e:
             raise classify_rpc_error(e) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.cookiejar
 import logging
 import ssl
 import zlib
@@ -25,7 +26,7 @@ from otel_lite.otlp.json_codec import request_to_json
 from otel_lite.otlp.responses import error_message, http_status_retryable, parse_partial_success, parse_retry_after
 
 from ..auth import AuthConfig, ClientAuthenticator, client_authenticator
-from ..component import ConfigError, Duration, Factory
+from ..component import ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import SIGNALS, Batch, PermanentError, RetryableError, ThrottledError, batch_class
 from .helper import Exporter, ExporterConfig, TLSConfig
 
@@ -43,6 +44,16 @@ if logging.getLogger("httpx").level == logging.NOTSET:
 
 
 @dataclass
+class CompressionParams(ComponentConfig):
+    level: int = 0  # the compressor's level (0: gzip 6, zstd 3, deflate 6)
+
+
+@dataclass
+class CookiesConfig(ComponentConfig):
+    enabled: bool = False  # keep the cookies a backend sets (a sticky load balancer's) and send them back
+
+
+@dataclass
 class OTLPHttpExporterConfig(ExporterConfig):
     endpoint: str = ""
     traces_endpoint: str = ""
@@ -53,7 +64,18 @@ class OTLPHttpExporterConfig(ExporterConfig):
     headers: dict[str, str] = field(default_factory=dict, metadata={"secret": True})  # values redacted
     tls: TLSConfig = field(default_factory=TLSConfig)
     timeout: Duration = Duration(30.0)
-    max_idle_conns: int = 100
+    max_idle_conns: int = 100  # connections kept open for reuse
+    max_idle_conns_per_host: int = 0  # one backend per exporter here: the lower of this and max_idle_conns
+    max_conns_per_host: int = 0  # at most this many connections (0: one per queue consumer)
+    idle_conn_timeout: Duration = Duration(5.0)  # closed after this idle time (Go: 90s: more often closed by a backend)
+    disable_keep_alives: bool = False  # a new connection for every request
+    proxy_url: str = ""  # an http(s) proxy to send through (HTTP_PROXY/HTTPS_PROXY are honoured anyway)
+    compression_params: CompressionParams = field(default_factory=CompressionParams)
+    read_buffer_size: int = 0  # accepted: the socket's buffers are the kernel's
+    write_buffer_size: int = 0  # accepted: the socket's buffers are the kernel's
+    http2_read_idle_timeout: Duration = Duration(0.0)  # accepted: requests go over HTTP/1.1
+    http2_ping_timeout: Duration = Duration(0.0)  # accepted: requests go over HTTP/1.1
+    cookies: CookiesConfig = field(default_factory=CookiesConfig)
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
@@ -71,8 +93,17 @@ class OTLPHttpExporterConfig(ExporterConfig):
             raise ConfigError(
                 "compression", f"unsupported compression {self.compression!r} (use gzip, zstd, deflate or none)"
             )
-        if self.max_idle_conns < 0:
-            raise ConfigError("max_idle_conns", "must not be negative")
+        for key in ("max_idle_conns", "max_idle_conns_per_host", "max_conns_per_host"):
+            if getattr(self, key) < 0:
+                raise ConfigError(key, "must not be negative")
+        if self.proxy_url:
+            parts = urlsplit(self.proxy_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError("proxy_url", f"invalid proxy URL {self.proxy_url!r} (expected http(s)://host:port)")
+        level, name = self.compression_params.level, self.compression
+        limits = {"gzip": 9, "deflate": 9, "zlib": 9, "zstd": 22}
+        if level and name in limits and not 1 <= level <= limits[name]:
+            raise ConfigError("compression_params.level", f"{name} takes 1 to {limits[name]}")
 
     def validate_signal(self, signal: str) -> None:
         """A pipeline of ``signal`` uses this exporter: it needs a URL for that signal."""
@@ -89,15 +120,22 @@ class OTLPHttpExporterConfig(ExporterConfig):
 _URL_KEYS = ("endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint")
 
 
-def _compressor(name: str):
+class _NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: Go's client sends no cookies unless ``cookies.enabled``."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _compressor(name: str, level: int = 0):
     if name == "gzip":
-        return lambda data: gzip.compress(data, compresslevel=6, mtime=0)
+        return lambda data: gzip.compress(data, compresslevel=level or 6, mtime=0)
     if name in ("deflate", "zlib"):
-        return lambda data: zlib.compress(data, 6)
+        return lambda data: zlib.compress(data, level or 6)
     if name == "zstd":
         import zstandard
 
-        return zstandard.ZstdCompressor(level=3).compress
+        return zstandard.ZstdCompressor(level=level or 3).compress
     return None
 
 
@@ -108,7 +146,7 @@ class OTLPHttpExporter(Exporter):
         self.url = config.url(self.signal)
         self._client: httpx.AsyncClient | None = None
         self._json = config.encoding == "json"
-        self._compress = _compressor(config.compression)
+        self._compress = _compressor(config.compression, config.compression_params.level)
         self._headers = {
             "Content-Type": "application/json" if self._json else "application/x-protobuf",
             "User-Agent": "otel-lite-collector",
@@ -128,12 +166,22 @@ class OTLPHttpExporter(Exporter):
                 self.log.warning("auth credentials are sent over a plaintext connection to %s", self.url)
         verify: ssl.SSLContext = self.config.tls.ssl_context()  # ConfigError at tls.<key> on bad files
         # one connection per queue consumer; without a queue, callers send concurrently
-        pool = self.queue_cfg.num_consumers if self.queue_cfg else max(self.config.max_idle_conns, 10)
+        cfg = self.config
+        pool = cfg.max_conns_per_host or (
+            self.queue_cfg.num_consumers if self.queue_cfg else max(cfg.max_idle_conns, 10)
+        )
+        idle = 0 if cfg.disable_keep_alives else cfg.max_idle_conns
+        if cfg.max_idle_conns_per_host:
+            idle = min(idle, cfg.max_idle_conns_per_host)
         self._client = httpx.AsyncClient(
             verify=verify,
             timeout=self.timeout or None,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=self.config.max_idle_conns),
+            limits=httpx.Limits(
+                max_connections=pool, max_keepalive_connections=idle, keepalive_expiry=cfg.idle_conn_timeout
+            ),
+            proxy=cfg.proxy_url or None,
+            cookies=None if cfg.cookies.enabled else _NoCookies(),
         )
 
     async def shutdown_client(self) -> None:
