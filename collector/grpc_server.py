@@ -6,7 +6,8 @@ be bound.
 
 Of configgrpc's keys, ``write_buffer_size`` has no equivalent in gRPC's C core (its
 ``grpc.http2.write_buffer_size`` bounds what one stream queues under a write-buffer hint, which a
-server answering unary calls never sets) and is not offered; ``read_buffer_size`` is the C core's
+server answering unary calls never sets): it is accepted, so configs load, and does nothing;
+``read_buffer_size`` is the C core's
 read size (``grpc.experimental.tcp_read_chunk_size``: how much one ``recvmsg`` asks for, as Go's
 read buffer says how much one read syscall takes).
 """
@@ -69,6 +70,7 @@ class GRPCServerConfig(ComponentConfig):
     max_recv_msg_size_mib: int = 4
     max_concurrent_streams: int = 0  # 0 = gRPC default
     read_buffer_size: int = 512 * 1024  # bytes asked of one read from a connection; 0 = gRPC default (8 KiB)
+    write_buffer_size: int = 0  # accepted: gRPC's C core has no equivalent
     keepalive: KeepaliveServerConfig | None = None
     tls: TLSServerConfig | None = None
     auth: AuthConfig | None = None
@@ -90,6 +92,8 @@ class GRPCServerConfig(ComponentConfig):
             raise ConfigError("max_concurrent_streams", "must not be negative")
         if not 0 <= self.read_buffer_size <= _MAX_READ_BUFFER:
             raise ConfigError("read_buffer_size", f"must be between 0 (gRPC's default) and {_MAX_READ_BUFFER}")
+        if self.write_buffer_size < 0:
+            raise ConfigError("write_buffer_size", "must not be negative")
 
 
 # ---------------------------------------------------------------------------

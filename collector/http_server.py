@@ -27,6 +27,7 @@ from .tls import TLSServerConfig
 __all__ = ["HTTPServerConfig", "HTTPServer", "DEFAULT_READ_HEADER_TIMEOUT", "answer_unknown_paths"]
 
 DEFAULT_READ_HEADER_TIMEOUT = 10.0  # seconds, as the Go Collector's confighttp
+DEFAULT_IDLE_TIMEOUT = 120.0  # seconds
 _MIB = 1024 * 1024
 
 
@@ -42,15 +43,27 @@ class HTTPServerConfig(ComponentConfig):
     # what Content-Encoding may say ("" and "identity": not compressed)
     compression_algorithms: list[str] = field(default_factory=lambda: list(COMPRESSIONS))
     # slow senders are cut off: a request's headers must arrive within read_header_timeout of the
-    # connection (or of the previous response on it), its body within read_timeout; 0 disables
+    # connection (or of the next request's first bytes on it), its body within read_timeout; 0 disables
     read_header_timeout: Duration = Duration(DEFAULT_READ_HEADER_TIMEOUT)
     read_timeout: Duration = Duration(30.0)
+    # a keep-alive connection idle this long after a response is closed (Go's OTLP receiver: never;
+    # longer than an SDK's 5 s / 60 s export intervals, so a client's reuse does not race the close)
+    idle_timeout: Duration = Duration(DEFAULT_IDLE_TIMEOUT)
+    # accepted: a response is a few hundred bytes, which the kernel's send buffer takes whole
+    write_timeout: Duration = Duration(0.0)
+    # added to every response (a proxy's or a browser's needs)
+    response_headers: dict[str, str] = field(default_factory=dict)
     tls: TLSServerConfig | None = None
 
     def validate(self) -> None:
         split_endpoint(self.endpoint, "endpoint")
         if self.max_request_body_size <= 0:
             raise ConfigError("max_request_body_size", "must be positive")
+        if self.idle_timeout <= 0:
+            raise ConfigError("idle_timeout", "must be positive (idle connections are closed at some point here)")
+        for key, value in self.response_headers.items():
+            if not key or any(c in key + str(value) for c in "\r\n") or ":" in key:
+                raise ConfigError(f"response_headers.{key}", "not a valid header name and value")
         for i, name in enumerate(self.compression_algorithms):
             if name not in COMPRESSIONS:
                 raise ConfigError(
@@ -67,6 +80,8 @@ class HTTPServerConfig(ComponentConfig):
             except ConfigError as e:
                 raise ConfigError(f"{path}.tls.{e.path}", e.message) from None
         answer_unknown_paths(app, name)
+        if self.response_headers:
+            app = _with_headers(app, self.response_headers)
         return HTTPServer(
             app,
             self.endpoint,
@@ -74,7 +89,26 @@ class HTTPServerConfig(ComponentConfig):
             log=log,
             ssl_context=ssl_context,
             read_header_timeout=float(self.read_header_timeout),
+            idle_timeout=float(self.idle_timeout),
         )
+
+
+def _with_headers(app, headers: dict[str, str]):
+    """The ASGI ``app`` with ``headers`` added to every response it starts."""
+    extra = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+
+    async def with_headers(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return await app(scope, receive, send_with_headers)
+
+    return with_headers
 
 
 def answer_unknown_paths(app, name: str) -> None:
@@ -122,8 +156,10 @@ class HTTPServer:
         log: logging.Logger,
         ssl_context=None,
         read_header_timeout: float = DEFAULT_READ_HEADER_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ):
         self.app = app
+        self.idle_timeout = idle_timeout
         self.endpoint = endpoint
         self.name = name  # e.g. "otlp receiver", used in errors and the task name
         self.log = log
@@ -165,6 +201,7 @@ class HTTPServer:
             log_config=None,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=self.idle_timeout,  # type: ignore[arg-type]  # a float works: call_later
             server_header=False,
             h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
             http=http_protocol(self.read_header_timeout),
@@ -221,7 +258,7 @@ _TOO_LARGE_RESPONSE = _plain_response(b"431 Request Header Fields Too Large", b"
 
 class _HeaderDeadline:
     """Mixed into a uvicorn protocol: a connection whose request headers have not arrived
-    ``read_header_timeout`` seconds after it was made or the previous response was sent is closed
+    ``read_header_timeout`` seconds after it was made or the next request's first bytes came is closed
     (408 when part of a request arrived). uvicorn has no such timeout: a slowloris sender would
     hold its connection forever. The parser-specific part is ``_awaiting_headers``."""
 
@@ -239,9 +276,15 @@ class _HeaderDeadline:
         self._arm_header_timer()
 
     def on_response_complete(self) -> None:
+        # between requests the connection is idle: uvicorn's keep-alive timer (idle_timeout) closes it;
+        # the next request's headers get read_header_timeout from its first bytes, as in Go's net/http
+        self._cancel_header_timer()
         super().on_response_complete()  # type: ignore[misc]
-        if not self.transport.is_closing():
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and self._awaiting_headers()[0] and not self.transport.is_closing():
             self._arm_header_timer()
+        super().data_received(data)  # type: ignore[misc]
 
     def connection_lost(self, exc) -> None:
         self._cancel_header_timer()

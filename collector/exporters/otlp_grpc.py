@@ -51,8 +51,8 @@ class OTLPGrpcExporterConfig(ExporterConfig):
     authority: str = ""  # the :authority (virtual host) instead of the endpoint's
     keepalive: ClientKeepaliveConfig | None = None
     wait_for_ready: bool = False  # a call waits for the connection instead of failing at once
-    read_buffer_size: int = 0  # accepted: gRPC's C core sizes its own buffers
-    write_buffer_size: int = 0  # accepted: gRPC's C core sizes its own buffers
+    read_buffer_size: int = 0  # bytes asked of one read (gRPC's tcp_read_chunk_size); 0: gRPC's default
+    write_buffer_size: int = 0  # accepted: gRPC's C core has no equivalent
     auth: AuthConfig | None = None
 
     def validate(self) -> None:
@@ -122,6 +122,8 @@ class OTLPGrpcExporter(Exporter):
             options.append(("grpc.lb_policy_name", cfg.balancer_name))
         if cfg.authority:
             options.append(("grpc.default_authority", cfg.authority))
+        if cfg.read_buffer_size:
+            options.append(("grpc.experimental.tcp_read_chunk_size", cfg.read_buffer_size))
         if cfg.keepalive is not None and cfg.keepalive.time > 0:
             options += [
                 ("grpc.keepalive_time_ms", int(cfg.keepalive.time * 1000)),

@@ -167,3 +167,69 @@ def test_read_timeout_and_compression_algorithms_on_zipkin_and_jaeger(loop_threa
         assert r.status_code == 400 and "unsupported Content-Encoding 'gzip'" in r.text  # not in its list
     finally:
         loop_thread.run(collector.shutdown())
+
+
+def _response(conn: socket.socket) -> bytes:
+    """One whole response off ``conn`` (headers, then the Content-Length body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0)
+    while len(body) < length:
+        body += conn.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_idle_keep_alive_lasts_idle_timeout_and_the_next_request_gets_read_header_timeout(
+    loop_thread, monkeypatch, parser
+):
+    """Between requests a connection may idle for ``idle_timeout`` (longer than ``read_header_timeout``,
+    so an SDK exporting every 5 s keeps its connection); once the next request's bytes start, its headers
+    have ``read_header_timeout``, as in Go's net/http."""
+    import otel_lite.collector.http_server as http_server
+
+    if parser == "h11":
+        monkeypatch.setattr(http_server, "http_protocol", http_server._h11_protocol)
+    server = _server(0, read_header_timeout=0.4, idle_timeout=2.0)
+    loop_thread.run(server.start())
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(request)
+            assert _response(conn).startswith(b"HTTP/1.1 200")
+            time.sleep(1.0)  # idle past read_header_timeout: still open
+            conn.sendall(request)
+            assert _response(conn).startswith(b"HTTP/1.1 200")
+            conn.sendall(b"GET / HTTP/1.1\r\n")  # the next request's headers start, then stall
+            answer = conn.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(request)
+            assert _response(conn).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert conn.recv(4096) == b""  # closed by the server once idle_timeout passed
+            assert 1.5 <= time.monotonic() - started < 8
+    finally:
+        loop_thread.run(server.stop())
+
+
+def test_response_headers_are_on_every_response(loop_thread):
+    from otel_lite.collector.http_server import HTTPServerConfig
+
+    cfg = HTTPServerConfig.from_mapping({"endpoint": "127.0.0.1:0", "response_headers": {"X-Served-By": "gw-1"}})
+    import logging
+
+    server = cfg.server(_ok_app, name="receiver test", log=logging.getLogger("test"), path="receivers.test")
+    loop_thread.run(server.start())
+    try:
+        ok = requests.get(f"http://127.0.0.1:{server.port}/", timeout=5)
+        assert ok.headers["x-served-by"] == "gw-1"
+    finally:
+        loop_thread.run(server.stop())
+    with pytest.raises(ConfigError, match="response_headers"):
+        HTTPServerConfig.from_mapping({"endpoint": "127.0.0.1:0", "response_headers": {"Bad:Name": "x"}})
