@@ -38,8 +38,7 @@ class HealthCheckConfig(ComponentConfig):
     endpoint: str = "127.0.0.1:13133"
     path: str = "/"
     response_body: ResponseBodyConfig | None = None
-    # ours: after SIGTERM, answer 503 and keep the receivers accepting this long before shutting down
-    shutdown_delay: Duration = Duration(0.0)
+    shutdown_delay: Duration = Duration(0.0)  # ours: on SIGTERM, 503 while the receivers still accept this long
 
     def validate(self) -> None:
         split_endpoint(self.endpoint, "endpoint")
