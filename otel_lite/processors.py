@@ -17,12 +17,41 @@ from opentelemetry import context as context_api
 from ._fork import after_fork_in_child
 from ._log import RateLimitedLog
 from .config import env_int, pick
-from .export import SpanExporter
+from .export import SpanExporter, SpanExportResult
 
 _log = logging.getLogger("otel_lite.processors")
 
 # instrumentations skip their own spans while an exporter runs (e.g. requests/urllib3)
 _SUPPRESS_KEY = context_api._SUPPRESS_INSTRUMENTATION_KEY
+_SUCCESS = SpanExportResult.SUCCESS
+
+
+def _suppressed_context():
+    """Set the suppression key in the current context: (the token to undo it with, the undo function).
+    The same as ``attach(set_value(_SUPPRESS_KEY, True))`` and ``detach``, straight on the API's
+    context variable when it runs its default contextvars runtime (a SimpleSpanProcessor does this
+    for every span)."""
+    return context_api.attach(context_api.set_value(_SUPPRESS_KEY, True)), context_api.detach
+
+
+try:
+    from opentelemetry.context.context import Context as _Context
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext as _ContextVarsRuntime
+
+    if isinstance(context_api._RUNTIME_CONTEXT, _ContextVarsRuntime):
+        _context_var = context_api._RUNTIME_CONTEXT._current_context
+        _var_get, _var_set = _context_var.get, _context_var.set
+
+        def _reset_quietly(token) -> None:
+            try:
+                _context_var.reset(token)
+            except ValueError:  # another context: what the API's detach would log
+                _log.debug("suppression token reset in another context")
+
+        def _suppressed_context():
+            return _var_set(_Context({**_var_get(), _SUPPRESS_KEY: True})), _reset_quietly
+except (ImportError, AttributeError):  # another API layout: the public calls above
+    pass
 
 
 def count_value(counter: itertools.count) -> int:
@@ -196,7 +225,7 @@ def _takes_timeout(plugin) -> bool:
 
 def _is_success(result) -> bool:
     """Accept our SpanExportResult, opentelemetry-sdk's, or None/True."""
-    if result is None or result is True:
+    if result is _SUCCESS or result is None or result is True:  # identity first: Enum.name is a slow descriptor
         return True
     return getattr(result, "name", None) == "SUCCESS"
 
@@ -212,7 +241,7 @@ class _Exporting:
 
     def __call__(self, spans, timeout_millis: int | None = None) -> bool:
         timeout = timeout_millis if timeout_millis is not None else self._timeout_millis
-        token = context_api.attach(context_api.set_value(_SUPPRESS_KEY, True))
+        token, undo = _suppressed_context()
         try:
             if self.deadline_aware and timeout is not None:
                 result = self._exporter.export(spans, timeout_millis=timeout)
@@ -223,7 +252,7 @@ class _Exporting:
             _warn("export", "exporter %r raised while exporting %d spans", self._exporter, len(spans), exc_info=True)
             return False
         finally:
-            context_api.detach(token)
+            undo(token)
 
     def shutdown(self, timeout_millis: int) -> None:
         if self.deadline_aware:

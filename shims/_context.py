@@ -38,6 +38,8 @@ except (ImportError, AttributeError):
     _VAR = None
 
 FAST = _VAR is not None
+if not FAST:
+    BAGGAGE_KEY = None  # type: ignore[assignment]  # FAST callers read the context directly; others never do
 
 if _VAR is not None:  # FAST
     current = _VAR.get
@@ -59,17 +61,24 @@ if _VAR is not None:  # FAST
         baggage = context.get(BAGGAGE_KEY)
         return MappingProxyType(baggage) if baggage else _EMPTY
 
+    _dict_set = dict.__setitem__  # on a Context just built and not yet shared: Context blocks []=
+
     def derive(context, span=None, baggage=None, key=None, value=None):
         """``context`` with the current span, the whole baggage and one more
         value replaced (each only when given): a single copy."""
-        values = dict(context)
+        derived = Context(context)
         if span is not None:
-            values[SPAN_KEY] = span
+            _dict_set(derived, SPAN_KEY, span)
         if baggage is not None:
-            values[BAGGAGE_KEY] = dict(baggage)
+            _dict_set(derived, BAGGAGE_KEY, dict(baggage))
         if key is not None:
-            values[key] = value
-        return Context(values)
+            _dict_set(derived, key, value)
+        return derived
+
+    def with_span(context, span, key, value):
+        """``derive(context, span, None, key, value)`` on the hot path (a dict display is the
+        cheapest copy with two more keys)."""
+        return Context({**context, SPAN_KEY: span, key: value})
 else:
     current = context_api.get_current  # type: ignore[assignment]  # the API's, not the ContextVar's
     attach = context_api.attach
@@ -91,6 +100,9 @@ else:
         if key is not None:
             context = context_api.set_value(key, value, context)
         return context
+
+    def with_span(context, span, key, value):
+        return derive(context, span, None, key, value)
 
 
 def current_span():

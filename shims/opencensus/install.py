@@ -48,9 +48,27 @@ _MISSING = object()
 
 _current = _context.current
 _span_in = _context.span_in
-_derive = _context.derive
+_attach = _context.attach
+_detach = _context.detach
+_with_span = _context.with_span
 _set_span_in_context = trace_api.set_span_in_context
-_set_oc_span = execution_context.set_current_span
+_INVALID_SPAN = trace_api.INVALID_SPAN
+
+
+def _oc_span_setter():
+    """``execution_context.set_current_span``, or straight to its context variable when OpenCensus runs
+    its contextvars runtime (the same effect, without two Python calls per set)."""
+    try:
+        from opencensus.common.runtime_context import RuntimeContext, _AsyncRuntimeContext
+
+        if isinstance(RuntimeContext, _AsyncRuntimeContext):
+            return RuntimeContext._slots["current_span"].contextvar.set
+    except (ImportError, AttributeError, KeyError):
+        pass
+    return execution_context.set_current_span
+
+
+_set_oc_span = _oc_span_setter()
 
 
 class _State:
@@ -69,19 +87,21 @@ def install_shim(tracer_provider=None) -> None:
         _State.otel_tracer = provider.get_tracer(SCOPE_NAME, SCOPE_VERSION)
         if _State.saved:
             return
-        for name in ("tracer", "get_tracer"):
+        for name in ("tracer", "get_tracer", "span_context"):
             _State.saved[name] = Tracer.__dict__.get(name, _MISSING)
         original_get_tracer = Tracer.get_tracer
 
         def get_tracer(self):
             # Note the sampled flag the caller gave (e.g. from request headers)
             # before OpenCensus's sampler may switch it on.
-            options = getattr(self.span_context, "trace_options", None)
-            self.__dict__[_SAMPLED_ATTR] = (self.span_context, bool(options is not None and options.get_enabled()))
+            span_context = _own_span_context(self)
+            options = getattr(span_context, "trace_options", None)
+            self.__dict__[_SAMPLED_ATTR] = (span_context, bool(options is not None and options.get_enabled()))
             return original_get_tracer(self)
 
         Tracer.get_tracer = get_tracer
         Tracer.tracer = property(_shim_tracer_of, _keep_original_tracer, doc="OpenTelemetry shim tracer")
+        Tracer.span_context = property(_synced_span_context, _keep_span_context, doc="follows the current span")
 
 
 def uninstall_shim() -> None:
@@ -105,12 +125,31 @@ def _keep_original_tracer(oc_tracer, value) -> None:
     oc_tracer.__dict__["tracer"] = value
 
 
+def _keep_span_context(oc_tracer, value) -> None:
+    oc_tracer.__dict__["span_context"] = value
+
+
+def _own_span_context(oc_tracer):
+    """The Tracer's span_context as stored, without syncing it."""
+    return oc_tracer.__dict__.get("span_context")
+
+
+def _synced_span_context(oc_tracer):
+    """``tracer.span_context``, brought in step with the current span when read (rather than
+    on every span start and end): ``propagator.to_headers(tracer.span_context)`` keeps working."""
+    span_context = oc_tracer.__dict__.get("span_context")
+    shim = oc_tracer.__dict__.get(_SHIM_ATTR)
+    if shim is not None and shim._span_context is span_context:
+        shim._sync()
+    return span_context
+
+
 def _shim_tracer_of(oc_tracer) -> ShimContextTracer:
     shim = oc_tracer.__dict__.get(_SHIM_ATTR)
     otel_tracer = _State.otel_tracer
-    if shim is None or shim._otel_tracer is not otel_tracer or shim.span_context is not oc_tracer.span_context:
+    span_context = oc_tracer.__dict__.get("span_context")
+    if shim is None or shim._otel_tracer is not otel_tracer or shim._span_context is not span_context:
         # (a new span_context assigned to the Tracer is a new parent)
-        span_context = oc_tracer.span_context
         noted = oc_tracer.__dict__.get(_SAMPLED_ATTR)  # (span_context, flag before the OpenCensus sampler)
         sampled = noted[1] if noted is not None and noted[0] is span_context else None
         shim = ShimContextTracer(otel_tracer, span_context, sampled)
@@ -123,15 +162,20 @@ class ShimContextTracer:
 
     def __init__(self, otel_tracer, span_context, sampled: bool | None = None):
         self._otel_tracer = otel_tracer
-        self.span_context = span_context  # the OpenCensus Tracer's, kept in step with the current span
+        self._span_context = span_context  # the OpenCensus Tracer's, synced with the current span when read
         self._remote_parent = mapping.remote_parent(span_context, sampled)
         self._origin = (
             (span_context.trace_id, span_context.span_id, span_context.trace_options.enabled)
             if span_context is not None
             else None
         )
+        # spans started and not yet ended, for finish(); list append/remove are atomic under the GIL
         self._open: list = []
-        self._lock = threading.Lock()
+
+    @property
+    def span_context(self):
+        self._sync()
+        return self._span_context
 
     # -- OpenCensus tracer API ---------------------------------------------------
     def span(self, name="span"):
@@ -139,29 +183,32 @@ class ShimContextTracer:
 
     def start_span(self, name="span"):
         current = _current()
-        context = None
-        parent_shim = None
+        context = current
+        parent_shim = outer = None
         current_otel = _span_in(current)
-        if current_otel.get_span_context().is_valid:
+        if current_otel is not _INVALID_SPAN and current_otel.get_span_context().is_valid:
             parent_shim = current.get(_SPAN_KEY)
-            if parent_shim is not None and parent_shim._otel_span is not current_otel:
+            if parent_shim is None or parent_shim._otel_span is not current_otel:
                 parent_shim = None
+                outer = current_otel  # an OpenTelemetry span made current by other code
         elif self._remote_parent is not None:
             context = _set_span_in_context(trace_api.NonRecordingSpan(self._remote_parent), current)
-        otel_span = self._otel_tracer.start_span(name, context=context)
+        otel_span = self._otel_tracer.start_span(name, context)
         span = ShimSpan(otel_span, self, parent_shim)
-        span._token = _context.attach(_derive(current, otel_span, None, _SPAN_KEY, span))
+        if outer is not None:
+            span._outer = outer
+        span._token = _attach(_with_span(current, otel_span, _SPAN_KEY, span))
         _set_oc_span(span)
-        with self._lock:
-            self._open.append(span)
-        self._follow(otel_span.get_span_context())
+        self._open.append(span)
         return span
 
     def end_span(self, *args, **kwargs):
         span = self.current_span()
         if span is None or span._borrowed:
-            with self._lock:
-                span = self._open[-1] if self._open else None
+            try:
+                span = self._open[-1]
+            except IndexError:
+                span = None
         if span is None:
             _log.warning("No active span, cannot do end_span.")
             return None
@@ -184,54 +231,57 @@ class ShimContextTracer:
     def finish(self):
         """End every span this tracer started and has not ended, innermost first."""
         while True:
-            with self._lock:
-                if not self._open:
-                    return
+            try:
                 span = self._open[-1]
+            except IndexError:
+                return
             self._end(span)
 
     def list_collected_spans(self):
-        with self._lock:
-            return list(self._open)
+        return list(self._open)
 
     # -- internals ---------------------------------------------------------------
     def _end(self, span) -> None:
         owner = span.context_tracer if span.context_tracer is not None else self  # may be another Tracer's span
-        with owner._lock:
-            if span in owner._open:
-                owner._open.remove(span)
+        try:
+            owner._open.remove(span)
+        except ValueError:  # ended already
+            pass
         span.finish()
         token, span._token = span._token, None
-        if token is not None:
-            current = _current()
-            if current.get(_SPAN_KEY) is span and _span_in(current) is span._otel_span:  # type: ignore[attr-defined]
-                _context.detach(token)
-            else:  # ended out of order: leave the context to whoever owns it now
-                _log.debug("OpenCensus span %r ended while not current", span.name)
-        # OpenCensus integrations read execution_context: the span now current (the parent), or None
         current = _current()
-        otel_span = _span_in(current)
-        _set_oc_span(_shim_span_in(current, otel_span))
-        now = otel_span.get_span_context()
-        if now.is_valid:
-            self._follow(now)
-        elif self._origin is not None:
-            trace_id, span_id, enabled = self._origin
-            span_context = self.span_context
-            span_context.trace_id, span_context.span_id = trace_id, span_id
-            if span_context.trace_options.enabled != enabled:
-                span_context.trace_options.set_enabled(enabled)
+        otel_span, parent, outer = span._otel_span, span.parent_span, span._outer
+        if token is not None and _span_in(current) is otel_span and current.get(_SPAN_KEY) is span:
+            _detach(token)
+            # back in the context the span started in: OpenCensus's current span is its parent
+            if parent is None and outer is not None:
+                parent = ShimSpan(outer, None, None, borrowed=True)
+        else:
+            if token is not None:  # ended out of order: leave the context to whoever owns it now
+                _log.debug("OpenCensus span %r ended while not current", span.name)
+            parent = _shim_span_in(current, _span_in(current))
+        # OpenCensus integrations read execution_context: the span now current (the parent), or None
+        _set_oc_span(parent)
 
-    def _follow(self, otel_context) -> None:
-        """Mirror the current span in the OpenCensus Tracer's span_context."""
-        span_context = self.span_context
+    def _sync(self) -> None:
+        """Mirror the current span (else the Tracer's own context) in the OpenCensus span_context."""
+        span_context = self._span_context
         if span_context is None:
             return
-        span_context.trace_id = format(otel_context.trace_id, "032x")
-        span_context.span_id = format(otel_context.span_id, "016x")
-        sampled = otel_context.trace_flags.sampled
-        if span_context.trace_options.enabled != sampled:
-            span_context.trace_options.set_enabled(sampled)
+        now = _context.current_span().get_span_context()
+        if now.is_valid:
+            trace_id, span_id, enabled = (
+                format(now.trace_id, "032x"),
+                format(now.span_id, "016x"),
+                now.trace_flags.sampled,
+            )
+        elif self._origin is not None:
+            trace_id, span_id, enabled = self._origin
+        else:
+            return
+        span_context.trace_id, span_context.span_id = trace_id, span_id
+        if span_context.trace_options.enabled != enabled:
+            span_context.trace_options.set_enabled(enabled)
 
 
 def _shim_span_in(current, otel_span):
@@ -248,15 +298,19 @@ def _shim_span_in(current, otel_span):
 class ShimSpan:
     """OpenCensus's span interface over an OpenTelemetry span."""
 
+    # defaults as class attributes: set per instance only when they differ (a cheaper start)
+    _borrowed = False  # wraps a span someone else started: never ended from here
+    _token = None  # the OpenTelemetry context token of the span's activation
+    _outer = None  # the OpenTelemetry (non-OpenCensus) span current at start, if any
+    stack_trace = None
+    same_process_as_parent_span = None
+
     def __init__(self, otel_span, context_tracer, parent_span, borrowed: bool = False):
         self._otel_span = otel_span
         self.context_tracer = context_tracer
         self.parent_span = parent_span
-        self._borrowed = borrowed  # wraps a span someone else started: never ended from here
-        self._token = None
-        self._children: list = []
-        self.stack_trace = None
-        self.same_process_as_parent_span = None
+        if borrowed:
+            self._borrowed = True
 
     def unwrap(self):
         """The OpenTelemetry span."""
@@ -293,15 +347,18 @@ class ShimSpan:
             _log.debug("span kind cannot be changed on %r", self._otel_span)
 
     @property
-    def children(self):
-        return self._children
+    def children(self) -> list:
+        children = self.__dict__.get("_children")
+        if children is None:
+            children = self.__dict__["_children"] = []
+        return children
 
     def span(self, name="child_span"):
         """A child span, not made current (like OpenCensus's ``Span.span``)."""
         context = _set_span_in_context(self._otel_span, context_api.Context())  # explicit parent
         tracer = self.context_tracer._otel_tracer if self.context_tracer is not None else _State.otel_tracer
         child = ShimSpan(tracer.start_span(name, context=context), None, self)
-        self._children.append(child)
+        self.children.append(child)
         return child
 
     def add_attribute(self, attribute_key, attribute_value):
@@ -345,7 +402,7 @@ class ShimSpan:
             self._otel_span.end()
 
     def __iter__(self):
-        for child in self._children:
+        for child in self.__dict__.get("_children", ()):
             yield from child
         yield self
 

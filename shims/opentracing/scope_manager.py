@@ -15,6 +15,7 @@ neither finishes the span nor disturbs the active scope.
 from __future__ import annotations
 
 import logging
+import threading
 
 import opentracing
 from opentelemetry import trace as trace_api
@@ -24,6 +25,7 @@ from ._scope_key import SCOPE_KEY
 from .span import SpanContextShim, SpanShim
 
 _log = logging.getLogger(__name__)
+_MAKE_LOCK = threading.Lock()
 
 _INVALID_SPAN = trace_api.INVALID_SPAN
 _current = _context.current
@@ -31,42 +33,80 @@ _attach = _context.attach
 _detach = _context.detach
 _span_in = _context.span_in
 _derive = _context.derive
+_with_span = _context.with_span
 
 
 class ScopeShim(opentracing.Scope):
-    """The activation of one span in the current context."""
+    """The activation of one span in the current context.
 
-    __slots__ = ("_finish_on_close", "_otel_span", "_tokens")
+    A scope from ``start_active_span`` makes its ``SpanShim`` on first use of
+    ``scope.span`` (``with tracer.start_active_span(...):`` bodies often never
+    touch it); it is made once, so ``scope.span`` and ``tracer.active_span`` are
+    always the same object.
+    """
 
-    def __init__(self, manager, span, finish_on_close: bool, otel_span=None):
-        super().__init__(manager, span)
+    __slots__ = ("_manager", "_span", "_finish_on_close", "_otel_span", "_token", "_more_tokens", "_baggage")
+
+    def __init__(self, manager, span, finish_on_close: bool, otel_span=None, token=None, baggage=None):
+        self._manager = manager  # what opentracing.Scope.__init__ sets, without the call
+        self._span = span  # None: made from _otel_span and _baggage when first asked for
         self._finish_on_close = finish_on_close
         self._otel_span = otel_span
-        self._tokens: list = []  # context tokens to detach on close, innermost last
+        self._token = token  # the context token to detach on close (None: nothing attached)
+        self._more_tokens: list | None = None  # baggage published while active, detached first
+        self._baggage = baggage
+
+    @property
+    def span(self):
+        span = self._span
+        if span is None:
+            with _MAKE_LOCK:  # once, even if two threads ask at the same moment
+                span = self._span
+                if span is None:
+                    span = self._span = SpanShim(self._manager._tracer, self._otel_span, None, self._baggage)
+        return span
 
     def _is_active(self) -> bool:
         context = _current()
         return context.get(SCOPE_KEY) is self and _span_in(context) is self._otel_span
 
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_val is not None:
+            opentracing.Span._on_error(self.span, exc_type, exc_val, exc_tb)
+        self.close()
+
     def close(self):
-        if not self._tokens:  # a wrapper from ``active`` or a second close: nothing attached
+        token = self._token
+        if token is None:  # a wrapper from ``active`` or a second close: nothing attached
             return
-        if not self._is_active():
+        context = _current()
+        if context.get(SCOPE_KEY) is not self or _span_in(context) is not self._otel_span:
             _log.debug("OpenTracing scope closed out of order; ignored")
             return
-        tokens, self._tokens = self._tokens, []
-        for token in reversed(tokens):
-            _detach(token)
+        self._token = None
+        more, self._more_tokens = self._more_tokens, None
+        if more:
+            for extra in reversed(more):
+                _detach(extra)
+        _detach(token)
         if self._finish_on_close:
-            self._span.finish()
+            span = self._span
+            if span is None:  # never made: nobody can have wrapped or patched its finish
+                self._otel_span.end()
+            else:
+                span.finish()
 
     def publish_baggage(self, span) -> None:
         """After ``span.set_baggage_item``: if ``span`` is this scope's and the scope is
         the active one here, make its new baggage the current OpenTelemetry baggage
         (detached with the scope)."""
-        if self._span is not span or not self._tokens or not self._is_active():
+        if self._span is not span or self._token is None or not self._is_active():
             return
-        self._tokens.append(_attach(_derive(_current(), baggage=span.context.baggage)))
+        token = _attach(_derive(_current(), baggage=span.context.baggage))
+        if self._more_tokens is None:
+            self._more_tokens = [token]
+        else:
+            self._more_tokens.append(token)
 
 
 class ScopeManagerShim(opentracing.ScopeManager):
@@ -80,7 +120,7 @@ class ScopeManagerShim(opentracing.ScopeManager):
         context = _current()
         if isinstance(span, SpanShim):
             otel_span = span._otel_span
-            baggage = span._context._baggage
+            baggage = span.baggage_items()
             if baggage == _context.baggage_in(context):
                 baggage = None  # already current: no need to replace it
         else:
@@ -89,7 +129,10 @@ class ScopeManagerShim(opentracing.ScopeManager):
             otel_span = _INVALID_SPAN
             baggage = None
         scope = ScopeShim(self, span, finish_on_close, otel_span)
-        scope._tokens.append(_attach(_derive(context, otel_span, baggage, SCOPE_KEY, scope)))
+        if baggage is None:
+            scope._token = _attach(_with_span(context, otel_span, SCOPE_KEY, scope))
+        else:
+            scope._token = _attach(_derive(context, otel_span, baggage, SCOPE_KEY, scope))
         return scope
 
     @property

@@ -107,14 +107,36 @@ class SpanContextShim(opentracing.SpanContext):
 class SpanShim(opentracing.Span):
     """An OpenTracing span recording into an OpenTelemetry span.
 
-    Every setter returns the span (call chaining).  No ``__slots__``: the
-    OpenTracing harness and users patch ``finish`` on instances.
+    Every setter returns the span (call chaining).  The ``SpanContextShim`` is
+    built on first use of ``context`` (most spans are started and finished and
+    never asked for it): until then the span holds the baggage it started with
+    (a read-only mapping), or None.  The OpenTracing harness and users patch
+    ``finish`` on instances: that works, slots or not.
     """
 
-    def __init__(self, tracer, otel_span, context: SpanContextShim):
+    # slots for speed; instances still have a __dict__ (opentracing.Span has none of its own slots), so
+    # ``span.finish = ...`` on an instance works
+    __slots__ = ("_tracer", "_otel_span", "_context", "_baggage")
+
+    def __init__(self, tracer, otel_span, context: SpanContextShim | None = None, baggage=None):
         self._tracer = tracer
-        self._context = context
         self._otel_span = otel_span
+        self._context = context
+        self._baggage = baggage  # read only while _context is None
+
+    @property
+    def context(self) -> SpanContextShim:
+        context = self._context
+        if context is None:
+            context = self._context = SpanContextShim(self._otel_span.get_span_context(), self._baggage)
+        return context
+
+    def baggage_items(self):
+        """The span's baggage (a mapping, possibly empty) without building its context."""
+        span_context = self._context
+        if span_context is not None:
+            return span_context._baggage
+        return self._baggage or _EMPTY
 
     def unwrap(self):
         """The OpenTelemetry span."""
@@ -125,7 +147,10 @@ class SpanShim(opentracing.Span):
         return self
 
     def finish(self, finish_time=None):
-        self._otel_span.end(end_time=ns(finish_time))
+        if finish_time is None:
+            self._otel_span.end()
+        else:
+            self._otel_span.end(end_time=ns(finish_time))
 
     def set_tag(self, key, value):
         if key == "error":
@@ -144,14 +169,14 @@ class SpanShim(opentracing.Span):
 
     def set_baggage_item(self, key, value):
         with _BAGGAGE_LOCK:
-            self._context = self._context.with_baggage_item(key, value)
+            self._context = self.context.with_baggage_item(key, value)
         scope = _get_value(SCOPE_KEY)  # the active ScopeShim, if any
         if scope is not None:
             scope.publish_baggage(self)
         return self
 
     def get_baggage_item(self, key):
-        return self._context.baggage.get(key)
+        return self.baggage_items().get(key)
 
     def __repr__(self) -> str:
         return f"SpanShim({self._otel_span!r})"

@@ -12,7 +12,8 @@ from opentracing import Format, ReferenceType
 
 from .. import _context
 from . import propagation
-from .scope_manager import ScopeManagerShim
+from ._scope_key import SCOPE_KEY
+from .scope_manager import ScopeManagerShim, ScopeShim
 from .span import SPAN_KINDS, SpanContextShim, SpanShim, attribute_value, ns, set_error_status
 
 _log = logging.getLogger(__name__)
@@ -21,6 +22,12 @@ SCOPE_NAME = "opentracing-shim"
 SCOPE_VERSION = "0.1.0"
 
 _INTERNAL = SpanKind.INTERNAL
+_current = _context.current
+_attach = _context.attach
+_with_span = _context.with_span
+_baggage_in = _context.baggage_in
+_FAST = _context.FAST
+_BAGGAGE_KEY = _context.BAGGAGE_KEY
 _EMPTY_CONTEXT = Context()
 
 
@@ -107,12 +114,25 @@ class TracerShim(opentracing.Tracer):
         ignore_active_span=False,
         finish_on_close=True,
     ):
+        if child_of is None and references is None and tags is None and start_time is None and not ignore_active_span:
+            # the common case, in one pass: child of the current context, which keeps its baggage
+            context = _current()
+            otel_span = self._otel_tracer.start_span(operation_name if operation_name is not None else "", context)
+            baggage = context.get(_BAGGAGE_KEY) if _FAST else _baggage_in(context)  # None: no baggage, no cost
+            scope = ScopeShim(self._scope_manager, None, finish_on_close, otel_span, None, baggage)
+            scope._token = _attach(_with_span(context, otel_span, SCOPE_KEY, scope))
+            return scope
         span = self.start_span(operation_name, child_of, references, tags, start_time, ignore_active_span)
         return self._scope_manager.activate(span, finish_on_close)
 
     def start_span(
         self, operation_name=None, child_of=None, references=None, tags=None, start_time=None, ignore_active_span=False
     ):
+        if child_of is None and references is None and tags is None and start_time is None and not ignore_active_span:
+            # the common case: child of the current context, with its baggage (the spec)
+            context = _current()
+            otel_span = self._otel_tracer.start_span(operation_name if operation_name is not None else "", context)
+            return SpanShim(self, otel_span, None, context.get(_BAGGAGE_KEY) if _FAST else _baggage_in(context))
         parent = child_of
         links = None
         baggage = None
@@ -188,7 +208,7 @@ class TracerShim(opentracing.Tracer):
         )
         if error is not None:
             set_error_status(otel_span, error)
-        return SpanShim(self, otel_span, SpanContextShim(otel_span.get_span_context(), baggage))
+        return SpanShim(self, otel_span, None, baggage)
 
     def inject(self, span_context, format, carrier):
         propagation.inject(self, span_context, format, carrier)
