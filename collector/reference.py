@@ -124,7 +124,28 @@ def render_reference() -> str:
             else:
                 out += [title, "", _HEADER, _RULE, *rows, ""]
     out += _service_section()
+    out += _unsupported_section()
     return "\n".join(out)
+
+
+def _unsupported_section() -> list[str]:
+    """The Go Collector's components this one lacks, as ``validate`` explains them."""
+    from .unsupported_components import UNSUPPORTED
+
+    rows = [
+        f"| {kind} | `{type_name}` | {what} | {advice} |"
+        for (kind, type_name), (what, advice) in sorted(UNSUPPORTED.items())
+    ]
+    return [
+        "### Go components this collector does not have",
+        "",
+        "`validate` names each of these with what to do instead (any other unknown type gets the closest name).",
+        "",
+        "| kind | type | what it is | what to do |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 _HEADER, _RULE = "| key | type | default | description |", "|---|---|---|---|"
