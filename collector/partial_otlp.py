@@ -22,7 +22,7 @@ import functools
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-__all__ = ["trace_request_view", "SpanIdentityRequest"]
+__all__ = ["trace_request_view", "SpanIdentityRequest", "ResourceOnlyRequest"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _PACKAGE = "otel_lite.partial"
@@ -123,3 +123,34 @@ def trace_request_view(span_fields: frozenset[str] = frozenset(_IDENTITY), with_
 
 # the view the probabilistic sampler uses: trace_id, span_id and trace_state of each span
 SpanIdentityRequest = trace_request_view()
+
+
+@functools.cache
+def _resource_only_request():
+    """A message class reading any of the three Export*ServiceRequests as resource_<signal>[].resource
+    only: field 1 of each request is its repeated Resource* envelope, and field 1 of ResourceSpans,
+    ResourceMetrics and ResourceLogs alike is the Resource; scopes and items stay unknown bytes."""
+    name = "ResourceOnly"
+    pool = _pool()
+    fd = descriptor_pb2.FileDescriptorProto(
+        name=f"otel_lite/partial/{name}.proto",
+        package=f"{_PACKAGE}.{name}",
+        syntax="proto3",
+        dependency=[trace_pb2.DESCRIPTOR.name],
+    )
+    envelope = fd.message_type.add(name="Envelope")
+    _copy_fields(envelope, trace_pb2.ResourceSpans.DESCRIPTOR, ("resource",))
+    request = fd.message_type.add(name="Request")
+    request.field.add(
+        name="envelopes",
+        number=1,
+        type=_F.TYPE_MESSAGE,
+        label=_F.LABEL_REPEATED,
+        type_name=f".{_PACKAGE}.{name}.Envelope",
+    )
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}.Request"))
+
+
+# the view the resource processor uses, for traces, metrics and logs alike
+ResourceOnlyRequest = _resource_only_request()

@@ -22,6 +22,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "batch": "otel_lite.collector.processors.batch",
         "memory_limiter": "otel_lite.collector.processors.memory_limiter",
         "probabilistic_sampler": "otel_lite.collector.processors.probabilistic_sampler",
+        "resource": "otel_lite.collector.processors.resource",
         "tail_sampling": "otel_lite.collector.processors.tail_sampling",
     },
     "exporter": {

@@ -60,10 +60,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
         "span/log attribute edits",
         _REMOVE + " (set attributes in the SDK: OTEL_RESOURCE_ATTRIBUTES)",
     ),
-    ("processor", "resource"): (
-        "resource attribute edits",
-        _REMOVE + " (set them in the SDK: OTEL_RESOURCE_ATTRIBUTES)",
-    ),
     ("processor", "resourcedetection"): (
         "resource detection (host, cloud, k8s)",
         _REMOVE + " (the SDK's resource detectors do this)",
