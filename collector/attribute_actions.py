@@ -240,6 +240,8 @@ def _step(a: AttributeAction) -> Actions:
     regex = _compile(a.pattern) if a.pattern else None
     if action in _VALUE_ACTIONS:
         source = _value_source(a)
+        constant = a.value if _given(a.value) else _NOTHING
+        prototypes: dict[type, Any] = {}
 
         def set_value(attributes, metadata) -> None:
             i = _find(attributes, key)
@@ -249,9 +251,15 @@ def _step(a: AttributeAction) -> Actions:
             if new is None:
                 return  # from_attribute / from_context found nothing: no change, as Go
             target = attributes.add(key=key).value if i < 0 else attributes[i].value
-            if isinstance(new, _PLAIN_TYPES):  # a YAML value or a header: written into the view's own type
-                target.Clear()
-                set_any(target, new)
+            if new is constant:  # built once per AnyValue class (a partial view has its own), then copied
+                cls = type(target)
+                prototype = prototypes.get(cls)
+                if prototype is None:
+                    prototype = prototypes[cls] = cls()
+                    set_any(prototype, constant)
+                target.CopyFrom(prototype)
+            elif isinstance(new, str):  # a header
+                target.string_value = new
             else:  # another attribute's value: the same message type
                 target.CopyFrom(new)
 
@@ -259,9 +267,14 @@ def _step(a: AttributeAction) -> Actions:
     if action == "delete":
 
         def delete(attributes, metadata) -> None:
+            if regex is None:  # keys are unique: one lookup
+                i = _find(attributes, key)
+                if i >= 0:
+                    del attributes[i]
+                return
             for i in range(len(attributes) - 1, -1, -1):
                 k = attributes[i].key
-                if k == key or (regex is not None and regex.search(k)):
+                if k == key or regex.search(k):
                     del attributes[i]
 
         return delete
@@ -301,7 +314,7 @@ def _step(a: AttributeAction) -> Actions:
     return convert
 
 
-_PLAIN_TYPES = (str, bool, int, float, list, dict)
+_NOTHING = object()
 
 
 def _value_source(a: AttributeAction) -> Callable[[Any, Mapping[str, Any] | None], Any]:

@@ -19,6 +19,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "opencensus": "otel_lite.collector.receivers.opencensus",
     },
     "processor": {
+        "attributes": "otel_lite.collector.processors.attributes",
         "batch": "otel_lite.collector.processors.batch",
         "memory_limiter": "otel_lite.collector.processors.memory_limiter",
         "probabilistic_sampler": "otel_lite.collector.processors.probabilistic_sampler",

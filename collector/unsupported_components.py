@@ -56,10 +56,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("receiver", "journald"): ("journald input", _REMOVE),
     ("receiver", "httpcheck"): ("HTTP endpoint checks", _REMOVE),
     # processors
-    ("processor", "attributes"): (
-        "span/log attribute edits",
-        _REMOVE + " (set attributes in the SDK: OTEL_RESOURCE_ATTRIBUTES)",
-    ),
     ("processor", "resourcedetection"): (
         "resource detection (host, cloud, k8s)",
         _REMOVE + " (the SDK's resource detectors do this)",
