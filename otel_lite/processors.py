@@ -48,8 +48,18 @@ try:
             except ValueError:  # another context: what the API's detach would log
                 _log.debug("suppression token reset in another context")
 
+        # the last context seen here and its suppressed copy: contexts are immutable, and exports mostly
+        # run in one context (the batch worker's, or the same request context span after span)
+        _last_suppressed: tuple = (None, None)
+
         def _suppressed_context():
-            return _var_set(_Context({**_var_get(), _SUPPRESS_KEY: True})), _reset_quietly
+            global _last_suppressed
+            current = _var_get()
+            seen, suppressed = _last_suppressed
+            if seen is not current:
+                suppressed = _Context({**current, _SUPPRESS_KEY: True})
+                _last_suppressed = (current, suppressed)  # one tuple store: safe across threads
+            return _var_set(suppressed), _reset_quietly
 except (ImportError, AttributeError):  # another API layout: the public calls above
     pass
 

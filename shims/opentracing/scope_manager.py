@@ -34,6 +34,9 @@ _detach = _context.detach
 _span_in = _context.span_in
 _derive = _context.derive
 _with_span = _context.with_span
+_FAST = _context.FAST
+_SPAN_KEY = _context.SPAN_KEY if _FAST else None  # FAST: the span is read straight from the context
+_reset = _context._reset if _FAST else None
 
 
 class ScopeShim(opentracing.Scope):
@@ -45,7 +48,8 @@ class ScopeShim(opentracing.Scope):
     always the same object.
     """
 
-    __slots__ = ("_manager", "_span", "_finish_on_close", "_otel_span", "_token", "_more_tokens", "_baggage")
+    __slots__ = ("_manager", "_span", "_finish_on_close", "_otel_span", "_token", "_baggage")
+    _more_tokens: list | None = None  # baggage published while active, detached first (rare: not a slot)
 
     def __init__(self, manager, span, finish_on_close: bool, otel_span=None, token=None, baggage=None):
         self._manager = manager  # what opentracing.Scope.__init__ sets, without the call
@@ -53,7 +57,6 @@ class ScopeShim(opentracing.Scope):
         self._finish_on_close = finish_on_close
         self._otel_span = otel_span
         self._token = token  # the context token to detach on close (None: nothing attached)
-        self._more_tokens: list | None = None  # baggage published while active, detached first
         self._baggage = baggage
 
     @property
@@ -80,15 +83,25 @@ class ScopeShim(opentracing.Scope):
         if token is None:  # a wrapper from ``active`` or a second close: nothing attached
             return
         context = _current()
-        if context.get(SCOPE_KEY) is not self or _span_in(context) is not self._otel_span:
+        if (
+            context.get(SCOPE_KEY) is not self
+            or (context.get(_SPAN_KEY) if _FAST else _span_in(context)) is not self._otel_span
+        ):
             _log.debug("OpenTracing scope closed out of order; ignored")
             return
         self._token = None
-        more, self._more_tokens = self._more_tokens, None
+        more = self._more_tokens
         if more:
+            self.__dict__.pop("_more_tokens", None)  # (the instance __dict__ opentracing.Scope gives)
             for extra in reversed(more):
                 _detach(extra)
-        _detach(token)
+        if _FAST:
+            try:
+                _reset(token)
+            except ValueError:  # made in another context (thread/task)
+                _detach(token)  # says so, as the API would
+        else:
+            _detach(token)
         if self._finish_on_close:
             span = self._span
             if span is None:  # never made: nobody can have wrapped or patched its finish
@@ -103,10 +116,11 @@ class ScopeShim(opentracing.Scope):
         if self._span is not span or self._token is None or not self._is_active():
             return
         token = _attach(_derive(_current(), baggage=span.context.baggage))
-        if self._more_tokens is None:
-            self._more_tokens = [token]
+        more = self._more_tokens
+        if more is None:
+            self.__dict__["_more_tokens"] = [token]
         else:
-            self._more_tokens.append(token)
+            more.append(token)
 
 
 class ScopeManagerShim(opentracing.ScopeManager):
