@@ -24,6 +24,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "memory_limiter": "otel_lite.collector.processors.memory_limiter",
         "probabilistic_sampler": "otel_lite.collector.processors.probabilistic_sampler",
         "resource": "otel_lite.collector.processors.resource",
+        "resourcedetection": "otel_lite.collector.processors.resourcedetection",
         "tail_sampling": "otel_lite.collector.processors.tail_sampling",
     },
     "exporter": {

@@ -56,10 +56,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("receiver", "journald"): ("journald input", _REMOVE),
     ("receiver", "httpcheck"): ("HTTP endpoint checks", _REMOVE),
     # processors
-    ("processor", "resourcedetection"): (
-        "resource detection (host, cloud, k8s)",
-        _REMOVE + " (the SDK's resource detectors do this)",
-    ),
     ("processor", "k8sattributes"): (
         "Kubernetes pod metadata on telemetry",
         _REMOVE + " (set k8s.* via OTEL_RESOURCE_ATTRIBUTES from the downward API)",
