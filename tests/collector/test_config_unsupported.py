@@ -18,6 +18,7 @@ receivers:
 processors:
   batch: {}
   resourcedetection: {detectors: [env, system]}
+  k8sattributes: {}
   transform: {}
 exporters:
   otlp: {endpoint: "jaeger:4317", tls: {insecure: true}}
@@ -30,7 +31,7 @@ extensions:
 service:
   extensions: [zpages, pprof]
   pipelines:
-    traces: {receivers: [otlp], processors: [resourcedetection, batch], exporters: [otlp, spanmetrics]}
+    traces: {receivers: [otlp], processors: [k8sattributes, resourcedetection, batch], exporters: [otlp, spanmetrics]}
     metrics: {receivers: [hostmetrics, spanmetrics], processors: [transform, batch], exporters: [prometheus]}
 """
 
@@ -45,7 +46,7 @@ def test_every_go_only_component_is_explained_at_once():
     errs = _errors(DEMO_LIKE)
     for path, words in {
         "receivers.hostmetrics": "host CPU/memory/disk metrics",
-        "processors.resourcedetection": "the SDK's resource detectors",
+        "processors.k8sattributes": "Kubernetes",
         "processors.transform": "OTTL transformation",
         "exporters.prometheus": "Prometheus scrape endpoint",
         "connectors.spanmetrics": "metrics computed from spans",
