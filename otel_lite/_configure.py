@@ -64,6 +64,9 @@ def configure(
     ``http/protobuf`` or ``http/json``), ``console`` or ``none``; without it
     ``OTEL_TRACES_EXPORTER`` decides.  ``timeout`` is in seconds, like the
     official exporters' argument (the environment variables are milliseconds).
+    The global propagators are installed too: ``propagators`` (names), else
+    ``OTEL_PROPAGATORS``, else ``tracecontext,baggage``; ``tracecontext`` is otel_lite's
+    W3C Trace Context Level 2 propagator (``otel_lite.propagation``).
 
     The OpenTelemetry API accepts one global TracerProvider per process.  When one is already set
     (an earlier ``configure()``, opentelemetry-instrument, another SDK), ``configure()`` logs a
