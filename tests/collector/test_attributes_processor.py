@@ -110,21 +110,26 @@ def test_every_items_attributes_are_edited(signal):
         assert a == b  # nothing but the attributes changed
 
 
-def test_include_and_exclude_are_refused_by_name():
+def test_match_properties_that_do_not_suit_the_signal_are_named():
     text = """
 receivers: {otlp: {protocols: {grpc: {}}}}
 processors:
   attributes:
     include: {match_type: strict, services: [checkout]}
     actions: [{key: k, value: v, action: upsert}]
+  attributes/empty:
+    exclude: {match_type: regexp}
+    actions: [{key: k, action: delete}]
   attributes/none: {}
 exporters: {debug: {}}
 service:
   pipelines:
-    traces: {receivers: [otlp], processors: [attributes, attributes/none], exporters: [debug]}
+    traces: {receivers: [otlp], processors: [attributes/empty, attributes/none], exporters: [debug]}
+    logs: {receivers: [otlp], processors: [attributes], exporters: [debug]}
 """
     with pytest.raises(ConfigErrors) as info:
         build_config(parse_yaml(text))
     errors = {e.path: e.message for e in info.value.errors}
-    assert "not supported yet" in errors["processors.attributes.include"]
+    assert "is not a property of logs" in errors["processors.attributes.include.services"]
+    assert "name at least one of services, span_names" in errors["processors.attributes/empty.exclude"]
     assert "at least one action" in errors["processors.attributes/none.actions"]
