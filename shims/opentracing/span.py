@@ -116,24 +116,28 @@ class SpanShim(opentracing.Span):
 
     # slots for speed; instances still have a __dict__ (opentracing.Span has none of its own slots), so
     # ``span.finish = ...`` on an instance works
-    __slots__ = ("_tracer", "_otel_span", "_context", "_baggage")
+    __slots__ = ("_ot_tracer", "_otel_span", "_span_context", "_baggage")
 
     def __init__(self, tracer, otel_span, context: SpanContextShim | None = None, baggage=None):
-        self._tracer = tracer
+        self._ot_tracer = tracer
         self._otel_span = otel_span
-        self._context = context
+        self._span_context = context
         self._baggage = baggage  # read only while _context is None
 
     @property
+    def tracer(self):
+        return self._ot_tracer
+
+    @property
     def context(self) -> SpanContextShim:
-        context = self._context
+        context = self._span_context
         if context is None:
-            context = self._context = SpanContextShim(self._otel_span.get_span_context(), self._baggage)
+            context = self._span_context = SpanContextShim(self._otel_span.get_span_context(), self._baggage)
         return context
 
     def baggage_items(self):
         """The span's baggage (a mapping, possibly empty) without building its context."""
-        span_context = self._context
+        span_context = self._span_context
         if span_context is not None:
             return span_context._baggage
         return self._baggage or _EMPTY
@@ -155,7 +159,7 @@ class SpanShim(opentracing.Span):
     def set_tag(self, key, value):
         if key == "error":
             set_error_status(self._otel_span, value)
-        elif key == "span.kind" and self._tracer._map_span_kind and value in SPAN_KINDS:
+        elif key == "span.kind" and self._ot_tracer._map_span_kind and value in SPAN_KINDS:
             # Flask-OpenTracing and others tag the kind after start: applied while nothing has ended
             if not set_kind(self._otel_span, SPAN_KINDS[value]):
                 self._otel_span.set_attribute(key, value)  # cannot change it here: keep the tag
@@ -169,7 +173,7 @@ class SpanShim(opentracing.Span):
 
     def set_baggage_item(self, key, value):
         with _BAGGAGE_LOCK:
-            self._context = self.context.with_baggage_item(key, value)
+            self._span_context = self.context.with_baggage_item(key, value)
         scope = _get_value(SCOPE_KEY)  # the active ScopeShim, if any
         if scope is not None:
             scope.publish_baggage(self)

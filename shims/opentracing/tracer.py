@@ -140,9 +140,9 @@ class TracerShim(opentracing.Tracer):
             context = _current()
             otel_span = self._otel_tracer.start_span(operation_name if operation_name is not None else "", context)
             span = _new(SpanShim)  # SpanShim(self, otel_span, None, baggage) without the __init__ call
-            span._tracer = self
+            span._ot_tracer = self
             span._otel_span = otel_span
-            span._context = None
+            span._span_context = None
             span._baggage = context.get(_BAGGAGE_KEY) if _FAST else _baggage_in(context)  # None: no cost
             return span
         parent = child_of
