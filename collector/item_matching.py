@@ -19,7 +19,14 @@ from typing import Any
 
 from .component import ComponentConfig, ConfigError
 
-__all__ = ["MatchProperties", "matcher", "SPAN_KIND_NAMES"]
+__all__ = [
+    "MatchProperties",
+    "AttributeMatch",
+    "SeverityNumberMatch",
+    "matcher",
+    "attributes_matcher",
+    "SPAN_KIND_NAMES",
+]
 
 SPAN_KIND_NAMES = (
     "SPAN_KIND_UNSPECIFIED",
@@ -164,7 +171,7 @@ def _searches(regex: re.Pattern) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and regex.search(v) is not None
 
 
-def _attributes_matcher(strict: bool, wanted: list[AttributeMatch]) -> Callable[[Any], bool]:
+def attributes_matcher(strict: bool, wanted: list[AttributeMatch]) -> Callable[[Any], bool]:
     """Every wanted attribute is in the repeated KeyValue field (and has its value)."""
     checks: list[tuple[str, Callable[[Any], bool] | None]] = []
     for a in wanted:
@@ -224,10 +231,10 @@ def matcher(props: MatchProperties) -> Callable[..., bool]:
 
         tests.append(severity)
     if props.attributes:
-        item_attributes = _attributes_matcher(strict, props.attributes)
+        item_attributes = attributes_matcher(strict, props.attributes)
         tests.append(lambda item: item_attributes((item["span"] if "span" in item else item["record"]).attributes))
     if props.resources:
-        resource_attributes = _attributes_matcher(strict, props.resources)
+        resource_attributes = attributes_matcher(strict, props.resources)
         tests.append(lambda item: resource_attributes(item["resource"].attributes))
     if props.libraries:
         libraries = [

@@ -21,6 +21,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
     "processor": {
         "attributes": "otel_lite.collector.processors.attributes",
         "batch": "otel_lite.collector.processors.batch",
+        "filter": "otel_lite.collector.processors.filter",
         "memory_limiter": "otel_lite.collector.processors.memory_limiter",
         "probabilistic_sampler": "otel_lite.collector.processors.probabilistic_sampler",
         "resource": "otel_lite.collector.processors.resource",

@@ -60,10 +60,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
         "Kubernetes pod metadata on telemetry",
         _REMOVE + " (set k8s.* via OTEL_RESOURCE_ATTRIBUTES from the downward API)",
     ),
-    ("processor", "filter"): (
-        "OTTL filtering",
-        "use tail_sampling's drop policy or probabilistic_sampler for traces; remove it otherwise",
-    ),
     ("processor", "transform"): ("OTTL transformation", _REMOVE),
     ("processor", "span"): ("span renaming", _REMOVE),
     ("processor", "groupbytrace"): ("grouping spans by trace", "tail_sampling groups spans by trace itself"),
