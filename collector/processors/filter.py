@@ -1,13 +1,18 @@
-"""The ``filter`` processor with Go's match-property form: drop the spans, log records and metrics that
-``include`` does not match or ``exclude`` does (``spans:``, ``logs:``, ``metrics:``).
+"""The ``filter`` processor: drop the spans, log records, metrics and data points that Go's conditions
+say to drop, in either of Go's two forms.
 
-The properties are ``item_matching``'s, under the filter processor's own names where Go gives it others
-(logs: ``resource_attributes``, ``record_attributes`` — any one of them matching —, ``severity_texts``,
-``severity_number``, ``bodies``; metrics: ``metric_names``, ``resource_attributes``).  Go's OTTL form
-(``traces.span``, ``logs.log_record``, ``metrics.metric``, ...) and the ``expr`` match type are refused
-by ``validate``: this collector has no OTTL.  Spans are read through a view declaring only what matching
-reads; an emptied scope or resource is removed; a request left empty succeeds without going further,
-as Go's.  What is dropped is counted in ``otelcol_processor_filter_{spans,logs,datapoints}_filtered``.
+- OTTL conditions (``traces.span``, ``logs.log_record``, ``metrics.metric``, ``metrics.datapoint``):
+  an item any condition holds for is dropped; the conditions are ``ottl``'s subset, checked by
+  ``validate``; ``error_mode`` says what a condition failing on an item does.
+- Match properties (``spans:``, ``logs:``, ``metrics:`` with ``include`` and ``exclude``): ``item_matching``'s,
+  under the names Go's filter processor gives them (logs: ``resource_attributes``, ``record_attributes`` —
+  any one of them matching —, ``severity_texts``, ``severity_number``, ``bodies``; metrics:
+  ``metric_names``, ``resource_attributes``); Go's ``expr`` match type is refused.
+
+Spans matched by properties are read through a view declaring only what matching reads (OTTL may read any
+field: they are parsed whole).  An emptied scope or resource is removed; a request left empty succeeds
+without going further, as Go's.  What is dropped is counted in
+``otelcol_processor_filter_{spans,logs,datapoints}_filtered``.
 """
 
 from __future__ import annotations
@@ -17,18 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..component import Component, ComponentConfig, ConfigError, Factory
-from ..consumer import SIGNALS, Batch
+from ..consumer import SIGNALS, Batch, PermanentError
 from ..item_matching import AttributeMatch, MatchProperties, SeverityNumberMatch, attributes_matcher, matcher
+from ..ottl import OTTLError, compile_condition
 from ..partial_otlp import trace_request_view
 
 __all__ = ["FACTORY", "FilterProcessorConfig", "FilterProcessor"]
 
 _SpanMatchRequest = trace_request_view(frozenset({"attributes", "name", "kind"}), with_envelopes=True)
 _POINT_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
-_NO_OTTL = (
-    "Go's OTTL conditions are not supported here: use include / exclude match properties "
-    "(match_type, services, span_names, attributes, ...)"
-)
 
 
 @dataclass
@@ -110,58 +112,79 @@ class SpanFilters(ComponentConfig):
                     raise ConfigError(f"{key}.{e.path}" if e.path else key, e.message) from None
 
 
+def _check_conditions(conditions: list[str], context: str, key: str) -> None:
+    for i, text in enumerate(conditions):
+        try:
+            compile_condition(text, context)
+        except OTTLError as e:
+            raise ConfigError(f"{key}[{i}]", str(e)) from None
+
+
 @dataclass
 class LogFilters(ComponentConfig):
     include: LogMatchProperties | None = None  # keep only the records these match
     exclude: LogMatchProperties | None = None  # and drop the ones these match
-    log_record: list[str] = field(default_factory=list)  # OTTL: refused
+    log_record: list[str] = field(default_factory=list)  # OTTL conditions: a record any of them holds for is dropped
 
     def validate(self) -> None:
-        if self.log_record:
-            raise ConfigError("log_record", _NO_OTTL)
+        _check_conditions(self.log_record, "log", "log_record")
+        if self.log_record and (self.include is not None or self.exclude is not None):
+            raise ConfigError("log_record", "OTTL conditions and include/exclude cannot be used together (as in Go)")
 
 
 @dataclass
 class MetricFilters(ComponentConfig):
     include: MetricMatchProperties | None = None  # keep only the metrics these match
     exclude: MetricMatchProperties | None = None  # and drop the ones these match
-    metric: list[str] = field(default_factory=list)  # OTTL: refused
-    datapoint: list[str] = field(default_factory=list)  # OTTL: refused
+    metric: list[str] = field(default_factory=list)  # OTTL conditions: a metric any of them holds for is dropped
+    datapoint: list[str] = field(default_factory=list)  # OTTL conditions on each data point
 
     def validate(self) -> None:
-        for key in ("metric", "datapoint"):
-            if getattr(self, key):
-                raise ConfigError(key, _NO_OTTL)
+        _check_conditions(self.metric, "metric", "metric")
+        _check_conditions(self.datapoint, "datapoint", "datapoint")
+        if (self.metric or self.datapoint) and (self.include is not None or self.exclude is not None):
+            raise ConfigError("metric", "OTTL conditions and include/exclude cannot be used together (as in Go)")
 
 
 @dataclass
 class TraceConditions(ComponentConfig):
-    span: list[str] = field(default_factory=list)  # OTTL: refused
-    spanevent: list[str] = field(default_factory=list)  # OTTL: refused
+    span: list[str] = field(default_factory=list)  # OTTL conditions: a span any of them holds for is dropped
+    spanevent: list[str] = field(default_factory=list)  # Go's span event conditions: not supported
 
     def validate(self) -> None:
-        for key in ("span", "spanevent"):
-            if getattr(self, key):
-                raise ConfigError(key, _NO_OTTL)
+        _check_conditions(self.span, "span", "span")
+        if self.spanevent:
+            raise ConfigError("spanevent", "dropping span events is not supported here (conditions on spans are)")
 
 
 @dataclass
 class FilterProcessorConfig(ComponentConfig):
-    error_mode: str = "propagate"  # accepted (Go's OTTL error handling; matching here cannot fail)
+    error_mode: str = "propagate"  # a condition failing on an item: propagate refuses the data; ignore logs
     spans: SpanFilters = field(default_factory=SpanFilters)
     logs: LogFilters = field(default_factory=LogFilters)
     metrics: MetricFilters = field(default_factory=MetricFilters)
-    traces: TraceConditions = field(default_factory=TraceConditions)  # Go's OTTL form: refused
+    traces: TraceConditions = field(default_factory=TraceConditions)  # OTTL conditions for spans
 
     def validate(self) -> None:
         if self.error_mode not in ("propagate", "ignore", "silent"):
             raise ConfigError("error_mode", "must be propagate, ignore or silent")
+        if self.traces.span and (self.spans.include is not None or self.spans.exclude is not None):
+            raise ConfigError("traces.span", "OTTL conditions and spans.include/exclude cannot be used together")
 
     def validate_signal(self, signal: str) -> None:
-        section = self.spans if signal == "traces" else (self.logs if signal == "logs" else self.metrics)
-        if section.include is None and section.exclude is None:
+        if signal == "traces":
+            ok = self.spans.include is not None or self.spans.exclude is not None or bool(self.traces.span)
+            what = "spans.include, spans.exclude or traces.span"
+        elif signal == "logs":
+            ok = self.logs.include is not None or self.logs.exclude is not None or bool(self.logs.log_record)
+            what = "logs.include, logs.exclude or logs.log_record"
+        else:
+            m = self.metrics
+            ok = m.include is not None or m.exclude is not None or bool(m.metric or m.datapoint)
+            what = "metrics.include, metrics.exclude, metrics.metric or metrics.datapoint"
+        if not ok:
             key = {"traces": "spans"}.get(signal, signal)
-            raise ConfigError(key, f"a filter in a {signal} pipeline needs {key}.include or {key}.exclude")
+            raise ConfigError(key, f"a filter in a {signal} pipeline needs {what}")
 
 
 def _keep(include, exclude) -> Callable[..., bool]:
@@ -190,6 +213,28 @@ def _has_base(props: LogMatchProperties) -> bool:
     return bool(props.resource_attributes or props.severity_texts or props.bodies or props.severity_number)
 
 
+def _any_of(conditions: list[str], context: str, error_mode: str, log) -> Callable[[dict], bool] | None:
+    """True when any condition holds (the item is dropped); a condition that fails on an item raises under
+    ``propagate`` and counts as false otherwise (logged under ``ignore``)."""
+    if not conditions:
+        return None
+    compiled = [(text, compile_condition(text, context)) for text in conditions]
+
+    def holds(item: dict) -> bool:
+        for text, condition in compiled:
+            try:
+                if condition(item):
+                    return True
+            except Exception as e:  # a converter meeting a value it cannot take
+                if error_mode == "propagate":
+                    raise PermanentError(f"filter condition {text!r} failed: {e}") from None
+                if error_mode == "ignore":
+                    log.warning("filter condition failed; the item is kept: %s: %s", text, e)
+        return False
+
+    return holds
+
+
 class FilterProcessor(Component):
     def __init__(self, settings, config: FilterProcessorConfig, next_consumer):
         self._next = next_consumer
@@ -197,29 +242,42 @@ class FilterProcessor(Component):
         label = str(settings.id)
         items = {"traces": "spans", "logs": "logs", "metrics": "datapoints"}[self._signal]
         counter = settings.telemetry.counter(
-            f"otelcol_processor_filter_{items}_filtered",
-            f"Number of {items} dropped by the filter processor",
-            ["filter"],
+            f"otelcol_processor_filter_{items}_filtered", f"{items} dropped by the filter processor", ["filter"]
         )
         self._dropped = counter.labels(label)
+        mode, log = config.error_mode, settings.logger
+        self._drop_point: Callable[[dict], bool] | None = None
+        drop: Callable[[dict], bool] | None
         if self._signal == "traces":
             spans = config.spans
-            self._keep = _keep(
-                matcher(spans.include) if spans.include else None, matcher(spans.exclude) if spans.exclude else None
-            )
+            drop = _any_of(config.traces.span, "span", mode, log)
+            if drop is None:
+                include = matcher(spans.include) if spans.include else None
+                drop = _drop_unless(_keep(include, matcher(spans.exclude) if spans.exclude else None))
         elif self._signal == "logs":
-            self._keep = _keep(_log_matcher(config.logs.include), _log_matcher(config.logs.exclude))
+            drop = _any_of(config.logs.log_record, "log", mode, log)
+            if drop is None:
+                drop = _drop_unless(_keep(_log_matcher(config.logs.include), _log_matcher(config.logs.exclude)))
         else:
             m = config.metrics
-            self._keep = _keep(
-                matcher(m.include.as_match_properties()) if m.include else None,
-                matcher(m.exclude.as_match_properties()) if m.exclude else None,
-            )
+            drop = _any_of(m.metric, "metric", mode, log)
+            self._drop_point = _any_of(m.datapoint, "datapoint", mode, log)
+            if drop is None and self._drop_point is None:
+                drop = _drop_unless(
+                    _keep(
+                        matcher(m.include.as_match_properties()) if m.include else None,
+                        matcher(m.exclude.as_match_properties()) if m.exclude else None,
+                    )
+                )
+        self._drop = drop
+        # OTTL may read any field: parse spans whole; matching reads only what the view declares
+        self._span_request = _SpanMatchRequest if not config.traces.span else None
 
     async def consume(self, batch: Batch) -> None:
-        keep, dropped, kept = self._keep, 0, 0
+        drop, dropped, kept = self._drop, 0, 0
         if self._signal == "traces":
-            message = _SpanMatchRequest.FromString(batch.to_bytes())
+            view = self._span_request or batch.request_class
+            message = view.FromString(batch.to_bytes())
             resources = message.resource_spans
             for ri in range(len(resources) - 1, -1, -1):
                 rs = resources[ri]
@@ -227,7 +285,8 @@ class FilterProcessor(Component):
                     ss = rs.scope_spans[si]
                     spans = ss.spans
                     for i in range(len(spans) - 1, -1, -1):
-                        if not keep(resource=rs.resource, scope=ss.scope, span=spans[i]):
+                        assert drop is not None
+                        if drop({"resource": rs.resource, "scope": ss.scope, "span": spans[i]}):
                             del spans[i]
                             dropped += 1
                     kept += len(spans)
@@ -244,7 +303,8 @@ class FilterProcessor(Component):
                     sl = rl.scope_logs[si]
                     records = sl.log_records
                     for i in range(len(records) - 1, -1, -1):
-                        if not keep(resource=rl.resource, scope=sl.scope, record=records[i]):
+                        assert drop is not None
+                        if drop({"resource": rl.resource, "scope": sl.scope, "record": records[i]}):
                             del records[i]
                             dropped += 1
                     kept += len(records)
@@ -259,16 +319,9 @@ class FilterProcessor(Component):
                 rm = resources[ri]
                 for si in range(len(rm.scope_metrics) - 1, -1, -1):
                     sm = rm.scope_metrics[si]
-                    metrics = sm.metrics
-                    for i in range(len(metrics) - 1, -1, -1):
-                        kind = metrics[i].WhichOneof("data")
-                        points = len(getattr(metrics[i], kind).data_points) if kind in _POINT_KINDS else 0
-                        if keep(resource=rm.resource, scope=sm.scope, metric=metrics[i]):
-                            kept += points
-                        else:
-                            del metrics[i]
-                            dropped += points
-                    if not len(metrics):
+                    n_kept, n_dropped = self._filter_metrics(rm.resource, sm.scope, sm.metrics)
+                    kept, dropped = kept + n_kept, dropped + n_dropped
+                    if not len(sm.metrics):
                         del rm.scope_metrics[si]
                 if not len(rm.scope_metrics):
                     del resources[ri]
@@ -279,6 +332,34 @@ class FilterProcessor(Component):
         elif len(resources):
             await self._next.consume(type(batch)(None, message.SerializeToString(), kept, batch.metadata))
         # else: everything was filtered out; the request succeeded (Go's ErrSkipProcessingData)
+
+    def _filter_metrics(self, resource, scope, metrics) -> tuple[int, int]:
+        """Drop the metrics (and data points) the conditions hold for: (points kept, points dropped)."""
+        kept = dropped = 0
+        drop, drop_point = self._drop, self._drop_point
+        for i in range(len(metrics) - 1, -1, -1):
+            metric = metrics[i]
+            kind = metric.WhichOneof("data")
+            points = getattr(metric, kind).data_points if kind in _POINT_KINDS else None
+            n = len(points) if points is not None else 0
+            if drop is not None and drop({"resource": resource, "scope": scope, "metric": metric}):
+                del metrics[i]
+                dropped += n
+                continue
+            if drop_point is not None and points is not None:
+                for j in range(n - 1, -1, -1):
+                    if drop_point({"resource": resource, "scope": scope, "metric": metric, "point": points[j]}):
+                        del points[j]
+                        dropped += 1
+                if not len(points):
+                    del metrics[i]
+                    continue
+            kept += len(points) if points is not None else 0
+        return kept, dropped
+
+
+def _drop_unless(keep: Callable[..., bool]) -> Callable[[dict], bool]:
+    return lambda item: not keep(**item)
 
 
 def _create(settings, config: FilterProcessorConfig, next_consumer) -> FilterProcessor:

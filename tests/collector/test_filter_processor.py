@@ -161,26 +161,75 @@ service:
     assert filtered == 2
 
 
-def test_ottl_expr_and_a_filter_without_properties_are_refused_by_name():
+def test_ottl_conditions_drop_what_they_hold_for():
+    (batch,), dropped = _filter(
+        "traces",
+        {
+            "error_mode": "ignore",
+            "traces": {"span": ['name == "GET /health"', 'resource.attributes["service.name"] == "x"']},
+        },
+        _traces(),
+    )
+    assert _names(batch) == [("checkout", "GET /cart"), ("cart", "GET /cart")] and dropped == 2
+    both = 'IsMatch(name, "^GET") and resource.attributes["service.name"] == "cart"'
+    (batch,), dropped = _filter("traces", {"traces": {"span": [both]}}, _traces())
+    assert _names(batch) == [("checkout", "GET /health"), ("checkout", "GET /cart")]
+
+    req = ExportLogsServiceRequest()
+    sl = req.resource_logs.add().scope_logs.add()
+    for body, number in (("debug noise", 5), ("disk full", 17)):
+        sl.log_records.add(severity_number=number).body.string_value = body
+    (batch,), dropped = _filter(
+        "logs",
+        {"logs": {"log_record": ["severity_number < SEVERITY_NUMBER_INFO"]}},
+        Logs.from_bytes(req.SerializeToString()),
+    )
+    assert [r.body.string_value for r in batch.message.resource_logs[0].scope_logs[0].log_records] == ["disk full"]
+
+    req = ExportMetricsServiceRequest()
+    sm = req.resource_metrics.add().scope_metrics.add()
+    for name in ("http.server.duration", "process.runtime.gc"):
+        metric = sm.metrics.add(name=name)
+        for route in ("/health", "/cart"):
+            metric.sum.data_points.add(as_int=1).attributes.add(key="http.route").value.string_value = route
+    conditions = {"metric": ['HasPrefix(name, "process.")'], "datapoint": ['attributes["http.route"] == "/health"']}
+    (batch,), dropped = _filter("metrics", {"metrics": conditions}, Metrics.from_bytes(req.SerializeToString()))
+    (metric,) = batch.message.resource_metrics[0].scope_metrics[0].metrics
+    assert metric.name == "http.server.duration"
+    assert [p.attributes[0].value.string_value for p in metric.sum.data_points] == ["/cart"]
+    assert dropped == 3 and batch.item_count == 1
+
+
+def test_bad_conditions_and_mixed_forms_are_refused_by_name():
     text = """
 receivers: {otlp: {protocols: {grpc: {}}}}
 processors:
-  filter/ottl:
-    error_mode: ignore
+  filter/syntax:
     traces:
-      span: ['attributes["http.route"] == "/health"']
+      span: ['attributes["http.route"] = "/health"']
+  filter/unknown:
+    traces:
+      span: ['Substring(name, 0, 3) == "GET"', 'events == nil']
+  filter/mixed:
+    spans: {exclude: {match_type: strict, span_names: [x]}}
+    traces: {span: ['name == "x"']}
   filter/expr:
     metrics: {include: {match_type: expr, expressions: ['Label("x") == "y"']}}
   filter/empty: {}
 exporters: {debug: {}}
 service:
   pipelines:
-    traces: {receivers: [otlp], processors: [filter/ottl, filter/empty], exporters: [debug]}
+    traces:
+      receivers: [otlp]
+      processors: [filter/syntax, filter/unknown, filter/mixed, filter/empty]
+      exporters: [debug]
     metrics: {receivers: [otlp], processors: [filter/expr], exporters: [debug]}
 """
     with pytest.raises(ConfigErrors) as info:
         build_config(parse_yaml(text))
     errors = {e.path: e.message for e in info.value.errors}
-    assert "OTTL conditions are not supported" in errors["processors.filter/ottl.traces.span"]
+    assert "cannot parse" in errors["processors.filter/syntax.traces.span[0]"]
+    assert "converter Substring is not available here" in errors["processors.filter/unknown.traces.span[0]"]
+    assert "cannot be used together" in errors["processors.filter/mixed.traces.span"]
     assert "expr matching is not supported" in errors["processors.filter/expr.metrics.include.match_type"]
-    assert "needs spans.include or spans.exclude" in errors["processors.filter/empty.spans"]
+    assert "needs spans.include, spans.exclude or traces.span" in errors["processors.filter/empty.spans"]
