@@ -28,6 +28,10 @@ __all__ = ["OTTLError", "compile_condition", "CONTEXTS"]
 
 _GRAMMAR = r"""
 ?start: or_expr
+statement: editor ["where" or_expr]
+editor: NAME "(" [arg ("," arg)*] ")"
+?arg: operand | items
+items: "[" [operand ("," operand)*] "]"
 ?or_expr: and_expr | or_expr "or" and_expr -> or_
 ?and_expr: not_expr | and_expr "and" not_expr -> and_
 ?not_expr: "not" not_expr -> not_ | comparison | operand
@@ -75,19 +79,25 @@ _ENUMS: dict[str, int] = {
 _METRIC_TYPES = {"gauge": 1, "sum": 2, "histogram": 3, "exponential_histogram": 4, "summary": 5}
 
 #: the contexts a condition can be written for, and the prefixes it may start its paths with
-CONTEXTS = {"span": ("span",), "log": ("log",), "metric": ("metric",), "datapoint": ("datapoint",)}
+CONTEXTS = {
+    "resource": ("resource",),
+    "span": ("span",),
+    "log": ("log",),
+    "metric": ("metric",),
+    "datapoint": ("datapoint",),
+}
 
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(_GRAMMAR, parser="lalr")
+    return Lark(_GRAMMAR, parser="lalr", start=["start", "statement"])
 
 
 def compile_condition(text: str, context: str) -> Callable[[dict], bool]:
     """A function of an item (``{"span": ..., "resource": ..., "scope": ...}``, or ``record`` / ``metric`` /
     ``point`` for the other contexts) that says whether ``text`` holds for it; raises OTTLError."""
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(text, start="start")
     except LarkError as e:
         raise OTTLError(f"cannot parse {text!r}: {_short(e)}") from None
     try:
@@ -325,7 +335,11 @@ def _point_value(p: Any, field: str) -> Any:
 _POINT_FIELDS = ("value_int", "value_double", "count", "sum", "start_time_unix_nano", "time_unix_nano", "flags")
 
 
+#: the item key each context's paths are read from
+OWNER_KEYS = {"resource": "resource", "span": "span", "log": "record", "metric": "metric", "datapoint": "point"}
+
 _FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "resource": {"dropped_attributes_count": lambda r: r.dropped_attributes_count},
     "span": _SPAN_FIELDS,
     "log": _LOG_FIELDS,
     "metric": _METRIC_FIELDS,
@@ -344,7 +358,7 @@ def _path_getter(context: str, segments: list) -> Callable[[dict], Any]:
     if found is not None:
         getter, rest = found
         return _indexed(getter, rest)
-    owner_key = {"span": "span", "log": "record", "metric": "metric", "datapoint": "point"}[context]
+    owner_key = OWNER_KEYS[context]
     if first == "attributes" and context != "metric":
         return _indexed(_attributes_getter(lambda item: item[owner_key]), rest)
     if context == "datapoint" and first == "metric":
@@ -411,28 +425,25 @@ class _Compiler(Transformer):
         return _literal(value)
 
     def int(self, token: Token):
-        value = int(str(token))
-        return lambda item: value
+        return _literal(int(str(token)))
 
     def float(self, token: Token):
-        value = float(str(token))
-        return lambda item: value
+        return _literal(float(str(token)))
 
     def true(self):
-        return _boolean(lambda item: True)
+        return _boolean(_literal(True))
 
     def false(self):
-        return _boolean(lambda item: False)
+        return _boolean(_literal(False))
 
     def nil(self):
-        return lambda item: None
+        return _literal(None)
 
     def enum(self, token: Token):
         name = str(token)
         if name not in _ENUMS:
             raise OTTLError(f"unknown enum {name}")
-        value = _ENUMS[name]
-        return lambda item: value
+        return _literal(_ENUMS[name])
 
     def field(self, token: Token):
         return ("field", str(token))
@@ -444,7 +455,14 @@ class _Compiler(Transformer):
         return ("key", int(str(token)))
 
     def path(self, name: Token, *segments):
-        return _path_getter(self.context, [("field", str(name)), *segments])
+        full = [("field", str(name)), *segments]
+        getter = _path_getter(self.context, full)
+        try:
+            getter.segments = full  # type: ignore[attr-defined]  # what an editor sets, for ottl_statements
+        except AttributeError:  # a bound method (an attributes lookup) takes no attributes
+            getter = functools.partial(getter)
+            getter.segments = full  # type: ignore[attr-defined]
+        return getter
 
     def call(self, name: Token, *args):
         fn_name = str(name)

@@ -27,6 +27,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "resource": "otel_lite.collector.processors.resource",
         "resourcedetection": "otel_lite.collector.processors.resourcedetection",
         "tail_sampling": "otel_lite.collector.processors.tail_sampling",
+        "transform": "otel_lite.collector.processors.transform",
     },
     "exporter": {
         "otlp_grpc": "otel_lite.collector.exporters.otlp_grpc",

@@ -60,7 +60,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
         "Kubernetes pod metadata on telemetry",
         _REMOVE + " (set k8s.* via OTEL_RESOURCE_ATTRIBUTES from the downward API)",
     ),
-    ("processor", "transform"): ("OTTL transformation", _REMOVE),
     ("processor", "span"): ("span renaming", _REMOVE),
     ("processor", "groupbytrace"): ("grouping spans by trace", "tail_sampling groups spans by trace itself"),
     ("processor", "groupbyattrs"): ("regrouping by attributes", _REMOVE),

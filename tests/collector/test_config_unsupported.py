@@ -19,7 +19,7 @@ processors:
   batch: {}
   resourcedetection: {detectors: [env, system]}
   k8sattributes: {}
-  transform: {}
+  redaction: {}
 exporters:
   otlp: {endpoint: "jaeger:4317", tls: {insecure: true}}
   prometheus: {endpoint: "0.0.0.0:9464"}
@@ -32,7 +32,7 @@ service:
   extensions: [zpages, pprof]
   pipelines:
     traces: {receivers: [otlp], processors: [k8sattributes, resourcedetection, batch], exporters: [otlp, spanmetrics]}
-    metrics: {receivers: [hostmetrics, spanmetrics], processors: [transform, batch], exporters: [prometheus]}
+    metrics: {receivers: [hostmetrics, spanmetrics], processors: [redaction, batch], exporters: [prometheus]}
 """
 
 
@@ -47,7 +47,7 @@ def test_every_go_only_component_is_explained_at_once():
     for path, words in {
         "receivers.hostmetrics": "host CPU/memory/disk metrics",
         "processors.k8sattributes": "Kubernetes",
-        "processors.transform": "OTTL transformation",
+        "processors.redaction": "attribute redaction",
         "exporters.prometheus": "Prometheus scrape endpoint",
         "connectors.spanmetrics": "metrics computed from spans",
         "extensions.zpages": "service.telemetry.metrics",
