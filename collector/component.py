@@ -386,3 +386,6 @@ class Factory:
     create: Callable[..., Any]
     stability: str = "beta"
     signals: tuple[str, ...] = ("traces",)
+    #: a connector that chooses among the pipelines it feeds gets ``{pipeline name: consumer}`` as its
+    #: next consumer instead of one that fans out to all of them
+    routes_by_pipeline: bool = False

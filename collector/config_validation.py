@@ -407,6 +407,18 @@ def _check_connectors(cfg: CollectorConfig, defined: dict[str, set], errors: lis
                     "pipeline lists it under exporters, so it never receives anything",
                 )
             )
+    for (cid, signal), names in sorted(routes.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        named = getattr(cfg.connectors[cid].config, "routed_pipelines", None)
+        for path, name in named() if named is not None else ():
+            if name not in names:
+                fed = ", ".join(names)
+                errors.append(
+                    ConfigError(
+                        f"connectors.{cid}.{path}",
+                        f"pipeline {name!r} does not list connector {str(cid)!r} under receivers "
+                        f"(the {signal} pipelines it feeds: {fed})",
+                    )
+                )
     cycle = _connector_cycle(cfg, routes)
     if cycle:
         text = " -> ".join(cycle)

@@ -347,7 +347,28 @@ _FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
 }
 
 
+def _request_getter(segments: list) -> Callable[[dict], Any]:
+    """``request["x-tenant"]``: a header of the request (its client metadata, with the receiver's
+    ``include_metadata``); several values are joined with commas; absent, nil."""
+    if len(segments) != 2 or segments[0] != ("field", "request") or not isinstance(segments[1][1], str):
+        raise OTTLError('the request context has request["<header>"] only')
+    header = segments[1][1].lower()
+
+    def value(item: dict) -> Any:
+        metadata = item.get("request") or {}
+        found = metadata.get(header)
+        if found is None:
+            found = next((v for k, v in metadata.items() if k.lower() == header), None)
+        if found is None or isinstance(found, str):
+            return found
+        return ",".join(map(str, found))
+
+    return value
+
+
 def _path_getter(context: str, segments: list) -> Callable[[dict], Any]:
+    if context == "request":
+        return _request_getter(segments)
     names = list(segments)
     if names and names[0][0] == "field" and names[0][1] in CONTEXTS.get(context, ()):
         names = names[1:]  # span.name, log.body, ...: the context named first

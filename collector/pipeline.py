@@ -234,8 +234,12 @@ class Graph:
                     outs.append(exporters[xid, signal])
                     continue
                 if (xid, signal) not in connectors:
-                    downstream = fan_out([first_consumer(p) for p in routes[xid, signal]], clone=True)
                     entry = cfg.connectors[xid]
+                    downstream: Any
+                    if entry.factory.routes_by_pipeline:
+                        downstream = {p: first_consumer(p) for p in routes[xid, signal]}
+                    else:
+                        downstream = fan_out([first_consumer(p) for p in routes[xid, signal]], clone=True)
                     conn = entry.factory.create(self._settings(entry, signal), entry.config, downstream)
                     connectors[xid, signal] = conn
                     self.connectors.append((f"connector {xid}" + _signal_suffix(signal), conn))

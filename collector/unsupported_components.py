@@ -89,7 +89,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     # connectors
     ("connector", "spanmetrics"): ("metrics computed from spans", _REMOVE + " (compute RED metrics in the backend)"),
     ("connector", "servicegraph"): ("a service graph from spans", _REMOVE),
-    ("connector", "routing"): ("routing by attribute to pipelines", "use separate receivers per pipeline, or forward"),
     ("connector", "count"): ("counts of spans/logs as metrics", _REMOVE),
 }
 
