@@ -389,3 +389,9 @@ class Factory:
     #: a connector that chooses among the pipelines it feeds gets ``{pipeline name: consumer}`` as its
     #: next consumer instead of one that fans out to all of them
     routes_by_pipeline: bool = False
+    #: for a connector: the (exported signal, received signal) pairs it joins; empty: each of
+    #: ``signals`` to itself (as ``forward``); ``spanmetrics`` is ``(("traces", "metrics"),)``
+    connects: tuple[tuple[str, str], ...] = ()
+
+    def signal_pairs(self) -> tuple[tuple[str, str], ...]:
+        return self.connects or tuple((s, s) for s in self.signals)

@@ -42,6 +42,8 @@ __all__ = [
     "LogsTelemetryConfig",
     "TracesTelemetryConfig",
     "resolved_ids",
+    "connector_routes",
+    "connector_outputs",
     "split_endpoint",
     "build_config",
 ]
@@ -352,14 +354,27 @@ def _check_extension_refs(cfg: CollectorConfig, defined: set, errors: list) -> N
 
 
 def connector_routes(cfg: CollectorConfig) -> dict[tuple[ComponentID, str], list[str]]:
-    """(connector id, signal) → the pipelines of that signal listing the connector under ``receivers``:
-    where what a pipeline exports to the connector goes (a connector forwards a signal to the same signal)."""
+    """(connector id, signal) → the pipelines of that signal listing the connector under ``receivers``."""
     routes: dict[tuple[ComponentID, str], list[str]] = {}
     for name, pipe in cfg.service.pipelines.items():
         for rid in resolved_ids(pipe.receivers):
             if rid in cfg.connectors:
                 routes.setdefault((rid, name.partition("/")[0]), []).append(name)
     return routes
+
+
+def connector_outputs(cfg: CollectorConfig) -> dict[tuple[ComponentID, str], list[str]]:
+    """(connector id, signal it is exported) → the pipelines it feeds: those listing it under
+    ``receivers`` whose signal it makes of that one (the same signal for ``forward``; metrics from
+    traces for ``spanmetrics``)."""
+    routes = connector_routes(cfg)
+    outputs: dict[tuple[ComponentID, str], list[str]] = {}
+    for cid, entry in cfg.connectors.items():
+        for source, target in entry.factory.signal_pairs():
+            fed = routes.get((cid, target), [])
+            if fed:
+                outputs.setdefault((cid, source), []).extend(fed)
+    return outputs
 
 
 def _check_connectors(cfg: CollectorConfig, defined: dict[str, set], errors: list) -> None:
@@ -384,26 +399,29 @@ def _check_connectors(cfg: CollectorConfig, defined: dict[str, set], errors: lis
                 exported.setdefault((xid, name.partition("/")[0]), []).append(name)
     for (cid, signal), names in sorted({**routes, **exported}.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         entry = cfg.connectors[cid]
+        pairs = entry.factory.signal_pairs()
         side = "receivers" if (cid, signal) in routes else "exporters"
         path = f"service.pipelines.{names[0]}.{side}"
-        if signal not in entry.factory.signals:
-            handles = ", ".join(entry.factory.signals)
-            message = f"connector {str(cid)!r} ({entry.factory.type}) connects {handles} only, not {signal}"
-            errors.append(ConfigError(path, message))
-        elif (cid, signal) not in routes:
+        sources = {a for a, _ in pairs}
+        targets = {b for _, b in pairs}
+        if signal not in (targets if side == "receivers" else sources):
+            errors.append(ConfigError(path, _wrong_side(cid, entry.factory.type, pairs, signal, side)))
+        elif side == "exporters" and not any((cid, b) in routes for a, b in pairs if a == signal):
+            wanted = " or ".join(sorted({b for a, b in pairs if a == signal}))
             errors.append(
                 ConfigError(
                     path,
-                    f"connector {str(cid)!r} is an exporter of {signal} pipeline {names[0]!r} but no {signal} "
+                    f"connector {str(cid)!r} is an exporter of {signal} pipeline {names[0]!r} but no {wanted} "
                     "pipeline lists it under receivers, so what it gets goes nowhere (a connector joins "
                     "pipelines: list it under the receivers of the pipeline that should get the data)",
                 )
             )
-        elif (cid, signal) not in exported:
+        elif side == "receivers" and not any((cid, a) in exported for a, b in pairs if b == signal):
+            wanted = " or ".join(sorted({a for a, b in pairs if b == signal}))
             errors.append(
                 ConfigError(
                     path,
-                    f"connector {str(cid)!r} is a receiver of {signal} pipeline {names[0]!r} but no {signal} "
+                    f"connector {str(cid)!r} is a receiver of {signal} pipeline {names[0]!r} but no {wanted} "
                     "pipeline lists it under exporters, so it never receives anything",
                 )
             )
@@ -419,13 +437,22 @@ def _check_connectors(cfg: CollectorConfig, defined: dict[str, set], errors: lis
                         f"(the {signal} pipelines it feeds: {fed})",
                     )
                 )
-    cycle = _connector_cycle(cfg, routes)
+    cycle = _connector_cycle(cfg, connector_outputs(cfg))
     if cycle:
         text = " -> ".join(cycle)
         errors.append(ConfigError("service.pipelines", f"pipelines form a cycle through connectors: {text}"))
 
 
-def _connector_cycle(cfg: CollectorConfig, routes: dict[tuple[ComponentID, str], list[str]]) -> list[str]:
+def _wrong_side(cid: ComponentID, type_name: str, pairs, signal: str, side: str) -> str:
+    if all(a == b for a, b in pairs):
+        handles = ", ".join(a for a, _ in pairs)
+        return f"connector {str(cid)!r} ({type_name}) connects {handles} only, not {signal}"
+    joined = ", ".join(f"{a} to {b}" for a, b in pairs)
+    role = "receive" if side == "receivers" else "export"
+    return f"connector {str(cid)!r} ({type_name}) connects {joined}: a {signal} pipeline cannot {role} it"
+
+
+def _connector_cycle(cfg: CollectorConfig, outputs: dict[tuple[ComponentID, str], list[str]]) -> list[str]:
     """A cycle of pipelines joined by connectors, as ``[pipeline, connector, pipeline, ...]``, or []."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
@@ -433,7 +460,7 @@ def _connector_cycle(cfg: CollectorConfig, routes: dict[tuple[ComponentID, str],
         state[name] = 1
         signal = name.partition("/")[0]
         for xid in resolved_ids(cfg.service.pipelines[name].exporters):
-            for nxt in routes.get((xid, signal), []):
+            for nxt in outputs.get((xid, signal), []):
                 if state.get(nxt) == 1:
                     return [*path, name, str(xid), nxt]
                 if nxt not in state:

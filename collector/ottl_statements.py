@@ -3,8 +3,9 @@
 
 Editors: ``set(target, value)``, ``delete_key(map, key)``, ``delete_matching_keys(map, pattern)``,
 ``keep_keys(map, [keys])``, ``keep_matching_keys(map, pattern)``, ``replace_pattern(target, pattern,
-replacement)``, ``replace_all_patterns(map, "key"|"value", pattern, replacement)``, ``truncate_all(map,
-limit)`` and ``limit(map, limit, [priority keys])``.  Targets are attributes (``attributes["k"]``,
+replacement)``, ``replace_all_patterns(map, "key"|"value", pattern, replacement)``, ``replace_match(target,
+glob, replacement)``, ``replace_all_matches(map, glob, replacement)`` (a whole value matching the glob),
+``truncate_all(map, limit)`` and ``limit(map, limit, [priority keys])``.  Targets are attributes (``attributes["k"]``,
 ``resource.attributes["k"]``, ``instrumentation_scope.attributes["k"]``) and the fields a context owns
 (``name``, ``status.code``, ``status.message``, ``kind`` of a span; ``body``, ``severity_text``,
 ``severity_number``, ``event_name`` of a log record; ``name``, ``description``, ``unit`` of a metric).
@@ -14,6 +15,7 @@ Anything else is an ``OTTLError`` at validation.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +36,8 @@ EDITORS = (
     "keep_matching_keys",
     "replace_pattern",
     "replace_all_patterns",
+    "replace_match",
+    "replace_all_matches",
     "truncate_all",
     "limit",
 )
@@ -292,6 +296,32 @@ class _StatementCompiler(_Compiler):
                     kv.key = regex.sub(repl, kv.key)
                 elif kv.value.WhichOneof("value") == "string_value":
                     kv.value.string_value = regex.sub(repl, kv.value.string_value)
+
+        return replace
+
+    def _replace_match(self, target, glob, replacement):
+        pattern = _literal_of(glob, "replace_match's pattern", str)
+        new = _literal_of(replacement, "replace_match's replacement", str)
+        setter = _setter(self.context, self._target_segments(target, "replace_match"))
+
+        def replace(item: dict) -> None:
+            value = target(item)
+            if isinstance(value, str) and fnmatch.fnmatchcase(value, pattern):
+                setter(item, new)
+
+        return replace
+
+    def _replace_all_matches(self, target, glob, replacement):
+        attributes = self._map(target, "replace_all_matches")
+        pattern = _literal_of(glob, "replace_all_matches' pattern", str)
+        new = _literal_of(replacement, "replace_all_matches' replacement", str)
+
+        def replace(item: dict) -> None:
+            for kv in attributes(item):
+                if kv.value.WhichOneof("value") == "string_value" and fnmatch.fnmatchcase(
+                    kv.value.string_value, pattern
+                ):
+                    kv.value.string_value = new
 
         return replace
 

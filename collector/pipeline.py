@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from .component import ComponentID, CreateSettings
-from .config_validation import CollectorConfig, ComponentEntry, PipelineConfig, connector_routes, resolved_ids
+from .config_validation import CollectorConfig, ComponentEntry, PipelineConfig, connector_outputs, resolved_ids
 from .consumer import SIGNALS, Batch, PermanentError, ThrottledError, batch_class
 
 __all__ = ["Host", "Graph", "FanOut", "SignalRouter", "worst_error", "pipeline_signal"]
@@ -169,7 +169,8 @@ def _signal_suffix(signal: str) -> str:
 
 
 def _depth(name: str, routes: dict, pipelines: dict[str, PipelineConfig]) -> int:
-    """How many connectors stand between pipeline ``name`` and the receivers (0 without any)."""
+    """How many connectors stand between pipeline ``name`` and the receivers (0 without any);
+    ``routes``: ``connector_outputs``."""
     feeders = [
         other
         for other, pipe in pipelines.items()
@@ -189,6 +190,8 @@ class Graph:
         self.extensions: list[tuple[str, Any]] = []
         self.exporters: list[tuple[str, Any]] = []
         self.processors: list[tuple[str, Any]] = []  # in pipeline order, per pipeline
+        # processors and connectors upstream-first: the order a shutdown flushes them in
+        self._flush_order: list[tuple[str, Any]] = []
         self.connectors: list[tuple[str, Any]] = []
         self.receivers: list[tuple[str, Any]] = []
         self._started: list[tuple[str, Any]] = []
@@ -216,7 +219,7 @@ class Graph:
                     exporters[xid, signal] = exporter
                     self.exporters.append((f"exporter {xid}" + _signal_suffix(signal), exporter))
 
-        routes = connector_routes(cfg)
+        routes = connector_outputs(cfg)  # (connector, signal exported to it) -> the pipelines it feeds
         connectors: dict[tuple[ComponentID, str], Any] = {}
         firsts: dict[str, Any] = {}  # pipeline name -> its first consumer
         chains: dict[str, list] = {}  # pipeline name -> its processors, in order
@@ -267,8 +270,17 @@ class Graph:
                     heads.setdefault(rid, {}).setdefault(pipeline_signal(name), []).append(nxt)
         # processors upstream-first (a pipeline before those its connectors feed), so each flushes
         # into a live consumer at shutdown; config order otherwise
+        # a connector that holds data (spanmetrics) flushes right after the pipelines exporting to it stop
+        placed: set[int] = set()
         for name in sorted(svc.pipelines, key=lambda n: _depth(n, routes, svc.pipelines)):
             self.processors.extend(chains[name])
+            self._flush_order.extend(chains[name])
+            signal = pipeline_signal(name)
+            for xid in resolved_ids(svc.pipelines[name].exporters):
+                conn = connectors.get((xid, signal))
+                if conn is not None and id(conn) not in placed:
+                    placed.add(id(conn))
+                    self._flush_order.append((f"connector {xid}" + _signal_suffix(signal), conn))
 
         for rid, by_signal in heads.items():
             entry = cfg.receivers[rid]
@@ -291,7 +303,7 @@ class Graph:
     async def start(self) -> None:
         """Start extensions, exporters, processors (downstream first), receivers.
         On failure everything already started is shut down and the error re-raised."""
-        order = self.extensions + self.exporters + self.connectors + list(reversed(self.processors)) + self.receivers
+        order = self.extensions + self.exporters + list(reversed(self._flush_order)) + self.receivers
         for label, comp in order:
             log.debug("starting %s", label)
             try:
@@ -307,7 +319,7 @@ class Graph:
         """Stop receivers, processors (pipeline order, so each flushes into a live
         consumer), exporters, extensions; errors are logged, never abort the shutdown."""
         started = {id(c) for _, c in self._started}
-        order = self.receivers + self.processors + self.connectors + self.exporters + self.extensions
+        order = self.receivers + self._flush_order + self.exporters + self.extensions
         for label, comp in order:
             if id(comp) not in started:
                 continue

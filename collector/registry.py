@@ -44,6 +44,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
     "connector": {
         "forward": "otel_lite.collector.connectors.forward",
         "routing": "otel_lite.collector.connectors.routing",
+        "spanmetrics": "otel_lite.collector.connectors.spanmetrics",
     },
 }
 

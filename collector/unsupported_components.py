@@ -87,7 +87,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("exporter", "googlecloud"): ("Google Cloud", "use otlp with Google's OTLP endpoint"),
     ("exporter", "datadog"): ("Datadog", "use otlp to a Datadog agent's OTLP receiver"),
     # connectors
-    ("connector", "spanmetrics"): ("metrics computed from spans", _REMOVE + " (compute RED metrics in the backend)"),
     ("connector", "servicegraph"): ("a service graph from spans", _REMOVE),
     ("connector", "count"): ("counts of spans/logs as metrics", _REMOVE),
 }

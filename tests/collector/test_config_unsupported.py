@@ -24,15 +24,15 @@ exporters:
   otlp: {endpoint: "jaeger:4317", tls: {insecure: true}}
   prometheus: {endpoint: "0.0.0.0:9464"}
 connectors:
-  spanmetrics: {}
+  servicegraph: {}
 extensions:
   zpages: {}
   pprof: {}
 service:
   extensions: [zpages, pprof]
   pipelines:
-    traces: {receivers: [otlp], processors: [k8sattributes, resourcedetection, batch], exporters: [otlp, spanmetrics]}
-    metrics: {receivers: [hostmetrics, spanmetrics], processors: [redaction, batch], exporters: [prometheus]}
+    traces: {receivers: [otlp], processors: [k8sattributes, resourcedetection, batch], exporters: [otlp, servicegraph]}
+    metrics: {receivers: [hostmetrics, servicegraph], processors: [redaction, batch], exporters: [prometheus]}
 """
 
 
@@ -49,7 +49,7 @@ def test_every_go_only_component_is_explained_at_once():
         "processors.k8sattributes": "Kubernetes",
         "processors.redaction": "attribute redaction",
         "exporters.prometheus": "Prometheus scrape endpoint",
-        "connectors.spanmetrics": "metrics computed from spans",
+        "connectors.servicegraph": "a service graph from spans",
         "extensions.zpages": "service.telemetry.metrics",
         "extensions.pprof": "profiler",
     }.items():

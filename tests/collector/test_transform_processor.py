@@ -100,6 +100,22 @@ def test_span_statements_in_groups_and_flat_form():
     assert (first.status.code, second.status.code) == (0, 2)
 
 
+def test_replace_match_takes_globs():
+    message = _transform(
+        "traces",
+        {
+            "trace_statements": [
+                'replace_match(span.name, "GET /users/*", "GET /users/{id}")',
+                'replace_all_matches(span.attributes, "https://shop/*", "https://shop/…")',
+            ]
+        },
+        _traces(),
+    )
+    first, second = message.resource_spans[0].scope_spans[0].spans
+    assert (first.name, second.name) == ("GET /users/{id}", "GET /cart")
+    assert _attributes(first)["http.url"] == _attributes(second)["http.url"] == "https://shop/…"
+
+
 def test_group_conditions_and_keep_keys_and_limit():
     message = _transform(
         "traces",
