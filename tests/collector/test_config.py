@@ -212,7 +212,7 @@ processors:
 exporters:
   otlp_sink:
 connectors:
-  spanmetrics: {}
+  servicegraph: {}
 extras: {}
 extensions:
   health_check: {endpoint: 5}
@@ -237,7 +237,7 @@ service:
         build_config(parse_yaml(text), _lookup_with_sink())
     errs = errors_of(e)
     expected = {
-        "connectors.spanmetrics",
+        "connectors.servicegraph",
         "extras",
         "receivers.otlp.protocols.grpc.bogus",
         "receivers.nosuch",
@@ -255,7 +255,7 @@ service:
     missing = expected - set(errs)
     assert not missing, (missing, errs)
     assert "handles traces only" in errs["service.pipelines.metrics.exporters[0]"]
-    assert "connector type 'spanmetrics'" in errs["connectors.spanmetrics"]
+    assert "connector type 'servicegraph'" in errs["connectors.servicegraph"]
     assert "unknown receiver type 'nosuch'" in errs["receivers.nosuch"]
     assert "not configured" in errs["service.pipelines.traces.receivers[1]"]
     assert errs["processors.batch.not_a_batch_option"].startswith("unknown key (valid keys: send_batch_size, timeout")
