@@ -4,8 +4,10 @@ Like the Go processor: a background task measures memory every
 ``check_interval``; while usage is above the soft limit (``limit -
 spike_limit``) every ``consume`` raises ``RetryableError`` ("data refused due
 to high memory usage"), which receivers answer with 503 / UNAVAILABLE so
-clients back off and retry.  Above the hard limit it also forces a garbage
-collection (rate limited).  Python has no Go-style heap figure, so the
+clients back off and retry.  Above the soft limit it also forces a garbage
+collection (rate limited, more often above the hard limit) and hands the freed heap back to the OS
+(glibc's ``malloc_trim``), as Go's runtime returns memory after its GC: without that, the RSS of a
+process whose backlog drained can stay above the soft limit and the limiter refuse for good.  Python has no Go-style heap figure, so the
 measured quantity is what the process really holds: its RSS.
 
 The per-call cost is reading one flag and bumping one counter.
@@ -14,6 +16,9 @@ The per-call cost is reading one flag and bumping one counter.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 import gc
 import logging
 import os
@@ -194,6 +199,7 @@ class MemoryLimiterProcessor(Component):
             if now - self._last_gc >= min_gap:
                 self._last_gc = now
                 gc.collect()
+                release_free_memory()
                 usage = self.usage = self.read_usage()
         refusing = usage >= self.soft_limit
         if refusing != self.refusing:
@@ -224,6 +230,28 @@ class MemoryLimiterProcessor(Component):
                 await task
             except asyncio.CancelledError:
                 pass
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (musl, macOS): the C library's own call for giving free heap back."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def release_free_memory() -> None:
+    """Hand the memory the process freed back to the OS, as Go's runtime does after its GC: glibc keeps
+    freed heap for reuse, so after a backlog drained the RSS the limiter reads could stay above the soft
+    limit and the limiter refuse for good (what Go's ``runtime.GC`` call there avoids)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _create(settings, config: MemoryLimiterConfig, next_consumer) -> MemoryLimiterProcessor:

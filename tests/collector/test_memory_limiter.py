@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -124,3 +127,48 @@ def test_shutdown_without_start():
         await proc.shutdown()
 
     asyncio.run(main())
+
+
+_FRAGMENTED_CHILD = r"""
+import gc, json, sys
+from otel_lite.collector.component import ComponentID, CreateSettings
+from otel_lite.collector.processors.memory_limiter import MemoryLimiterConfig, MemoryLimiterProcessor
+from otel_lite.collector.telemetry import Telemetry
+
+MIB = 1 << 20
+probe = MemoryLimiterProcessor(
+    CreateSettings(ComponentID("memory_limiter"), "processor", Telemetry()),
+    MemoryLimiterConfig.from_mapping({"check_interval": "1s", "limit_mib": 100000, "spike_limit_mib": 1}),
+    None,
+)
+baseline = probe.read_usage()
+config = MemoryLimiterConfig.from_mapping({
+    "check_interval": "1s", "limit_mib": baseline // MIB + 150, "spike_limit_mib": 20,
+    "min_gc_interval_when_soft_limited": "0s",
+})
+limiter = MemoryLimiterProcessor(CreateSettings(ComponentID("memory_limiter"), "processor", Telemetry()), config, None)
+# a backlog in many medium allocations, a few of them kept: freed, glibc keeps the heap pages
+keep, backlog = [], []
+for i in range(200000):
+    backlog.append(bytes(1500))
+    if i % 50 == 0:
+        keep.append(bytes(1500))
+limiter.check_memory()
+refused = limiter.refusing
+del backlog
+gc.collect()
+limiter.check_memory()
+print(json.dumps({"refused": refused, "recovered": not limiter.refusing, "usage_mib": limiter.usage // MIB,
+                  "soft_mib": limiter.soft_limit // MIB}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's heap: the case the release is for")
+def test_a_drained_backlog_stops_the_refusing_even_when_the_heap_is_fragmented():
+    """A backlog freed in a fragmented heap leaves glibc holding the pages: the RSS stays above the soft
+    limit unless the limiter hands them back, and the collector would refuse for good."""
+    done = subprocess.run([sys.executable, "-c", _FRAGMENTED_CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["refused"], result
+    assert result["recovered"], result
