@@ -5,10 +5,11 @@ Like the Go processor: a background task measures memory every
 spike_limit``) every ``consume`` raises ``RetryableError`` ("data refused due
 to high memory usage"), which receivers answer with 503 / UNAVAILABLE so
 clients back off and retry.  Above the soft limit it also forces a garbage
-collection (rate limited, more often above the hard limit) and hands the freed heap back to the OS
-(glibc's ``malloc_trim``), as Go's runtime returns memory after its GC: without that, the RSS of a
-process whose backlog drained can stay above the soft limit and the limiter refuse for good.  Python has no Go-style heap figure, so the
-measured quantity is what the process really holds: its RSS.
+collection (rate limited, more often above the hard limit) and hands the freed heap back to the
+OS (glibc's ``malloc_trim``), as Go's runtime returns memory after its GC: without that, the RSS
+of a process whose backlog drained can stay above the soft limit and the limiter refuse for good.
+Python has no Go-style heap figure, so the measured quantity is what the process really holds:
+its RSS.
 
 The per-call cost is reading one flag and bumping one counter.
 """
