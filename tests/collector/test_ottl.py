@@ -4,6 +4,8 @@ enums, each context's paths, the converters, and clear errors for what is not th
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
@@ -133,3 +135,20 @@ def test_log_record_metric_and_datapoint_contexts():
 def test_what_is_not_there_is_a_clear_error(text, context, message):
     with pytest.raises(OTTLError, match=message.replace("(", "\\\\(")):
         compile_condition(text, context)
+
+
+_WORDS = ["name", "attributes", "IsMatch", "SPAN_KIND_SERVER", " and ", " or ", "not ", '"x"', "set", " where "]
+_PIECES = st.sampled_from([*'abnotr ()[]".,=<>!0123456789_-+', *_WORDS, "resource.", "[0]", "nil", "true", "Len"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=16).map("".join), st.sampled_from(["span", "log", "metric", "datapoint", "resource"]))
+def test_any_text_compiles_or_raises_an_ottl_error(text, context):
+    """Operators' strings: whatever they hold, validate gets an OTTLError with the reason, never a crash."""
+    from otel_lite.collector.ottl_statements import compile_statement
+
+    for compile_one in (compile_condition, compile_statement):
+        try:
+            compile_one(text, context)
+        except OTTLError as e:
+            assert str(e)
