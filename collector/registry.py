@@ -42,6 +42,7 @@ BUILTIN_MODULES: dict[str, dict[str, str]] = {
         "bearertokenauth": "otel_lite.collector.extensions.bearertokenauth",
     },
     "connector": {
+        "count": "otel_lite.collector.connectors.count",
         "forward": "otel_lite.collector.connectors.forward",
         "routing": "otel_lite.collector.connectors.routing",
         "spanmetrics": "otel_lite.collector.connectors.spanmetrics",

@@ -88,7 +88,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("exporter", "datadog"): ("Datadog", "use otlp to a Datadog agent's OTLP receiver"),
     # connectors
     ("connector", "servicegraph"): ("a service graph from spans", _REMOVE),
-    ("connector", "count"): ("counts of spans/logs as metrics", _REMOVE),
 }
 
 
