@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .component import ComponentConfig, ConfigError
 
-__all__ = ["AttributeAction", "compile_actions"]
+__all__ = ["AttributeAction", "compile_actions", "find_attribute", "scalar_value", "set_any"]
 
 _ACTIONS = ("insert", "update", "upsert", "delete", "hash", "extract", "convert")
 _VALUE_ACTIONS = ("insert", "update", "upsert")
@@ -213,7 +213,14 @@ def _convert(value: AnyValue, to: str) -> None:
             return
 
 
-def _find(attributes, key: str) -> int:
+def scalar_value(value: AnyValue) -> Any:
+    """A string, bool, int or double AnyValue as its Python value; None for anything else or unset."""
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("string_value", "bool_value", "int_value", "double_value") else None
+
+
+def find_attribute(attributes, key: str) -> int:
+    """The index of ``key`` in a repeated KeyValue field, or -1."""
     for i, kv in enumerate(attributes):
         if kv.key == key:
             return i
@@ -244,7 +251,7 @@ def _step(a: AttributeAction) -> Actions:
         prototypes: dict[type, Any] = {}
 
         def set_value(attributes, metadata) -> None:
-            i = _find(attributes, key)
+            i = find_attribute(attributes, key)
             if (i >= 0 and action == "insert") or (i < 0 and action == "update"):
                 return
             new = source(attributes, metadata)
@@ -268,7 +275,7 @@ def _step(a: AttributeAction) -> Actions:
 
         def delete(attributes, metadata) -> None:
             if regex is None:  # keys are unique: one lookup
-                i = _find(attributes, key)
+                i = find_attribute(attributes, key)
                 if i >= 0:
                     del attributes[i]
                 return
@@ -290,7 +297,7 @@ def _step(a: AttributeAction) -> Actions:
         assert regex is not None
 
         def extract(attributes, metadata) -> None:
-            i = _find(attributes, key)
+            i = find_attribute(attributes, key)
             if i < 0 or attributes[i].value.WhichOneof("value") != "string_value":
                 return
             match = regex.search(attributes[i].value.string_value)
@@ -299,7 +306,7 @@ def _step(a: AttributeAction) -> Actions:
             for name, text in match.groupdict().items():
                 if text is None:
                     continue
-                j = _find(attributes, name)
+                j = find_attribute(attributes, name)
                 target = attributes.add(key=name).value if j < 0 else attributes[j].value
                 target.string_value = text
 
@@ -307,7 +314,7 @@ def _step(a: AttributeAction) -> Actions:
     to = a.converted_type
 
     def convert(attributes, metadata) -> None:
-        i = _find(attributes, key)
+        i = find_attribute(attributes, key)
         if i >= 0:
             _convert(attributes[i].value, to)
 
@@ -327,7 +334,7 @@ def _value_source(a: AttributeAction) -> Callable[[Any, Mapping[str, Any] | None
         name = a.from_attribute
 
         def copied(attributes, metadata) -> Any:
-            i = _find(attributes, name)
+            i = find_attribute(attributes, name)
             return attributes[i].value if i >= 0 else None
 
         return copied

@@ -141,10 +141,11 @@ def _plain(any_value) -> Any:
 class _Attributes:
     """``attributes`` of an item: indexed by a key, one scan (no mapping built); whole, a dict."""
 
-    __slots__ = ("get_owner",)
+    __slots__ = ("get_owner", "segments")
 
     def __init__(self, get_owner: Callable[[dict], Any]):
         self.get_owner = get_owner
+        self.segments: list | None = None  # the path, when it is one (for ottl_statements)
 
     def __call__(self, item: dict) -> Any:
         return {kv.key: _plain(kv.value) for kv in self.get_owner(item).attributes}
@@ -478,11 +479,7 @@ class _Compiler(Transformer):
     def path(self, name: Token, *segments):
         full = [("field", str(name)), *segments]
         getter = _path_getter(self.context, full)
-        try:
-            getter.segments = full  # type: ignore[attr-defined]  # what an editor sets, for ottl_statements
-        except AttributeError:  # a bound method (an attributes lookup) takes no attributes
-            getter = functools.partial(getter)
-            getter.segments = full  # type: ignore[attr-defined]
+        getter.segments = full  # type: ignore[attr-defined]  # what an editor sets, for ottl_statements
         return getter
 
     def call(self, name: Token, *args):

@@ -23,7 +23,7 @@ from typing import Any
 from lark import Token, v_args
 from lark.exceptions import LarkError, VisitError
 
-from .attribute_actions import set_any
+from .attribute_actions import find_attribute, set_any
 from .ottl import OWNER_KEYS, OTTLError, _Compiler, _parser, _short
 
 __all__ = ["compile_statement", "EDITORS"]
@@ -89,13 +89,6 @@ def _attribute_target(context: str, segments: list) -> tuple[Callable[[dict], An
     return (owner, segments[-1][1]) if owner is not None else None
 
 
-def _find(attributes, key: str) -> int:
-    for i, kv in enumerate(attributes):
-        if kv.key == key:
-            return i
-    return -1
-
-
 def _setter(context: str, segments: list) -> Callable[[dict, Any], None]:
     target = _attribute_target(context, segments)
     if target is not None:
@@ -105,7 +98,7 @@ def _setter(context: str, segments: list) -> Callable[[dict, Any], None]:
             if value is None:
                 return  # Go: setting nil changes nothing
             attributes = owner(item).attributes
-            i = _find(attributes, key)
+            i = find_attribute(attributes, key)
             slot = attributes.add(key=key).value if i < 0 else attributes[i].value
             slot.Clear()
             set_any(slot, value)
@@ -227,7 +220,7 @@ class _StatementCompiler(_Compiler):
 
         def delete(item: dict) -> None:
             kvs = attributes(item)
-            i = _find(kvs, name)
+            i = find_attribute(kvs, name)
             if i >= 0:
                 del kvs[i]
 

@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from ..attribute_actions import set_any
+from ..attribute_actions import scalar_value, set_any
 from ..component import Component, ComponentConfig, ConfigError, Factory
 from ..consumer import Batch, Metrics
 from ..ottl import OTTLError, compile_condition
@@ -103,16 +103,11 @@ class _Counter:
             found = values.get(key)
             if found is None:
                 found = resource.get(key)
-            value = _plain(found) if found is not None else default
+            value = scalar_value(found) if found is not None else default
             if value is None:
                 return None
             out.append((key, value))
         return tuple(out)
-
-
-def _plain(value) -> Any:
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind in ("string_value", "bool_value", "int_value", "double_value") else None
 
 
 def _items(signal: str, message) -> Iterator[tuple[Any, str, dict, Any]]:

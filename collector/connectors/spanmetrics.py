@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from ..attribute_actions import set_any
+from ..attribute_actions import scalar_value, set_any
 from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
 from ..consumer import Batch, Metrics
 from ..partial_otlp import trace_request_view
@@ -121,11 +121,6 @@ class SpanMetricsConfig(ComponentConfig):
             seen.add(dim.name)
 
 
-def _plain(value) -> Any:
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind in ("string_value", "bool_value", "int_value", "double_value") else None
-
-
 class _Series:
     __slots__ = ("calls", "counts", "sum", "start", "last_seen")
 
@@ -184,7 +179,7 @@ class SpanMetricsConnector(Component):
         now = time.time_ns()
         key_attributes = self._config.resource_metrics_key_attributes
         for rs in view.resource_spans:
-            resource = {kv.key: _plain(kv.value) for kv in rs.resource.attributes}
+            resource = {kv.key: scalar_value(kv.value) for kv in rs.resource.attributes}
             attrs = tuple(sorted((k, v) for k, v in resource.items() if v is not None))
             rkey = tuple(a for a in attrs if a[0] in key_attributes) if key_attributes else attrs
             entry = self._resources.get(rkey)
@@ -223,7 +218,7 @@ class SpanMetricsConnector(Component):
         if self._dimensions:
             found = {kv.key: kv.value for kv in span.attributes}
             for name, default in self._dimensions:
-                value = _plain(found[name]) if name in found else resource.get(name, default)
+                value = scalar_value(found[name]) if name in found else resource.get(name, default)
                 if value is not None:
                     key.append((name, value))
         return tuple(key)

@@ -276,42 +276,13 @@ class FilterProcessor(Component):
     async def consume(self, batch: Batch) -> None:
         drop, dropped, kept = self._drop, 0, 0
         if self._signal == "traces":
-            view = self._span_request or batch.request_class
-            message = view.FromString(batch.to_bytes())
+            message = (self._span_request or batch.request_class).FromString(batch.to_bytes())
             resources = message.resource_spans
-            for ri in range(len(resources) - 1, -1, -1):
-                rs = resources[ri]
-                for si in range(len(rs.scope_spans) - 1, -1, -1):
-                    ss = rs.scope_spans[si]
-                    spans = ss.spans
-                    for i in range(len(spans) - 1, -1, -1):
-                        assert drop is not None
-                        if drop({"resource": rs.resource, "scope": ss.scope, "span": spans[i]}):
-                            del spans[i]
-                            dropped += 1
-                    kept += len(spans)
-                    if not len(spans):
-                        del rs.scope_spans[si]
-                if not len(rs.scope_spans):
-                    del resources[ri]
+            kept, dropped = _drop_items(resources, "scope_spans", "spans", "span", drop)
         elif self._signal == "logs":
             message = batch.request_class.FromString(batch.to_bytes())
             resources = message.resource_logs
-            for ri in range(len(resources) - 1, -1, -1):
-                rl = resources[ri]
-                for si in range(len(rl.scope_logs) - 1, -1, -1):
-                    sl = rl.scope_logs[si]
-                    records = sl.log_records
-                    for i in range(len(records) - 1, -1, -1):
-                        assert drop is not None
-                        if drop({"resource": rl.resource, "scope": sl.scope, "record": records[i]}):
-                            del records[i]
-                            dropped += 1
-                    kept += len(records)
-                    if not len(records):
-                        del rl.scope_logs[si]
-                if not len(rl.scope_logs):
-                    del resources[ri]
+            kept, dropped = _drop_items(resources, "scope_logs", "log_records", "record", drop)
         else:
             message = batch.request_class.FromString(batch.to_bytes())
             resources = message.resource_metrics
@@ -356,6 +327,27 @@ class FilterProcessor(Component):
                     continue
             kept += len(points) if points is not None else 0
         return kept, dropped
+
+
+def _drop_items(resources, scopes: str, items: str, key: str, drop) -> tuple[int, int]:
+    """Delete the items ``drop`` says to, then the scopes and resources left empty: (kept, dropped)."""
+    kept = dropped = 0
+    for ri in range(len(resources) - 1, -1, -1):
+        r = resources[ri]
+        scope_list = getattr(r, scopes)
+        for si in range(len(scope_list) - 1, -1, -1):
+            s = scope_list[si]
+            item_list = getattr(s, items)
+            for i in range(len(item_list) - 1, -1, -1):
+                if drop({"resource": r.resource, "scope": s.scope, key: item_list[i]}):
+                    del item_list[i]
+                    dropped += 1
+            kept += len(item_list)
+            if not len(item_list):
+                del scope_list[si]
+        if not len(scope_list):
+            del resources[ri]
+    return kept, dropped
 
 
 def _drop_unless(keep: Callable[..., bool]) -> Callable[[dict], bool]:

@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..attribute_actions import AttributeAction, compile_actions
-from ..component import Component, ComponentConfig, ConfigError, Duration, Factory
-from ..consumer import SIGNALS, Batch
-from ..partial_otlp import ResourceOnlyRequest
+from ..component import ComponentConfig, ConfigError, Duration, Factory
+from ..consumer import SIGNALS
+from .resource import ResourceProcessor
 
 __all__ = ["FACTORY", "ResourceDetectionConfig", "ResourceDetectionProcessor", "detect"]
 
@@ -161,7 +161,9 @@ def detect(config: ResourceDetectionConfig, environ=None) -> dict[str, Any]:
     return found
 
 
-class ResourceDetectionProcessor(Component):
+class ResourceDetectionProcessor(ResourceProcessor):
+    """The resource processor, its actions made at start from what was detected."""
+
     def __init__(self, settings, config: ResourceDetectionConfig, next_consumer):
         self._next = next_consumer
         self._config = config
@@ -183,12 +185,6 @@ class ResourceDetectionProcessor(Component):
         log.info(
             "detected resource attributes", extra={"attributes": ",".join(f"{k}={v}" for k, v in detected.items())}
         )
-
-    async def consume(self, batch: Batch) -> None:
-        view = ResourceOnlyRequest.FromString(batch.to_bytes())
-        for envelope in view.envelopes:
-            self._apply(envelope.resource.attributes, None)
-        await self._next.consume(type(batch)(None, view.SerializeToString(), batch.item_count, batch.metadata))
 
 
 def _create(settings, config: ResourceDetectionConfig, next_consumer) -> ResourceDetectionProcessor:
