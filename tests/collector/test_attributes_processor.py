@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import requests
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import post_protobuf
 from tests.support.otlp_sink import OtlpSink
 from tests.support.reliability import build_request
 
@@ -84,12 +84,7 @@ def test_every_items_attributes_are_edited(signal):
         collector.start()
         try:
             sent = _request(signal)
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/{signal}",
-                data=sent,
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, signal, sent)
             assert answer.status_code == 200, answer.text
             stored = {"traces": sink.requests, "metrics": sink.metrics_requests, "logs": sink.logs_requests}[signal]
             assert sink.wait_for(lambda: len(stored) == 1, 30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import requests
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,19 +16,12 @@ from otel_lite.collector.connectors.count import CountConfig, CountConnector
 from otel_lite.collector.consumer import Metrics, Traces
 from otel_lite.collector.telemetry import Telemetry
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import KeepBatches, post_protobuf
 from tests.support.otlp_sink import OtlpSink
 
 
-class _Keep:
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, batch):
-        self.batches.append(batch)
-
-
 def _count(signal: str, config: dict, batch) -> dict:
-    keep = _Keep()
+    keep = KeepBatches()
     settings = CreateSettings(ComponentID("count"), "connector", Telemetry(), signal=signal)
     asyncio.run(CountConnector(settings, CountConfig.from_mapping(config), keep).consume(batch))
     out: dict = {}
@@ -123,12 +115,7 @@ service:
         collector = CollectorProcess(config(sink))
         collector.start()
         try:
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/logs",
-                data=req.SerializeToString(),
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, "logs", req.SerializeToString())
             assert answer.status_code == 200
             assert sink.wait_for(lambda: any(m.name == "log.errors" for m in sink.metrics()), 30)
         finally:

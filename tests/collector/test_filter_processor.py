@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import requests
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -18,21 +17,14 @@ from otel_lite.collector.consumer import Logs, Metrics, Traces
 from otel_lite.collector.processors.filter import FilterProcessor, FilterProcessorConfig
 from otel_lite.collector.telemetry import Telemetry
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import KeepBatches, post_protobuf
 from tests.support.otlp_sink import OtlpSink
-
-
-class _Keep:
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, batch):
-        self.batches.append(batch)
 
 
 def _filter(signal: str, raw_config: dict, batch):
     config = FilterProcessorConfig.from_mapping(raw_config)
     config.validate_signal(signal)
-    keep, telemetry = _Keep(), Telemetry()
+    keep, telemetry = KeepBatches(), Telemetry()
     settings = CreateSettings(ComponentID("filter"), "processor", telemetry, signal=signal)
     asyncio.run(FilterProcessor(settings, config, keep).consume(batch))
     items = {"traces": "spans", "logs": "logs", "metrics": "datapoints"}[signal]
@@ -146,12 +138,7 @@ service:
         collector = CollectorProcess(config(sink))
         collector.start()
         try:
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/traces",
-                data=_traces().to_bytes(),
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, "traces", _traces().to_bytes())
             assert answer.status_code == 200
             assert sink.wait_for_spans(2, 30)
             filtered = collector.metric("otelcol_processor_filter_spans_filtered_total")

@@ -15,16 +15,9 @@ from otel_lite.collector.consumer import Logs, Metrics, Traces
 from otel_lite.collector.item_matching import MatchProperties
 from otel_lite.collector.processors.attributes import AttributesProcessor, AttributesProcessorConfig
 from otel_lite.collector.telemetry import Telemetry
+from tests.support.component_harness import KeepBatches
 
 MARK = [{"key": "marked", "value": True, "action": "insert"}]
-
-
-class _Keep:
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, batch):
-        self.batches.append(batch)
 
 
 def _process(signal: str, batch, include=None, exclude=None):
@@ -35,7 +28,7 @@ def _process(signal: str, batch, include=None, exclude=None):
         raw["exclude"] = exclude
     config = AttributesProcessorConfig.from_mapping(raw)
     config.validate_signal(signal)
-    keep = _Keep()
+    keep = KeepBatches()
     settings = CreateSettings(ComponentID("attributes"), "processor", Telemetry(), signal=signal)
     asyncio.run(AttributesProcessor(settings, config, keep).consume(batch))
     return keep.batches[0].message

@@ -5,13 +5,13 @@ else (scopes, spans, points, records) arrives byte for byte as sent."""
 from __future__ import annotations
 
 import pytest
-import requests
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import post_protobuf
 from tests.support.otlp_sink import OtlpSink
 from tests.support.reliability import build_request
 
@@ -80,10 +80,7 @@ def test_resources_are_edited_and_the_rest_is_untouched(signal):
         collector.start()
         try:
             sent = _request(signal)
-            url = f"http://127.0.0.1:{collector.http_port}/v1/{signal}"
-            answer = requests.post(
-                url, data=sent, headers={"Content-Type": "application/x-protobuf", "X-Tenant": "acme"}, timeout=10
-            )
+            answer = post_protobuf(collector, signal, sent, **{"X-Tenant": "acme"})
             assert answer.status_code == 200, answer.text
             lists = {"traces": sink.resource_spans, "metrics": sink.resource_metrics, "logs": sink.resource_logs}
             assert sink.wait_for(lambda: len(lists[signal]()) == 2, 30)

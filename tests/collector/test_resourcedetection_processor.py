@@ -8,12 +8,12 @@ import platform
 import socket
 
 import pytest
-import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
 from otel_lite.collector.processors.resourcedetection import ResourceDetectionConfig, detect
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import post_protobuf
 from tests.support.otlp_sink import OtlpSink
 from tests.support.reliability import build_request
 
@@ -53,12 +53,7 @@ def test_detected_attributes_land_on_every_resource(override):
         )
         collector.start()
         try:
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/traces",
-                data=request.SerializeToString(),
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, "traces", request.SerializeToString())
             assert answer.status_code == 200, answer.text
             assert sink.wait_for_spans(3, 30)
             resource = sink.resource_spans()[0].resource

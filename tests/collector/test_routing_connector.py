@@ -5,11 +5,11 @@ resource's bytes unchanged; config mistakes named."""
 from __future__ import annotations
 
 import pytest
-import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.collector.config import ConfigErrors, build_config, parse_yaml
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import post_protobuf
 from tests.support.otlp_sink import OtlpSink
 
 
@@ -66,12 +66,10 @@ def test_resources_and_requests_go_where_their_route_says():
         collector = CollectorProcess(_config(acme, ecorp, other))
         collector.start()
         try:
-            url = f"http://127.0.0.1:{collector.http_port}/v1/traces"
-            headers = {"Content-Type": "application/x-protobuf"}
             sent = _request("acme", "globex", "acme")
-            assert requests.post(url, data=sent, headers=headers, timeout=10).status_code == 200
+            assert post_protobuf(collector, "traces", sent).status_code == 200
             by_header = _request("acme", "initech")
-            assert requests.post(url, data=by_header, headers={**headers, "X-Tenant": "ecorp"}, timeout=10).ok
+            assert post_protobuf(collector, "traces", by_header, **{"X-Tenant": "ecorp"}).ok
             assert acme.wait_for_spans(6, 30) and other.wait_for_spans(3, 30) and ecorp.wait_for_spans(6, 30)
         finally:
             collector.stop()

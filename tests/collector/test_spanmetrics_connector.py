@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_lite.collector.component import ComponentID, CreateSettings
@@ -16,6 +15,7 @@ from otel_lite.collector.connectors.spanmetrics import SpanMetricsConfig, SpanMe
 from otel_lite.collector.consumer import Traces
 from otel_lite.collector.telemetry import Telemetry
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import KeepBatches, post_protobuf
 from tests.support.otlp_sink import OtlpSink
 
 MS = 1_000_000
@@ -38,16 +38,8 @@ def _traces(spans, service="checkout", resource_extra=None) -> Traces:
     return Traces.from_bytes(req.SerializeToString())
 
 
-class _Keep:
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, batch):
-        self.batches.append(batch)
-
-
 def _run(config: dict, *batches, flushes: int = 1):
-    keep = _Keep()
+    keep = KeepBatches()
     settings = CreateSettings(ComponentID("spanmetrics"), "connector", Telemetry(), signal="traces")
     connector = SpanMetricsConnector(settings, SpanMetricsConfig.from_mapping(config), keep)
 
@@ -162,12 +154,7 @@ service:
         collector.start()
         try:
             batch = _traces([("GET /cart", 2, 0, 5, {}), ("GET /cart", 2, 2, 50, {})])
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/traces",
-                data=batch.to_bytes(),
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, "traces", batch.to_bytes())
             assert answer.status_code == 200
             assert traces_sink.wait_for_spans(2, 30)
             assert metrics_sink.wait_for(

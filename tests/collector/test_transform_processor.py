@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import requests
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -19,21 +18,14 @@ from otel_lite.collector.consumer import Logs, Metrics, Traces
 from otel_lite.collector.processors.transform import TransformProcessor, TransformProcessorConfig
 from otel_lite.collector.telemetry import Telemetry
 from tests.support.collector_process import CollectorProcess
+from tests.support.component_harness import KeepBatches, post_protobuf
 from tests.support.otlp_sink import OtlpSink
-
-
-class _Keep:
-    def __init__(self):
-        self.batches = []
-
-    async def consume(self, batch):
-        self.batches.append(batch)
 
 
 def _transform(signal: str, raw: dict, batch):
     config = TransformProcessorConfig.from_mapping(raw)
     config.validate_signal(signal)
-    keep = _Keep()
+    keep = KeepBatches()
     settings = CreateSettings(ComponentID("transform"), "processor", Telemetry(), signal=signal)
     asyncio.run(TransformProcessor(settings, config, keep).consume(batch))
     (out,) = keep.batches
@@ -206,12 +198,7 @@ service:
         collector = CollectorProcess(config(sink))
         collector.start()
         try:
-            answer = requests.post(
-                f"http://127.0.0.1:{collector.http_port}/v1/traces",
-                data=_traces().to_bytes(),
-                headers={"Content-Type": "application/x-protobuf"},
-                timeout=10,
-            )
+            answer = post_protobuf(collector, "traces", _traces().to_bytes())
             assert answer.status_code == 200
             assert sink.wait_for_spans(2, 30)
         finally:
